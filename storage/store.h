@@ -1,0 +1,103 @@
+// Store: everything durable in Tasker. The storage service is its only
+// user in production; each method is one transaction (all or nothing).
+//
+// Data types are the protobuf messages of proto/tasker/v1, so the gRPC
+// service adapts without copying field by field.
+//
+// Errors shared by all methods:
+//   INVALID_ARGUMENT     a field is malformed; the message names it
+//   NOT_FOUND            the named function / run / stack run does not exist
+//   ALREADY_EXISTS       an idempotency key was reused for a different task
+//   FAILED_PRECONDITION  the item's state forbids the operation (e.g. the run
+//                        already finished or was cancelled)
+//   ABORTED              the fencing token is stale: another worker claimed
+//                        the item since; the caller must drop its work
+//   UNAVAILABLE          the database cannot be reached (retry later)
+#ifndef TASKER_STORAGE_STORE_H_
+#define TASKER_STORAGE_STORE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proto/tasker/v1/storage.pb.h"
+
+namespace tasker::storage {
+
+namespace v1 = ::tasker::v1;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- Task functions -----------------------------------------------------
+  // Stores `code` as the next version (1, 2, ...) of `identifier`.
+  virtual absl::StatusOr<v1::TaskFunction> PublishTaskFunction(
+      const v1::PublishTaskFunctionRequest& request) = 0;
+  // version 0 = latest.
+  virtual absl::StatusOr<v1::TaskFunction> GetTaskFunction(
+      const v1::GetTaskFunctionRequest& request) = 0;
+  virtual absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(
+      const v1::ListTaskFunctionsRequest& request) = 0;
+
+  // --- Task runs ----------------------------------------------------------
+  // Creates the run and its PENDING root stack run; pins the task version.
+  // A repeated idempotency key returns the first run with created = false.
+  virtual absl::StatusOr<v1::SubmitRunResponse> SubmitRun(
+      const v1::SubmitRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest& request) = 0;
+  // Newest first; filters by status, task, creation time.
+  virtual absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(
+      const v1::ListTaskRunsRequest& request) = 0;
+  // The caller holds the root's lease (fencing token).
+  virtual absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& request) = 0;
+  // Cancels an unfinished run and every unfinished stack run of it.
+  virtual absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest& request) = 0;
+  virtual absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& request) = 0;
+
+  // --- Stack runs and leases ----------------------------------------------
+  virtual absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) = 0;
+  virtual absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(
+      const v1::ListStackRunsRequest& request) = 0;
+  // Claims the oldest ready item of a kind (or the named one) under a lease
+  // with a new fencing token. Empty response when nothing is ready. Items
+  // whose lease expired are ready again.
+  virtual absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(const v1::ClaimWorkRequest& request) = 0;
+  virtual absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest& request) = 0;
+  // Gives the item back, claimable at once.
+  virtual absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& request) = 0;
+  // Stores the continuation, suspends the root and its run, creates one
+  // PENDING child per call, releases the lease.
+  virtual absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(
+      const v1::SuspendRootRequest& request) = 0;
+  // Final result or error of a call; the last sibling makes the parent
+  // READY_TO_RESUME.
+  virtual absl::StatusOr<v1::CompleteCallResponse> CompleteCall(
+      const v1::CompleteCallRequest& request) = 0;
+  // Retryable failure: back to PENDING until next_attempt_at.
+  virtual absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest& request) = 0;
+  virtual absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_stack_run_id) = 0;
+
+  // --- Continuations --------------------------------------------------------
+  virtual absl::Status PutContinuation(const v1::Continuation& continuation) = 0;
+  virtual absl::StatusOr<v1::Continuation> GetContinuation(const std::string& stack_run_id) = 0;
+
+  // --- Task locks -------------------------------------------------------------
+  // One holder per task run; an expired lock can be taken over (new token).
+  // FAILED_PRECONDITION when another owner holds it.
+  virtual absl::StatusOr<v1::TaskLock> AcquireTaskLock(const v1::AcquireTaskLockRequest& request) = 0;
+  virtual absl::Status ReleaseTaskLock(const v1::ReleaseTaskLockRequest& request) = 0;
+
+  // --- Keystore rows (ciphertext only) -----------------------------------------
+  virtual absl::Status PutKeystoreEntry(const v1::KeystoreRow& row) = 0;
+  virtual absl::StatusOr<v1::KeystoreRow> GetKeystoreEntry(const std::string& ns,
+                                                          const std::string& key) = 0;
+  virtual absl::StatusOr<bool> DeleteKeystoreEntry(const std::string& ns, const std::string& key) = 0;
+  virtual absl::StatusOr<v1::ListKeystoreEntriesResponse> ListKeystoreEntries(
+      const v1::ListKeystoreEntriesRequest& request) = 0;
+};
+
+}  // namespace tasker::storage
+
+#endif  // TASKER_STORAGE_STORE_H_
