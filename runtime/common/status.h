@@ -16,6 +16,15 @@ namespace tasker {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// Moves a StatusOr's value into *out, or converts its error: the one-line
+// body of a thin gRPC handler.
+template <typename T>
+grpc::Status ReplyWith(absl::StatusOr<T> result, T* out) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *out = std::move(result).value();
+  return grpc::Status::OK;
+}
+
 // Prefixes a status message with context, keeping the code.
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
