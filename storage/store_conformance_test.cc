@@ -1,5 +1,6 @@
 // ONE conformance suite for the Store, run against every backend: SQLite (a
 // file in a temp dir) and a real Postgres server started for this test.
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -10,7 +11,11 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "runtime/client/channel.h"
+#include "runtime/server/server.h"
+#include "storage/client/remote_store.h"
 #include "storage/migrations.h"
+#include "storage/service/storage_service.h"
 #include "storage/sql/postgres_database.h"
 #include "storage/sql/sqlite_database.h"
 #include "storage/sql_store.h"
@@ -52,7 +57,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
   absl::StatusOr<std::string> NewDatabaseUrl() {
     static std::atomic<int> counter{0};
-    if (GetParam() == "sqlite") {
+    if (GetParam() != "postgres") {
       return absl::StrCat("sqlite://", tasker::testing::MakeTempDir("store"), "/tasks.db");
     }
     std::string error;
@@ -65,7 +70,24 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     StoreOptions options;
     options.clock = [this] { return absl::FromUnixMicros(now_micros_.load()); };
     options.limits.max_input_bytes = 64 * 1024;
-    return OpenStore(url_, options);
+    if (GetParam() != "sqlite-grpc") return OpenStore(url_, options);
+    // The same suite through the gRPC boundary: SqlStore behind the Storage
+    // service on a real loopback port, used through RemoteStore.
+    auto backend = OpenStore(url_, options);
+    if (!backend.ok()) return backend.status();
+    backend_ = std::move(*backend);
+    service_ = std::make_unique<StorageService>(backend_.get());
+    runner_ = std::make_unique<ServerRunner>(ServerConfig{.component = "storage-test"});
+    runner_->AddService(service_.get());
+    if (auto started = runner_->Start(); !started.ok()) return started;
+    auto channel = MakeChannel({.target = runner_->local_target()});
+    if (!channel.ok()) return channel.status();
+    return std::unique_ptr<Store>(new RemoteStore(*channel));
+  }
+
+  void TearDown() override {
+    store_.reset();
+    if (runner_) runner_->Shutdown();
   }
 
   void Advance(absl::Duration d) { now_micros_ += absl::ToInt64Microseconds(d); }
@@ -147,6 +169,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
   std::atomic<int64_t> now_micros_{0};
   std::string url_;
+  std::unique_ptr<Store> backend_;
+  std::unique_ptr<StorageService> service_;
+  std::unique_ptr<ServerRunner> runner_;
   std::unique_ptr<Store> store_;
 };
 
@@ -710,6 +735,7 @@ TEST_P(StoreTest, ManyThreadsClaimRootsExactlyOnce) {
 }
 
 TEST_P(StoreTest, ReopeningAnUpToDateDatabaseChangesNothing) {
+  if (GetParam() == "sqlite-grpc") GTEST_SKIP() << "backend-level test";
   Publish("t");
   store_.reset();
   auto again = Open();
@@ -721,9 +747,10 @@ TEST_P(StoreTest, ReopeningAnUpToDateDatabaseChangesNothing) {
 }
 
 TEST_P(StoreTest, NewerSchemaIsRefused) {
+  if (GetParam() == "sqlite-grpc") GTEST_SKIP() << "backend-level test";
   store_.reset();
   std::unique_ptr<sql::Database> db;
-  if (GetParam() == "sqlite") {
+  if (GetParam() != "postgres") {
     db = std::move(*sql::OpenSqlite({.path = url_.substr(strlen("sqlite://"))}));
   } else {
     db = std::move(*sql::OpenPostgres({.url = url_}));
@@ -745,8 +772,12 @@ TEST(OpenStoreTest, RejectsBadUrls) {
   EXPECT_EQ(sql::PostgresPlaceholders("a = ? AND b = '?' AND c = ?"), "a = $1 AND b = '?' AND c = $2");
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres", "sqlite-grpc"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace tasker::storage
