@@ -4,119 +4,123 @@
 
 namespace tasker::storage {
 
-using grpc::ServerContext;
+using grpc::CallbackServerContext;
 using grpc::Status;
 
 namespace {
 Status Empty(const absl::Status& status) { return ToGrpcStatus(status); }
+
+grpc::ServerUnaryReactor* Finish(CallbackServerContext* context, const Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
 }  // namespace
 
-Status StorageService::PublishTaskFunction(ServerContext*, const v1::PublishTaskFunctionRequest* r,
+grpc::ServerUnaryReactor* StorageService::PublishTaskFunction(CallbackServerContext* context, const v1::PublishTaskFunctionRequest* r,
                                            v1::TaskFunction* out) {
-  return ReplyWith(store_->PublishTaskFunction(*r), out);
+  return Finish(context, ReplyWith(store_->PublishTaskFunction(*r), out));
 }
-Status StorageService::GetTaskFunction(ServerContext*, const v1::GetTaskFunctionRequest* r,
+grpc::ServerUnaryReactor* StorageService::GetTaskFunction(CallbackServerContext* context, const v1::GetTaskFunctionRequest* r,
                                        v1::TaskFunction* out) {
-  return ReplyWith(store_->GetTaskFunction(*r), out);
+  return Finish(context, ReplyWith(store_->GetTaskFunction(*r), out));
 }
-Status StorageService::ListTaskFunctions(ServerContext*, const v1::ListTaskFunctionsRequest* r,
+grpc::ServerUnaryReactor* StorageService::ListTaskFunctions(CallbackServerContext* context, const v1::ListTaskFunctionsRequest* r,
                                          v1::ListTaskFunctionsResponse* out) {
-  return ReplyWith(store_->ListTaskFunctions(*r), out);
+  return Finish(context, ReplyWith(store_->ListTaskFunctions(*r), out));
 }
-Status StorageService::SubmitRun(ServerContext*, const v1::SubmitRunRequest* r,
+grpc::ServerUnaryReactor* StorageService::SubmitRun(CallbackServerContext* context, const v1::SubmitRunRequest* r,
                                  v1::SubmitRunResponse* out) {
-  return ReplyWith(store_->SubmitRun(*r), out);
+  return Finish(context, ReplyWith(store_->SubmitRun(*r), out));
 }
-Status StorageService::GetTaskRun(ServerContext*, const v1::GetTaskRunRequest* r, v1::TaskRun* out) {
-  return ReplyWith(store_->GetTaskRun(*r), out);
+grpc::ServerUnaryReactor* StorageService::GetTaskRun(CallbackServerContext* context, const v1::GetTaskRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->GetTaskRun(*r), out));
 }
-Status StorageService::ListTaskRuns(ServerContext*, const v1::ListTaskRunsRequest* r,
+grpc::ServerUnaryReactor* StorageService::ListTaskRuns(CallbackServerContext* context, const v1::ListTaskRunsRequest* r,
                                     v1::ListTaskRunsResponse* out) {
-  return ReplyWith(store_->ListTaskRuns(*r), out);
+  return Finish(context, ReplyWith(store_->ListTaskRuns(*r), out));
 }
-Status StorageService::CompleteRun(ServerContext*, const v1::CompleteRunRequest* r, v1::TaskRun* out) {
-  return ReplyWith(store_->CompleteRun(*r), out);
+grpc::ServerUnaryReactor* StorageService::CompleteRun(CallbackServerContext* context, const v1::CompleteRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->CompleteRun(*r), out));
 }
-Status StorageService::FailRun(ServerContext*, const v1::FailRunRequest* r, v1::TaskRun* out) {
-  return ReplyWith(store_->FailRun(*r), out);
+grpc::ServerUnaryReactor* StorageService::FailRun(CallbackServerContext* context, const v1::FailRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->FailRun(*r), out));
 }
-Status StorageService::CancelRun(ServerContext*, const v1::CancelRunRequest* r, v1::TaskRun* out) {
-  return ReplyWith(store_->CancelRun(*r), out);
+grpc::ServerUnaryReactor* StorageService::CancelRun(CallbackServerContext* context, const v1::CancelRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->CancelRun(*r), out));
 }
-Status StorageService::AppendRunLogs(ServerContext*, const v1::AppendRunLogsRequest* r,
+grpc::ServerUnaryReactor* StorageService::AppendRunLogs(CallbackServerContext* context, const v1::AppendRunLogsRequest* r,
                                      v1::AppendRunLogsResponse* out) {
   auto stored = store_->AppendRunLogs(*r);
-  if (!stored.ok()) return ToGrpcStatus(stored.status());
-  out->set_stored(*stored);
-  return Status::OK;
+  if (stored.ok()) out->set_stored(*stored);
+  return Finish(context, ToGrpcStatus(stored.status()));
 }
-Status StorageService::GetStackRun(ServerContext*, const v1::GetStackRunRequest* r, v1::StackRun* out) {
-  return ReplyWith(store_->GetStackRun(r->id()), out);
+grpc::ServerUnaryReactor* StorageService::GetStackRun(CallbackServerContext* context, const v1::GetStackRunRequest* r, v1::StackRun* out) {
+  return Finish(context, ReplyWith(store_->GetStackRun(r->id()), out));
 }
-Status StorageService::ListStackRuns(ServerContext*, const v1::ListStackRunsRequest* r,
+grpc::ServerUnaryReactor* StorageService::ListStackRuns(CallbackServerContext* context, const v1::ListStackRunsRequest* r,
                                      v1::ListStackRunsResponse* out) {
-  return ReplyWith(store_->ListStackRuns(*r), out);
+  return Finish(context, ReplyWith(store_->ListStackRuns(*r), out));
 }
-Status StorageService::ClaimWork(ServerContext*, const v1::ClaimWorkRequest* r,
+grpc::ServerUnaryReactor* StorageService::ClaimWork(CallbackServerContext* context, const v1::ClaimWorkRequest* r,
                                  v1::ClaimWorkResponse* out) {
-  return ReplyWith(store_->ClaimWork(*r), out);
+  return Finish(context, ReplyWith(store_->ClaimWork(*r), out));
 }
-Status StorageService::RenewLease(ServerContext*, const v1::RenewLeaseRequest* r, v1::Lease* out) {
-  return ReplyWith(store_->RenewLease(*r), out);
+grpc::ServerUnaryReactor* StorageService::RenewLease(CallbackServerContext* context, const v1::RenewLeaseRequest* r, v1::Lease* out) {
+  return Finish(context, ReplyWith(store_->RenewLease(*r), out));
 }
-Status StorageService::ReleaseLease(ServerContext*, const v1::ReleaseLeaseRequest* r,
+grpc::ServerUnaryReactor* StorageService::ReleaseLease(CallbackServerContext* context, const v1::ReleaseLeaseRequest* r,
                                     v1::ReleaseLeaseResponse*) {
-  return Empty(store_->ReleaseLease(*r));
+  return Finish(context, Empty(store_->ReleaseLease(*r)));
 }
-Status StorageService::SuspendRoot(ServerContext*, const v1::SuspendRootRequest* r,
+grpc::ServerUnaryReactor* StorageService::SuspendRoot(CallbackServerContext* context, const v1::SuspendRootRequest* r,
                                    v1::SuspendRootResponse* out) {
-  return ReplyWith(store_->SuspendRoot(*r), out);
+  return Finish(context, ReplyWith(store_->SuspendRoot(*r), out));
 }
-Status StorageService::CompleteCall(ServerContext*, const v1::CompleteCallRequest* r,
+grpc::ServerUnaryReactor* StorageService::CompleteCall(CallbackServerContext* context, const v1::CompleteCallRequest* r,
                                     v1::CompleteCallResponse* out) {
-  return ReplyWith(store_->CompleteCall(*r), out);
+  return Finish(context, ReplyWith(store_->CompleteCall(*r), out));
 }
-Status StorageService::RetryCall(ServerContext*, const v1::RetryCallRequest* r, v1::StackRun* out) {
-  return ReplyWith(store_->RetryCall(*r), out);
+grpc::ServerUnaryReactor* StorageService::RetryCall(CallbackServerContext* context, const v1::RetryCallRequest* r, v1::StackRun* out) {
+  return Finish(context, ReplyWith(store_->RetryCall(*r), out));
 }
-Status StorageService::GetResumeState(ServerContext*, const v1::GetResumeStateRequest* r,
+grpc::ServerUnaryReactor* StorageService::GetResumeState(CallbackServerContext* context, const v1::GetResumeStateRequest* r,
                                       v1::ResumeState* out) {
-  return ReplyWith(store_->GetResumeState(r->root_stack_run_id()), out);
+  return Finish(context, ReplyWith(store_->GetResumeState(r->root_stack_run_id()), out));
 }
-Status StorageService::PutContinuation(ServerContext*, const v1::PutContinuationRequest* r,
+grpc::ServerUnaryReactor* StorageService::PutContinuation(CallbackServerContext* context, const v1::PutContinuationRequest* r,
                                        v1::PutContinuationResponse*) {
-  return Empty(store_->PutContinuation(r->continuation()));
+  return Finish(context, Empty(store_->PutContinuation(r->continuation())));
 }
-Status StorageService::GetContinuation(ServerContext*, const v1::GetContinuationRequest* r,
+grpc::ServerUnaryReactor* StorageService::GetContinuation(CallbackServerContext* context, const v1::GetContinuationRequest* r,
                                        v1::Continuation* out) {
-  return ReplyWith(store_->GetContinuation(r->stack_run_id()), out);
+  return Finish(context, ReplyWith(store_->GetContinuation(r->stack_run_id()), out));
 }
-Status StorageService::AcquireTaskLock(ServerContext*, const v1::AcquireTaskLockRequest* r,
+grpc::ServerUnaryReactor* StorageService::AcquireTaskLock(CallbackServerContext* context, const v1::AcquireTaskLockRequest* r,
                                        v1::TaskLock* out) {
-  return ReplyWith(store_->AcquireTaskLock(*r), out);
+  return Finish(context, ReplyWith(store_->AcquireTaskLock(*r), out));
 }
-Status StorageService::ReleaseTaskLock(ServerContext*, const v1::ReleaseTaskLockRequest* r,
+grpc::ServerUnaryReactor* StorageService::ReleaseTaskLock(CallbackServerContext* context, const v1::ReleaseTaskLockRequest* r,
                                        v1::ReleaseTaskLockResponse*) {
-  return Empty(store_->ReleaseTaskLock(*r));
+  return Finish(context, Empty(store_->ReleaseTaskLock(*r)));
 }
-Status StorageService::PutKeystoreEntry(ServerContext*, const v1::PutKeystoreEntryRequest* r,
+grpc::ServerUnaryReactor* StorageService::PutKeystoreEntry(CallbackServerContext* context, const v1::PutKeystoreEntryRequest* r,
                                         v1::PutKeystoreEntryResponse*) {
-  return Empty(store_->PutKeystoreEntry(r->row()));
+  return Finish(context, Empty(store_->PutKeystoreEntry(r->row())));
 }
-Status StorageService::GetKeystoreEntry(ServerContext*, const v1::GetKeystoreEntryRequest* r,
+grpc::ServerUnaryReactor* StorageService::GetKeystoreEntry(CallbackServerContext* context, const v1::GetKeystoreEntryRequest* r,
                                         v1::KeystoreRow* out) {
-  return ReplyWith(store_->GetKeystoreEntry(r->namespace_(), r->key()), out);
+  return Finish(context, ReplyWith(store_->GetKeystoreEntry(r->namespace_(), r->key()), out));
 }
-Status StorageService::DeleteKeystoreEntry(ServerContext*, const v1::DeleteKeystoreEntryRequest* r,
+grpc::ServerUnaryReactor* StorageService::DeleteKeystoreEntry(CallbackServerContext* context, const v1::DeleteKeystoreEntryRequest* r,
                                            v1::DeleteKeystoreEntryResponse* out) {
   auto deleted = store_->DeleteKeystoreEntry(r->namespace_(), r->key());
-  if (!deleted.ok()) return ToGrpcStatus(deleted.status());
-  out->set_deleted(*deleted);
-  return Status::OK;
+  if (deleted.ok()) out->set_deleted(*deleted);
+  return Finish(context, ToGrpcStatus(deleted.status()));
 }
-Status StorageService::ListKeystoreEntries(ServerContext*, const v1::ListKeystoreEntriesRequest* r,
+grpc::ServerUnaryReactor* StorageService::ListKeystoreEntries(CallbackServerContext* context, const v1::ListKeystoreEntriesRequest* r,
                                            v1::ListKeystoreEntriesResponse* out) {
-  return ReplyWith(store_->ListKeystoreEntries(*r), out);
+  return Finish(context, ReplyWith(store_->ListKeystoreEntries(*r), out));
 }
 
 }  // namespace tasker::storage
