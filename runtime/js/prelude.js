@@ -44,6 +44,13 @@
     define(Object, 'hasOwn', (object, key) => Object.prototype.hasOwnProperty.call(Object(object), key));
   }
 
+  if (typeof global.queueMicrotask !== 'function') {
+    define(global, 'queueMicrotask', function queueMicrotask(callback) {
+      if (typeof callback !== 'function') throw new TypeError('queueMicrotask: callback must be a function');
+      Promise.resolve().then(() => callback());
+    });
+  }
+
   // --- Nondeterminism goes through the host (one seam) ---------------------
   const nativeRandom = native.random;
   define(Math, 'random', function random() { return nativeRandom(); });

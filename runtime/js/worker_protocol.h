@@ -1,0 +1,28 @@
+// Conversions between the engine's types and the worker protocol, and the
+// framing used on the worker's pipes.
+#ifndef TASKER_RUNTIME_JS_WORKER_PROTOCOL_H_
+#define TASKER_RUNTIME_JS_WORKER_PROTOCOL_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/js/engine.h"
+#include "runtime/js/worker.pb.h"
+
+namespace tasker::js {
+
+v1::Limits LimitsToProto(const Limits& limits);
+Limits LimitsFromProto(const v1::Limits& proto);
+v1::StepResponse OutcomeToProto(const absl::StatusOr<Outcome>& outcome);
+absl::StatusOr<Outcome> OutcomeFromProto(const v1::StepResponse& proto);
+CallResult CallResultFromProto(const v1::CallResult& proto);
+v1::CallResult CallResultToProto(const CallResult& result);
+
+// Blocking framed I/O on a file descriptor. ReadFrame returns UNAVAILABLE on
+// EOF (the peer exited).
+absl::Status WriteFrame(int fd, const google::protobuf::Message& message);
+absl::Status ReadFrame(int fd, google::protobuf::Message* message);
+
+}  // namespace tasker::js
+
+#endif  // TASKER_RUNTIME_JS_WORKER_PROTOCOL_H_
