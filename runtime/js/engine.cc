@@ -266,12 +266,16 @@ class Step {
       return std::move(out_);
     }
     absl::Time snap_start = absl::Now();
-    // Dead FinalizationRegistry targets and weak cells must be gone first.
     isolate->ClearKeptObjects();
-    isolate->LowMemoryNotification();
-    while (v8::platform::PumpMessageLoop(g_platform->inner(), isolate)) {
+    if (needs_full_gc_) {
+      // Dead FinalizationRegistry targets must be collected and their
+      // cleanup tasks run before the serializer sees them.
+      isolate->LowMemoryNotification();
+      while (v8::platform::PumpMessageLoop(g_platform->inner(), isolate)) {
+      }
     }
     v8::StartupData created = creator->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
+    const absl::Time created_at = absl::Now();
     creator.reset();
     if (created.data == nullptr || created.raw_size <= 0) {
       delete[] created.data;
@@ -281,6 +285,7 @@ class Step {
     out_.continuation = EncodeContinuation(absl::string_view(created.data, created.raw_size),
                                            kExternalReferencesVersion, v8::V8::GetVersion());
     delete[] created.data;
+    out_.stats.compress_ms = absl::ToDoubleMilliseconds(absl::Now() - created_at);
     out_.stats.stored_bytes = out_.continuation.size();
     out_.stats.snapshot_ms = absl::ToDoubleMilliseconds(absl::Now() - snap_start);
     if (out_.continuation.size() > limits_.max_continuation_bytes) {
@@ -497,18 +502,30 @@ class Step {
       call.args_json = ToStd(isolate, entry->Get(context, 3).ToLocalChecked());
       out_.calls.push_back(std::move(call));
     }
-    // Hazards V8 10.2 cannot serialize become clear errors, not aborts.
-    v8::Local<v8::Value> hazard;
-    isolate->ClearKeptObjects();
-    isolate->LowMemoryNotification();
-    if (CallMethod(isolate, context, runtime, "snapshotHazard", {}, &hazard) && hazard->IsString()) {
-      out_.calls.clear();
-      Fail(FailureKind::kUnsupportedState, "UnsupportedState", ToStd(isolate, hazard));
+    // Hazards V8 10.2 cannot serialize become clear errors, not aborts. The
+    // full GCs they need are paid only by tasks that use Intl or
+    // FinalizationRegistry.
+    v8::Local<v8::Value> needs;
+    if (!CallMethod(isolate, context, runtime, "snapshotNeeds", {}, &needs) || !needs->IsArray()) {
+      Fail(FailureKind::kUnsupportedState, "Internal", "cannot read the task's snapshot needs");
       return false;
+    }
+    const bool has_intl = needs.As<v8::Array>()->Get(context, 0).ToLocalChecked()->Int32Value(context).FromMaybe(0) > 0;
+    needs_full_gc_ = needs.As<v8::Array>()->Get(context, 1).ToLocalChecked()->Int32Value(context).FromMaybe(0) > 0;
+    if (has_intl) {
+      isolate->ClearKeptObjects();
+      isolate->LowMemoryNotification();
+      v8::Local<v8::Value> hazard;
+      if (CallMethod(isolate, context, runtime, "snapshotHazard", {}, &hazard) && hazard->IsString()) {
+        out_.calls.clear();
+        Fail(FailureKind::kUnsupportedState, "UnsupportedState", ToStd(isolate, hazard));
+        return false;
+      }
     }
     return true;
   }
 
+  bool needs_full_gc_ = false;
   Limits limits_;
   StepState state_;
   Outcome out_;

@@ -87,6 +87,7 @@ struct StepStats {
   double restore_ms = 0;   // deserialising the previous continuation
   double run_ms = 0;       // JavaScript
   double snapshot_ms = 0;  // CreateBlob + compression
+  double compress_ms = 0;  // of which compression
   size_t raw_bytes = 0;    // uncompressed snapshot
   size_t stored_bytes = 0; // continuation as stored
 };

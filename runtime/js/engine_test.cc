@@ -553,3 +553,26 @@ TEST(ContinuationFormatTest, HeaderFields) {
 
 }  // namespace
 }  // namespace tasker::js
+
+namespace tasker::js {
+namespace {
+
+TEST(EngineLimitsTest, ResultAndContinuationSizeLimits) {
+  Limits limits;
+  limits.max_result_bytes = 1000;
+  Chain big = Drive("return 'y'.repeat(5000);", "null", limits);
+  ASSERT_EQ(big.last.kind, Outcome::Kind::kFailed);
+  EXPECT_EQ(big.last.failure, FailureKind::kLimitExceeded);
+  EXPECT_NE(big.last.error_message.find("result of 5002 bytes"), std::string::npos) << big.last.error_message;
+  limits = Limits();
+  limits.max_continuation_bytes = 10000;  // a real continuation is ~60 KB
+  auto out = Start("await __callHostTool__('echo', 'x', null); return 1;", "null", limits);
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->kind, Outcome::Kind::kFailed);
+  EXPECT_EQ(out->failure, FailureKind::kLimitExceeded);
+  EXPECT_NE(out->error_message.find("continuation of"), std::string::npos) << out->error_message;
+  EXPECT_TRUE(out->calls.empty());
+}
+
+}  // namespace
+}  // namespace tasker::js

@@ -73,6 +73,17 @@
     }
   }
 
+  // FinalizationRegistry instances with dead targets abort V8 10.2's
+  // serializer unless collected first; the host pays for that extra full GC
+  // only when the task made one.
+  let registries = 0;
+  if (typeof FinalizationRegistry === 'function') {
+    const Original = FinalizationRegistry;
+    define(global, 'FinalizationRegistry', new Proxy(Original, {
+      construct(target, args, newTarget) { registries++; return Reflect.construct(target, args, newTarget); },
+    }));
+  }
+
   // --- console ---------------------------------------------------------------
   const nativeLog = native.log;
   function format(value, seen) {
@@ -200,6 +211,9 @@
     resultJson() { return toJson(runtime.value, 'result'); },
     // A description of state V8 cannot snapshot, or undefined. Called after
     // a full GC, so only live objects count.
+    // What the host must do before snapshotting: [intl objects tracked,
+    // finalization registries made].
+    snapshotNeeds() { return [liveIntl.length, registries]; },
     snapshotHazard() {
       for (let i = liveIntl.length - 1; i >= 0; i--) {
         if (liveIntl[i][1].deref() === undefined) liveIntl.splice(i, 1);
