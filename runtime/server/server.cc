@@ -134,6 +134,14 @@ void ServerRunner::WaitForShutdownSignal() {
   }
 }
 
+absl::Status ServerRunner::Serve() {
+  absl::Status started = Start();
+  if (!started.ok()) return started;
+  WaitForShutdownSignal();
+  Shutdown();
+  return absl::OkStatus();
+}
+
 void ServerRunner::RequestShutdown() { OnSignal(0); }
 
 void ServerRunner::Shutdown() {

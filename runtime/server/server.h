@@ -70,6 +70,10 @@ class ServerRunner {
   // Graceful shutdown; idempotent. Returns once the server has stopped.
   void Shutdown();
 
+  // Start(), WaitForShutdownSignal(), Shutdown(): the whole life of a server
+  // binary. Returns the start error, if any.
+  absl::Status Serve();
+
  private:
   ServerConfig config_;
   std::vector<grpc::Service*> services_;

@@ -38,11 +38,9 @@ int main(int argc, char** argv) {
   tasker::storage::StorageService service(store->get());
   tasker::ServerRunner runner(*config);
   runner.AddService(&service);
-  if (auto status = runner.Start(); !status.ok()) {
+  if (auto status = runner.Serve(); !status.ok()) {
     tasker::LogError("start failed", {{"error", status.ToString()}});
     return 1;
   }
-  runner.WaitForShutdownSignal();
-  runner.Shutdown();
   return 0;
 }

@@ -1,6 +1,5 @@
 #include "storage/sql/postgres_database.h"
 
-#include <condition_variable>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <unordered_map>
@@ -10,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status.h"
+#include "storage/sql/pool.h"
 
 namespace tasker::storage::sql {
 namespace {
@@ -120,12 +120,13 @@ class PostgresTx : public Tx {
 
 class PostgresDatabase : public Database {
  public:
-  explicit PostgresDatabase(PostgresOptions options) : options_(std::move(options)) {}
+  explicit PostgresDatabase(PostgresOptions options)
+      : options_(std::move(options)), pool_(options_.pool_size, [this] { return Connect(); }) {}
 
+  // Connects once now, so a bad URL fails at start-up.
   absl::Status Init() {
-    ASSIGN_OR_RETURN(auto conn, Connect());
-    idle_.push_back(std::move(conn));
-    opened_ = 1;
+    ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+    pool_.Release(std::move(conn));
     return absl::OkStatus();
   }
 
@@ -185,40 +186,19 @@ class PostgresDatabase : public Database {
     }
   }
 
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (idle_.empty() && opened_ >= options_.pool_size) cv_.wait(lock);
-    if (!idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      return conn;
-    }
-    ++opened_;
-    lock.unlock();
-    auto conn = Connect();
-    if (!conn.ok()) {
-      std::lock_guard<std::mutex> relock(mu_);
-      --opened_;
-      cv_.notify_one();
-    }
-    return conn;
-  }
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire() { return pool_.Acquire(); }
 
   void Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
-    std::lock_guard<std::mutex> lock(mu_);
     if (broken || !conn->is_open()) {
-      --opened_;
+      conn.reset();
+      pool_.Discard();
     } else {
-      idle_.push_back(std::move(conn));
+      pool_.Release(std::move(conn));
     }
-    cv_.notify_one();
   }
 
   PostgresOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  int opened_ = 0;
+  Pool<pqxx::connection> pool_;
 };
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <sqlite3.h>
 
-#include <condition_variable>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -10,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status.h"
+#include "storage/sql/pool.h"
 
 namespace tasker::storage::sql {
 namespace {
@@ -160,12 +160,14 @@ class SqliteTx : public Tx {
 
 class SqliteDatabase : public Database {
  public:
-  explicit SqliteDatabase(SqliteOptions options) : options_(std::move(options)) {}
+  explicit SqliteDatabase(SqliteOptions options)
+      : options_(std::move(options)),
+        pool_(options_.max_connections, [this] { return Connection::Open(options_); }) {}
 
+  // Opens the first connection now, so a bad path fails at start-up.
   absl::Status Init() {
-    ASSIGN_OR_RETURN(auto first, Connection::Open(options_));
-    idle_.push_back(std::move(first));
-    opened_ = 1;
+    ASSIGN_OR_RETURN(auto first, pool_.Acquire());
+    pool_.Release(std::move(first));
     return absl::OkStatus();
   }
 
@@ -207,37 +209,12 @@ class SqliteDatabase : public Database {
   }
 
  private:
-  absl::StatusOr<std::unique_ptr<Connection>> Acquire() {
-    std::unique_lock<std::mutex> lock(pool_mu_);
-    while (idle_.empty() && opened_ >= options_.max_connections) pool_cv_.wait(lock);
-    if (!idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      return conn;
-    }
-    ++opened_;
-    lock.unlock();
-    auto conn = Connection::Open(options_);
-    if (!conn.ok()) {
-      std::lock_guard<std::mutex> relock(pool_mu_);
-      --opened_;
-      pool_cv_.notify_one();
-    }
-    return conn;
-  }
-
-  void Release(std::unique_ptr<Connection> conn) {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    idle_.push_back(std::move(conn));
-    pool_cv_.notify_one();
-  }
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire() { return pool_.Acquire(); }
+  void Release(std::unique_ptr<Connection> conn) { pool_.Release(std::move(conn)); }
 
   SqliteOptions options_;
   std::mutex write_mu_;
-  std::mutex pool_mu_;
-  std::condition_variable pool_cv_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  int opened_ = 0;
+  Pool<Connection> pool_;
 };
 
 }  // namespace

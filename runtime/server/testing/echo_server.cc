@@ -33,11 +33,9 @@ int main(int argc, char** argv) {
   EchoService service;
   tasker::ServerRunner runner(*config);
   runner.AddService(&service);
-  if (auto status = runner.Start(); !status.ok()) {
+  if (auto status = runner.Serve(); !status.ok()) {
     tasker::LogError("start failed", {{"error", status.ToString()}});
     return 1;
   }
-  runner.WaitForShutdownSignal();
-  runner.Shutdown();
   return 0;
 }
