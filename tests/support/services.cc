@@ -1,0 +1,39 @@
+#include "tests/support/services.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace tasker::testing {
+
+absl::StatusOr<RunningService> StartService(const std::string& binary, const std::string& name,
+                                            const std::string& dir, std::vector<std::string> args,
+                                            const std::map<std::string, std::string>& env) {
+  RunningService service;
+  const std::string port_file = absl::StrCat(dir, "/", name, ".port");
+  std::remove(port_file.c_str());
+  service.log = absl::StrCat(dir, "/", name, ".log");
+  std::vector<std::string> argv = {Runfile(binary), "--listen=127.0.0.1:0", "--port_file=" + port_file};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto process = Subprocess::Start(argv, env, service.log);
+  if (!process.ok()) return process.status();
+  service.process = std::move(*process);
+  auto port = WaitForPortFile(port_file, absl::Seconds(30));
+  if (!port.ok()) {
+    return absl::UnavailableError(absl::StrCat(name, " did not start: ", ReadFileOrEmpty(service.log)));
+  }
+  service.port = *port;
+  service.target = absl::StrCat("127.0.0.1:", *port);
+  return service;
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace tasker::testing
