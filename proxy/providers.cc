@@ -1,5 +1,7 @@
 #include "proxy/providers.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -22,10 +24,20 @@ class AdminDebugProvider : public Provider {
   std::string name() const override { return "admin-debug"; }
   std::string description() const override { return "Diagnostics: echo, server time, credentials, token cache"; }
   std::vector<std::string> methods() const override {
-    return {"echo", "serverTime", "checkCredentials", "tokenInfo", "clearTokenCache"};
+    return {"echo", "sleep", "serverTime", "checkCredentials", "tokenInfo", "clearTokenCache"};
   }
   absl::StatusOr<CallOutcome> Call(const CallContext& context, const std::string& method, const Json& args) override {
     if (method == "echo") return CallOutcome::Ok(args);
+    if (method == "sleep") {
+      // Waits, then echoes: a slow call for tests and timeouts.
+      auto normalized = NormalizeArgs(args);
+      if (!normalized.ok()) return normalized.status();
+      const int64_t ms = normalized->value("ms", int64_t{0});
+      if (ms < 0 || ms > 60000) return absl::InvalidArgumentError("args.ms: must be within 0..60000");
+      absl::SleepFor(std::min(absl::Milliseconds(ms), context.timeout));
+      if (absl::Milliseconds(ms) > context.timeout) return CallOutcome::Error("TIMEOUT", "sleep outlasted the call deadline", true);
+      return CallOutcome::Ok({{"slept", ms}});
+    }
     if (method == "serverTime") {
       const absl::Time now = absl::Now();
       return CallOutcome::Ok({{"iso", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone())},
@@ -44,7 +56,6 @@ class AdminDebugProvider : public Provider {
     }
     if (method == "tokenInfo") return CallOutcome::Ok({{"gapi", google_ ? google_->TokenInfo() : Json::array()}});
     if (method == "clearTokenCache") return CallOutcome::Ok({{"cleared", google_ ? google_->ClearTokenCache() : 0}});
-    (void)context;
     return UnknownMethod(*this, method);
   }
 

@@ -15,7 +15,10 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, const std
   const std::string port_file = absl::StrCat(dir, "/", name, ".port");
   std::remove(port_file.c_str());
   service.log = absl::StrCat(dir, "/", name, ".log");
-  std::vector<std::string> argv = {Runfile(binary), "--listen=127.0.0.1:0", "--port_file=" + port_file};
+  std::vector<std::string> argv = {Runfile(binary), "--port_file=" + port_file};
+  bool has_listen = false;
+  for (const auto& a : args) has_listen = has_listen || a.rfind("--listen=", 0) == 0;
+  if (!has_listen) argv.push_back("--listen=127.0.0.1:0");
   argv.insert(argv.end(), args.begin(), args.end());
   auto process = Subprocess::Start(argv, env, service.log);
   if (!process.ok()) return process.status();

@@ -1,0 +1,45 @@
+// A queue of work item ids, each runnable at a time (now, or later for
+// retries), deduplicated while queued. Thread-safe.
+#ifndef TASKER_SERVICES_COMMON_WORK_QUEUE_H_
+#define TASKER_SERVICES_COMMON_WORK_QUEUE_H_
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tasker::services {
+
+struct WorkItem {
+  int kind = 0;  // tasker.v1.WorkKind
+  std::string id;
+  bool operator<(const WorkItem& other) const {
+    return std::tie(kind, id) < std::tie(other.kind, other.id);
+  }
+};
+
+class WorkQueue {
+ public:
+  // Returns false when the item was already queued.
+  bool Push(WorkItem item, absl::Time at = absl::InfinitePast());
+  // Blocks until an item is due or `timeout` passes or Close() is called.
+  std::optional<WorkItem> Pop(absl::Duration timeout);
+  void Close();
+  size_t size();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<absl::Time, WorkItem> due_;
+  std::set<WorkItem> queued_;
+  bool closed_ = false;
+};
+
+}  // namespace tasker::services
+
+#endif  // TASKER_SERVICES_COMMON_WORK_QUEUE_H_

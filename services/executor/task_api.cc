@@ -1,0 +1,94 @@
+#include "services/executor/task_api.h"
+
+#include "absl/time/clock.h"
+#include "runtime/common/status.h"
+#include "runtime/js/engine.h"
+
+namespace tasker::services {
+
+absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& request) {
+  if (request.code().empty()) return absl::InvalidArgumentError("code: must not be empty");
+  RETURN_IF_ERROR(js::CheckSyntax(request.code()));
+  v1::PublishTaskFunctionRequest publish;
+  publish.set_identifier(request.identifier());
+  publish.set_code(request.code());
+  *publish.mutable_metadata() = request.metadata();
+  return store_->PublishTaskFunction(publish);
+}
+
+absl::StatusOr<v1::TaskFunction> TaskApi::GetTaskFunction(const v1::GetTaskFunctionRequest& request) {
+  return store_->GetTaskFunction(request);
+}
+
+absl::StatusOr<v1::ListTaskFunctionsResponse> TaskApi::ListTaskFunctions(const v1::ListTaskFunctionsRequest& request) {
+  return store_->ListTaskFunctions(request);
+}
+
+absl::StatusOr<v1::SubmitRunResponse> TaskApi::Submit(const v1::SubmitRunRequest& request) {
+  ASSIGN_OR_RETURN(auto submitted, store_->SubmitRun(request));
+  if (submitted.created()) executor_->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  return submitted;
+}
+
+absl::StatusOr<v1::GetRunResponse> TaskApi::GetRun(const v1::GetRunRequest& request) {
+  v1::GetTaskRunRequest get;
+  get.set_id(request.id());
+  get.set_include_logs(true);
+  v1::GetRunResponse out;
+  ASSIGN_OR_RETURN(*out.mutable_run(), store_->GetTaskRun(get));
+  v1::ListStackRunsRequest list;
+  list.mutable_filter()->set_task_run_id(request.id());
+  list.mutable_page()->set_limit(1000);
+  while (true) {
+    ASSIGN_OR_RETURN(auto page, store_->ListStackRuns(list));
+    for (auto& s : *page.mutable_stack_runs()) *out.add_stack_runs() = std::move(s);
+    if (page.next_page_token().empty() || out.stack_runs_size() >= 10000) break;
+    list.mutable_page()->set_page_token(page.next_page_token());
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest& request) {
+  v1::ListTaskRunsRequest list;
+  *list.mutable_filter() = request.filter();
+  *list.mutable_page() = request.page();
+  ASSIGN_OR_RETURN(auto runs, store_->ListTaskRuns(list));
+  v1::ListRunsResponse out;
+  *out.mutable_runs() = std::move(*runs.mutable_runs());
+  out.set_next_page_token(runs.next_page_token());
+  return out;
+}
+
+absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request) {
+  return store_->CancelRun(request);
+}
+
+absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
+                            const std::function<bool(const v1::RunEvent&)>& emit,
+                            const std::function<bool()>& cancelled) {
+  v1::GetTaskRunRequest get;
+  get.set_id(request.id());
+  int last_status = -1;
+  int last_suspensions = -1;
+  absl::Duration poll = absl::Milliseconds(20);
+  while (!cancelled()) {
+    ASSIGN_OR_RETURN(auto run, store_->GetTaskRun(get));
+    const bool ended = run.status() == v1::RUN_STATUS_COMPLETED || run.status() == v1::RUN_STATUS_FAILED ||
+                       run.status() == v1::RUN_STATUS_CANCELLED;
+    if (run.status() != last_status || run.suspend_count() != last_suspensions) {
+      last_status = run.status();
+      last_suspensions = run.suspend_count();
+      v1::RunEvent event;
+      *event.mutable_run() = run;
+      event.set_final(ended);
+      if (!emit(event)) return absl::OkStatus();
+      poll = absl::Milliseconds(20);
+    }
+    if (ended) return absl::OkStatus();
+    absl::SleepFor(poll);
+    poll = std::min(poll * 2, absl::Milliseconds(500));
+  }
+  return absl::CancelledError("watcher went away");
+}
+
+}  // namespace tasker::services

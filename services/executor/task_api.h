@@ -1,0 +1,41 @@
+// TaskApi: the public API's logic (TaskService is its thin gRPC face).
+#ifndef TASKER_SERVICES_EXECUTOR_TASK_API_H_
+#define TASKER_SERVICES_EXECUTOR_TASK_API_H_
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "proto/tasker/v1/task_service.pb.h"
+#include "services/executor/executor.h"
+#include "storage/store.h"
+
+namespace tasker::services {
+
+namespace v1 = ::tasker::v1;
+
+class TaskApi {
+ public:
+  TaskApi(storage::Store* store, Executor* executor) : store_(store), executor_(executor) {}
+
+  // Checks the code compiles (INVALID_ARGUMENT "code: line L, column C: ...").
+  absl::StatusOr<v1::TaskFunction> Publish(const v1::PublishTaskRequest& request);
+  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest& request);
+  absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(const v1::ListTaskFunctionsRequest& request);
+  // Stores the run and starts it on this executor.
+  absl::StatusOr<v1::SubmitRunResponse> Submit(const v1::SubmitRunRequest& request);
+  absl::StatusOr<v1::GetRunResponse> GetRun(const v1::GetRunRequest& request);
+  absl::StatusOr<v1::ListRunsResponse> ListRuns(const v1::ListRunsRequest& request);
+  absl::StatusOr<v1::TaskRun> Cancel(const v1::CancelRunRequest& request);
+  // Calls `emit` with the run at every status change until it ends, the
+  // caller goes away (`emit` returns false) or `deadline` passes.
+  absl::Status Watch(const v1::WatchRunRequest& request, const std::function<bool(const v1::RunEvent&)>& emit,
+                     const std::function<bool()>& cancelled);
+
+ private:
+  storage::Store* store_;
+  Executor* executor_;
+};
+
+}  // namespace tasker::services
+
+#endif  // TASKER_SERVICES_EXECUTOR_TASK_API_H_

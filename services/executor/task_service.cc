@@ -1,0 +1,60 @@
+#include "services/executor/task_service.h"
+
+#include "runtime/common/status.h"
+
+namespace tasker::services {
+
+using grpc::ServerContext;
+using grpc::Status;
+
+Status TaskService::PublishTask(ServerContext*, const v1::PublishTaskRequest* r, v1::TaskFunction* out) {
+  return ReplyWith(api_->Publish(*r), out);
+}
+Status TaskService::GetTaskFunction(ServerContext*, const v1::GetTaskFunctionRequest* r, v1::TaskFunction* out) {
+  return ReplyWith(api_->GetTaskFunction(*r), out);
+}
+Status TaskService::ListTaskFunctions(ServerContext*, const v1::ListTaskFunctionsRequest* r,
+                                      v1::ListTaskFunctionsResponse* out) {
+  return ReplyWith(api_->ListTaskFunctions(*r), out);
+}
+Status TaskService::SubmitRun(ServerContext*, const v1::SubmitRunRequest* r, v1::SubmitRunResponse* out) {
+  return ReplyWith(api_->Submit(*r), out);
+}
+Status TaskService::GetRun(ServerContext*, const v1::GetRunRequest* r, v1::GetRunResponse* out) {
+  return ReplyWith(api_->GetRun(*r), out);
+}
+Status TaskService::ListRuns(ServerContext*, const v1::ListRunsRequest* r, v1::ListRunsResponse* out) {
+  return ReplyWith(api_->ListRuns(*r), out);
+}
+Status TaskService::CancelRun(ServerContext*, const v1::CancelRunRequest* r, v1::TaskRun* out) {
+  return ReplyWith(api_->Cancel(*r), out);
+}
+Status TaskService::WatchRun(ServerContext* context, const v1::WatchRunRequest* r,
+                             grpc::ServerWriter<v1::RunEvent>* writer) {
+  return ToGrpcStatus(api_->Watch(
+      *r, [writer](const v1::RunEvent& event) { return writer->Write(event); },
+      [context] { return context->IsCancelled(); }));
+}
+
+Status ExecutorService::Notify(ServerContext*, const v1::NotifyRequest* r, v1::NotifyResponse* out) {
+  if (r->kind() != v1::WORK_KIND_EXECUTE_ROOT && r->kind() != v1::WORK_KIND_RESUME_PARENT) {
+    return Status(grpc::StatusCode::INVALID_ARGUMENT, "kind: must be WORK_KIND_EXECUTE_ROOT or WORK_KIND_RESUME_PARENT");
+  }
+  int accepted = 0;
+  for (const auto& id : r->stack_run_ids()) accepted += executor_->Enqueue(r->kind(), id) ? 1 : 0;
+  out->set_accepted(accepted);
+  return Status::OK;
+}
+
+Status ExecutorService::GetExecutorStats(ServerContext*, const v1::GetExecutorStatsRequest*, v1::ExecutorStats* out) {
+  const auto& c = executor_->counters();
+  out->set_started(c.started);
+  out->set_resumed(c.resumed);
+  out->set_suspended(c.suspended);
+  out->set_completed(c.completed);
+  out->set_failed(c.failed);
+  out->set_in_flight(c.in_flight);
+  return Status::OK;
+}
+
+}  // namespace tasker::services

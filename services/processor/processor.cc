@@ -1,0 +1,153 @@
+#include "services/processor/processor.h"
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "runtime/client/channel.h"
+#include "runtime/common/log.h"
+#include "runtime/common/status.h"
+
+namespace tasker::services {
+
+namespace v1 = ::tasker::v1;
+
+Processor::Processor(storage::Store* store, std::shared_ptr<grpc::Channel> proxy, Notifier* notifier,
+                     ProcessorConfig config)
+    : store_(store),
+      proxy_(v1::WrappedServiceProxy::NewStub(std::move(proxy))),
+      notifier_(notifier),
+      config_(std::move(config)) {}
+
+Processor::~Processor() { Stop(); }
+
+void Processor::Start() {
+  for (int i = 0; i < config_.threads; ++i) threads_.emplace_back([this] { Loop(); });
+  sweeper_ = std::thread([this] {
+    while (!stopping_) {
+      // Lost notifications, expired leases, retries due after a restart.
+      for (int i = 0; i < 100 && !stopping_ && counters_.in_flight < config_.threads; ++i) {
+        if (!Process("").ok()) break;
+      }
+      const absl::Time until = absl::Now() + config_.sweep_interval;
+      while (!stopping_ && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+}
+
+void Processor::Stop() {
+  if (stopping_.exchange(true)) return;
+  queue_.Close();
+  for (auto& t : threads_) t.join();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+bool Processor::Enqueue(const std::string& id, absl::Time at) {
+  return queue_.Push({v1::WORK_KIND_PERFORM_CALL, id}, at);
+}
+
+void Processor::Loop() {
+  while (!stopping_) {
+    auto item = queue_.Pop(absl::Milliseconds(500));
+    if (!item) continue;
+    absl::Status status = Process(item->id);
+    if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
+      LogWarning("call not recorded", {{"stack_run", item->id}, {"error", status.ToString()}});
+    }
+  }
+}
+
+absl::Duration Processor::Backoff(int attempt) const {
+  absl::Duration delay = config_.base_backoff;
+  for (int i = 1; i < attempt && delay < config_.max_backoff; ++i) delay *= 2;
+  delay = std::min(delay, config_.max_backoff);
+  thread_local absl::BitGen gen;
+  // Full jitter between half and the whole delay.
+  return delay * absl::Uniform(gen, 0.5, 1.0);
+}
+
+absl::Status Processor::Process(const std::string& id) {
+  v1::ClaimWorkRequest claim_request;
+  claim_request.set_kind(v1::WORK_KIND_PERFORM_CALL);
+  claim_request.set_owner(config_.owner);
+  claim_request.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
+  claim_request.set_stack_run_id(id);
+  ASSIGN_OR_RETURN(auto claim, store_->ClaimWork(claim_request));
+  if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
+  ++counters_.in_flight;
+  struct Done {
+    std::atomic<int>* n;
+    ~Done() { --*n; }
+  } done{&counters_.in_flight};
+  ++counters_.performed;
+  const v1::StackRun& call = claim.stack_run();
+  const int64_t token = claim.lease().fencing_token();
+
+  v1::CallRequest request;
+  request.set_service(call.service());
+  request.set_method(call.method());
+  *request.mutable_args() = call.args();
+  // The same key on every attempt of this call: providers may deduplicate.
+  request.set_idempotency_key(absl::StrCat(call.task_run_id(), "/", call.id()));
+  request.set_deadline_ms(absl::ToInt64Milliseconds(config_.call_timeout));
+  request.set_task_run_id(call.task_run_id());
+  v1::CallResponse response;
+  auto context = MakeContext(config_.call_timeout + absl::Seconds(5));
+  grpc::Status rpc = proxy_->Call(context.get(), request, &response);
+
+  v1::ErrorInfo error;
+  bool ok = false;
+  if (rpc.ok() && response.has_result()) {
+    ok = true;
+  } else if (rpc.ok()) {
+    error = response.error();
+  } else {
+    // The proxy refused the call itself (bad service/method/args) -> final;
+    // the proxy unreachable or slow -> retryable.
+    error.set_code(absl::StatusCodeToString(static_cast<absl::StatusCode>(rpc.error_code())));
+    error.set_message(rpc.error_message());
+    error.set_retryable(rpc.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                        rpc.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                        rpc.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+
+  if (!ok && error.retryable() && call.attempt() < config_.max_attempts) {
+    const absl::Time next = absl::Now() + Backoff(call.attempt());
+    v1::RetryCallRequest retry;
+    retry.set_stack_run_id(call.id());
+    retry.set_fencing_token(token);
+    *retry.mutable_error() = error;
+    *retry.mutable_next_attempt_at() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(next));
+    auto retried = store_->RetryCall(retry);
+    if (retried.ok()) {
+      ++counters_.retried;
+      Enqueue(call.id(), next);
+    }
+    return retried.status().code() == absl::StatusCode::kAborted ? absl::OkStatus() : retried.status();
+  }
+
+  v1::CompleteCallRequest complete;
+  complete.set_stack_run_id(call.id());
+  complete.set_fencing_token(token);
+  if (ok) {
+    *complete.mutable_result() = response.result();
+  } else {
+    if (error.retryable()) {
+      error.set_message(absl::StrCat(error.message(), " (gave up after ", call.attempt(), " attempts)"));
+    }
+    *complete.mutable_error() = error;
+  }
+  auto completed = store_->CompleteCall(complete);
+  if (!completed.ok()) {
+    if (completed.status().code() == absl::StatusCode::kAborted ||
+        completed.status().code() == absl::StatusCode::kFailedPrecondition) {
+      return absl::OkStatus();  // lease lost or run cancelled: someone else owns it
+    }
+    return completed.status();
+  }
+  ok ? ++counters_.succeeded : ++counters_.failed;
+  if (completed->parent_ready()) notifier_->NotifyResume(completed->parent_id());
+  return absl::OkStatus();
+}
+
+}  // namespace tasker::services

@@ -1,0 +1,72 @@
+// The stack processor core: claims pending host calls, performs them
+// through the wrapped-service proxy with an idempotency key derived from
+// (run, stack run), and records the result. Retryable failures are retried
+// with exponential backoff and jitter up to `max_attempts`; a final error
+// reaches the task as a rejected promise. When a parent's last call
+// finishes, an executor is told to resume it.
+#ifndef TASKER_SERVICES_PROCESSOR_PROCESSOR_H_
+#define TASKER_SERVICES_PROCESSOR_PROCESSOR_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "proto/tasker/v1/proxy.grpc.pb.h"
+#include "services/common/notifier.h"
+#include "services/common/work_queue.h"
+#include "storage/store.h"
+
+namespace tasker::services {
+
+struct ProcessorConfig {
+  std::string owner;
+  int threads = 4;
+  absl::Duration lease = absl::Seconds(60);
+  absl::Duration sweep_interval = absl::Seconds(5);
+  int max_attempts = 5;
+  absl::Duration base_backoff = absl::Milliseconds(200);
+  absl::Duration max_backoff = absl::Seconds(30);
+  absl::Duration call_timeout = absl::Seconds(30);
+};
+
+struct ProcessorCounters {
+  std::atomic<int64_t> performed{0}, succeeded{0}, failed{0}, retried{0};
+  std::atomic<int> in_flight{0};
+};
+
+class Processor {
+ public:
+  Processor(storage::Store* store, std::shared_ptr<grpc::Channel> proxy, Notifier* notifier, ProcessorConfig config);
+  ~Processor();
+
+  void Start();
+  void Stop();
+  bool Enqueue(const std::string& stack_run_id, absl::Time at = absl::InfinitePast());
+  const ProcessorCounters& counters() const { return counters_; }
+
+  // One call (exposed for tests). NOT_FOUND when nothing was claimable.
+  absl::Status Process(const std::string& stack_run_id);
+
+  // The delay before attempt `attempt + 1` (attempt >= 1), with jitter.
+  absl::Duration Backoff(int attempt) const;
+
+ private:
+  void Loop();
+
+  storage::Store* store_;
+  std::unique_ptr<tasker::v1::WrappedServiceProxy::Stub> proxy_;
+  Notifier* notifier_;
+  ProcessorConfig config_;
+  ProcessorCounters counters_;
+  WorkQueue queue_;
+  std::vector<std::thread> threads_;
+  std::thread sweeper_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace tasker::services
+
+#endif  // TASKER_SERVICES_PROCESSOR_PROCESSOR_H_

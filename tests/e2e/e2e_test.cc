@@ -1,0 +1,234 @@
+// End to end: real binaries as separate processes, on SQLite and Postgres.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "runtime/client/channel.h"
+#include "tests/e2e/stack.h"
+#include "tests/support/postgres.h"
+
+namespace tasker::e2e {
+namespace {
+
+namespace v1 = ::tasker::v1;
+
+nlohmann::json ResultOf(const v1::TaskRun& run) {
+  std::string text;
+  (void)google::protobuf::util::MessageToJsonString(run.result(), &text);
+  return nlohmann::json::parse(text.empty() ? "null" : text);
+}
+
+std::string DatabaseUrl(const std::string& backend) {
+  if (backend == "sqlite") return "";
+  std::string error;
+  auto* pg = testing::SharedPostgres(&error);
+  if (!pg) return "unavailable:" + error;
+  static std::atomic<int> n{0};
+  auto url = pg->CreateDatabase(absl::StrCat("e2e_", getpid(), "_", n++));
+  return url.ok() ? *url : "unavailable";
+}
+
+class EndToEndTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    StackOptions options;
+    options.database_url = DatabaseUrl(GetParam());
+    ASSERT_EQ(options.database_url.rfind("unavailable", 0), std::string::npos) << options.database_url;
+    options.step_cpu = "1s";
+    auto stack = Stack::Start(options);
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    stack_ = std::move(*stack);
+  }
+  void TearDown() override {
+    if (HasFailure() && stack_) std::fprintf(stderr, "%s\n", stack_->Logs().substr(0, 20000).c_str());
+  }
+
+  v1::TaskRun RunTask(const std::string& name, const std::string& code, const std::string& input = "{}") {
+    auto published = stack_->Publish(name, code);
+    EXPECT_TRUE(published.ok()) << published.status();
+    auto id = stack_->Submit(name, input);
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) return v1::TaskRun();
+    auto run = stack_->Wait(*id, absl::Seconds(60));
+    EXPECT_TRUE(run.ok()) << run.status();
+    return run.ok() ? *run : v1::TaskRun();
+  }
+
+  std::unique_ptr<Stack> stack_;
+};
+
+TEST_P(EndToEndTest, TasksFinishWithTheRightStatusAndResult) {
+  auto single = RunTask("single", "return await __callHostTool__('admin-debug', 'echo', {x: 1});");
+  EXPECT_EQ(single.status(), v1::RUN_STATUS_COMPLETED) << single.error().message();
+  EXPECT_EQ(ResultOf(single), nlohmann::json::parse(R"({"x":1})"));
+
+  auto multi = RunTask("multi", R"(
+    const a = await __callHostTool__('admin-debug', 'echo', {v: 'a'});
+    const d = await __callHostTool__('gapi', 'admin.domains.list', {customer: 'my_customer'});
+    const b = await __callHostTool__('admin-debug', 'echo', [{v: a.v + 'b'}]);
+    return {b: b[0].v, domains: d.domains.length};
+  )");
+  EXPECT_EQ(multi.status(), v1::RUN_STATUS_COMPLETED) << multi.error().message();
+  EXPECT_EQ(ResultOf(multi), nlohmann::json::parse(R"({"b":"ab","domains":2})"));
+  EXPECT_EQ(multi.suspend_count(), 3);
+
+  auto loop = RunTask("loop", R"(
+    let sum = 0;
+    for (let i = 1; i <= 6; i++) sum += (await __callHostTool__('admin-debug', 'echo', {i})).i;
+    return sum;
+  )");
+  EXPECT_EQ(ResultOf(loop), 21);
+
+  auto fanout = RunTask("fanout", R"(
+    const rs = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((i) => __callHostTool__('admin-debug', 'echo', {i})));
+    return rs.map((r) => r.i);
+  )");
+  EXPECT_EQ(ResultOf(fanout), nlohmann::json::parse("[1,2,3,4,5,6,7,8]"));
+  EXPECT_EQ(fanout.suspend_count(), 1);
+
+  auto caught = RunTask("caught", R"(
+    try {
+      await __callHostTool__('gapi', 'admin.domains.list', {customer: 'nobody'});
+      return 'no error?';
+    } catch (e) {
+      return {code: e.code, message: e.message, after: (await __callHostTool__('admin-debug', 'echo', 'ok'))};
+    }
+  )");
+  EXPECT_EQ(caught.status(), v1::RUN_STATUS_COMPLETED) << caught.error().message();
+  EXPECT_EQ(ResultOf(caught)["code"], "HTTP_404");
+  EXPECT_EQ(ResultOf(caught)["after"], "ok");
+
+  auto uncaught = RunTask("uncaught", "await __callHostTool__('gapi', 'admin.domains.list', {customer: 'nobody'});");
+  EXPECT_EQ(uncaught.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_NE(uncaught.error().message().find("Resource Not Found"), std::string::npos) << uncaught.error().message();
+  EXPECT_EQ(uncaught.error().code(), "TASK_ERROR");
+
+  auto limited = RunTask("spin", "await __callHostTool__('admin-debug', 'echo', 1); while (true) {}");
+  EXPECT_EQ(limited.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_EQ(limited.error().code(), "TIME_LIMIT");
+
+  auto bad_method = RunTask("badmethod", R"(
+    try { await __callHostTool__('gapi', 'nope.nothing', {}); } catch (e) { return e.code; }
+  )");
+  EXPECT_EQ(ResultOf(bad_method), "INVALID_ARGUMENT");
+}
+
+TEST_P(EndToEndTest, CancelStopsASuspendedRun) {
+  ASSERT_TRUE(stack_->Publish("slow", R"(
+    await __callHostTool__('admin-debug', 'sleep', {ms: 3000});
+    return 'finished';
+  )").ok());
+  auto id = stack_->Submit("slow", "{}");
+  ASSERT_TRUE(id.ok());
+  // Wait until it is suspended on the slow call.
+  v1::GetRunRequest get;
+  get.set_id(*id);
+  v1::GetRunResponse response;
+  for (int i = 0; i < 200; ++i) {
+    auto context = MakeContext(absl::Seconds(5));
+    ASSERT_TRUE(stack_->api()->GetRun(context.get(), get, &response).ok());
+    if (response.run().status() == v1::RUN_STATUS_SUSPENDED_WAITING_CHILD) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(response.run().status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  v1::CancelRunRequest cancel;
+  cancel.set_id(*id);
+  cancel.set_reason("no longer needed");
+  v1::TaskRun cancelled;
+  auto context = MakeContext(absl::Seconds(5));
+  ASSERT_TRUE(stack_->api()->CancelRun(context.get(), cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.status(), v1::RUN_STATUS_CANCELLED);
+  absl::SleepFor(absl::Seconds(4));  // the slow call finishes meanwhile
+  auto run = stack_->Wait(*id, absl::Seconds(5));
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), v1::RUN_STATUS_CANCELLED);
+  EXPECT_EQ(run->error().message(), "no longer needed");
+}
+
+TEST_P(EndToEndTest, GmailSearchExampleAgainstTheGoogleEmulator) {
+  auto run = RunTask("gmail-search", ReadRunfile("deploy/examples/gmail-search.js"),
+                     R"({"query":"newer_than:7d","samplesPerUser":2})");
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message() << "\n" << run.error().stack();
+  const auto result = ResultOf(run);
+  // Fixtures: 2 domains x 3 users; user u has 4*(u+1) messages.
+  EXPECT_EQ(result["query"], "newer_than:7d");
+  EXPECT_EQ(result["domains"], nlohmann::json::parse(R"(["example.com","example.org"])"));
+  EXPECT_EQ(result["counts"]["domains"], 2);
+  EXPECT_EQ(result["counts"]["users"], 6);
+  EXPECT_EQ(result["counts"]["mailboxesWithMatches"], 6);
+  EXPECT_EQ(result["counts"]["messages"], 2 * (4 + 8 + 12));
+  EXPECT_EQ(result["counts"]["samples"], 12);
+  ASSERT_EQ(result["samples"].size(), 12u);
+  EXPECT_EQ(result["samples"][0]["user"], "user0@example.com");
+  EXPECT_EQ(result["samples"][0]["id"], "user0-m0");
+  EXPECT_EQ(result["samples"][0]["subject"], "Subject 0");
+  EXPECT_EQ(result["samples"][0]["from"], "sender@example.com");
+  EXPECT_EQ(result["samples"][1]["subject"], "Subject 1");
+  EXPECT_EQ(result["perUser"][2]["matches"], 12);
+  // Logs from the task made it into the run.
+  v1::GetRunRequest get;
+  get.set_id(run.id());
+  v1::GetRunResponse response;
+  auto context = MakeContext(absl::Seconds(5));
+  ASSERT_TRUE(stack_->api()->GetRun(context.get(), get, &response).ok());
+  ASSERT_GE(response.run().logs_size(), 2);
+  EXPECT_EQ(response.run().logs(0).message(), "found 2 domains");
+  EXPECT_GE(response.stack_runs_size(), 1 + 1 + 2 + 6 + 12);
+}
+
+TEST_P(EndToEndTest, BadInputThroughThePublicApi) {
+  auto syntax = stack_->Publish("broken", "const x = ;\nreturn x;");
+  EXPECT_EQ(syntax.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(syntax.status().message().find("line 1, column 11"), std::string::npos) << syntax.status();
+  auto unknown = stack_->Submit("no-such-task", "{}");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(stack_->Publish("ok", "return input;").ok());
+  auto big = stack_->Submit("ok", absl::StrCat("{\"blob\":\"", std::string(2 << 20, 'x'), "\"}"));
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(big.status().message().find("input"), std::string::npos);
+  v1::GetRunRequest get;
+  get.set_id("run_does_not_exist");
+  v1::GetRunResponse response;
+  auto context = MakeContext(absl::Seconds(5));
+  EXPECT_EQ(stack_->api()->GetRun(context.get(), get, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Nothing half-stored: no runs exist.
+  v1::ListRunsRequest list;
+  v1::ListRunsResponse runs;
+  auto list_context = MakeContext(absl::Seconds(5));
+  ASSERT_TRUE(stack_->api()->ListRuns(list_context.get(), list, &runs).ok());
+  EXPECT_EQ(runs.runs_size(), 0);
+  // Idempotent submission returns the same run.
+  auto first = stack_->Submit("ok", R"({"n":1})", "same-key");
+  auto second = stack_->Submit("ok", R"({"n":2})", "same-key");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, *second);
+}
+
+TEST_P(EndToEndTest, WatchStreamsUntilTheRunEnds) {
+  ASSERT_TRUE(stack_->Publish("watched", R"(
+    for (let i = 0; i < 3; i++) await __callHostTool__('admin-debug', 'sleep', {ms: 100});
+    return 'done';
+  )").ok());
+  auto id = stack_->Submit("watched", "{}");
+  ASSERT_TRUE(id.ok());
+  v1::WatchRunRequest watch;
+  watch.set_id(*id);
+  auto context = MakeContext(absl::Seconds(30));
+  auto reader = stack_->api()->WatchRun(context.get(), watch);
+  v1::RunEvent event;
+  std::vector<v1::RunEvent> events;
+  while (reader->Read(&event)) events.push_back(event);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_TRUE(events.back().final());
+  EXPECT_EQ(events.back().run().status(), v1::RUN_STATUS_COMPLETED);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EndToEndTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace tasker::e2e

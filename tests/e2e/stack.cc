@@ -1,0 +1,189 @@
+#include "tests/e2e/stack.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
+#include "keystore/keystore_service.h"
+#include "proto/tasker/v1/keystore.grpc.pb.h"
+#include "runtime/client/channel.h"
+#include "runtime/common/status.h"
+#include "tests/support/postgres.h"
+
+namespace tasker::e2e {
+
+namespace v1 = ::tasker::v1;
+
+constexpr char kMasterKey[] = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+std::string ReadRunfile(const std::string& path) { return testing::ReadFileOrEmpty(testing::Runfile(path)); }
+
+absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
+  auto stack = std::unique_ptr<Stack>(new Stack());
+  stack->options_ = options;
+  stack->dir_ = testing::MakeTempDir("stack");
+  // The Google emulator and its service account.
+  auto account = emulators::MakeTestServiceAccount();
+  emulators::GoogleFixtures fixtures;
+  for (const char* domain : {"example.com", "example.org"}) {
+    for (int u = 0; u < options.google_users; ++u) {
+      const std::string email = absl::StrCat("user", u, "@", domain);
+      fixtures.users[domain].push_back(email);
+      fixtures.messages[email] = options.google_messages_per_user * (u + 1);
+    }
+  }
+  stack->google_ = std::make_unique<emulators::GoogleEmulator>(account.client_email, account.public_key_pem,
+                                                               "admin@example.com", fixtures);
+  if (!stack->google_->Start()) return absl::InternalError("google emulator did not start");
+
+  const std::string db = options.database_url.empty() ? "sqlite://" + stack->dir_ + "/tasks.db" : options.database_url;
+  const std::map<std::string, std::string> keystore_env = {{"TASKER_MASTER_KEY", kMasterKey},
+                                                           {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
+  std::vector<std::string> executor_targets, processor_targets;
+  for (int i = 0; i < options.executors; ++i) {
+    executor_targets.push_back(absl::StrCat("127.0.0.1:", testing::FreePort()));
+  }
+  for (int i = 0; i < options.processors; ++i) {
+    processor_targets.push_back(absl::StrCat("127.0.0.1:", testing::FreePort()));
+  }
+  auto& c = stack->components_;
+  c["storage"] = {"services/storage/storage-service", {"--database_url=" + db}, {}};
+  stack->order_ = {"storage", "keystore", "proxy"};
+  RETURN_IF_ERROR(stack->StartComponent("storage"));
+  const std::string storage = c["storage"].running.target;
+  c["keystore"] = {"services/keystore/keystore", {"--storage=" + storage}, keystore_env};
+  RETURN_IF_ERROR(stack->StartComponent("keystore"));
+  const std::string keystore = c["keystore"].running.target;
+  c["proxy"] = {"services/proxy/wrapped-service-proxy",
+                {"--storage=" + storage, "--keystore=" + keystore,
+                 "--google_directory_base_url=" + stack->google_->base_url(),
+                 "--google_gmail_base_url=" + stack->google_->base_url()},
+                keystore_env};
+  RETURN_IF_ERROR(stack->StartComponent("proxy"));
+  const std::string proxy = c["proxy"].running.target;
+  for (int i = 0; i < options.processors; ++i) {
+    const std::string name = absl::StrCat("processor", i);
+    c[name] = {"services/processor/stack-processor",
+               {"--listen=" + processor_targets[i], "--storage=" + storage, "--proxy=" + proxy,
+                "--executors=" + absl::StrJoin(executor_targets, ","), "--base_backoff=50ms",
+                "--lease=" + options.lease, "--sweep_interval=" + options.sweep_interval},
+               {}};
+    stack->order_.push_back(name);
+    RETURN_IF_ERROR(stack->StartComponent(name));
+  }
+  for (int i = 0; i < options.executors; ++i) {
+    const std::string name = absl::StrCat("executor", i);
+    c[name] = {"services/executor/task-executor",
+               {"--listen=" + executor_targets[i], "--storage=" + storage,
+                "--processors=" + absl::StrJoin(processor_targets, ","), "--step_cpu=" + options.step_cpu,
+                "--lease=" + options.lease, "--sweep_interval=" + options.sweep_interval},
+               {}};
+    stack->order_.push_back(name);
+    RETURN_IF_ERROR(stack->StartComponent(name));
+  }
+  // Seed the service account into the keystore, as an operator would.
+  auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore}));
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"GAPI_KEY", account.KeyJson(stack->google_->token_url())}, {"GAPI_ADMIN_EMAIL", "admin@example.com"}}) {
+    auto context = MakeContext(absl::Seconds(10));
+    context->AddMetadata(keystore::kServiceTokenHeader, "ks-token");
+    v1::SetKeyRequest request;
+    request.set_namespace_("global");
+    request.set_key(key);
+    request.set_value(value);
+    v1::SetKeyResponse response;
+    grpc::Status status = ks->SetKey(context.get(), request, &response);
+    if (!status.ok()) return absl::InternalError("seeding the keystore failed: " + status.error_message());
+  }
+  stack->api_ = v1::TaskService::NewStub(*MakeChannel({.target = c["executor0"].running.target}));
+  return stack;
+}
+
+Stack::~Stack() {
+  // Stop in reverse order: executors first.
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    auto& process = components_[*it].running.process;
+    if (process) {
+      process->Signal(SIGTERM);
+      if (!process->Wait(absl::Seconds(15))) process->Signal(SIGKILL);
+    }
+  }
+  if (google_) google_->Stop();
+}
+
+absl::Status Stack::StartComponent(const std::string& name) {
+  Component& component = components_[name];
+  auto running = testing::StartService(component.binary, name, dir_, component.args, component.env);
+  if (!running.ok()) return running.status();
+  component.running = std::move(*running);
+  // Restarted components keep their address (peers have it).
+  bool pinned = false;
+  for (const auto& a : component.args) pinned = pinned || a.rfind("--listen=", 0) == 0;
+  if (!pinned) component.args.push_back("--listen=" + component.running.target);
+  return absl::OkStatus();
+}
+
+absl::Status Stack::KillAndRestart(const std::string& name) {
+  auto it = components_.find(name);
+  if (it == components_.end()) return absl::NotFoundError(name);
+  it->second.running.process->Signal(SIGKILL);
+  it->second.running.process->Wait(absl::Seconds(10));
+  return StartComponent(name);
+}
+
+absl::StatusOr<v1::TaskFunction> Stack::Publish(const std::string& id, const std::string& code) {
+  v1::PublishTaskRequest request;
+  request.set_identifier(id);
+  request.set_code(code);
+  v1::TaskFunction response;
+  auto context = MakeContext(absl::Seconds(10));
+  grpc::Status status = api_->PublishTask(context.get(), request, &response);
+  if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  return response;
+}
+
+absl::StatusOr<std::string> Stack::Submit(const std::string& task, const std::string& input_json,
+                                          const std::string& key) {
+  v1::SubmitRunRequest request;
+  request.set_task_identifier(task);
+  request.set_idempotency_key(key);
+  if (!google::protobuf::util::JsonStringToMessage(input_json, request.mutable_input()).ok()) {
+    return absl::InvalidArgumentError("input is not JSON");
+  }
+  v1::SubmitRunResponse response;
+  auto context = MakeContext(absl::Seconds(10));
+  grpc::Status status = api_->SubmitRun(context.get(), request, &response);
+  if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  return response.run().id();
+}
+
+absl::StatusOr<v1::TaskRun> Stack::Wait(const std::string& run_id, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  v1::GetRunRequest request;
+  request.set_id(run_id);
+  v1::GetRunResponse response;
+  while (absl::Now() < deadline) {
+    auto context = MakeContext(absl::Seconds(10));
+    grpc::Status status = api_->GetRun(context.get(), request, &response);
+    if (status.ok()) {
+      const auto s = response.run().status();
+      if (s == v1::RUN_STATUS_COMPLETED || s == v1::RUN_STATUS_FAILED || s == v1::RUN_STATUS_CANCELLED) {
+        return response.run();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("run ", run_id, " did not finish; last status ",
+                                                  v1::RunStatus_Name(response.run().status())));
+}
+
+std::string Stack::Logs() {
+  std::string all;
+  for (const auto& name : order_) {
+    absl::StrAppend(&all, "==== ", name, "\n", testing::ReadFileOrEmpty(components_[name].running.log));
+  }
+  return all;
+}
+
+}  // namespace tasker::e2e

@@ -1,0 +1,72 @@
+// The whole Tasker stack as real processes for end-to-end tests and
+// benchmarks: storage (SQLite or Postgres), keystore, proxy, N stack
+// processors and N task executors, with a Google emulator standing in for
+// the internet and a test service account seeded into the keystore.
+#ifndef TASKER_TESTS_E2E_STACK_H_
+#define TASKER_TESTS_E2E_STACK_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "tests/emulators/emulator.h"
+#include "tests/support/services.h"
+
+namespace tasker::e2e {
+
+struct StackOptions {
+  std::string database_url;  // empty: SQLite in the temp dir
+  int executors = 1;
+  int processors = 1;
+  std::string step_cpu = "5s";
+  std::string lease = "3s";
+  std::string sweep_interval = "1s";
+  int google_users = 3;
+  int google_messages_per_user = 4;
+};
+
+class Stack {
+ public:
+  static absl::StatusOr<std::unique_ptr<Stack>> Start(StackOptions options);
+  ~Stack();
+
+  tasker::v1::TaskService::Stub* api() { return api_.get(); }
+  emulators::GoogleEmulator* google() { return google_.get(); }
+  const std::string& dir() const { return dir_; }
+
+  // Kills (SIGKILL) and restarts one component: "storage", "keystore",
+  // "proxy", "processor0", "executor1", ...
+  absl::Status KillAndRestart(const std::string& name);
+
+  absl::StatusOr<tasker::v1::TaskFunction> Publish(const std::string& id, const std::string& code);
+  absl::StatusOr<std::string> Submit(const std::string& task, const std::string& input_json,
+                                     const std::string& idempotency_key = "");
+  // Polls until the run ends (or the timeout passes).
+  absl::StatusOr<tasker::v1::TaskRun> Wait(const std::string& run_id, absl::Duration timeout);
+  // Every component's log, concatenated.
+  std::string Logs();
+
+ private:
+  struct Component {
+    std::string binary;
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;
+    testing::RunningService running;
+  };
+  absl::Status StartComponent(const std::string& name);
+
+  StackOptions options_;
+  std::string dir_;
+  std::unique_ptr<emulators::GoogleEmulator> google_;
+  std::map<std::string, Component> components_;
+  std::vector<std::string> order_;
+  std::unique_ptr<tasker::v1::TaskService::Stub> api_;
+};
+
+std::string ReadRunfile(const std::string& path);
+
+}  // namespace tasker::e2e
+
+#endif  // TASKER_TESTS_E2E_STACK_H_
