@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
@@ -114,6 +116,9 @@ Stack::~Stack() {
 
 absl::Status Stack::StartComponent(const std::string& name) {
   Component& component = components_[name];
+  if (std::find(component.args.begin(), component.args.end(), "--shutdown_grace=2s") == component.args.end()) {
+    component.args.push_back("--shutdown_grace=2s");
+  }
   auto running = testing::StartService(component.binary, name, dir_, component.args, component.env);
   if (!running.ok()) return running.status();
   component.running = std::move(*running);
