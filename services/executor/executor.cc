@@ -35,46 +35,33 @@ bool LostRace(const absl::Status& status) {
 }  // namespace
 
 Executor::Executor(storage::Store* store, js::WorkerPool* pool, Notifier* notifier, ExecutorConfig config)
-    : store_(store), pool_(pool), notifier_(notifier), config_(std::move(config)) {}
+    : store_(store),
+      pool_(pool),
+      notifier_(notifier),
+      config_(std::move(config)),
+      workers_(
+          &queue_, config_.threads,
+          [this](const WorkItem& item) {
+            absl::Status status = Process(item.kind, item.id);
+            if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
+              LogWarning("step not recorded", {{"stack_run", item.id}, {"error", status.ToString()}});
+            }
+          },
+          config_.sweep_interval, [this] { Sweep(); }) {}
 
 Executor::~Executor() { Stop(); }
 
-void Executor::Start() {
-  for (int i = 0; i < config_.threads; ++i) threads_.emplace_back([this] { Loop(); });
-  sweeper_ = std::thread([this] {
-    while (!stopping_) {
-      Sweep();
-      const absl::Time until = absl::Now() + config_.sweep_interval;
-      while (!stopping_ && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
-    }
-  });
-}
+void Executor::Start() { workers_.Start(); }
 
-void Executor::Stop() {
-  if (stopping_.exchange(true)) return;
-  queue_.Close();
-  for (auto& t : threads_) t.join();
-  if (sweeper_.joinable()) sweeper_.join();
-}
+void Executor::Stop() { workers_.Stop(); }
 
 bool Executor::Enqueue(int kind, const std::string& id) { return queue_.Push({kind, id}); }
-
-void Executor::Loop() {
-  while (!stopping_) {
-    auto item = queue_.Pop(absl::Milliseconds(500));
-    if (!item) continue;
-    absl::Status status = Process(item->kind, item->id);
-    if (!status.ok()) {
-      LogWarning("step not recorded", {{"stack_run", item->id}, {"error", status.ToString()}});
-    }
-  }
-}
 
 void Executor::Sweep() {
   // Claims by kind without an id find work whose notification was lost or
   // whose lease expired; the claimed item is processed right here.
   for (int kind : {v1::WORK_KIND_RESUME_PARENT, v1::WORK_KIND_EXECUTE_ROOT}) {
-    for (int i = 0; i < 100 && !stopping_ && counters_.in_flight < config_.threads; ++i) {
+    for (int i = 0; i < 100 && !workers_.stopping() && counters_.in_flight < config_.threads; ++i) {
       absl::Status status = Process(kind, "");
       if (status.code() == absl::StatusCode::kNotFound) break;  // nothing ready
       if (!status.ok()) break;

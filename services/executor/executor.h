@@ -18,6 +18,7 @@
 #include "runtime/js/worker_pool.h"
 #include "services/common/notifier.h"
 #include "services/common/work_queue.h"
+#include "services/common/worker_threads.h"
 #include "storage/store.h"
 
 namespace tasker::services {
@@ -53,7 +54,6 @@ class Executor {
 
  private:
   absl::StatusOr<std::string> Code(const std::string& identifier, int64_t version);
-  void Loop();
   void Sweep();
 
   storage::Store* store_;
@@ -62,11 +62,9 @@ class Executor {
   ExecutorConfig config_;
   ExecutorCounters counters_;
   WorkQueue queue_;
-  std::vector<std::thread> threads_;
-  std::thread sweeper_;
-  std::atomic<bool> stopping_{false};
   std::mutex code_mu_;
   std::map<std::pair<std::string, int64_t>, std::string> code_cache_;  // versions are immutable
+  WorkerThreads workers_;
 };
 
 }  // namespace tasker::services

@@ -16,43 +16,31 @@ Processor::Processor(storage::Store* store, std::shared_ptr<grpc::Channel> proxy
     : store_(store),
       proxy_(v1::WrappedServiceProxy::NewStub(std::move(proxy))),
       notifier_(notifier),
-      config_(std::move(config)) {}
+      config_(std::move(config)),
+      workers_(
+          &queue_, config_.threads,
+          [this](const WorkItem& item) {
+            absl::Status status = Process(item.id);
+            if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
+              LogWarning("call not recorded", {{"stack_run", item.id}, {"error", status.ToString()}});
+            }
+          },
+          config_.sweep_interval, [this] { Sweep(); }) {}
 
 Processor::~Processor() { Stop(); }
 
-void Processor::Start() {
-  for (int i = 0; i < config_.threads; ++i) threads_.emplace_back([this] { Loop(); });
-  sweeper_ = std::thread([this] {
-    while (!stopping_) {
-      // Lost notifications, expired leases, retries due after a restart.
-      for (int i = 0; i < 100 && !stopping_ && counters_.in_flight < config_.threads; ++i) {
-        if (!Process("").ok()) break;
-      }
-      const absl::Time until = absl::Now() + config_.sweep_interval;
-      while (!stopping_ && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
-    }
-  });
-}
+void Processor::Start() { workers_.Start(); }
 
-void Processor::Stop() {
-  if (stopping_.exchange(true)) return;
-  queue_.Close();
-  for (auto& t : threads_) t.join();
-  if (sweeper_.joinable()) sweeper_.join();
-}
+void Processor::Stop() { workers_.Stop(); }
 
 bool Processor::Enqueue(const std::string& id, absl::Time at) {
   return queue_.Push({v1::WORK_KIND_PERFORM_CALL, id}, at);
 }
 
-void Processor::Loop() {
-  while (!stopping_) {
-    auto item = queue_.Pop(absl::Milliseconds(500));
-    if (!item) continue;
-    absl::Status status = Process(item->id);
-    if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
-      LogWarning("call not recorded", {{"stack_run", item->id}, {"error", status.ToString()}});
-    }
+// Lost notifications, expired leases, retries due after a restart.
+void Processor::Sweep() {
+  for (int i = 0; i < 100 && !workers_.stopping() && counters_.in_flight < config_.threads; ++i) {
+    if (!Process("").ok()) break;
   }
 }
 

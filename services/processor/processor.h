@@ -17,6 +17,7 @@
 #include "proto/tasker/v1/proxy.grpc.pb.h"
 #include "services/common/notifier.h"
 #include "services/common/work_queue.h"
+#include "services/common/worker_threads.h"
 #include "storage/store.h"
 
 namespace tasker::services {
@@ -54,7 +55,7 @@ class Processor {
   absl::Duration Backoff(int attempt) const;
 
  private:
-  void Loop();
+  void Sweep();
 
   storage::Store* store_;
   std::unique_ptr<tasker::v1::WrappedServiceProxy::Stub> proxy_;
@@ -62,9 +63,7 @@ class Processor {
   ProcessorConfig config_;
   ProcessorCounters counters_;
   WorkQueue queue_;
-  std::vector<std::thread> threads_;
-  std::thread sweeper_;
-  std::atomic<bool> stopping_{false};
+  WorkerThreads workers_;
 };
 
 }  // namespace tasker::services

@@ -21,21 +21,12 @@ nlohmann::json ResultOf(const v1::TaskRun& run) {
   return nlohmann::json::parse(text.empty() ? "null" : text);
 }
 
-std::string DatabaseUrl(const std::string& backend) {
-  if (backend == "sqlite") return "";
-  std::string error;
-  auto* pg = testing::SharedPostgres(&error);
-  if (!pg) return "unavailable:" + error;
-  static std::atomic<int> n{0};
-  auto url = pg->CreateDatabase(absl::StrCat("e2e_", getpid(), "_", n++));
-  return url.ok() ? *url : "unavailable";
-}
 
 class EndToEndTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     StackOptions options;
-    options.database_url = DatabaseUrl(GetParam());
+    options.database_url = DatabaseUrlFor(GetParam(), "e2e");
     ASSERT_EQ(options.database_url.rfind("unavailable", 0), std::string::npos) << options.database_url;
     options.step_cpu = "1s";
     auto stack = Stack::Start(options);

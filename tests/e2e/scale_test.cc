@@ -22,21 +22,12 @@ std::string ResultJson(const v1::TaskRun& run) {
   return text;
 }
 
-std::string DatabaseUrl(const std::string& backend) {
-  if (backend == "sqlite") return "";
-  std::string error;
-  auto* pg = testing::SharedPostgres(&error);
-  if (!pg) return "unavailable:" + error;
-  static std::atomic<int> n{0};
-  auto url = pg->CreateDatabase(absl::StrCat("scale_", getpid(), "_", n++));
-  return url.ok() ? *url : "unavailable";
-}
 
 class ScaleTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ScaleTest, TwoExecutorsTwoProcessorsEachCallPerformedOnce) {
   StackOptions options;
-  options.database_url = DatabaseUrl(GetParam());
+  options.database_url = DatabaseUrlFor(GetParam(), "scale");
   ASSERT_EQ(options.database_url.rfind("unavailable", 0), std::string::npos) << options.database_url;
   options.executors = 2;
   options.processors = 2;
@@ -76,7 +67,7 @@ TEST_P(ScaleTest, TwoExecutorsTwoProcessorsEachCallPerformedOnce) {
 
 TEST_P(ScaleTest, KillNineOfEveryComponentDuringALoad) {
   StackOptions options;
-  options.database_url = DatabaseUrl(GetParam());
+  options.database_url = DatabaseUrlFor(GetParam(), "scale");
   ASSERT_EQ(options.database_url.rfind("unavailable", 0), std::string::npos) << options.database_url;
   options.executors = 2;
   options.processors = 2;

@@ -2,7 +2,10 @@
 
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -20,6 +23,16 @@ namespace v1 = ::tasker::v1;
 constexpr char kMasterKey[] = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 std::string ReadRunfile(const std::string& path) { return testing::ReadFileOrEmpty(testing::Runfile(path)); }
+
+std::string DatabaseUrlFor(const std::string& backend, const std::string& prefix) {
+  if (backend == "sqlite") return "";
+  std::string error;
+  auto* pg = testing::SharedPostgres(&error);
+  if (!pg) return "unavailable: " + error;
+  static std::atomic<int> n{0};
+  auto url = pg->CreateDatabase(absl::StrCat(prefix, "_", getpid(), "_", n++));
+  return url.ok() ? *url : "unavailable: " + url.status().ToString();
+}
 
 absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
   auto stack = std::unique_ptr<Stack>(new Stack());

@@ -67,6 +67,10 @@ class Stack {
 
 std::string ReadRunfile(const std::string& path);
 
+// "" for SQLite (the stack's default); for "postgres", a fresh database on
+// the test process's shared Postgres server. "unavailable: ..." on failure.
+std::string DatabaseUrlFor(const std::string& backend, const std::string& prefix);
+
 }  // namespace tasker::e2e
 
 #endif  // TASKER_TESTS_E2E_STACK_H_
