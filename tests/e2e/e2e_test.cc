@@ -218,6 +218,29 @@ TEST_P(EndToEndTest, WatchStreamsUntilTheRunEnds) {
   EXPECT_EQ(events.back().run().status(), v1::RUN_STATUS_COMPLETED);
 }
 
+TEST(EndToEndAuthTest, EveryServiceRequiresTheToken) {
+  StackOptions options;
+  options.auth_token = "cluster-secret-token";
+  auto stack = Stack::Start(options);
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  // Through the authenticated client: the whole chain (executor -> storage,
+  // processor -> proxy -> keystore, notifications) carries the token.
+  ASSERT_TRUE((*stack)->Publish("authed", "return (await __callHostTool__('admin-debug', 'echo', {ok: 1})).ok;").ok());
+  auto id = (*stack)->Submit("authed", "{}");
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto run = (*stack)->Wait(*id, absl::Seconds(60));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status(), v1::RUN_STATUS_COMPLETED) << run->error().message();
+  // Without it: refused.
+  auto anonymous = v1::TaskService::NewStub(*MakeChannel({.target = (*stack)->executor_target()}));
+  v1::GetRunRequest get;
+  get.set_id(*id);
+  v1::GetRunResponse response;
+  auto context = MakeContext(absl::Seconds(5));
+  EXPECT_EQ(anonymous->GetRun(context.get(), get, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ((*stack)->Logs().find("cluster-secret-token"), std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EndToEndTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

@@ -98,7 +98,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
     RETURN_IF_ERROR(stack->StartComponent(name));
   }
   // Seed the service account into the keystore, as an operator would.
-  auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore}));
+  auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore, .auth_token = options.auth_token}));
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"GAPI_KEY", account.KeyJson(stack->google_->token_url())}, {"GAPI_ADMIN_EMAIL", "admin@example.com"}}) {
     auto context = MakeContext(absl::Seconds(10));
@@ -111,7 +111,8 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
     grpc::Status status = ks->SetKey(context.get(), request, &response);
     if (!status.ok()) return absl::InternalError("seeding the keystore failed: " + status.error_message());
   }
-  stack->api_ = v1::TaskService::NewStub(*MakeChannel({.target = c["executor0"].running.target}));
+  stack->api_ = v1::TaskService::NewStub(
+      *MakeChannel({.target = c["executor0"].running.target, .auth_token = options.auth_token}));
   return stack;
 }
 
@@ -129,6 +130,7 @@ Stack::~Stack() {
 
 absl::Status Stack::StartComponent(const std::string& name) {
   Component& component = components_[name];
+  if (!options_.auth_token.empty()) component.env["TASKER_AUTH_TOKEN"] = options_.auth_token;
   if (std::find(component.args.begin(), component.args.end(), "--shutdown_grace=2s") == component.args.end()) {
     component.args.push_back("--shutdown_grace=2s");
   }

@@ -25,6 +25,8 @@ struct StackOptions {
   std::string sweep_interval = "1s";
   int google_users = 3;
   int google_messages_per_user = 4;
+  // When set, every service requires this bearer token (TASKER_AUTH_TOKEN).
+  std::string auth_token;
 };
 
 class Stack {
