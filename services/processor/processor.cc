@@ -44,10 +44,10 @@ void Processor::Sweep() {
   }
 }
 
-absl::Duration Processor::Backoff(int attempt) const {
-  absl::Duration delay = config_.base_backoff;
-  for (int i = 1; i < attempt && delay < config_.max_backoff; ++i) delay *= 2;
-  delay = std::min(delay, config_.max_backoff);
+absl::Duration Processor::Backoff(const ProcessorConfig& config, int attempt) {
+  absl::Duration delay = config.base_backoff;
+  for (int i = 1; i < attempt && delay < config.max_backoff; ++i) delay *= 2;
+  delay = std::min(delay, config.max_backoff);
   thread_local absl::BitGen gen;
   // Full jitter between half and the whole delay.
   return delay * absl::Uniform(gen, 0.5, 1.0);
@@ -98,8 +98,11 @@ absl::Status Processor::Process(const std::string& id) {
                         rpc.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
 
-  if (!ok && error.retryable() && call.attempt() < config_.max_attempts) {
-    const absl::Time next = absl::Now() + Backoff(call.attempt());
+  // An unreachable proxy is Tasker's own outage, not the provider's answer:
+  // such calls are retried without an attempt limit.
+  const bool proxy_down = !rpc.ok() && rpc.error_code() == grpc::StatusCode::UNAVAILABLE;
+  if (!ok && error.retryable() && (proxy_down || call.attempt() < config_.max_attempts)) {
+    const absl::Time next = absl::Now() + Backoff(config_, call.attempt());
     v1::RetryCallRequest retry;
     retry.set_stack_run_id(call.id());
     retry.set_fencing_token(token);

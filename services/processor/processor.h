@@ -1,7 +1,8 @@
 // The stack processor core: claims pending host calls, performs them
 // through the wrapped-service proxy with an idempotency key derived from
 // (run, stack run), and records the result. Retryable failures are retried
-// with exponential backoff and jitter up to `max_attempts`; a final error
+// with exponential backoff and jitter up to `max_attempts` (an unreachable
+// proxy is retried until it is back); a final error
 // reaches the task as a rejected promise. When a parent's last call
 // finishes, an executor is told to resume it.
 #ifndef TASKER_SERVICES_PROCESSOR_PROCESSOR_H_
@@ -51,8 +52,9 @@ class Processor {
   // One call (exposed for tests). NOT_FOUND when nothing was claimable.
   absl::Status Process(const std::string& stack_run_id);
 
-  // The delay before attempt `attempt + 1` (attempt >= 1), with jitter.
-  absl::Duration Backoff(int attempt) const;
+  // The delay before attempt `attempt + 1` (attempt >= 1): base * 2^(attempt-1)
+  // capped at max_backoff, times a random factor in [0.5, 1).
+  static absl::Duration Backoff(const ProcessorConfig& config, int attempt);
 
  private:
   void Sweep();

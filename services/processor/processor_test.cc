@@ -1,0 +1,191 @@
+// The processor against a real Store and a scripted proxy on a real gRPC
+// port: retries with backoff up to the attempt limit, final errors, and an
+// unreachable proxy retried until it is back.
+#include "services/processor/processor.h"
+
+#include <atomic>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "runtime/client/channel.h"
+#include "runtime/server/server.h"
+#include "storage/sql_store.h"
+#include "tests/support/process.h"
+
+namespace tasker::services {
+namespace {
+
+namespace v1 = ::tasker::v1;
+
+// Fails the first `failures` calls with a retryable (or final) error.
+class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
+ public:
+  std::atomic<int> failures{0};
+  std::atomic<bool> retryable{true};
+  std::atomic<int> calls{0};
+  std::string last_idempotency_key;
+  grpc::Status Call(grpc::ServerContext*, const v1::CallRequest* request, v1::CallResponse* response) override {
+    last_idempotency_key = request->idempotency_key();
+    if (calls++ < failures) {
+      response->mutable_error()->set_code("HTTP_503");
+      response->mutable_error()->set_message("busy");
+      response->mutable_error()->set_retryable(retryable);
+    } else {
+      response->mutable_result()->set_string_value("done");
+    }
+    return grpc::Status::OK;
+  }
+};
+
+class ProcessorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::OpenStore(absl::StrCat("sqlite://", tasker::testing::MakeTempDir("proc"), "/t.db"));
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    v1::PublishTaskFunctionRequest publish;
+    publish.set_identifier("t");
+    publish.set_code("return 1");
+    ASSERT_TRUE(store_->PublishTaskFunction(publish).ok());
+  }
+
+  // A run suspended on one call; returns the call's stack run id.
+  std::string SuspendedCall() {
+    v1::SubmitRunRequest submit;
+    submit.set_task_identifier("t");
+    EXPECT_TRUE(store_->SubmitRun(submit).ok());
+    v1::ClaimWorkRequest claim;
+    claim.set_kind(v1::WORK_KIND_EXECUTE_ROOT);
+    claim.set_owner("exec");
+    claim.set_lease_ms(30000);
+    auto root = store_->ClaimWork(claim);
+    v1::SuspendRootRequest suspend;
+    suspend.set_root_stack_run_id(root->stack_run().id());
+    suspend.set_fencing_token(root->lease().fencing_token());
+    suspend.mutable_continuation()->set_data("c");
+    suspend.mutable_continuation()->set_format_version(1);
+    suspend.add_calls()->set_service("s");
+    suspend.mutable_calls(0)->set_method("m");
+    auto suspended = store_->SuspendRoot(suspend);
+    EXPECT_TRUE(suspended.ok()) << suspended.status();
+    return suspended->children(0).id();
+  }
+
+  v1::StackRun WaitFinished(const std::string& id) {
+    for (int i = 0; i < 400; ++i) {
+      auto s = store_->GetStackRun(id);
+      if (s->status() == v1::STACK_RUN_STATUS_COMPLETED || s->status() == v1::STACK_RUN_STATUS_FAILED) return *s;
+      absl::SleepFor(absl::Milliseconds(25));
+    }
+    return *store_->GetStackRun(id);
+  }
+
+  ProcessorConfig Config() {
+    ProcessorConfig config;
+    config.owner = "proc-test";
+    config.threads = 2;
+    config.max_attempts = 4;
+    config.base_backoff = absl::Milliseconds(20);
+    config.sweep_interval = absl::Seconds(60);
+    return config;
+  }
+
+  std::unique_ptr<storage::Store> store_;
+};
+
+TEST_F(ProcessorTest, RetriesRetryableFailuresThenSucceeds) {
+  ScriptedProxy proxy;
+  proxy.failures = 2;
+  ServerRunner server(ServerConfig{});
+  server.AddService(&proxy);
+  ASSERT_TRUE(server.Start().ok());
+  Notifier notifier({}, {}, "");
+  Processor processor(store_.get(), *MakeChannel({.target = server.local_target()}), &notifier, Config());
+  processor.Start();
+  const std::string id = SuspendedCall();
+  processor.Enqueue(id);
+  v1::StackRun call = WaitFinished(id);
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(call.result().string_value(), "done");
+  EXPECT_EQ(call.attempt(), 3);
+  EXPECT_EQ(proxy.calls.load(), 3);
+  EXPECT_EQ(processor.counters().retried.load(), 2);
+  EXPECT_EQ(proxy.last_idempotency_key, absl::StrCat(call.task_run_id(), "/", call.id()));
+  // The parent is ready to resume.
+  EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+  processor.Stop();
+}
+
+TEST_F(ProcessorTest, GivesUpAfterMaxAttemptsAndFinalErrorsAreNotRetried) {
+  ScriptedProxy proxy;
+  proxy.failures = 100;
+  ServerRunner server(ServerConfig{});
+  server.AddService(&proxy);
+  ASSERT_TRUE(server.Start().ok());
+  Notifier notifier({}, {}, "");
+  Processor processor(store_.get(), *MakeChannel({.target = server.local_target()}), &notifier, Config());
+  processor.Start();
+  const std::string id = SuspendedCall();
+  processor.Enqueue(id);
+  v1::StackRun call = WaitFinished(id);
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(call.attempt(), 4);
+  EXPECT_NE(call.error().message().find("gave up after 4 attempts"), std::string::npos) << call.error().message();
+  proxy.calls = 0;
+  proxy.retryable = false;
+  const std::string final_id = SuspendedCall();
+  processor.Enqueue(final_id);
+  v1::StackRun final_call = WaitFinished(final_id);
+  EXPECT_EQ(final_call.status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(final_call.attempt(), 1);
+  EXPECT_EQ(final_call.error().code(), "HTTP_503");
+  processor.Stop();
+}
+
+TEST_F(ProcessorTest, AnUnreachableProxyIsRetriedUntilItIsBack) {
+  ScriptedProxy proxy;
+  auto first = std::make_unique<ServerRunner>(ServerConfig{});
+  first->AddService(&proxy);
+  ASSERT_TRUE(first->Start().ok());
+  const std::string target = first->local_target();
+  first->Shutdown();
+  first.reset();  // nothing listens there now
+  Notifier notifier({}, {}, "");
+  ProcessorConfig config = Config();
+  config.max_attempts = 2;
+  Processor processor(store_.get(), *MakeChannel({.target = target}), &notifier, config);
+  processor.Start();
+  const std::string id = SuspendedCall();
+  processor.Enqueue(id);
+  absl::SleepFor(absl::Milliseconds(800));  // several attempts, beyond max_attempts
+  auto pending = store_->GetStackRun(id);
+  EXPECT_NE(pending->status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_GT(pending->attempt(), 2);
+  ServerRunner back(ServerConfig{.listen_address = target});
+  back.AddService(&proxy);
+  ASSERT_TRUE(back.Start().ok());
+  v1::StackRun call = WaitFinished(id);
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  processor.Stop();
+}
+
+TEST(BackoffTest, GrowsExponentiallyWithJitterAndACap) {
+  ProcessorConfig config;
+  config.base_backoff = absl::Milliseconds(100);
+  config.max_backoff = absl::Seconds(1);
+  std::set<int64_t> distinct;
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_GE(Processor::Backoff(config, 1), absl::Milliseconds(50));
+    EXPECT_LE(Processor::Backoff(config, 1), absl::Milliseconds(100));
+    EXPECT_GE(Processor::Backoff(config, 3), absl::Milliseconds(200));
+    EXPECT_LE(Processor::Backoff(config, 3), absl::Milliseconds(400));
+    EXPECT_LE(Processor::Backoff(config, 20), absl::Seconds(1));
+    EXPECT_GE(Processor::Backoff(config, 20), absl::Milliseconds(500));
+    distinct.insert(absl::ToInt64Microseconds(Processor::Backoff(config, 2)));
+  }
+  EXPECT_GT(distinct.size(), 10u);  // jittered
+}
+
+}  // namespace
+}  // namespace tasker::services
