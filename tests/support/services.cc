@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace tasker::testing {
 
@@ -23,7 +24,13 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, const std
   auto process = Subprocess::Start(argv, env, service.log);
   if (!process.ok()) return process.status();
   service.process = std::move(*process);
-  auto port = WaitForPortFile(port_file, absl::Seconds(30));
+  // Fails fast when the process exits (e.g. its address is taken).
+  absl::StatusOr<int> port = absl::DeadlineExceededError("not started");
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    port = WaitForPortFile(port_file, absl::Milliseconds(100));
+    if (port.ok() || !service.process->running()) break;
+  }
   if (!port.ok()) {
     return absl::UnavailableError(absl::StrCat(name, " did not start: ", ReadFileOrEmpty(service.log)));
   }
