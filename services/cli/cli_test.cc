@@ -1,0 +1,46 @@
+// The tasker CLI against a running stack.
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/stack.h"
+
+namespace tasker::e2e {
+namespace {
+
+TEST(CliTest, PublishSubmitWaitGetListCancel) {
+  auto stack = Stack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  const std::string cli = absl::StrCat(testing::Runfile("services/cli/tasker"), " --target=",
+                                       (*stack)->executor_target());
+  auto run = [&](const std::string& args) { return testing::RunCommand(absl::StrCat(cli, " ", args)); };
+
+  auto [rc, out] = run("publish gmail-search " + testing::Runfile("deploy/examples/gmail-search.js"));
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["version"], "1");  // int64 prints as a JSON string
+
+  auto [wait_rc, waited] = run("submit gmail-search '{\"samplesPerUser\":1}' --wait --idempotency_key=cli-1");
+  ASSERT_EQ(wait_rc, 0) << waited;
+  auto finished = nlohmann::json::parse(waited);
+  EXPECT_EQ(finished["status"], "RUN_STATUS_COMPLETED");
+  EXPECT_EQ(finished["result"]["counts"]["users"], 6);
+
+  auto [get_rc, got] = run(absl::StrCat("get ", finished["id"].get<std::string>()));
+  ASSERT_EQ(get_rc, 0) << got;
+  EXPECT_GT(nlohmann::json::parse(got)["stackRuns"].size(), 5u);
+
+  auto [list_rc, listed] = run("runs --status=COMPLETED");
+  ASSERT_EQ(list_rc, 0) << listed;
+  EXPECT_EQ(nlohmann::json::parse(listed)["runs"].size(), 1u);
+
+  auto [bad_rc, bad] = run("submit gmail-search '{not json'");
+  EXPECT_EQ(bad_rc, 2);
+  EXPECT_NE(bad.find("not valid JSON"), std::string::npos) << bad;
+  auto [missing_rc, missing] = run("get run_nope");
+  EXPECT_EQ(missing_rc, 1);
+  EXPECT_NE(missing.find("NOT_FOUND"), std::string::npos) << missing;
+  auto [cancel_rc, cancelled] = run(absl::StrCat("cancel ", finished["id"].get<std::string>()));
+  EXPECT_EQ(cancel_rc, 1);
+  EXPECT_NE(cancelled.find("FAILED_PRECONDITION"), std::string::npos) << cancelled;
+}
+
+}  // namespace
+}  // namespace tasker::e2e

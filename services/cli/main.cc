@@ -1,0 +1,173 @@
+// tasker: the command-line client of Tasker's public TaskService.
+//
+//   tasker [--target=127.0.0.1:50052] [--token_file=F] COMMAND ...
+//     publish ID FILE             publish FILE as the next version of task ID
+//     submit ID [INPUT_JSON]      submit a run (--idempotency_key=K, --wait)
+//     get RUN                     the run with its stack runs and logs
+//     watch RUN                   stream the run's changes until it ends
+//     runs                        list runs (--status=COMPLETED, --task=ID, --limit=N)
+//     cancel RUN [REASON]         cancel a run
+//     functions [ID]              latest version of every task, or every version of ID
+// Output is JSON; errors go to stderr with the gRPC status, exit code 1.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "runtime/client/channel.h"
+#include "runtime/common/status.h"
+#include "runtime/server/server_flags.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50052", "task-executor address (TaskService).");
+ABSL_FLAG(std::string, token_file, "", "Bearer token file (default env TASKER_AUTH_TOKEN).");
+ABSL_FLAG(std::string, idempotency_key, "", "submit: idempotency key.");
+ABSL_FLAG(bool, wait, false, "submit: wait for the run to end and print it.");
+ABSL_FLAG(std::string, status, "", "runs: only runs with this status (e.g. COMPLETED).");
+ABSL_FLAG(std::string, task, "", "runs: only runs of this task.");
+ABSL_FLAG(int, limit, 20, "runs/functions: page size.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30), "Deadline of each call (watch: of the whole stream).");
+
+namespace v1 = ::tasker::v1;
+
+namespace {
+
+void Print(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  std::cout << out;
+}
+
+int Fail(const grpc::Status& status) {
+  std::cerr << "tasker: " << tasker::FromGrpcStatus(status).ToString() << "\n";
+  return 1;
+}
+
+int Usage(const char* problem) {
+  std::cerr << "tasker: " << problem
+            << "\nusage: tasker [--target=HOST:PORT] publish ID FILE | submit ID [INPUT_JSON] [--wait] | get RUN | "
+               "watch RUN | runs | cancel RUN [REASON] | functions [ID]\n";
+  return 2;
+}
+
+int Watch(v1::TaskService::Stub* stub, const std::string& id, bool print_all) {
+  auto context = tasker::MakeContext(absl::GetFlag(FLAGS_timeout));
+  v1::WatchRunRequest request;
+  request.set_id(id);
+  auto reader = stub->WatchRun(context.get(), request);
+  v1::RunEvent event, last;
+  while (reader->Read(&event)) {
+    if (print_all) Print(event);
+    last = event;
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return Fail(status);
+  if (!print_all) Print(last.run());
+  return last.run().status() == v1::RUN_STATUS_COMPLETED ? 0 : 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() < 2) return Usage("no command");
+  const std::string command = args[1];
+  auto token = tasker::ReadSecret(absl::GetFlag(FLAGS_token_file), "TASKER_AUTH_TOKEN");
+  if (!token.ok()) return Usage("cannot read --token_file");
+  auto channel = tasker::MakeChannel({.target = absl::GetFlag(FLAGS_target), .auth_token = *token});
+  if (!channel.ok()) return Usage("bad --target");
+  auto stub = v1::TaskService::NewStub(*channel);
+  auto context = tasker::MakeContext(absl::GetFlag(FLAGS_timeout));
+  auto arg = [&](size_t i) { return i < args.size() ? std::string(args[i]) : std::string(); };
+
+  if (command == "publish") {
+    if (args.size() != 4) return Usage("publish needs ID FILE");
+    std::ifstream in(arg(3));
+    if (!in) return Usage("cannot read FILE");
+    std::stringstream code;
+    code << in.rdbuf();
+    v1::PublishTaskRequest request;
+    request.set_identifier(arg(2));
+    request.set_code(code.str());
+    v1::TaskFunction response;
+    grpc::Status status = stub->PublishTask(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    response.clear_code();
+    Print(response);
+    return 0;
+  }
+  if (command == "submit") {
+    if (args.size() < 3 || args.size() > 4) return Usage("submit needs ID [INPUT_JSON]");
+    v1::SubmitRunRequest request;
+    request.set_task_identifier(arg(2));
+    request.set_idempotency_key(absl::GetFlag(FLAGS_idempotency_key));
+    const std::string input = args.size() == 4 ? arg(3) : "null";
+    if (!google::protobuf::util::JsonStringToMessage(input, request.mutable_input()).ok()) {
+      return Usage("INPUT_JSON is not valid JSON");
+    }
+    v1::SubmitRunResponse response;
+    grpc::Status status = stub->SubmitRun(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    if (absl::GetFlag(FLAGS_wait)) return Watch(stub.get(), response.run().id(), false);
+    Print(response.run());
+    return 0;
+  }
+  if (command == "get") {
+    if (args.size() != 3) return Usage("get needs RUN");
+    v1::GetRunRequest request;
+    request.set_id(arg(2));
+    v1::GetRunResponse response;
+    grpc::Status status = stub->GetRun(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    Print(response);
+    return 0;
+  }
+  if (command == "watch") {
+    if (args.size() != 3) return Usage("watch needs RUN");
+    return Watch(stub.get(), arg(2), true);
+  }
+  if (command == "runs") {
+    v1::ListRunsRequest request;
+    request.mutable_page()->set_limit(absl::GetFlag(FLAGS_limit));
+    request.mutable_filter()->set_task_identifier(absl::GetFlag(FLAGS_task));
+    if (!absl::GetFlag(FLAGS_status).empty()) {
+      v1::RunStatus s;
+      if (!v1::RunStatus_Parse("RUN_STATUS_" + absl::GetFlag(FLAGS_status), &s)) return Usage("unknown --status");
+      request.mutable_filter()->add_statuses(s);
+    }
+    v1::ListRunsResponse response;
+    grpc::Status status = stub->ListRuns(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    Print(response);
+    return 0;
+  }
+  if (command == "cancel") {
+    if (args.size() < 3) return Usage("cancel needs RUN");
+    v1::CancelRunRequest request;
+    request.set_id(arg(2));
+    request.set_reason(arg(3));
+    v1::TaskRun response;
+    grpc::Status status = stub->CancelRun(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    Print(response);
+    return 0;
+  }
+  if (command == "functions") {
+    v1::ListTaskFunctionsRequest request;
+    request.set_identifier(arg(2));
+    request.set_omit_code(true);
+    request.mutable_page()->set_limit(absl::GetFlag(FLAGS_limit));
+    v1::ListTaskFunctionsResponse response;
+    grpc::Status status = stub->ListTaskFunctions(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    Print(response);
+    return 0;
+  }
+  return Usage(absl::StrCat("unknown command '", command, "'").c_str());
+}
