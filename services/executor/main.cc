@@ -4,6 +4,8 @@
 //   task-executor --storage=storage:50051 --processors=processor:50055 --listen=0.0.0.0:50052
 #include <unistd.h>
 
+#include <fstream>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
@@ -11,10 +13,13 @@
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
 #include "runtime/server/server_flags.h"
+#include "services/executor/http_gateway.h"
 #include "services/executor/task_service.h"
 #include "storage/client/remote_store.h"
 
 ABSL_FLAG(std::string, storage, "127.0.0.1:50051", "Storage service target.");
+ABSL_FLAG(std::string, http_listen, "", "Also serve the HTTP/JSON API here (host:port; empty: off).");
+ABSL_FLAG(std::string, http_port_file, "", "Where to write the HTTP port once listening.");
 ABSL_FLAG(std::vector<std::string>, processors, {}, "Stack processor targets to push new calls to.");
 ABSL_FLAG(std::string, js_worker, "", "Path of tasker-js-worker (default: next to this binary).");
 ABSL_FLAG(int, js_workers, 2, "JavaScript worker processes.");
@@ -74,7 +79,19 @@ int main(int argc, char** argv) {
   runner.AddService(&task_service);
   runner.AddService(&executor_service);
   executor.Start();
+  tasker::services::HttpGateway http(&api, config->auth_token);
+  if (!absl::GetFlag(FLAGS_http_listen).empty()) {
+    if (auto started = http.Start(absl::GetFlag(FLAGS_http_listen)); !started.ok()) {
+      tasker::LogError("http start failed", {{"error", started.ToString()}});
+      return 1;
+    }
+    if (!absl::GetFlag(FLAGS_http_port_file).empty()) {
+      std::ofstream(absl::GetFlag(FLAGS_http_port_file)) << http.port() << "\n";
+    }
+    tasker::LogInfo("http listening", {{"port", std::to_string(http.port())}});
+  }
   absl::Status served = runner.Serve();
+  http.Stop();
   executor.Stop();
   if (!served.ok()) {
     tasker::LogError("start failed", {{"error", served.ToString()}});

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "runtime/client/channel.h"
 #include "tests/e2e/stack.h"
 #include "tests/support/postgres.h"
@@ -216,6 +217,45 @@ TEST_P(EndToEndTest, WatchStreamsUntilTheRunEnds) {
   ASSERT_GE(events.size(), 2u);
   EXPECT_TRUE(events.back().final());
   EXPECT_EQ(events.back().run().status(), v1::RUN_STATUS_COMPLETED);
+}
+
+TEST(EndToEndHttpTest, TheSeedPlatformsHttpApi) {
+  auto stack = Stack::Start({});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  httplib::Client http("127.0.0.1", (*stack)->http_port());
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto stored = http.Post("/task/store-function",
+                          R"({"name":"hello","code":"return {greeting: 'hi ' + input.who, echoed: (await __callHostTool__('admin-debug','echo',{n:1})).n};"})",
+                          "application/json");
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->status, 200) << stored->body;
+  auto bad_code = http.Post("/task/store-function", R"({"name":"broken","code":"return (;"})", "application/json");
+  EXPECT_EQ(bad_code->status, 400);
+  EXPECT_NE(bad_code->body.find("line 1"), std::string::npos) << bad_code->body;
+  auto malformed = http.Post("/task/submit", "{not json", "application/json");
+  EXPECT_EQ(malformed->status, 400);
+  EXPECT_NE(malformed->body.find("not valid JSON"), std::string::npos);
+  auto unknown = http.Post("/task/submit", R"({"name":"nope"})", "application/json");
+  EXPECT_EQ(unknown->status, 404);
+  auto submitted = http.Post("/task/submit", R"({"name":"hello","input":{"who":"http"}})", "application/json");
+  ASSERT_EQ(submitted->status, 200) << submitted->body;
+  const std::string run_id = nlohmann::json::parse(submitted->body)["runId"];
+  nlohmann::json status;
+  for (int i = 0; i < 200; ++i) {
+    auto got = http.Get(("/task/status/" + run_id).c_str());
+    ASSERT_EQ(got->status, 200);
+    status = nlohmann::json::parse(got->body);
+    if (status["status"] == "RUN_STATUS_COMPLETED") break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(status["result"], nlohmann::json::parse(R"({"greeting":"hi http","echoed":1})"));
+  auto via_path = http.Post("/functions/v1/tasks/hello", R"({"who":"path"})", "application/json");
+  EXPECT_EQ(via_path->status, 200) << via_path->body;
+  auto listed = http.Get("/functions/v1/tasks");
+  EXPECT_EQ(nlohmann::json::parse(listed->body)["functions"].size(), 1u);
+  EXPECT_EQ(http.Get("/task/status/run_nope")->status, 404);
 }
 
 TEST(EndToEndAuthTest, EveryServiceRequiresTheToken) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
@@ -90,7 +92,8 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
   for (int i = 0; i < options.executors; ++i) {
     const std::string name = absl::StrCat("executor", i);
     c[name] = {"services/executor/task-executor",
-               {"--listen=" + executor_targets[i], "--storage=" + storage,
+               {"--listen=" + executor_targets[i], "--storage=" + storage, "--http_listen=127.0.0.1:0",
+                absl::StrCat("--http_port_file=", stack->dir_, "/", name, ".http"),
                 "--processors=" + absl::StrJoin(processor_targets, ","), "--step_cpu=" + options.step_cpu,
                 "--lease=" + options.lease, "--sweep_interval=" + options.sweep_interval},
                {}};
@@ -196,6 +199,12 @@ absl::StatusOr<v1::TaskRun> Stack::Wait(const std::string& run_id, absl::Duratio
   }
   return absl::DeadlineExceededError(absl::StrCat("run ", run_id, " did not finish; last status ",
                                                   v1::RunStatus_Name(response.run().status())));
+}
+
+int Stack::http_port() {
+  int port = 0;
+  std::string text = testing::ReadFileOrEmpty(dir_ + "/executor0.http");
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) ? port : 0;
 }
 
 std::string Stack::Logs() {

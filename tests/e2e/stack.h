@@ -37,6 +37,8 @@ class Stack {
   tasker::v1::TaskService::Stub* api() { return api_.get(); }
   // The first executor's address (TaskService).
   std::string executor_target() { return components_["executor0"].running.target; }
+  // The first executor's HTTP/JSON API port.
+  int http_port();
   emulators::GoogleEmulator* google() { return google_.get(); }
   const std::string& dir() const { return dir_; }
 

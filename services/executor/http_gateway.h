@@ -1,0 +1,53 @@
+// The HTTP/JSON API of the earlier JavaScript platform, served next to the
+// gRPC TaskService by the task-executor (--http_listen):
+//
+//   GET  /health                      {"status":"ok"}
+//   POST /task/store-function         {"name","code","metadata"?} -> the task function
+//   POST /task/submit                 {"name","input"?,"idempotencyKey"?} -> {"runId","status","created"}
+//   GET  /task/status/:id             the run (status, result, error, logs, timings)
+//   GET  /functions/v1/tasks          the latest version of every task
+//   POST /functions/v1/tasks/:name    submit a run; the body is the input
+//
+// Errors: {"error":{"code":"INVALID_ARGUMENT","message":...}} with the HTTP
+// status matching the gRPC code (400, 401, 404, 409, 412, 503, 500).
+#ifndef TASKER_SERVICES_EXECUTOR_HTTP_GATEWAY_H_
+#define TASKER_SERVICES_EXECUTOR_HTTP_GATEWAY_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "services/executor/task_api.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace tasker::services {
+
+class HttpGateway {
+ public:
+  // `auth_token` non-empty: every path but /health needs "Authorization: Bearer <token>".
+  HttpGateway(TaskApi* api, std::string auth_token);
+  ~HttpGateway();
+
+  // "host:port" (port 0: any free port).
+  absl::Status Start(const std::string& listen);
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  TaskApi* api_;
+  std::string auth_token_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// HTTP status for an absl status code.
+int HttpStatusFor(absl::StatusCode code);
+
+}  // namespace tasker::services
+
+#endif  // TASKER_SERVICES_EXECUTOR_HTTP_GATEWAY_H_
