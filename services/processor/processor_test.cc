@@ -94,81 +94,79 @@ class ProcessorTest : public ::testing::Test {
     return config;
   }
 
+  // Serves proxy_ on a real port and starts a processor calling it.
+  void StartProcessor(ProcessorConfig config) {
+    server_ = std::make_unique<ServerRunner>(ServerConfig{});
+    server_->AddService(&proxy_);
+    ASSERT_TRUE(server_->Start().ok());
+    processor_ = std::make_unique<Processor>(store_.get(), *MakeChannel({.target = server_->local_target()}),
+                                             &notifier_, config);
+    processor_->Start();
+  }
+
+  void TearDown() override {
+    if (processor_) processor_->Stop();
+    if (server_) server_->Shutdown();
+  }
+
   std::unique_ptr<storage::Store> store_;
+  ScriptedProxy proxy_;
+  Notifier notifier_{{}, {}, ""};
+  std::unique_ptr<ServerRunner> server_;
+  std::unique_ptr<Processor> processor_;
 };
 
 TEST_F(ProcessorTest, RetriesRetryableFailuresThenSucceeds) {
-  ScriptedProxy proxy;
-  proxy.failures = 2;
-  ServerRunner server(ServerConfig{});
-  server.AddService(&proxy);
-  ASSERT_TRUE(server.Start().ok());
-  Notifier notifier({}, {}, "");
-  Processor processor(store_.get(), *MakeChannel({.target = server.local_target()}), &notifier, Config());
-  processor.Start();
+  proxy_.failures = 2;
+  StartProcessor(Config());
   const std::string id = SuspendedCall();
-  processor.Enqueue(id);
+  processor_->Enqueue(id);
   v1::StackRun call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(call.result().string_value(), "done");
   EXPECT_EQ(call.attempt(), 3);
-  EXPECT_EQ(proxy.calls.load(), 3);
-  EXPECT_EQ(processor.counters().retried.load(), 2);
-  EXPECT_EQ(proxy.last_idempotency_key, absl::StrCat(call.task_run_id(), "/", call.id()));
+  EXPECT_EQ(proxy_.calls.load(), 3);
+  EXPECT_EQ(processor_->counters().retried.load(), 2);
+  EXPECT_EQ(proxy_.last_idempotency_key, absl::StrCat(call.task_run_id(), "/", call.id()));
   // The parent is ready to resume.
   EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
-  processor.Stop();
 }
 
 TEST_F(ProcessorTest, GivesUpAfterMaxAttemptsAndFinalErrorsAreNotRetried) {
-  ScriptedProxy proxy;
-  proxy.failures = 100;
-  ServerRunner server(ServerConfig{});
-  server.AddService(&proxy);
-  ASSERT_TRUE(server.Start().ok());
-  Notifier notifier({}, {}, "");
-  Processor processor(store_.get(), *MakeChannel({.target = server.local_target()}), &notifier, Config());
-  processor.Start();
+  proxy_.failures = 100;
+  StartProcessor(Config());
   const std::string id = SuspendedCall();
-  processor.Enqueue(id);
+  processor_->Enqueue(id);
   v1::StackRun call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_FAILED);
   EXPECT_EQ(call.attempt(), 4);
   EXPECT_NE(call.error().message().find("gave up after 4 attempts"), std::string::npos) << call.error().message();
-  proxy.calls = 0;
-  proxy.retryable = false;
+  proxy_.calls = 0;
+  proxy_.retryable = false;
   const std::string final_id = SuspendedCall();
-  processor.Enqueue(final_id);
+  processor_->Enqueue(final_id);
   v1::StackRun final_call = WaitFinished(final_id);
   EXPECT_EQ(final_call.status(), v1::STACK_RUN_STATUS_FAILED);
   EXPECT_EQ(final_call.attempt(), 1);
   EXPECT_EQ(final_call.error().code(), "HTTP_503");
-  processor.Stop();
 }
 
 TEST_F(ProcessorTest, AnUnreachableProxyIsRetriedUntilItIsBack) {
-  ScriptedProxy proxy;
-  proxy.down = true;
-  ServerRunner server(ServerConfig{});
-  server.AddService(&proxy);
-  ASSERT_TRUE(server.Start().ok());
-  Notifier notifier({}, {}, "");
+  proxy_.down = true;
   ProcessorConfig config = Config();
   config.max_attempts = 2;
-  Processor processor(store_.get(), *MakeChannel({.target = server.local_target()}), &notifier, config);
-  processor.Start();
+  StartProcessor(config);
   const std::string id = SuspendedCall();
-  processor.Enqueue(id);
+  processor_->Enqueue(id);
   // More attempts than max_attempts, and the call is still waiting.
   for (int i = 0; i < 400 && store_->GetStackRun(id)->attempt() <= 3; ++i) absl::SleepFor(absl::Milliseconds(25));
   auto pending = store_->GetStackRun(id);
   EXPECT_GT(pending->attempt(), 3);
   EXPECT_NE(pending->status(), v1::STACK_RUN_STATUS_FAILED);
-  proxy.down = false;
+  proxy_.down = false;
   v1::StackRun call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(call.result().string_value(), "done");
-  processor.Stop();
 }
 
 TEST(BackoffTest, GrowsExponentiallyWithJitterAndACap) {
