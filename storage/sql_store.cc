@@ -515,7 +515,7 @@ class SqlStoreImpl : public Store {
   }
 
   // Checks that the caller still holds `id` with `token` and that it is
-  // RUNNING; returns the row. ABORTED for a stale token, FAILED_PRECONDITION
+  // RUNNING (and of `kind`, unless UNSPECIFIED); returns the row. ABORTED for a stale token, FAILED_PRECONDITION
   // when the item is no longer running (e.g. cancelled).
   absl::StatusOr<v1::StackRun> CheckHeld(Tx& tx, const std::string& id, int64_t token,
                                          v1::StackRunKind kind) {
@@ -527,7 +527,7 @@ class SqlStoreImpl : public Store {
                                          {id}));
     if (rows.empty()) return absl::NotFoundError(absl::StrCat("stack run '", id, "' not found"));
     ASSIGN_OR_RETURN(v1::StackRun s, ParseStackRun(rows[0]));
-    if (s.kind() != kind) {
+    if (kind != v1::STACK_RUN_KIND_UNSPECIFIED && s.kind() != kind) {
       return absl::InvalidArgumentError(absl::StrCat(
           "stack_run_id: '", id, "' is a ", v1::StackRunKind_Name(s.kind()), ", not a ",
           v1::StackRunKind_Name(kind)));
@@ -811,8 +811,8 @@ class SqlStoreImpl : public Store {
     }
     v1::Lease out;
     RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(v1::StackRun s, LoadStackRun(tx, request.stack_run_id()));
-      RETURN_IF_ERROR(CheckHeld(tx, s.id(), request.fencing_token(), s.kind()).status());
+      ASSIGN_OR_RETURN(v1::StackRun s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+                                                 v1::STACK_RUN_KIND_UNSPECIFIED));
       const int64_t now = NowMicros();
       const int64_t expires = now + request.lease_ms() * 1000;
       RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET lease_expires_at = ?, lease_owner = ?, updated_at = ? "
@@ -831,8 +831,8 @@ class SqlStoreImpl : public Store {
   absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& request) override {
     RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
     return db_->Transact(true, [&](Tx& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(v1::StackRun s, LoadStackRun(tx, request.stack_run_id()));
-      RETURN_IF_ERROR(CheckHeld(tx, s.id(), request.fencing_token(), s.kind()).status());
+      ASSIGN_OR_RETURN(v1::StackRun s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+                                                 v1::STACK_RUN_KIND_UNSPECIFIED));
       int64_t back = v1::STACK_RUN_STATUS_PENDING;
       if (s.kind() == v1::STACK_RUN_KIND_ROOT && s.suspension() > 0) {
         back = v1::STACK_RUN_STATUS_READY_TO_RESUME;

@@ -51,7 +51,6 @@ class ServerRunner {
 
   // Registers a service before Start(). Not owned.
   void AddService(grpc::Service* service);
-  void AddCallbackService(grpc::Service* service) { AddService(service); }
 
   // Binds and starts serving. Errors: INVALID_ARGUMENT for a bad config,
   // UNAVAILABLE when the address cannot be bound.

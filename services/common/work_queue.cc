@@ -37,9 +37,4 @@ void WorkQueue::Close() {
   cv_.notify_all();
 }
 
-size_t WorkQueue::size() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return due_.size();
-}
-
 }  // namespace tasker::services

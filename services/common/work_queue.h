@@ -30,7 +30,6 @@ class WorkQueue {
   // Blocks until an item is due or `timeout` passes or Close() is called.
   std::optional<WorkItem> Pop(absl::Duration timeout);
   void Close();
-  size_t size();
 
  private:
   std::mutex mu_;

@@ -1,5 +1,7 @@
 // The threads of a worker service: N threads taking items from a WorkQueue,
-// and one sweeper calling `sweep` every `sweep_interval`.
+// and one sweeper calling `sweep` every `sweep_interval`. A handler's error
+// (other than NOT_FOUND: nothing was claimable) is logged; the item stays in
+// storage under its lease and is picked up again once the lease expires.
 #ifndef TASKER_SERVICES_COMMON_WORKER_THREADS_H_
 #define TASKER_SERVICES_COMMON_WORKER_THREADS_H_
 
@@ -8,14 +10,16 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "runtime/common/log.h"
 #include "services/common/work_queue.h"
 
 namespace tasker::services {
 
 class WorkerThreads {
  public:
-  using Handler = std::function<void(const WorkItem&)>;
+  using Handler = std::function<absl::Status(const WorkItem&)>;
   using Sweep = std::function<void()>;
 
   WorkerThreads(WorkQueue* queue, int threads, Handler handler, absl::Duration sweep_interval, Sweep sweep)
@@ -28,7 +32,11 @@ class WorkerThreads {
       running_.emplace_back([this] {
         while (!stopping_) {
           auto item = queue_->Pop(absl::Milliseconds(500));
-          if (item) handler_(*item);
+          if (!item) continue;
+          absl::Status status = handler_(*item);
+          if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
+            LogWarning("work item not recorded", {{"stack_run", item->id}, {"error", status.ToString()}});
+          }
         }
       });
     }
@@ -49,6 +57,18 @@ class WorkerThreads {
   }
 
   bool stopping() const { return stopping_; }
+
+  // Counts the items being processed while alive.
+  class InFlight {
+   public:
+    explicit InFlight(std::atomic<int>* count) : count_(count) { ++*count_; }
+    ~InFlight() { --*count_; }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+
+   private:
+    std::atomic<int>* count_;
+  };
 
  private:
   WorkQueue* queue_;

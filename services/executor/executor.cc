@@ -41,12 +41,7 @@ Executor::Executor(storage::Store* store, js::WorkerPool* pool, Notifier* notifi
       config_(std::move(config)),
       workers_(
           &queue_, config_.threads,
-          [this](const WorkItem& item) {
-            absl::Status status = Process(item.kind, item.id);
-            if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
-              LogWarning("step not recorded", {{"stack_run", item.id}, {"error", status.ToString()}});
-            }
-          },
+          [this](const WorkItem& item) { return Process(item.kind, item.id); },
           config_.sweep_interval, [this] { Sweep(); }) {}
 
 Executor::~Executor() { Stop(); }
@@ -92,11 +87,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   claim_request.set_stack_run_id(id);
   ASSIGN_OR_RETURN(auto claim, store_->ClaimWork(claim_request));
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
-  ++counters_.in_flight;
-  struct Done {
-    std::atomic<int>* n;
-    ~Done() { --*n; }
-  } done{&counters_.in_flight};
+  WorkerThreads::InFlight in_flight(&counters_.in_flight);
 
   const v1::StackRun& root = claim.stack_run();
   const v1::TaskRun& run = claim.task_run();

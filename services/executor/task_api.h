@@ -26,8 +26,8 @@ class TaskApi {
   absl::StatusOr<v1::GetRunResponse> GetRun(const v1::GetRunRequest& request);
   absl::StatusOr<v1::ListRunsResponse> ListRuns(const v1::ListRunsRequest& request);
   absl::StatusOr<v1::TaskRun> Cancel(const v1::CancelRunRequest& request);
-  // Calls `emit` with the run at every status change until it ends, the
-  // caller goes away (`emit` returns false) or `deadline` passes.
+  // Calls `emit` with the run at every status change until it ends or the
+  // caller goes away (`emit` returns false, or `cancelled` returns true).
   absl::Status Watch(const v1::WatchRunRequest& request, const std::function<bool(const v1::RunEvent&)>& emit,
                      const std::function<bool()>& cancelled);
 

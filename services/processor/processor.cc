@@ -19,12 +19,7 @@ Processor::Processor(storage::Store* store, std::shared_ptr<grpc::Channel> proxy
       config_(std::move(config)),
       workers_(
           &queue_, config_.threads,
-          [this](const WorkItem& item) {
-            absl::Status status = Process(item.id);
-            if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
-              LogWarning("call not recorded", {{"stack_run", item.id}, {"error", status.ToString()}});
-            }
-          },
+          [this](const WorkItem& item) { return Process(item.id); },
           config_.sweep_interval, [this] { Sweep(); }) {}
 
 Processor::~Processor() { Stop(); }
@@ -61,11 +56,7 @@ absl::Status Processor::Process(const std::string& id) {
   claim_request.set_stack_run_id(id);
   ASSIGN_OR_RETURN(auto claim, store_->ClaimWork(claim_request));
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
-  ++counters_.in_flight;
-  struct Done {
-    std::atomic<int>* n;
-    ~Done() { --*n; }
-  } done{&counters_.in_flight};
+  WorkerThreads::InFlight in_flight(&counters_.in_flight);
   ++counters_.performed;
   const v1::StackRun& call = claim.stack_run();
   const int64_t token = claim.lease().fencing_token();

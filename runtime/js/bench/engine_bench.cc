@@ -27,7 +27,7 @@ double Pct(std::vector<double> v, double p) {
 
 void Measure(const char* name, const char* code) {
   const int cycles = absl::GetFlag(FLAGS_cycles);
-  std::vector<double> step_total, restore, run, snapshot, cycle, compress;
+  std::vector<double> restore, run, snapshot, cycle, compress;
   size_t raw = 0, stored = 0;
   Limits limits;
   auto out = Start(code, "null", limits);
