@@ -26,11 +26,16 @@ namespace tasker::storage {
 
 namespace v1 = ::tasker::v1;
 
-class Store {
- public:
-  virtual ~Store() = default;
+// The Store is split by capability: each caller holds only the interfaces it
+// uses (the executor: functions, leases and run steps; the stack processor:
+// leases and calls; the keystore: keystore rows; the public API: functions
+// and runs). Store is all of them, implemented by the SQL backends and by
+// RemoteStore over gRPC.
 
-  // --- Task functions -----------------------------------------------------
+// Published task code. Every publish is a new immutable version.
+class FunctionStore {
+ public:
+  virtual ~FunctionStore() = default;
   // Stores `code` as the next version (1, 2, ...) of `identifier`.
   virtual absl::StatusOr<v1::TaskFunction> PublishTaskFunction(
       const v1::PublishTaskFunctionRequest& request) = 0;
@@ -39,8 +44,12 @@ class Store {
       const v1::GetTaskFunctionRequest& request) = 0;
   virtual absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(
       const v1::ListTaskFunctionsRequest& request) = 0;
+};
 
-  // --- Task runs ----------------------------------------------------------
+// Task runs as their submitters see them: submit, read, list, cancel.
+class RunStore {
+ public:
+  virtual ~RunStore() = default;
   // Creates the run and its PENDING root stack run; pins the task version.
   // A repeated idempotency key returns the first run with created = false.
   virtual absl::StatusOr<v1::SubmitRunResponse> SubmitRun(
@@ -49,17 +58,18 @@ class Store {
   // Newest first; filters by status, task, creation time.
   virtual absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(
       const v1::ListTaskRunsRequest& request) = 0;
-  // The caller holds the root's lease (fencing token).
-  virtual absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& request) = 0;
-  virtual absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& request) = 0;
   // Cancels an unfinished run and every unfinished stack run of it.
   virtual absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest& request) = 0;
-  virtual absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& request) = 0;
-
-  // --- Stack runs and leases ----------------------------------------------
   virtual absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) = 0;
   virtual absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(
       const v1::ListStackRunsRequest& request) = 0;
+};
+
+// Claiming work under leases, shared by executors (root stack runs) and
+// processors (calls).
+class LeaseStore {
+ public:
+  virtual ~LeaseStore() = default;
   // Claims the oldest ready item of a kind (or the named one) under a lease
   // with a new fencing token. Empty response when nothing is ready. Items
   // whose lease expired are ready again.
@@ -67,35 +77,63 @@ class Store {
   virtual absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest& request) = 0;
   // Gives the item back, claimable at once.
   virtual absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& request) = 0;
+};
+
+// What an executor records about the steps of a run it holds the root lease
+// of (fencing token in every request).
+class RunStepStore {
+ public:
+  virtual ~RunStepStore() = default;
   // Stores the continuation, suspends the root and its run, creates one
   // PENDING child per call, releases the lease.
   virtual absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(
       const v1::SuspendRootRequest& request) = 0;
+  // The continuation and the children's results of a root ready to resume.
+  virtual absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_stack_run_id) = 0;
+  virtual absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& request) = 0;
+  virtual absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& request) = 0;
+  virtual absl::Status PutContinuation(const v1::Continuation& continuation) = 0;
+  virtual absl::StatusOr<v1::Continuation> GetContinuation(const std::string& stack_run_id) = 0;
+  // One holder per task run; an expired lock can be taken over (new token).
+  // FAILED_PRECONDITION when another owner holds it.
+  virtual absl::StatusOr<v1::TaskLock> AcquireTaskLock(const v1::AcquireTaskLockRequest& request) = 0;
+  virtual absl::Status ReleaseTaskLock(const v1::ReleaseTaskLockRequest& request) = 0;
+};
+
+// What a stack processor records about a call it holds the lease of.
+class CallStore {
+ public:
+  virtual ~CallStore() = default;
   // Final result or error of a call; the last sibling makes the parent
   // READY_TO_RESUME.
   virtual absl::StatusOr<v1::CompleteCallResponse> CompleteCall(
       const v1::CompleteCallRequest& request) = 0;
   // Retryable failure: back to PENDING until next_attempt_at.
   virtual absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest& request) = 0;
-  virtual absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_stack_run_id) = 0;
+};
 
-  // --- Continuations --------------------------------------------------------
-  virtual absl::Status PutContinuation(const v1::Continuation& continuation) = 0;
-  virtual absl::StatusOr<v1::Continuation> GetContinuation(const std::string& stack_run_id) = 0;
-
-  // --- Task locks -------------------------------------------------------------
-  // One holder per task run; an expired lock can be taken over (new token).
-  // FAILED_PRECONDITION when another owner holds it.
-  virtual absl::StatusOr<v1::TaskLock> AcquireTaskLock(const v1::AcquireTaskLockRequest& request) = 0;
-  virtual absl::Status ReleaseTaskLock(const v1::ReleaseTaskLockRequest& request) = 0;
-
-  // --- Keystore rows (ciphertext only) -----------------------------------------
+// Keystore rows: ciphertext only (the keystore service encrypts).
+class KeystoreRowStore {
+ public:
+  virtual ~KeystoreRowStore() = default;
   virtual absl::Status PutKeystoreEntry(const v1::KeystoreRow& row) = 0;
   virtual absl::StatusOr<v1::KeystoreRow> GetKeystoreEntry(const std::string& ns,
                                                           const std::string& key) = 0;
   virtual absl::StatusOr<bool> DeleteKeystoreEntry(const std::string& ns, const std::string& key) = 0;
   virtual absl::StatusOr<v1::ListKeystoreEntriesResponse> ListKeystoreEntries(
       const v1::ListKeystoreEntriesRequest& request) = 0;
+};
+
+// Everything durable in Tasker.
+class Store : public FunctionStore,
+              public RunStore,
+              public LeaseStore,
+              public RunStepStore,
+              public CallStore,
+              public KeystoreRowStore {
+ public:
+  ~Store() override = default;
 };
 
 }  // namespace tasker::storage

@@ -17,9 +17,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "proto/tasker/v1/task_service.grpc.pb.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/json.h"
 #include "runtime/common/status.h"
 #include "runtime/server/server_flags.h"
 
@@ -37,11 +37,7 @@ namespace v1 = ::tasker::v1;
 namespace {
 
 void Print(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  std::cout << out;
+  std::cout << tasker::ProtoToJson(message, {.pretty = true});
 }
 
 int Fail(const grpc::Status& status) {
@@ -108,9 +104,9 @@ int main(int argc, char** argv) {
     request.set_task_identifier(arg(2));
     request.set_idempotency_key(absl::GetFlag(FLAGS_idempotency_key));
     const std::string input = args.size() == 4 ? arg(3) : "null";
-    if (!google::protobuf::util::JsonStringToMessage(input, request.mutable_input()).ok()) {
-      return Usage("INPUT_JSON is not valid JSON");
-    }
+    auto value = tasker::ParseJsonValue(input, "INPUT_JSON");
+    if (!value.ok()) return Usage("INPUT_JSON is not valid JSON");
+    *request.mutable_input() = *std::move(value);
     v1::SubmitRunResponse response;
     grpc::Status status = stub->SubmitRun(context.get(), request, &response);
     if (!status.ok()) return Fail(status);

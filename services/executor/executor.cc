@@ -1,8 +1,8 @@
 #include "services/executor/executor.h"
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "runtime/common/json.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 
@@ -12,17 +12,11 @@ namespace v1 = ::tasker::v1;
 
 namespace {
 
-std::string ToJson(const google::protobuf::Value& value) {
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(value, &out);
-  return out.empty() ? "null" : out;
-}
+std::string ToJson(const google::protobuf::Value& value) { return ProtoToJson(value); }
 
 absl::StatusOr<google::protobuf::Value> FromJson(const std::string& json) {
-  google::protobuf::Value value;
-  if (!google::protobuf::util::JsonStringToMessage(json, &value).ok()) {
-    return absl::InternalError("runtime produced JSON that does not parse");
-  }
+  auto value = ParseJsonValue(json, "runtime output");
+  if (!value.ok()) return absl::InternalError("runtime produced JSON that does not parse");
   return value;
 }
 
@@ -34,8 +28,8 @@ bool LostRace(const absl::Status& status) {
 
 }  // namespace
 
-Executor::Executor(storage::Store* store, js::WorkerPool* pool, Notifier* notifier, ExecutorConfig config)
-    : store_(store),
+Executor::Executor(ExecutorStores stores, js::WorkerPool* pool, Notifier* notifier, ExecutorConfig config)
+    : stores_(stores),
       pool_(pool),
       notifier_(notifier),
       config_(std::move(config)),
@@ -73,7 +67,7 @@ absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_
   v1::GetTaskFunctionRequest request;
   request.set_identifier(identifier);
   request.set_version(version);
-  ASSIGN_OR_RETURN(auto function, store_->GetTaskFunction(request));
+  ASSIGN_OR_RETURN(auto function, stores_.functions->GetTaskFunction(request));
   std::lock_guard<std::mutex> lock(code_mu_);
   code_cache_[{identifier, version}] = function.code();
   return function.code();
@@ -85,7 +79,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   claim_request.set_owner(config_.owner);
   claim_request.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
   claim_request.set_stack_run_id(id);
-  ASSIGN_OR_RETURN(auto claim, store_->ClaimWork(claim_request));
+  ASSIGN_OR_RETURN(auto claim, stores_.leases->ClaimWork(claim_request));
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
   WorkerThreads::InFlight in_flight(&counters_.in_flight);
 
@@ -100,7 +94,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
     outcome = pool_->Start(code, ToJson(run.input()), config_.limits);
   } else {
     ++counters_.resumed;
-    ASSIGN_OR_RETURN(auto state, store_->GetResumeState(root.id()));
+    ASSIGN_OR_RETURN(auto state, stores_.steps->GetResumeState(root.id()));
     std::vector<js::CallResult> results;
     for (const auto& child : state.children()) {
       js::CallResult r;
@@ -124,7 +118,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
     fail.set_fencing_token(token);
     fail.mutable_error()->set_code("RUNTIME");
     fail.mutable_error()->set_message(std::string(outcome.status().message()));
-    return store_->FailRun(fail).status();
+    return stores_.steps->FailRun(fail).status();
   }
 
   if (!outcome->logs.empty()) {
@@ -142,7 +136,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
       entry->set_level("warn");
       entry->set_message("[tasker] log output of this step was truncated");
     }
-    (void)store_->AppendRunLogs(logs);
+    (void)stores_.steps->AppendRunLogs(logs);
   }
 
   absl::Status recorded;
@@ -152,7 +146,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
       complete.set_root_stack_run_id(root.id());
       complete.set_fencing_token(token);
       ASSIGN_OR_RETURN(*complete.mutable_result(), FromJson(outcome->result_json));
-      recorded = store_->CompleteRun(complete).status();
+      recorded = stores_.steps->CompleteRun(complete).status();
       if (recorded.ok()) ++counters_.completed;
       break;
     }
@@ -166,7 +160,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
                              ? outcome->error_message
                              : absl::StrCat(outcome->error_name, ": ", outcome->error_message));
       error->set_stack(outcome->error_stack);
-      recorded = store_->FailRun(fail).status();
+      recorded = stores_.steps->FailRun(fail).status();
       if (recorded.ok()) ++counters_.failed;
       break;
     }
@@ -186,7 +180,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
         c->set_method(call.method);
         ASSIGN_OR_RETURN(*c->mutable_args(), FromJson(call.args_json));
       }
-      auto suspended = store_->SuspendRoot(suspend);
+      auto suspended = stores_.steps->SuspendRoot(suspend);
       recorded = suspended.status();
       if (recorded.ok()) {
         ++counters_.suspended;

@@ -33,6 +33,14 @@ struct ExecutorConfig {
   js::Limits limits;
 };
 
+// The parts of the store an executor uses.
+struct ExecutorStores {
+  storage::FunctionStore* functions;  // the pinned code of a run
+  storage::LeaseStore* leases;        // claims of roots to start or resume
+  storage::RunStepStore* steps;       // outcomes of steps
+  static ExecutorStores Of(storage::Store* store) { return {store, store, store}; }
+};
+
 struct ExecutorCounters {
   std::atomic<int64_t> started{0}, resumed{0}, suspended{0}, completed{0}, failed{0};
   std::atomic<int> in_flight{0};
@@ -40,7 +48,7 @@ struct ExecutorCounters {
 
 class Executor {
  public:
-  Executor(storage::Store* store, js::WorkerPool* pool, Notifier* notifier, ExecutorConfig config);
+  Executor(ExecutorStores stores, js::WorkerPool* pool, Notifier* notifier, ExecutorConfig config);
   ~Executor();
 
   void Start();
@@ -56,7 +64,7 @@ class Executor {
   absl::StatusOr<std::string> Code(const std::string& identifier, int64_t version);
   void Sweep();
 
-  storage::Store* store_;
+  ExecutorStores stores_;
   js::WorkerPool* pool_;
   Notifier* notifier_;
   ExecutorConfig config_;

@@ -6,19 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
+#include "runtime/common/json.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace tasker::services {
 namespace {
 
 using Json = nlohmann::json;
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out);
-  return out;
-}
 
 void SendError(httplib::Response& res, const absl::Status& status) {
   res.status = HttpStatusFor(status.code());
@@ -30,7 +24,7 @@ void SendError(httplib::Response& res, const absl::Status& status) {
 
 void SendMessage(httplib::Response& res, const google::protobuf::Message& message) {
   res.status = 200;
-  res.set_content(ToJson(message), "application/json");
+  res.set_content(ProtoToJson(message), "application/json");
 }
 
 absl::StatusOr<Json> Body(const httplib::Request& req) {
@@ -40,13 +34,6 @@ absl::StatusOr<Json> Body(const httplib::Request& req) {
   return body;
 }
 
-absl::StatusOr<google::protobuf::Value> ToValue(const Json& json) {
-  google::protobuf::Value value;
-  if (!google::protobuf::util::JsonStringToMessage(json.dump(), &value).ok()) {
-    return absl::InvalidArgumentError("input: not representable as JSON");
-  }
-  return value;
-}
 
 }  // namespace
 
@@ -101,9 +88,11 @@ absl::Status HttpGateway::Start(const std::string& listen) {
     request.set_identifier(body->value("name", body->value("identifier", "")));
     request.set_code(body->value("code", ""));
     if (body->contains("metadata")) {
-      if (!google::protobuf::util::JsonStringToMessage((*body)["metadata"].dump(), request.mutable_metadata()).ok()) {
+      auto metadata = NlohmannToValue((*body)["metadata"], "metadata");
+      if (!metadata.ok() || !metadata->has_struct_value()) {
         return SendError(res, absl::InvalidArgumentError("metadata: must be a JSON object"));
       }
+      *request.mutable_metadata() = metadata->struct_value();
     }
     auto published = api_->Publish(request);
     if (!published.ok()) return SendError(res, published.status());
@@ -113,7 +102,7 @@ absl::Status HttpGateway::Start(const std::string& listen) {
     v1::SubmitRunRequest request;
     request.set_task_identifier(name);
     request.set_idempotency_key(key);
-    auto value = ToValue(input);
+    auto value = NlohmannToValue(input, "input");
     if (!value.ok()) return SendError(res, value.status());
     *request.mutable_input() = *value;
     auto submitted = api_->Submit(request);

@@ -13,19 +13,19 @@ absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& 
   publish.set_identifier(request.identifier());
   publish.set_code(request.code());
   *publish.mutable_metadata() = request.metadata();
-  return store_->PublishTaskFunction(publish);
+  return functions_->PublishTaskFunction(publish);
 }
 
 absl::StatusOr<v1::TaskFunction> TaskApi::GetTaskFunction(const v1::GetTaskFunctionRequest& request) {
-  return store_->GetTaskFunction(request);
+  return functions_->GetTaskFunction(request);
 }
 
 absl::StatusOr<v1::ListTaskFunctionsResponse> TaskApi::ListTaskFunctions(const v1::ListTaskFunctionsRequest& request) {
-  return store_->ListTaskFunctions(request);
+  return functions_->ListTaskFunctions(request);
 }
 
 absl::StatusOr<v1::SubmitRunResponse> TaskApi::Submit(const v1::SubmitRunRequest& request) {
-  ASSIGN_OR_RETURN(auto submitted, store_->SubmitRun(request));
+  ASSIGN_OR_RETURN(auto submitted, runs_->SubmitRun(request));
   if (submitted.created()) executor_->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
   return submitted;
 }
@@ -35,12 +35,12 @@ absl::StatusOr<v1::GetRunResponse> TaskApi::GetRun(const v1::GetRunRequest& requ
   get.set_id(request.id());
   get.set_include_logs(true);
   v1::GetRunResponse out;
-  ASSIGN_OR_RETURN(*out.mutable_run(), store_->GetTaskRun(get));
+  ASSIGN_OR_RETURN(*out.mutable_run(), runs_->GetTaskRun(get));
   v1::ListStackRunsRequest list;
   list.mutable_filter()->set_task_run_id(request.id());
   list.mutable_page()->set_limit(1000);
   while (true) {
-    ASSIGN_OR_RETURN(auto page, store_->ListStackRuns(list));
+    ASSIGN_OR_RETURN(auto page, runs_->ListStackRuns(list));
     for (auto& s : *page.mutable_stack_runs()) *out.add_stack_runs() = std::move(s);
     if (page.next_page_token().empty() || out.stack_runs_size() >= 10000) break;
     list.mutable_page()->set_page_token(page.next_page_token());
@@ -52,7 +52,7 @@ absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest
   v1::ListTaskRunsRequest list;
   *list.mutable_filter() = request.filter();
   *list.mutable_page() = request.page();
-  ASSIGN_OR_RETURN(auto runs, store_->ListTaskRuns(list));
+  ASSIGN_OR_RETURN(auto runs, runs_->ListTaskRuns(list));
   v1::ListRunsResponse out;
   *out.mutable_runs() = std::move(*runs.mutable_runs());
   out.set_next_page_token(runs.next_page_token());
@@ -60,7 +60,7 @@ absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest
 }
 
 absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request) {
-  return store_->CancelRun(request);
+  return runs_->CancelRun(request);
 }
 
 absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
@@ -72,7 +72,7 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
   int last_suspensions = -1;
   absl::Duration poll = absl::Milliseconds(20);
   while (!cancelled()) {
-    ASSIGN_OR_RETURN(auto run, store_->GetTaskRun(get));
+    ASSIGN_OR_RETURN(auto run, runs_->GetTaskRun(get));
     const bool ended = run.status() == v1::RUN_STATUS_COMPLETED || run.status() == v1::RUN_STATUS_FAILED ||
                        run.status() == v1::RUN_STATUS_CANCELLED;
     if (run.status() != last_status || run.suspend_count() != last_suspensions) {

@@ -15,7 +15,8 @@ namespace v1 = ::tasker::v1;
 
 class TaskApi {
  public:
-  TaskApi(storage::Store* store, Executor* executor) : store_(store), executor_(executor) {}
+  TaskApi(storage::FunctionStore* functions, storage::RunStore* runs, Executor* executor)
+      : functions_(functions), runs_(runs), executor_(executor) {}
 
   // Checks the code compiles (INVALID_ARGUMENT "code: line L, column C: ...").
   absl::StatusOr<v1::TaskFunction> Publish(const v1::PublishTaskRequest& request);
@@ -32,7 +33,8 @@ class TaskApi {
                      const std::function<bool()>& cancelled);
 
  private:
-  storage::Store* store_;
+  storage::FunctionStore* functions_;
+  storage::RunStore* runs_;
   Executor* executor_;
 };
 

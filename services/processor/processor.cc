@@ -11,9 +11,9 @@ namespace tasker::services {
 
 namespace v1 = ::tasker::v1;
 
-Processor::Processor(storage::Store* store, std::shared_ptr<grpc::Channel> proxy, Notifier* notifier,
+Processor::Processor(ProcessorStores stores, std::shared_ptr<grpc::Channel> proxy, Notifier* notifier,
                      ProcessorConfig config)
-    : store_(store),
+    : stores_(stores),
       proxy_(v1::WrappedServiceProxy::NewStub(std::move(proxy))),
       notifier_(notifier),
       config_(std::move(config)),
@@ -54,7 +54,7 @@ absl::Status Processor::Process(const std::string& id) {
   claim_request.set_owner(config_.owner);
   claim_request.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
   claim_request.set_stack_run_id(id);
-  ASSIGN_OR_RETURN(auto claim, store_->ClaimWork(claim_request));
+  ASSIGN_OR_RETURN(auto claim, stores_.leases->ClaimWork(claim_request));
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
   WorkerThreads::InFlight in_flight(&counters_.in_flight);
   ++counters_.performed;
@@ -100,7 +100,7 @@ absl::Status Processor::Process(const std::string& id) {
     *retry.mutable_error() = error;
     *retry.mutable_next_attempt_at() =
         google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(next));
-    auto retried = store_->RetryCall(retry);
+    auto retried = stores_.calls->RetryCall(retry);
     if (retried.ok()) {
       ++counters_.retried;
       Enqueue(call.id(), next);
@@ -119,7 +119,7 @@ absl::Status Processor::Process(const std::string& id) {
     }
     *complete.mutable_error() = error;
   }
-  auto completed = store_->CompleteCall(complete);
+  auto completed = stores_.calls->CompleteCall(complete);
   if (!completed.ok()) {
     if (completed.status().code() == absl::StatusCode::kAborted ||
         completed.status().code() == absl::StatusCode::kFailedPrecondition) {

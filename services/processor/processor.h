@@ -34,6 +34,13 @@ struct ProcessorConfig {
   absl::Duration call_timeout = absl::Seconds(30);
 };
 
+// The parts of the store a processor uses.
+struct ProcessorStores {
+  storage::LeaseStore* leases;  // claims of calls
+  storage::CallStore* calls;    // results and retries
+  static ProcessorStores Of(storage::Store* store) { return {store, store}; }
+};
+
 struct ProcessorCounters {
   std::atomic<int64_t> performed{0}, succeeded{0}, failed{0}, retried{0};
   std::atomic<int> in_flight{0};
@@ -41,7 +48,7 @@ struct ProcessorCounters {
 
 class Processor {
  public:
-  Processor(storage::Store* store, std::shared_ptr<grpc::Channel> proxy, Notifier* notifier, ProcessorConfig config);
+  Processor(ProcessorStores stores, std::shared_ptr<grpc::Channel> proxy, Notifier* notifier, ProcessorConfig config);
   ~Processor();
 
   void Start();
@@ -59,7 +66,7 @@ class Processor {
  private:
   void Sweep();
 
-  storage::Store* store_;
+  ProcessorStores stores_;
   std::unique_ptr<tasker::v1::WrappedServiceProxy::Stub> proxy_;
   Notifier* notifier_;
   ProcessorConfig config_;

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "runtime/client/channel.h"
 #include "runtime/server/server.h"
-#include "storage/sql_store.h"
+#include "storage/open_store.h"
 #include "tests/support/process.h"
 
 namespace tasker::services {
@@ -99,7 +99,7 @@ class ProcessorTest : public ::testing::Test {
     server_ = std::make_unique<ServerRunner>(ServerConfig{});
     server_->AddService(&proxy_);
     ASSERT_TRUE(server_->Start().ok());
-    processor_ = std::make_unique<Processor>(store_.get(), *MakeChannel({.target = server_->local_target()}),
+    processor_ = std::make_unique<Processor>(ProcessorStores::Of(store_.get()), *MakeChannel({.target = server_->local_target()}),
                                              &notifier_, config);
     processor_->Start();
   }

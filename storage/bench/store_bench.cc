@@ -16,9 +16,9 @@
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
 #include "runtime/server/server.h"
-#include "storage/client/remote_store.h"
-#include "storage/service/storage_service.h"
-#include "storage/sql_store.h"
+#include "storage/remote/remote_store.h"
+#include "services/storage/storage_service.h"
+#include "storage/open_store.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
 

@@ -58,12 +58,9 @@ class Tx {
                                        const std::vector<Param>& params = {}) = 0;
 };
 
-enum class Dialect { kSqlite, kPostgres };
-
 class Database {
  public:
   virtual ~Database() = default;
-  virtual Dialect dialect() const = 0;
 
   // Runs `fn` in one transaction: committed when it returns OK, rolled back
   // otherwise. `write` transactions on SQLite take the write lock up front.
@@ -74,10 +71,16 @@ class Database {
   // Runs DDL / a script outside any caller transaction (migrations).
   virtual absl::Status ExecScript(absl::string_view sql) = 0;
 
-  // "FOR UPDATE SKIP LOCKED" where the dialect has row locks, else "".
-  const char* SkipLocked() const {
-    return dialect() == Dialect::kPostgres ? " FOR UPDATE SKIP LOCKED" : "";
-  }
+  // Row-lock clauses appended to a SELECT in a write transaction:
+  // " FOR UPDATE" / " FOR UPDATE SKIP LOCKED" where the backend locks rows
+  // (Postgres), "" where a write transaction holds the whole database
+  // (SQLite).
+  virtual const char* ForUpdate() const = 0;
+  virtual const char* SkipLocked() const = 0;
+
+  // Run first in each migration transaction: one migrator at a time across
+  // processes.
+  virtual absl::Status LockForMigration(Tx& tx) = 0;
 };
 
 }  // namespace tasker::storage::sql

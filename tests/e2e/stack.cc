@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
-#include "keystore/keystore_service.h"
+#include "services/keystore/keystore_service.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"

@@ -1,0 +1,43 @@
+// The one place that converts between protobuf messages and JSON text (and
+// nlohmann::json). Every service, the CLI and the tests use these.
+#ifndef TASKER_RUNTIME_COMMON_JSON_H_
+#define TASKER_RUNTIME_COMMON_JSON_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/struct.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace tasker {
+
+struct JsonStyle {
+  bool pretty = false;             // indented, for people
+  bool proto_field_names = false;  // snake_case names instead of lowerCamelCase
+};
+
+// The canonical JSON mapping of `message`. A google.protobuf.Value that is
+// unset prints as "null".
+std::string ProtoToJson(const google::protobuf::Message& message, JsonStyle style = {});
+
+// Parses JSON text into `out`. INVALID_ARGUMENT naming `field` when the text
+// is not JSON or does not fit the message.
+absl::Status JsonToProto(absl::string_view json, google::protobuf::Message* out,
+                         absl::string_view field);
+
+// Any JSON value as a google.protobuf.Value; INVALID_ARGUMENT naming `field`.
+absl::StatusOr<google::protobuf::Value> ParseJsonValue(absl::string_view json,
+                                                       absl::string_view field);
+
+// Between google.protobuf.Value and nlohmann::json.
+nlohmann::json ValueToNlohmann(const google::protobuf::Value& value);
+absl::StatusOr<google::protobuf::Value> NlohmannToValue(const nlohmann::json& json,
+                                                        absl::string_view field);
+// Any message as nlohmann::json (lowerCamelCase names unless asked).
+nlohmann::json ProtoToNlohmann(const google::protobuf::Message& message, JsonStyle style = {});
+
+}  // namespace tasker
+
+#endif  // TASKER_RUNTIME_COMMON_JSON_H_

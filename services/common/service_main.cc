@@ -1,0 +1,79 @@
+#include "services/common/service_main.h"
+
+#include <unistd.h>
+
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/client/channel.h"
+#include "runtime/common/log.h"
+#include "runtime/server/server_flags.h"
+
+namespace tasker::services {
+
+ServiceContext::ServiceContext(ServerConfig config) : config_(std::move(config)) {}
+
+ServiceContext::~ServiceContext() {
+  while (!owned_.empty()) owned_.pop_back();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceContext::Channel(const std::string& target,
+                                                                       absl::string_view flag) const {
+  auto channel = MakeChannel({.target = target, .auth_token = config_.auth_token});
+  if (!channel.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", channel.status().message()));
+  }
+  return channel;
+}
+
+std::string ServiceContext::ReplicaId() const {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(config_.component, "/", host, "/", getpid());
+}
+
+namespace {
+
+int ExitCodeFor(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInvalidArgument ||
+                 status.code() == absl::StatusCode::kFailedPrecondition
+             ? 2
+             : 1;
+}
+
+}  // namespace
+
+int ServiceMain(int argc, char** argv, const std::string& component,
+                const std::function<absl::Status(ServiceContext&)>& setup) {
+  absl::ParseCommandLine(argc, argv);
+  auto config = ServerConfigFromFlags(component);
+  if (!config.ok()) {
+    LogError("bad flags", {{"error", config.status().ToString()}});
+    return 2;
+  }
+  ServiceContext context(*config);
+  if (absl::Status status = setup(context); !status.ok()) {
+    LogError("cannot start", {{"error", status.ToString()}});
+    return ExitCodeFor(status);
+  }
+  ServerRunner runner(context.config_);
+  for (grpc::Service* service : context.services_) runner.AddService(service);
+  int code = 0;
+  if (absl::Status started = runner.Start(); !started.ok()) {
+    LogError("start failed", {{"error", started.ToString()}});
+    code = 1;
+  } else {
+    for (auto& hook : context.on_start_) {
+      if (absl::Status status = hook(); !status.ok()) {
+        LogError("start failed", {{"error", status.ToString()}});
+        code = 1;
+        break;
+      }
+    }
+    if (code == 0) runner.WaitForShutdownSignal();
+    runner.Shutdown();
+  }
+  for (auto it = context.on_stop_.rbegin(); it != context.on_stop_.rend(); ++it) (*it)();
+  return code;
+}
+
+}  // namespace tasker::services

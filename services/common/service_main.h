@@ -1,0 +1,82 @@
+// ServiceMain: the life of every Tasker service binary, written once.
+//
+// It parses the command line, builds the common server config (listen
+// address, port file, bearer token, log level: runtime/server/server_flags.h),
+// lets the binary set itself up through a ServiceContext, serves gRPC (health
+// and reflection included) until SIGTERM or SIGINT, then runs the stop hooks
+// and destroys what the binary owns, both in reverse order.
+//
+//   int main(int argc, char** argv) {
+//     return tasker::services::ServiceMain(argc, argv, "keystore", [](auto& ctx) -> absl::Status {
+//       ASSIGN_OR_RETURN(auto storage, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
+//       auto* store = ctx.Own(std::make_unique<storage::RemoteStore>(storage));
+//       ctx.AddService(ctx.Own(std::make_unique<KeystoreService>(...)));
+//       return absl::OkStatus();
+//     });
+//   }
+//
+// Exit codes: 0 after a clean shutdown; 2 when flags or configuration are
+// wrong (setup returned INVALID_ARGUMENT or FAILED_PRECONDITION); 1 when the
+// service could not start (any other error). Every failure is logged once.
+#ifndef TASKER_SERVICES_COMMON_SERVICE_MAIN_H_
+#define TASKER_SERVICES_COMMON_SERVICE_MAIN_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/grpcpp.h"
+#include "runtime/server/server.h"
+
+namespace tasker::services {
+
+class ServiceContext {
+ public:
+  explicit ServiceContext(ServerConfig config);
+  ~ServiceContext();
+
+  const ServerConfig& config() const { return config_; }
+
+  // A channel to another Tasker service, carrying this binary's bearer token.
+  // INVALID_ARGUMENT naming `flag` for a malformed target.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const std::string& target,
+                                                         absl::string_view flag) const;
+
+  // "<component>/<host>/<pid>": this replica's lease-owner identity.
+  std::string ReplicaId() const;
+
+  // Keeps `object` alive until after the server stopped and the stop hooks
+  // ran; objects are destroyed in reverse order of Own().
+  template <typename T>
+  T* Own(std::unique_ptr<T> object) {
+    T* raw = object.get();
+    owned_.push_back(std::shared_ptr<void>(std::move(object)));
+    return raw;
+  }
+
+  // Serves `service` (not owned: Own() it).
+  void AddService(grpc::Service* service) { services_.push_back(service); }
+  // Runs once the server is listening; an error stops the binary (exit 1).
+  void OnStart(std::function<absl::Status()> hook) { on_start_.push_back(std::move(hook)); }
+  // Runs after the server stopped, in reverse order of registration.
+  void OnStop(std::function<void()> hook) { on_stop_.push_back(std::move(hook)); }
+
+ private:
+  friend int ServiceMain(int, char**, const std::string&,
+                         const std::function<absl::Status(ServiceContext&)>&);
+  ServerConfig config_;
+  std::vector<std::shared_ptr<void>> owned_;
+  std::vector<grpc::Service*> services_;
+  std::vector<std::function<absl::Status()>> on_start_;
+  std::vector<std::function<void()>> on_stop_;
+};
+
+int ServiceMain(int argc, char** argv, const std::string& component,
+                const std::function<absl::Status(ServiceContext&)>& setup);
+
+}  // namespace tasker::services
+
+#endif  // TASKER_SERVICES_COMMON_SERVICE_MAIN_H_

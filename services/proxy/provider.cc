@@ -1,0 +1,59 @@
+#include "services/proxy/provider.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace tasker::proxy {
+
+absl::StatusOr<Json> NormalizeArgs(const Json& args) {
+  if (args.is_null()) return Json::object();
+  if (args.is_object()) return args;
+  if (args.is_array()) {
+    if (args.empty()) return Json::object();
+    if (args[0].is_object()) return args[0];
+  }
+  return absl::InvalidArgumentError("args: expected an object or [object]");
+}
+
+std::string ApiErrorMessage(const std::string& body) {
+  Json parsed = Json::parse(body, nullptr, false);
+  if (!parsed.is_discarded() && parsed.is_object()) {
+    if (parsed.contains("error")) {
+      const Json& e = parsed["error"];
+      if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"];
+      if (e.is_string()) {
+        std::string text = e;
+        if (parsed.contains("error_description") && parsed["error_description"].is_string()) {
+          absl::StrAppend(&text, ": ", parsed["error_description"].get<std::string>());
+        }
+        return text;
+      }
+    }
+    if (parsed.contains("message") && parsed["message"].is_string()) return parsed["message"];
+  }
+  return body.substr(0, 300);
+}
+
+CallOutcome FromHttp(const absl::StatusOr<HttpResponse>& response) {
+  if (!response.ok()) {
+    const bool timeout = response.status().code() == absl::StatusCode::kDeadlineExceeded;
+    return CallOutcome::Error(timeout ? "TIMEOUT" : "UNAVAILABLE", std::string(response.status().message()),
+                              response.status().code() != absl::StatusCode::kInvalidArgument);
+  }
+  const long status = response->status;
+  if (status >= 200 && status < 300) {
+    if (response->body.empty()) return CallOutcome::Ok(Json::object());
+    Json parsed = Json::parse(response->body, nullptr, false);
+    if (parsed.is_discarded()) {
+      return CallOutcome::Error("MALFORMED_RESPONSE", "the service answered with a body that is not JSON", false);
+    }
+    return CallOutcome::Ok(std::move(parsed));
+  }
+  const bool retryable = status == 429 || status >= 500;
+  Json details = Json::parse(response->body, nullptr, false);
+  if (details.is_discarded()) details = nullptr;
+  return CallOutcome::Error(absl::StrCat("HTTP_", status),
+                            absl::StrCat("HTTP ", status, ": ", ApiErrorMessage(response->body)), retryable,
+                            details);
+}
+
+}  // namespace tasker::proxy

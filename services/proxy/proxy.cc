@@ -1,0 +1,89 @@
+#include "services/proxy/proxy.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "runtime/common/json.h"
+#include "runtime/common/log.h"
+
+namespace tasker::proxy {
+namespace {
+
+bool JsonToValue(const Json& json, google::protobuf::Value* out) {
+  auto value = NlohmannToValue(json, "result");
+  if (!value.ok()) return false;
+  *out = *std::move(value);
+  return true;
+}
+
+}  // namespace
+
+void ProxyCore::Register(std::unique_ptr<Provider> provider) {
+  RegisterUnowned(provider.get());
+  owned_.push_back(std::move(provider));
+}
+
+void ProxyCore::RegisterUnowned(Provider* provider) { providers_[provider->name()] = provider; }
+
+absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request) {
+  auto it = providers_.find(request.service());
+  if (it == providers_.end()) {
+    std::vector<std::string> names;
+    for (const auto& [name, p] : providers_) names.push_back(name);
+    return absl::InvalidArgumentError(absl::StrCat("service: unknown service '", request.service(),
+                                                   "'; supported: ", absl::StrJoin(names, ", ")));
+  }
+  Provider* provider = it->second;
+  const auto methods = provider->methods();
+  if (std::find(methods.begin(), methods.end(), request.method()) == methods.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("method: ", request.service(), " has no method '",
+                                                   request.method(), "'; supported: ", absl::StrJoin(methods, ", ")));
+  }
+  if (request.deadline_ms() < 0 || request.deadline_ms() > 600000) {
+    return absl::InvalidArgumentError("deadline_ms: must be within 0..600000");
+  }
+  Json args = nullptr;
+  if (request.has_args()) {
+    args = ValueToNlohmann(request.args());
+  }
+  CallContext context;
+  context.idempotency_key = request.idempotency_key();
+  context.task_run_id = request.task_run_id();
+  if (request.deadline_ms() > 0) context.timeout = absl::Milliseconds(request.deadline_ms());
+  const absl::Time start = absl::Now();
+  auto outcome = provider->Call(context, request.method(), args);
+  const int64_t micros = absl::ToInt64Microseconds(absl::Now() - start);
+  if (!outcome.ok()) return outcome.status();
+  v1::CallResponse response;
+  response.set_provider_micros(micros);
+  if (outcome->ok) {
+    if (!JsonToValue(outcome->result, response.mutable_result())) {
+      return absl::InternalError("provider result is not representable as JSON");
+    }
+  } else {
+    auto* error = response.mutable_error();
+    error->set_code(outcome->error_code);
+    error->set_message(outcome->error_message);
+    error->set_retryable(outcome->retryable);
+    if (!outcome->error_details.is_null()) JsonToValue(outcome->error_details, error->mutable_details());
+  }
+  Log(LogLevel::kDebug, "call",
+      {{"service", request.service()}, {"method", request.method()}, {"run", request.task_run_id()},
+       {"outcome", outcome->ok ? "ok" : outcome->error_code}, {"micros", std::to_string(micros)}});
+  return response;
+}
+
+v1::ListServicesResponse ProxyCore::ListServices() const {
+  v1::ListServicesResponse out;
+  for (const auto& [name, provider] : providers_) {
+    auto* info = out.add_services();
+    info->set_name(name);
+    info->set_description(provider->description());
+    for (const auto& m : provider->methods()) info->add_methods(m);
+  }
+  return out;
+}
+
+}  // namespace tasker::proxy

@@ -1,0 +1,312 @@
+// Each provider's real client code against local emulators that check what
+// the real APIs check: auth headers, request shapes, RS256 JWT assertions.
+#include "services/proxy/proxy.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "services/proxy/google.h"
+#include "services/proxy/providers.h"
+#include "storage/open_store.h"
+#include "tests/emulators/emulator.h"
+#include "tests/support/process.h"
+
+namespace tasker::proxy {
+namespace {
+
+using emulators::GoogleEmulator;
+using emulators::GoogleFixtures;
+using emulators::OpenAiEmulator;
+using emulators::SearchEmulator;
+
+constexpr char kAdmin[] = "admin@example.com";
+
+Json ResultJson(const v1::CallResponse& response) {
+  if (!response.has_result()) {
+    ADD_FAILURE() << "call failed: " << response.error().code() << " " << response.error().message();
+    return nullptr;
+  }
+  std::string text;
+  (void)google::protobuf::util::MessageToJsonString(response.result(), &text);
+  return Json::parse(text);
+}
+
+google::protobuf::Value Value(const std::string& json) {
+  google::protobuf::Value v;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &v).ok()) << json;
+  return v;
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    account_ = emulators::MakeTestServiceAccount();
+    GoogleFixtures fixtures;
+    fixtures.users = {{"example.com", {"alice@example.com", "bob@example.com", "carol@example.com"}},
+                      {"example.org", {"dave@example.org"}}};
+    fixtures.messages = {{"alice@example.com", 5}, {"bob@example.com", 0}, {"dave@example.org", 2}};
+    google_ = std::make_unique<GoogleEmulator>(account_.client_email, account_.public_key_pem, kAdmin, fixtures);
+    ASSERT_TRUE(google_->Start());
+    openai_ = std::make_unique<OpenAiEmulator>("sk-test-key");
+    ASSERT_TRUE(openai_->Start());
+    search_ = std::make_unique<SearchEmulator>("search-key");
+    ASSERT_TRUE(search_->Start());
+    Build(account_.KeyJson(google_->token_url()));
+  }
+
+  void Build(const std::string& gapi_key) {
+    secrets_ = std::make_unique<StaticSecrets>(std::map<std::string, std::string>{
+        {"global/GAPI_KEY", gapi_key},
+        {"global/GAPI_ADMIN_EMAIL", kAdmin},
+        {"global/OPENAI_API_KEY", "sk-test-key"},
+        {"global/WEBSEARCH_API_KEY", "search-key"}});
+    ProviderConfig config;
+    config.openai_base_url = openai_->base_url();
+    config.websearch_base_url = search_->base_url();
+    config.google_directory_base_url = google_->base_url();
+    config.google_gmail_base_url = google_->base_url();
+    core_ = std::make_unique<ProxyCore>();
+    auto google = std::make_unique<GoogleProvider>(secrets_.get(), config);
+    google_provider_ = google.get();
+    core_->Register(std::move(google));
+    core_->Register(NewAdminDebugProvider(secrets_.get(), google_provider_, config));
+    core_->Register(NewWebSearchProvider(secrets_.get(), config));
+    core_->Register(NewOpenAiProvider(secrets_.get(), config));
+  }
+
+  absl::StatusOr<v1::CallResponse> Call(const std::string& service, const std::string& method,
+                                        const std::string& args_json, int64_t deadline_ms = 0) {
+    v1::CallRequest request;
+    request.set_service(service);
+    request.set_method(method);
+    *request.mutable_args() = Value(args_json);
+    request.set_deadline_ms(deadline_ms);
+    request.set_idempotency_key("run_1/sr_1");
+    return core_->Call(request);
+  }
+
+  emulators::TestServiceAccount account_;
+  std::unique_ptr<GoogleEmulator> google_;
+  std::unique_ptr<OpenAiEmulator> openai_;
+  std::unique_ptr<SearchEmulator> search_;
+  std::unique_ptr<StaticSecrets> secrets_;
+  std::unique_ptr<ProxyCore> core_;
+  GoogleProvider* google_provider_ = nullptr;
+};
+
+TEST_F(ProxyTest, UnknownServiceOrMethodNamesTheSupportedOnes) {
+  auto unknown = Call("nope", "x", "{}");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("gapi"), std::string::npos) << unknown.status();
+  auto bad_method = Call("openai", "images.generate", "{}");
+  EXPECT_EQ(bad_method.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_method.status().message().find("chat.completions.create"), std::string::npos);
+  auto services = core_->ListServices();
+  EXPECT_EQ(services.services_size(), 4);
+}
+
+TEST_F(ProxyTest, AdminDebugNeverRevealsSecrets) {
+  auto echo = Call("admin-debug", "echo", R"([{"a":1}])");
+  ASSERT_TRUE(echo.ok());
+  EXPECT_EQ(ResultJson(*echo), Json::parse(R"([{"a":1}])"));
+  auto time = Call("admin-debug", "serverTime", "{}");
+  EXPECT_GT(ResultJson(*time)["unixMs"].get<int64_t>(), 1700000000000);
+  auto check = Call("admin-debug", "checkCredentials", "{}");
+  ASSERT_TRUE(check.ok());
+  const Json result = ResultJson(*check);
+  EXPECT_EQ(result["OPENAI_API_KEY"], "present");
+  EXPECT_EQ(result["gapiToken"], "ok");
+  EXPECT_EQ(check->DebugString().find("sk-test-key"), std::string::npos);
+  EXPECT_EQ(check->DebugString().find("PRIVATE KEY"), std::string::npos);
+  auto tokens = Call("admin-debug", "tokenInfo", "{}");
+  EXPECT_EQ(ResultJson(*tokens)["gapi"].size(), 1u);
+  auto cleared = Call("admin-debug", "clearTokenCache", "{}");
+  EXPECT_EQ(ResultJson(*cleared)["cleared"], 1);
+}
+
+TEST_F(ProxyTest, WebSearchNormalisesAndClassifiesFailures) {
+  auto ok = Call("websearch", "search", R"({"query":"tasker durable","limit":2})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_TRUE(ok->has_result()) << ok->error().message();
+  const Json results = ResultJson(*ok);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0]["title"], "Result 0 for tasker durable");
+  EXPECT_EQ(results[0]["url"], "https://example.com/0");
+  EXPECT_EQ(results[0]["snippet"], "Snippet 0");
+  EXPECT_EQ(Call("websearch", "search", R"({"limit":2})").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Call("websearch", "search", R"({"query":"x","limit":500})").status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  search_->FailNext(1, 429);
+  auto limited = Call("websearch", "search", R"({"query":"x"})");
+  ASSERT_TRUE(limited->has_error());
+  EXPECT_EQ(limited->error().code(), "HTTP_429");
+  EXPECT_TRUE(limited->error().retryable());
+  search_->FailNext(1, 503);
+  auto down = Call("websearch", "search", R"({"query":"x"})");
+  EXPECT_TRUE(down->error().retryable());
+  search_->SetDelayMs(1500);
+  auto slow = Call("websearch", "search", R"({"query":"x"})", 300);
+  EXPECT_EQ(slow->error().code(), "TIMEOUT");
+  EXPECT_TRUE(slow->error().retryable());
+  search_->SetDelayMs(0);
+  search_->SetMalformed(true);
+  auto malformed = Call("websearch", "search", R"({"query":"x"})");
+  EXPECT_EQ(malformed->error().code(), "MALFORMED_RESPONSE");
+  EXPECT_FALSE(malformed->error().retryable());
+}
+
+TEST_F(ProxyTest, WebSearchWithAWrongKeyIsAFinalAuthError) {
+  secrets_ = std::make_unique<StaticSecrets>(std::map<std::string, std::string>{{"global/WEBSEARCH_API_KEY", "wrong"}});
+  ProviderConfig config;
+  config.websearch_base_url = search_->base_url();
+  ProxyCore core;
+  core.Register(NewWebSearchProvider(secrets_.get(), config));
+  v1::CallRequest request;
+  request.set_service("websearch");
+  request.set_method("search");
+  *request.mutable_args() = Value(R"({"query":"x"})");
+  auto response = core.Call(request);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->error().code(), "HTTP_401");
+  EXPECT_FALSE(response->error().retryable());
+  EXPECT_NE(response->error().message().find("missing or wrong subscription token"), std::string::npos);
+}
+
+TEST_F(ProxyTest, OpenAiMethods) {
+  auto chat = Call("openai", "chat.completions.create",
+                   R"([{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}])");
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  EXPECT_EQ(ResultJson(*chat)["choices"][0]["message"]["content"], "echo: hi");
+  EXPECT_EQ(Call("openai", "chat.completions.create", R"({"model":"m"})").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto embed = Call("openai", "embeddings.create", R"({"model":"text-embedding-3-small","input":"x"})");
+  EXPECT_EQ(ResultJson(*embed)["data"][0]["embedding"].size(), 3u);
+  auto models = Call("openai", "models.list", "{}");
+  EXPECT_EQ(ResultJson(*models)["data"].size(), 2u);
+  auto missing = Call("openai", "models.retrieve", R"({"model":"gpt-99"})");
+  ASSERT_TRUE(missing->has_error());
+  EXPECT_EQ(missing->error().code(), "HTTP_404");
+  EXPECT_FALSE(missing->error().retryable());
+  EXPECT_NE(missing->error().message().find("does not exist"), std::string::npos);
+  openai_->FailNext(1, 500);
+  EXPECT_TRUE(Call("openai", "models.list", "{}")->error().retryable());
+}
+
+TEST_F(ProxyTest, GoogleDirectoryAndGmailWithDelegationAndPaging) {
+  auto domains = Call("gapi", "admin.domains.list", R"([{"customer":"my_customer"}])");
+  ASSERT_TRUE(domains.ok()) << domains.status();
+  ASSERT_TRUE(domains->has_result()) << domains->error().message();
+  EXPECT_EQ(ResultJson(*domains)["domains"].size(), 2u);
+
+  auto page1 = Call("gapi", "admin.users.list", R"({"domain":"example.com","maxResults":2})");
+  ASSERT_TRUE(page1->has_result()) << page1->error().message();
+  Json users = ResultJson(*page1);
+  EXPECT_EQ(users["users"].size(), 2u);
+  ASSERT_TRUE(users.contains("nextPageToken"));
+  auto page2 = Call("gapi", "admin.users.list",
+                    absl::StrCat(R"({"domain":"example.com","maxResults":2,"pageToken":")",
+                                 users["nextPageToken"].get<std::string>(), R"("})"));
+  Json rest = ResultJson(*page2);
+  EXPECT_EQ(rest["users"].size(), 1u);
+  EXPECT_EQ(rest["users"][0]["primaryEmail"], "carol@example.com");
+  EXPECT_FALSE(rest.contains("nextPageToken"));
+
+  // Gmail impersonates the mailbox owner (the emulator checks sub == userId).
+  auto list = Call("gapi", "gmail.users.messages.list", R"({"userId":"alice@example.com","maxResults":3})");
+  ASSERT_TRUE(list->has_result()) << list->error().message();
+  Json messages = ResultJson(*list);
+  EXPECT_EQ(messages["messages"].size(), 3u);
+  EXPECT_EQ(messages["nextPageToken"], "3");
+  auto get = Call("gapi", "gmail.users.messages.get",
+                  R"({"userId":"alice@example.com","id":"alice-m1","format":"metadata","metadataHeaders":["Subject"]})");
+  ASSERT_TRUE(get->has_result()) << get->error().message();
+  EXPECT_EQ(ResultJson(*get)["payload"]["headers"][0]["value"], "Subject 1");
+  auto missing = Call("gapi", "gmail.users.messages.get", R"({"userId":"alice@example.com","id":"alice-m99"})");
+  EXPECT_EQ(missing->error().code(), "HTTP_404");
+  EXPECT_EQ(Call("gapi", "gmail.users.messages.get", R"({"userId":"alice@example.com"})").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A user outside the delegation: the token exchange is refused.
+  auto stranger = Call("gapi", "gmail.users.messages.list", R"({"userId":"mallory@evil.com"})");
+  ASSERT_TRUE(stranger->has_error());
+  EXPECT_EQ(stranger->error().code(), "AUTH");
+  EXPECT_NE(stranger->error().message().find("unauthorized_client"), std::string::npos) << stranger->error().message();
+
+  auto generic = Call("gapi", "request",
+                      R"({"path":"/admin/directory/v1/customer/my_customer/domains",
+                          "scopes":["https://www.googleapis.com/auth/admin.directory.domain.readonly"]})");
+  ASSERT_TRUE(generic.ok()) << generic.status();
+  EXPECT_EQ(ResultJson(*generic)["domains"].size(), 2u) << generic->error().message();
+}
+
+TEST_F(ProxyTest, GoogleTokensAreCachedAndRefreshedWhenRevoked) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
+  EXPECT_EQ(google_->tokens_issued(), 1);
+  ASSERT_TRUE(Call("gapi", "gmail.users.messages.list", R"({"userId":"dave@example.org"})")->has_result());
+  EXPECT_EQ(google_->tokens_issued(), 2);  // another (subject, scopes)
+  google_->RevokeAllTokens();
+  auto after = Call("gapi", "admin.domains.list", "{}");
+  ASSERT_TRUE(after->has_result()) << after->error().message();
+  EXPECT_EQ(google_->tokens_issued(), 3);
+  // Short-lived tokens are renewed before they expire.
+  google_->SetTokenLifetime(30);
+  google_provider_->ClearTokenCache();
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
+  EXPECT_EQ(google_->tokens_issued(), 5);
+}
+
+TEST_F(ProxyTest, GoogleRejectsAssertionsSignedByAnotherKey) {
+  emulators::TestServiceAccount impostor = emulators::MakeTestServiceAccount();
+  Build(impostor.KeyJson(google_->token_url()));
+  auto denied = Call("gapi", "admin.domains.list", "{}");
+  ASSERT_TRUE(denied.ok());
+  ASSERT_TRUE(denied->has_error());
+  EXPECT_EQ(denied->error().code(), "AUTH");
+  EXPECT_FALSE(denied->error().retryable());
+  EXPECT_NE(denied->error().message().find("Invalid JWT Signature"), std::string::npos) << denied->error().message();
+  Build("{not json");
+  EXPECT_EQ(Call("gapi", "admin.domains.list", "{}")->error().code(), "CREDENTIALS");
+}
+
+TEST_F(ProxyTest, GoogleServerErrorsAreRetryable) {
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
+  google_->FailNext(1, 503);
+  auto down = Call("gapi", "admin.domains.list", "{}");
+  EXPECT_EQ(down->error().code(), "HTTP_503");
+  EXPECT_TRUE(down->error().retryable());
+}
+
+TEST(DatabaseProviderTest, ReadsRunsAndFunctionsWithoutSql) {
+  auto store = storage::OpenStore(absl::StrCat("sqlite://", tasker::testing::MakeTempDir("db"), "/t.db"));
+  ASSERT_TRUE(store.ok());
+  v1::PublishTaskFunctionRequest publish;
+  publish.set_identifier("t");
+  publish.set_code("return 1");
+  ASSERT_TRUE((*store)->PublishTaskFunction(publish).ok());
+  v1::SubmitRunRequest submit;
+  submit.set_task_identifier("t");
+  auto run = (*store)->SubmitRun(submit);
+  ProxyCore core;
+  core.Register(NewDatabaseProvider(store->get(), store->get()));
+  v1::CallRequest request;
+  request.set_service("database");
+  request.set_method("taskRuns.list");
+  *request.mutable_args() = Value(R"({"status":"PENDING","limit":5})");
+  auto listed = core.Call(request);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  Json runs = ResultJson(*listed);
+  ASSERT_EQ(runs["runs"].size(), 1u);
+  EXPECT_EQ(runs["runs"][0]["id"], run->run().id());
+  *request.mutable_args() = Value(R"({"status":"BOGUS"})");
+  EXPECT_EQ(core.Call(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.set_method("taskFunctions.get");
+  *request.mutable_args() = Value(R"({"identifier":"t"})");
+  EXPECT_EQ(ResultJson(*core.Call(request))["code"], "return 1");
+  request.set_method("taskRuns.get");
+  *request.mutable_args() = Value(R"({"id":"run_missing"})");
+  EXPECT_EQ(core.Call(request)->error().code(), "NOT_FOUND");
+}
+
+}  // namespace
+}  // namespace tasker::proxy

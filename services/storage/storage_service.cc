@@ -1,0 +1,126 @@
+#include "services/storage/storage_service.h"
+
+#include "runtime/common/status.h"
+
+namespace tasker::storage {
+
+using grpc::CallbackServerContext;
+using grpc::Status;
+
+namespace {
+Status Empty(const absl::Status& status) { return ToGrpcStatus(status); }
+
+grpc::ServerUnaryReactor* Finish(CallbackServerContext* context, const Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* StorageService::PublishTaskFunction(CallbackServerContext* context, const v1::PublishTaskFunctionRequest* r,
+                                           v1::TaskFunction* out) {
+  return Finish(context, ReplyWith(store_->PublishTaskFunction(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::GetTaskFunction(CallbackServerContext* context, const v1::GetTaskFunctionRequest* r,
+                                       v1::TaskFunction* out) {
+  return Finish(context, ReplyWith(store_->GetTaskFunction(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::ListTaskFunctions(CallbackServerContext* context, const v1::ListTaskFunctionsRequest* r,
+                                         v1::ListTaskFunctionsResponse* out) {
+  return Finish(context, ReplyWith(store_->ListTaskFunctions(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::SubmitRun(CallbackServerContext* context, const v1::SubmitRunRequest* r,
+                                 v1::SubmitRunResponse* out) {
+  return Finish(context, ReplyWith(store_->SubmitRun(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::GetTaskRun(CallbackServerContext* context, const v1::GetTaskRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->GetTaskRun(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::ListTaskRuns(CallbackServerContext* context, const v1::ListTaskRunsRequest* r,
+                                    v1::ListTaskRunsResponse* out) {
+  return Finish(context, ReplyWith(store_->ListTaskRuns(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::CompleteRun(CallbackServerContext* context, const v1::CompleteRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->CompleteRun(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::FailRun(CallbackServerContext* context, const v1::FailRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->FailRun(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::CancelRun(CallbackServerContext* context, const v1::CancelRunRequest* r, v1::TaskRun* out) {
+  return Finish(context, ReplyWith(store_->CancelRun(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::AppendRunLogs(CallbackServerContext* context, const v1::AppendRunLogsRequest* r,
+                                     v1::AppendRunLogsResponse* out) {
+  auto stored = store_->AppendRunLogs(*r);
+  if (stored.ok()) out->set_stored(*stored);
+  return Finish(context, ToGrpcStatus(stored.status()));
+}
+grpc::ServerUnaryReactor* StorageService::GetStackRun(CallbackServerContext* context, const v1::GetStackRunRequest* r, v1::StackRun* out) {
+  return Finish(context, ReplyWith(store_->GetStackRun(r->id()), out));
+}
+grpc::ServerUnaryReactor* StorageService::ListStackRuns(CallbackServerContext* context, const v1::ListStackRunsRequest* r,
+                                     v1::ListStackRunsResponse* out) {
+  return Finish(context, ReplyWith(store_->ListStackRuns(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::ClaimWork(CallbackServerContext* context, const v1::ClaimWorkRequest* r,
+                                 v1::ClaimWorkResponse* out) {
+  return Finish(context, ReplyWith(store_->ClaimWork(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::RenewLease(CallbackServerContext* context, const v1::RenewLeaseRequest* r, v1::Lease* out) {
+  return Finish(context, ReplyWith(store_->RenewLease(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::ReleaseLease(CallbackServerContext* context, const v1::ReleaseLeaseRequest* r,
+                                    v1::ReleaseLeaseResponse*) {
+  return Finish(context, Empty(store_->ReleaseLease(*r)));
+}
+grpc::ServerUnaryReactor* StorageService::SuspendRoot(CallbackServerContext* context, const v1::SuspendRootRequest* r,
+                                   v1::SuspendRootResponse* out) {
+  return Finish(context, ReplyWith(store_->SuspendRoot(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::CompleteCall(CallbackServerContext* context, const v1::CompleteCallRequest* r,
+                                    v1::CompleteCallResponse* out) {
+  return Finish(context, ReplyWith(store_->CompleteCall(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::RetryCall(CallbackServerContext* context, const v1::RetryCallRequest* r, v1::StackRun* out) {
+  return Finish(context, ReplyWith(store_->RetryCall(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::GetResumeState(CallbackServerContext* context, const v1::GetResumeStateRequest* r,
+                                      v1::ResumeState* out) {
+  return Finish(context, ReplyWith(store_->GetResumeState(r->root_stack_run_id()), out));
+}
+grpc::ServerUnaryReactor* StorageService::PutContinuation(CallbackServerContext* context, const v1::PutContinuationRequest* r,
+                                       v1::PutContinuationResponse*) {
+  return Finish(context, Empty(store_->PutContinuation(r->continuation())));
+}
+grpc::ServerUnaryReactor* StorageService::GetContinuation(CallbackServerContext* context, const v1::GetContinuationRequest* r,
+                                       v1::Continuation* out) {
+  return Finish(context, ReplyWith(store_->GetContinuation(r->stack_run_id()), out));
+}
+grpc::ServerUnaryReactor* StorageService::AcquireTaskLock(CallbackServerContext* context, const v1::AcquireTaskLockRequest* r,
+                                       v1::TaskLock* out) {
+  return Finish(context, ReplyWith(store_->AcquireTaskLock(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::ReleaseTaskLock(CallbackServerContext* context, const v1::ReleaseTaskLockRequest* r,
+                                       v1::ReleaseTaskLockResponse*) {
+  return Finish(context, Empty(store_->ReleaseTaskLock(*r)));
+}
+grpc::ServerUnaryReactor* StorageService::PutKeystoreEntry(CallbackServerContext* context, const v1::PutKeystoreEntryRequest* r,
+                                        v1::PutKeystoreEntryResponse*) {
+  return Finish(context, Empty(store_->PutKeystoreEntry(r->row())));
+}
+grpc::ServerUnaryReactor* StorageService::GetKeystoreEntry(CallbackServerContext* context, const v1::GetKeystoreEntryRequest* r,
+                                        v1::KeystoreRow* out) {
+  return Finish(context, ReplyWith(store_->GetKeystoreEntry(r->namespace_(), r->key()), out));
+}
+grpc::ServerUnaryReactor* StorageService::DeleteKeystoreEntry(CallbackServerContext* context, const v1::DeleteKeystoreEntryRequest* r,
+                                           v1::DeleteKeystoreEntryResponse* out) {
+  auto deleted = store_->DeleteKeystoreEntry(r->namespace_(), r->key());
+  if (deleted.ok()) out->set_deleted(*deleted);
+  return Finish(context, ToGrpcStatus(deleted.status()));
+}
+grpc::ServerUnaryReactor* StorageService::ListKeystoreEntries(CallbackServerContext* context, const v1::ListKeystoreEntriesRequest* r,
+                                           v1::ListKeystoreEntriesResponse* out) {
+  return Finish(context, ReplyWith(store_->ListKeystoreEntries(*r), out));
+}
+
+}  // namespace tasker::storage

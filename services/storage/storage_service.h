@@ -1,0 +1,73 @@
+// The Storage gRPC service: a thin adapter from tasker.v1.Storage onto a
+// Store. Validation and logic live in the Store; this only converts.
+// Callback API: handlers run the (short, bounded) store transaction inline
+// and finish at once, which halves the per-call latency of the sync API's
+// thread hand-offs on small machines.
+#ifndef TASKER_SERVICES_STORAGE_STORAGE_SERVICE_H_
+#define TASKER_SERVICES_STORAGE_STORAGE_SERVICE_H_
+
+#include "proto/tasker/v1/storage.grpc.pb.h"
+#include "storage/store.h"
+
+namespace tasker::storage {
+
+class StorageService final : public v1::Storage::CallbackService {
+ public:
+  // `store` must outlive the service.
+  explicit StorageService(Store* store) : store_(store) {}
+
+  grpc::ServerUnaryReactor* PublishTaskFunction(grpc::CallbackServerContext*, const v1::PublishTaskFunctionRequest*,
+                                   v1::TaskFunction*) override;
+  grpc::ServerUnaryReactor* GetTaskFunction(grpc::CallbackServerContext*, const v1::GetTaskFunctionRequest*,
+                               v1::TaskFunction*) override;
+  grpc::ServerUnaryReactor* ListTaskFunctions(grpc::CallbackServerContext*, const v1::ListTaskFunctionsRequest*,
+                                 v1::ListTaskFunctionsResponse*) override;
+  grpc::ServerUnaryReactor* SubmitRun(grpc::CallbackServerContext*, const v1::SubmitRunRequest*,
+                         v1::SubmitRunResponse*) override;
+  grpc::ServerUnaryReactor* GetTaskRun(grpc::CallbackServerContext*, const v1::GetTaskRunRequest*, v1::TaskRun*) override;
+  grpc::ServerUnaryReactor* ListTaskRuns(grpc::CallbackServerContext*, const v1::ListTaskRunsRequest*,
+                            v1::ListTaskRunsResponse*) override;
+  grpc::ServerUnaryReactor* CompleteRun(grpc::CallbackServerContext*, const v1::CompleteRunRequest*, v1::TaskRun*) override;
+  grpc::ServerUnaryReactor* FailRun(grpc::CallbackServerContext*, const v1::FailRunRequest*, v1::TaskRun*) override;
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext*, const v1::CancelRunRequest*, v1::TaskRun*) override;
+  grpc::ServerUnaryReactor* AppendRunLogs(grpc::CallbackServerContext*, const v1::AppendRunLogsRequest*,
+                             v1::AppendRunLogsResponse*) override;
+  grpc::ServerUnaryReactor* GetStackRun(grpc::CallbackServerContext*, const v1::GetStackRunRequest*, v1::StackRun*) override;
+  grpc::ServerUnaryReactor* ListStackRuns(grpc::CallbackServerContext*, const v1::ListStackRunsRequest*,
+                             v1::ListStackRunsResponse*) override;
+  grpc::ServerUnaryReactor* ClaimWork(grpc::CallbackServerContext*, const v1::ClaimWorkRequest*,
+                         v1::ClaimWorkResponse*) override;
+  grpc::ServerUnaryReactor* RenewLease(grpc::CallbackServerContext*, const v1::RenewLeaseRequest*, v1::Lease*) override;
+  grpc::ServerUnaryReactor* ReleaseLease(grpc::CallbackServerContext*, const v1::ReleaseLeaseRequest*,
+                            v1::ReleaseLeaseResponse*) override;
+  grpc::ServerUnaryReactor* SuspendRoot(grpc::CallbackServerContext*, const v1::SuspendRootRequest*,
+                           v1::SuspendRootResponse*) override;
+  grpc::ServerUnaryReactor* CompleteCall(grpc::CallbackServerContext*, const v1::CompleteCallRequest*,
+                            v1::CompleteCallResponse*) override;
+  grpc::ServerUnaryReactor* RetryCall(grpc::CallbackServerContext*, const v1::RetryCallRequest*, v1::StackRun*) override;
+  grpc::ServerUnaryReactor* GetResumeState(grpc::CallbackServerContext*, const v1::GetResumeStateRequest*,
+                              v1::ResumeState*) override;
+  grpc::ServerUnaryReactor* PutContinuation(grpc::CallbackServerContext*, const v1::PutContinuationRequest*,
+                               v1::PutContinuationResponse*) override;
+  grpc::ServerUnaryReactor* GetContinuation(grpc::CallbackServerContext*, const v1::GetContinuationRequest*,
+                               v1::Continuation*) override;
+  grpc::ServerUnaryReactor* AcquireTaskLock(grpc::CallbackServerContext*, const v1::AcquireTaskLockRequest*,
+                               v1::TaskLock*) override;
+  grpc::ServerUnaryReactor* ReleaseTaskLock(grpc::CallbackServerContext*, const v1::ReleaseTaskLockRequest*,
+                               v1::ReleaseTaskLockResponse*) override;
+  grpc::ServerUnaryReactor* PutKeystoreEntry(grpc::CallbackServerContext*, const v1::PutKeystoreEntryRequest*,
+                                v1::PutKeystoreEntryResponse*) override;
+  grpc::ServerUnaryReactor* GetKeystoreEntry(grpc::CallbackServerContext*, const v1::GetKeystoreEntryRequest*,
+                                v1::KeystoreRow*) override;
+  grpc::ServerUnaryReactor* DeleteKeystoreEntry(grpc::CallbackServerContext*, const v1::DeleteKeystoreEntryRequest*,
+                                   v1::DeleteKeystoreEntryResponse*) override;
+  grpc::ServerUnaryReactor* ListKeystoreEntries(grpc::CallbackServerContext*, const v1::ListKeystoreEntriesRequest*,
+                                   v1::ListKeystoreEntriesResponse*) override;
+
+ private:
+  Store* store_;
+};
+
+}  // namespace tasker::storage
+
+#endif  // TASKER_SERVICES_STORAGE_STORAGE_SERVICE_H_

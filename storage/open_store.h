@@ -1,0 +1,23 @@
+// The one factory of stores: the backend is chosen by the database URL.
+#ifndef TASKER_STORAGE_OPEN_STORE_H_
+#define TASKER_STORAGE_OPEN_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "storage/sql/sql_store.h"
+#include "storage/store.h"
+
+namespace tasker::storage {
+
+// Opens a store by URL, applying the backend's migrations:
+//   sqlite:///abs/path/tasks.db               SQLite (storage/sqlite)
+//   postgres://user:pw@host:port/db           Postgres (storage/postgres; also postgresql://)
+// INVALID_ARGUMENT naming "database url" for any other URL; UNAVAILABLE when
+// the database cannot be opened or reached.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url, StoreOptions options = {});
+
+}  // namespace tasker::storage
+
+#endif  // TASKER_STORAGE_OPEN_STORE_H_

@@ -1,0 +1,125 @@
+#include "storage/remote/remote_store.h"
+
+#include "runtime/client/channel.h"
+#include "runtime/common/status.h"
+
+namespace tasker::storage {
+
+using Stub = v1::Storage::Stub;
+
+RemoteStore::RemoteStore(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
+    : stub_(v1::Storage::NewStub(std::move(channel))), timeout_(timeout) {}
+
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> RemoteStore::Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                                       const Req& request) {
+  auto context = MakeContext(timeout_);
+  Resp response;
+  grpc::Status status = (stub_.get()->*method)(context.get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::TaskFunction> RemoteStore::PublishTaskFunction(const v1::PublishTaskFunctionRequest& r) {
+  return Call(&Stub::PublishTaskFunction, r);
+}
+absl::StatusOr<v1::TaskFunction> RemoteStore::GetTaskFunction(const v1::GetTaskFunctionRequest& r) {
+  return Call(&Stub::GetTaskFunction, r);
+}
+absl::StatusOr<v1::ListTaskFunctionsResponse> RemoteStore::ListTaskFunctions(
+    const v1::ListTaskFunctionsRequest& r) {
+  return Call(&Stub::ListTaskFunctions, r);
+}
+absl::StatusOr<v1::SubmitRunResponse> RemoteStore::SubmitRun(const v1::SubmitRunRequest& r) {
+  return Call(&Stub::SubmitRun, r);
+}
+absl::StatusOr<v1::TaskRun> RemoteStore::GetTaskRun(const v1::GetTaskRunRequest& r) {
+  return Call(&Stub::GetTaskRun, r);
+}
+absl::StatusOr<v1::ListTaskRunsResponse> RemoteStore::ListTaskRuns(const v1::ListTaskRunsRequest& r) {
+  return Call(&Stub::ListTaskRuns, r);
+}
+absl::StatusOr<v1::TaskRun> RemoteStore::CompleteRun(const v1::CompleteRunRequest& r) {
+  return Call(&Stub::CompleteRun, r);
+}
+absl::StatusOr<v1::TaskRun> RemoteStore::FailRun(const v1::FailRunRequest& r) {
+  return Call(&Stub::FailRun, r);
+}
+absl::StatusOr<v1::TaskRun> RemoteStore::CancelRun(const v1::CancelRunRequest& r) {
+  return Call(&Stub::CancelRun, r);
+}
+absl::StatusOr<int> RemoteStore::AppendRunLogs(const v1::AppendRunLogsRequest& r) {
+  ASSIGN_OR_RETURN(auto response, Call(&Stub::AppendRunLogs, r));
+  return response.stored();
+}
+absl::StatusOr<v1::StackRun> RemoteStore::GetStackRun(const std::string& id) {
+  v1::GetStackRunRequest r;
+  r.set_id(id);
+  return Call(&Stub::GetStackRun, r);
+}
+absl::StatusOr<v1::ListStackRunsResponse> RemoteStore::ListStackRuns(const v1::ListStackRunsRequest& r) {
+  return Call(&Stub::ListStackRuns, r);
+}
+absl::StatusOr<v1::ClaimWorkResponse> RemoteStore::ClaimWork(const v1::ClaimWorkRequest& r) {
+  return Call(&Stub::ClaimWork, r);
+}
+absl::StatusOr<v1::Lease> RemoteStore::RenewLease(const v1::RenewLeaseRequest& r) {
+  return Call(&Stub::RenewLease, r);
+}
+absl::Status RemoteStore::ReleaseLease(const v1::ReleaseLeaseRequest& r) {
+  return Call(&Stub::ReleaseLease, r).status();
+}
+absl::StatusOr<v1::SuspendRootResponse> RemoteStore::SuspendRoot(const v1::SuspendRootRequest& r) {
+  return Call(&Stub::SuspendRoot, r);
+}
+absl::StatusOr<v1::CompleteCallResponse> RemoteStore::CompleteCall(const v1::CompleteCallRequest& r) {
+  return Call(&Stub::CompleteCall, r);
+}
+absl::StatusOr<v1::StackRun> RemoteStore::RetryCall(const v1::RetryCallRequest& r) {
+  return Call(&Stub::RetryCall, r);
+}
+absl::StatusOr<v1::ResumeState> RemoteStore::GetResumeState(const std::string& root_stack_run_id) {
+  v1::GetResumeStateRequest r;
+  r.set_root_stack_run_id(root_stack_run_id);
+  return Call(&Stub::GetResumeState, r);
+}
+absl::Status RemoteStore::PutContinuation(const v1::Continuation& c) {
+  v1::PutContinuationRequest r;
+  *r.mutable_continuation() = c;
+  return Call(&Stub::PutContinuation, r).status();
+}
+absl::StatusOr<v1::Continuation> RemoteStore::GetContinuation(const std::string& stack_run_id) {
+  v1::GetContinuationRequest r;
+  r.set_stack_run_id(stack_run_id);
+  return Call(&Stub::GetContinuation, r);
+}
+absl::StatusOr<v1::TaskLock> RemoteStore::AcquireTaskLock(const v1::AcquireTaskLockRequest& r) {
+  return Call(&Stub::AcquireTaskLock, r);
+}
+absl::Status RemoteStore::ReleaseTaskLock(const v1::ReleaseTaskLockRequest& r) {
+  return Call(&Stub::ReleaseTaskLock, r).status();
+}
+absl::Status RemoteStore::PutKeystoreEntry(const v1::KeystoreRow& row) {
+  v1::PutKeystoreEntryRequest r;
+  *r.mutable_row() = row;
+  return Call(&Stub::PutKeystoreEntry, r).status();
+}
+absl::StatusOr<v1::KeystoreRow> RemoteStore::GetKeystoreEntry(const std::string& ns, const std::string& key) {
+  v1::GetKeystoreEntryRequest r;
+  r.set_namespace_(ns);
+  r.set_key(key);
+  return Call(&Stub::GetKeystoreEntry, r);
+}
+absl::StatusOr<bool> RemoteStore::DeleteKeystoreEntry(const std::string& ns, const std::string& key) {
+  v1::DeleteKeystoreEntryRequest r;
+  r.set_namespace_(ns);
+  r.set_key(key);
+  ASSIGN_OR_RETURN(auto response, Call(&Stub::DeleteKeystoreEntry, r));
+  return response.deleted();
+}
+absl::StatusOr<v1::ListKeystoreEntriesResponse> RemoteStore::ListKeystoreEntries(
+    const v1::ListKeystoreEntriesRequest& r) {
+  return Call(&Stub::ListKeystoreEntries, r);
+}
+
+}  // namespace tasker::storage

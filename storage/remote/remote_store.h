@@ -1,0 +1,60 @@
+// RemoteStore: the Store interface over the Storage gRPC service, so the
+// executor, the processor and the keystore use storage exactly as the
+// storage service does in-process. gRPC errors come back as the same
+// absl status codes the Store returned on the server.
+#ifndef TASKER_STORAGE_REMOTE_REMOTE_STORE_H_
+#define TASKER_STORAGE_REMOTE_REMOTE_STORE_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "proto/tasker/v1/storage.grpc.pb.h"
+#include "storage/store.h"
+
+namespace tasker::storage {
+
+class RemoteStore : public Store {
+ public:
+  RemoteStore(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(30));
+
+  absl::StatusOr<v1::TaskFunction> PublishTaskFunction(const v1::PublishTaskFunctionRequest&) override;
+  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest&) override;
+  absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(const v1::ListTaskFunctionsRequest&) override;
+  absl::StatusOr<v1::SubmitRunResponse> SubmitRun(const v1::SubmitRunRequest&) override;
+  absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest&) override;
+  absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(const v1::ListTaskRunsRequest&) override;
+  absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest&) override;
+  absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest&) override;
+  absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest&) override;
+  absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest&) override;
+  absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) override;
+  absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(const v1::ListStackRunsRequest&) override;
+  absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(const v1::ClaimWorkRequest&) override;
+  absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest&) override;
+  absl::Status ReleaseLease(const v1::ReleaseLeaseRequest&) override;
+  absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(const v1::SuspendRootRequest&) override;
+  absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::CompleteCallRequest&) override;
+  absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest&) override;
+  absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_stack_run_id) override;
+  absl::Status PutContinuation(const v1::Continuation&) override;
+  absl::StatusOr<v1::Continuation> GetContinuation(const std::string& stack_run_id) override;
+  absl::StatusOr<v1::TaskLock> AcquireTaskLock(const v1::AcquireTaskLockRequest&) override;
+  absl::Status ReleaseTaskLock(const v1::ReleaseTaskLockRequest&) override;
+  absl::Status PutKeystoreEntry(const v1::KeystoreRow&) override;
+  absl::StatusOr<v1::KeystoreRow> GetKeystoreEntry(const std::string& ns, const std::string& key) override;
+  absl::StatusOr<bool> DeleteKeystoreEntry(const std::string& ns, const std::string& key) override;
+  absl::StatusOr<v1::ListKeystoreEntriesResponse> ListKeystoreEntries(
+      const v1::ListKeystoreEntriesRequest&) override;
+
+ private:
+  template <typename Req, typename Resp>
+  absl::StatusOr<Resp> Call(grpc::Status (v1::Storage::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                            const Req& request);
+
+  std::unique_ptr<v1::Storage::Stub> stub_;
+  absl::Duration timeout_;
+};
+
+}  // namespace tasker::storage
+
+#endif  // TASKER_STORAGE_REMOTE_REMOTE_STORE_H_

@@ -1,0 +1,170 @@
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <regex>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/time_util.h"
+#include "runtime/common/status.h"
+#include "storage/sql/sql_store_internal.h"
+
+namespace tasker::storage {
+
+google::protobuf::Timestamp Ts(int64_t micros) {
+  return TimeUtil::MicrosecondsToTimestamp(micros);
+}
+
+// Parses a stored JSON value; NULL/empty -> unset.
+absl::Status ParseValueInto(const Row& row, size_t i, google::protobuf::Value* out) {
+  if (row.IsNull(i)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(*out, FromJson<google::protobuf::Value>(row.Str(i), "value"));
+  return absl::OkStatus();
+}
+
+absl::Status ParseErrorInto(const Row& row, size_t i, v1::ErrorInfo* out) {
+  if (row.IsNull(i)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(*out, FromJson<v1::ErrorInfo>(row.Str(i), "error"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r) {
+  v1::StackRun s;
+  s.set_id(r.Str(0));
+  s.set_task_run_id(r.Str(1));
+  s.set_parent_id(r.Str(2));
+  s.set_kind(static_cast<v1::StackRunKind>(r.Int(3)));
+  s.set_status(static_cast<v1::StackRunStatus>(r.Int(4)));
+  s.set_service(r.Str(5));
+  s.set_method(r.Str(6));
+  RETURN_IF_ERROR(ParseValueInto(r, 7, s.mutable_args()));
+  if (r.IsNull(7)) s.clear_args();
+  s.set_call_index(static_cast<int32_t>(r.Int(8)));
+  s.set_call_id(r.Str(9));
+  RETURN_IF_ERROR(ParseValueInto(r, 10, s.mutable_result()));
+  if (r.IsNull(10)) s.clear_result();
+  RETURN_IF_ERROR(ParseErrorInto(r, 11, s.mutable_error()));
+  if (r.IsNull(11)) s.clear_error();
+  s.set_attempt(static_cast<int32_t>(r.Int(12)));
+  *s.mutable_next_attempt_at() = Ts(r.Int(13));
+  s.set_lease_owner(r.Str(14));
+  if (!r.IsNull(15)) *s.mutable_lease_expires_at() = Ts(r.Int(15));
+  s.set_fencing_token(r.Int(16));
+  s.set_waiting(static_cast<int32_t>(r.Int(17)));
+  s.set_suspension(static_cast<int32_t>(r.Int(18)));
+  *s.mutable_created_at() = Ts(r.Int(19));
+  *s.mutable_updated_at() = Ts(r.Int(20));
+  if (!r.IsNull(21)) *s.mutable_completed_at() = Ts(r.Int(21));
+  return s;
+}
+
+absl::StatusOr<v1::TaskRun> ParseTaskRun(const Row& r) {
+  v1::TaskRun t;
+  t.set_id(r.Str(0));
+  t.set_task_identifier(r.Str(1));
+  t.set_task_version(r.Int(2));
+  t.set_status(static_cast<v1::RunStatus>(r.Int(3)));
+  RETURN_IF_ERROR(ParseValueInto(r, 4, t.mutable_input()));
+  RETURN_IF_ERROR(ParseValueInto(r, 5, t.mutable_result()));
+  if (r.IsNull(5)) t.clear_result();
+  RETURN_IF_ERROR(ParseErrorInto(r, 6, t.mutable_error()));
+  if (r.IsNull(6)) t.clear_error();
+  t.set_idempotency_key(r.Str(7));
+  t.set_root_stack_run_id(r.Str(8));
+  t.set_suspend_count(static_cast<int32_t>(r.Int(9)));
+  *t.mutable_created_at() = Ts(r.Int(10));
+  *t.mutable_updated_at() = Ts(r.Int(11));
+  if (!r.IsNull(12)) *t.mutable_suspended_at() = Ts(r.Int(12));
+  if (!r.IsNull(13)) *t.mutable_completed_at() = Ts(r.Int(13));
+  return t;
+}
+
+absl::StatusOr<v1::TaskFunction> ParseFunction(const Row& r, bool with_code) {
+  v1::TaskFunction f;
+  f.set_identifier(r.Str(0));
+  f.set_version(r.Int(1));
+  if (with_code) f.set_code(r.Str(2));
+  ASSIGN_OR_RETURN(*f.mutable_metadata(), FromJson<google::protobuf::Struct>(r.Str(3), "metadata"));
+  f.set_code_sha256(r.Str(4));
+  *f.mutable_created_at() = Ts(r.Int(5));
+  return f;
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+std::string NewId(absl::string_view prefix) {
+  unsigned char bytes[12];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    // RAND_bytes failing means the process cannot be trusted to make ids.
+    std::abort();
+  }
+  return absl::StrCat(prefix, absl::BytesToHexString(absl::string_view(
+                                  reinterpret_cast<const char*>(bytes), sizeof(bytes))));
+}
+
+bool ValidName(const std::string& s, size_t max) {
+  static const std::regex kName("^[A-Za-z0-9_.-]+$");
+  return !s.empty() && s.size() <= max && std::regex_match(s, kName);
+}
+
+absl::Status RequireId(const std::string& value, absl::string_view field) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
+  if (value.size() > 128) return absl::InvalidArgumentError(absl::StrCat(field, ": too long"));
+  return absl::OkStatus();
+}
+
+absl::Status RequireOwner(const std::string& owner) {
+  if (owner.empty() || owner.size() > 256) {
+    return absl::InvalidArgumentError("owner: must be 1..256 characters");
+  }
+  return absl::OkStatus();
+}
+
+int PageLimit(const v1::PageRequest& page, absl::Status* status) {
+  if (page.limit() < 0 || page.limit() > kMaxPageSize) {
+    *status = absl::InvalidArgumentError("page.limit: must be within 0..1000");
+    return 0;
+  }
+  return page.limit() == 0 ? kDefaultPageSize : page.limit();
+}
+
+// Page tokens: base64 of "<int>\x1f<string>" keyset positions.
+std::string EncodeToken(int64_t number, const std::string& text) {
+  return absl::WebSafeBase64Escape(absl::StrCat(number, "\x1f", text));
+}
+
+absl::Status DecodeToken(const std::string& token, int64_t* number, std::string* text) {
+  std::string raw;
+  std::vector<std::string> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '\x1f');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], number)) {
+    return absl::InvalidArgumentError("page.page_token: malformed");
+  }
+  *text = parts[1];
+  return absl::OkStatus();
+}
+
+bool IsTerminalRun(v1::RunStatus s) {
+  return s == v1::RUN_STATUS_COMPLETED || s == v1::RUN_STATUS_FAILED ||
+         s == v1::RUN_STATUS_CANCELLED;
+}
+
+std::string StatusList(const std::vector<int>& statuses) {
+  return absl::StrJoin(statuses, ",");
+}
+
+const std::string& TerminalStackStatuses() {
+  static const std::string s = StatusList(
+      {v1::STACK_RUN_STATUS_COMPLETED, v1::STACK_RUN_STATUS_FAILED, v1::STACK_RUN_STATUS_CANCELLED});
+  return s;
+}
+
+}  // namespace tasker::storage

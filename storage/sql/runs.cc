@@ -1,0 +1,339 @@
+// SqlStore: Task runs: submit (idempotency key), read, list, finish, cancel, logs; task locks.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/common/status.h"
+#include "storage/sql/sql_store_internal.h"
+
+namespace tasker::storage {
+
+
+absl::StatusOr<v1::SubmitRunResponse> SqlStore::SubmitRun(const v1::SubmitRunRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.task_identifier(), "task_identifier"));
+  if (request.task_version() < 0) return absl::InvalidArgumentError("task_version: must be >= 0");
+  if (request.idempotency_key().size() > 256) {
+    return absl::InvalidArgumentError("idempotency_key: at most 256 characters");
+  }
+  const std::string input = request.has_input() ? ToJson(request.input()) : "null";
+  if (static_cast<int64_t>(input.size()) > options_.limits.max_input_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("input: ", input.size(),
+                                                   " bytes of JSON exceeds the limit of ",
+                                                   options_.limits.max_input_bytes));
+  }
+  v1::SubmitRunResponse out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    out.Clear();
+    if (!request.idempotency_key().empty()) {
+      ASSIGN_OR_RETURN(auto existing,
+                       tx.Query(absl::StrCat("SELECT ", kTaskRunColumns,
+                                             " FROM task_runs WHERE idempotency_key = ?"),
+                                {request.idempotency_key()}));
+      if (!existing.empty()) return ExistingRun(tx, existing[0], request, &out);
+    }
+    ASSIGN_OR_RETURN(v1::TaskFunction function,
+                     LoadFunction(tx, request.task_identifier(), request.task_version()));
+    const int64_t now = NowMicros();
+    const std::string run_id = NewId("run_");
+    const std::string root_id = NewId("sr_");
+    Param key = request.idempotency_key().empty() ? Param(nullptr) : Param(request.idempotency_key());
+    ASSIGN_OR_RETURN(int64_t inserted,
+                     tx.Exec(absl::StrCat("INSERT INTO task_runs (", kTaskRunColumns,
+                                          ") VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, 0, ?, ?, NULL, "
+                                          "NULL) ON CONFLICT (idempotency_key) DO NOTHING"),
+                             {run_id, function.identifier(), function.version(),
+                              int64_t{v1::RUN_STATUS_PENDING}, input, key, root_id, now, now}));
+    if (inserted == 0) {
+      // A concurrent submit with the same key won the race.
+      ASSIGN_OR_RETURN(auto existing,
+                       tx.Query(absl::StrCat("SELECT ", kTaskRunColumns,
+                                             " FROM task_runs WHERE idempotency_key = ?"),
+                                {request.idempotency_key()}));
+      if (existing.empty()) return absl::AbortedError("submit: idempotency key race, retry");
+      return ExistingRun(tx, existing[0], request, &out);
+    }
+    RETURN_IF_ERROR(tx.Exec(absl::StrCat("INSERT INTO stack_runs (id, task_run_id, parent_id, kind, "
+                                         "status, next_attempt_at, created_at, updated_at) VALUES "
+                                         "(?, ?, NULL, ?, ?, ?, ?, ?)"),
+                            {root_id, run_id, int64_t{v1::STACK_RUN_KIND_ROOT},
+                             int64_t{v1::STACK_RUN_STATUS_PENDING}, now, now, now})
+                        .status());
+    ASSIGN_OR_RETURN(*out.mutable_run(), LoadRun(tx, run_id));
+    ASSIGN_OR_RETURN(*out.mutable_root(), LoadStackRun(tx, root_id));
+    out.set_created(true);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status SqlStore::ExistingRun(Tx& tx, const Row& row, const v1::SubmitRunRequest& request,
+                         v1::SubmitRunResponse* out) {
+  ASSIGN_OR_RETURN(*out->mutable_run(), ParseTaskRun(row));
+  if (out->run().task_identifier() != request.task_identifier()) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "idempotency_key: already used for a run of task '", out->run().task_identifier(), "'"));
+  }
+  ASSIGN_OR_RETURN(*out->mutable_root(), LoadStackRun(tx, out->run().root_stack_run_id()));
+  out->set_created(false);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TaskRun> SqlStore::LoadRun(Tx& tx, const std::string& id) {
+  ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kTaskRunColumns,
+                                                    " FROM task_runs WHERE id = ?"),
+                                       {id}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("task run '", id, "' not found"));
+  return ParseTaskRun(rows[0]);
+}
+
+absl::StatusOr<v1::TaskRun> SqlStore::GetTaskRun(const v1::GetTaskRunRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.id(), "id"));
+  v1::TaskRun out;
+  RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(out, LoadRun(tx, request.id()));
+    if (request.include_logs()) {
+      ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT time, level, message FROM run_logs WHERE "
+                                           "task_run_id = ? ORDER BY seq",
+                                           {request.id()}));
+      for (const auto& r : rows) {
+        auto* log = out.add_logs();
+        *log->mutable_time() = Ts(r.Int(0));
+        log->set_level(r.Str(1));
+        log->set_message(r.Str(2));
+      }
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ListTaskRunsResponse> SqlStore::ListTaskRuns(const v1::ListTaskRunsRequest& request) {
+  absl::Status status;
+  const int limit = PageLimit(request.page(), &status);
+  RETURN_IF_ERROR(status);
+  std::string sql = absl::StrCat("SELECT ", kTaskRunColumns, " FROM task_runs WHERE 1=1");
+  std::vector<Param> params;
+  const auto& f = request.filter();
+  if (f.statuses_size() > 0) {
+    std::vector<int> statuses;
+    for (int s : f.statuses()) {
+      if (!v1::RunStatus_IsValid(s) || s == 0) {
+        return absl::InvalidArgumentError("filter.statuses: unknown status");
+      }
+      statuses.push_back(s);
+    }
+    absl::StrAppend(&sql, " AND status IN (", StatusList(statuses), ")");
+  }
+  if (!f.task_identifier().empty()) {
+    sql += " AND task_identifier = ?";
+    params.push_back(f.task_identifier());
+  }
+  if (f.has_created_after()) {
+    sql += " AND created_at >= ?";
+    params.push_back(TimeUtil::TimestampToMicroseconds(f.created_after()));
+  }
+  if (f.has_created_before()) {
+    sql += " AND created_at < ?";
+    params.push_back(TimeUtil::TimestampToMicroseconds(f.created_before()));
+  }
+  if (!request.page().page_token().empty()) {
+    int64_t created = 0;
+    std::string id;
+    RETURN_IF_ERROR(DecodeToken(request.page().page_token(), &created, &id));
+    sql += " AND (created_at < ? OR (created_at = ? AND id < ?))";
+    params.push_back(created);
+    params.push_back(created);
+    params.push_back(id);
+  }
+  sql += " ORDER BY created_at DESC, id DESC LIMIT ?";
+  params.push_back(int64_t{limit + 1});
+  v1::ListTaskRunsResponse out;
+  RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < limit; ++i) {
+      ASSIGN_OR_RETURN(*out.add_runs(), ParseTaskRun(rows[i]));
+    }
+    if (static_cast<int>(rows.size()) > limit) {
+      const auto& last = out.runs(limit - 1);
+      out.set_next_page_token(
+          EncodeToken(TimeUtil::TimestampToMicroseconds(last.created_at()), last.id()));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::TaskRun> SqlStore::FinishRun(const std::string& root_id, int64_t token,
+                                      const google::protobuf::Value* result,
+                                      const v1::ErrorInfo* error) {
+  RETURN_IF_ERROR(RequireId(root_id, "root_stack_run_id"));
+  std::string result_json, error_json;
+  if (result) {
+    result_json = ToJson(*result);
+    if (static_cast<int64_t>(result_json.size()) > options_.limits.max_result_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("result: ", result_json.size(),
+                                                     " bytes of JSON exceeds the limit of ",
+                                                     options_.limits.max_result_bytes));
+    }
+  } else {
+    if (error->message().empty()) return absl::InvalidArgumentError("error.message: must not be empty");
+    error_json = ToJson(*error);
+  }
+  v1::TaskRun out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, root_id, token, v1::STACK_RUN_KIND_ROOT));
+    const int64_t now = NowMicros();
+    const int64_t stack_status = result ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED;
+    const int64_t run_status = result ? v1::RUN_STATUS_COMPLETED : v1::RUN_STATUS_FAILED;
+    Param result_param = result ? Param(result_json) : Param(nullptr);
+    Param error_param = result ? Param(nullptr) : Param(error_json);
+    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, result = ?, error = ?, lease_owner "
+                            "= NULL, lease_expires_at = NULL, updated_at = ?, completed_at = ? "
+                            "WHERE id = ?",
+                            {stack_status, result_param, error_param, now, now, root_id})
+                        .status());
+    ASSIGN_OR_RETURN(int64_t changed,
+                     tx.Exec(absl::StrCat("UPDATE task_runs SET status = ?, result = ?, error = ?, "
+                                          "updated_at = ?, completed_at = ? WHERE id = ? AND "
+                                          "status NOT IN (",
+                                          StatusList({v1::RUN_STATUS_COMPLETED, v1::RUN_STATUS_FAILED,
+                                                      v1::RUN_STATUS_CANCELLED}),
+                                          ")"),
+                             {run_status, result_param, error_param, now, now, root.task_run_id()}));
+    if (changed != 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task run '", root.task_run_id(), "' has already finished"));
+    }
+    ASSIGN_OR_RETURN(out, LoadRun(tx, root.task_run_id()));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::TaskRun> SqlStore::CompleteRun(const v1::CompleteRunRequest& request) {
+  google::protobuf::Value null_value;
+  null_value.set_null_value(google::protobuf::NULL_VALUE);
+  return FinishRun(request.root_stack_run_id(), request.fencing_token(),
+                   request.has_result() ? &request.result() : &null_value, nullptr);
+}
+
+absl::StatusOr<v1::TaskRun> SqlStore::FailRun(const v1::FailRunRequest& request) {
+  return FinishRun(request.root_stack_run_id(), request.fencing_token(), nullptr, &request.error());
+}
+
+absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.id(), "id"));
+  if (request.reason().size() > 1024) return absl::InvalidArgumentError("reason: at most 1024 characters");
+  v1::TaskRun out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(v1::TaskRun run, LoadRun(tx, request.id()));
+    if (IsTerminalRun(run.status())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "task run '", request.id(), "' is already ", v1::RunStatus_Name(run.status())));
+    }
+    const int64_t now = NowMicros();
+    v1::ErrorInfo error;
+    error.set_code("CANCELLED");
+    error.set_message(request.reason().empty() ? "cancelled" : request.reason());
+    RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, error = ?, updated_at = ?, "
+                            "completed_at = ? WHERE id = ?",
+                            {int64_t{v1::RUN_STATUS_CANCELLED}, ToJson(error), now, now, request.id()})
+                        .status());
+    RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
+                                         "lease_expires_at = NULL, updated_at = ?, completed_at = ? "
+                                         "WHERE task_run_id = ? AND status NOT IN (",
+                                         TerminalStackStatuses(), ")"),
+                            {int64_t{v1::STACK_RUN_STATUS_CANCELLED}, now, now, request.id()})
+                        .status());
+    ASSIGN_OR_RETURN(out, LoadRun(tx, request.id()));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<int> SqlStore::AppendRunLogs(const v1::AppendRunLogsRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.task_run_id(), "task_run_id"));
+  int stored = 0;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    stored = 0;
+    RETURN_IF_ERROR(LoadRun(tx, request.task_run_id()).status());
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT COALESCE(MAX(seq), 0) FROM run_logs WHERE "
+                                         "task_run_id = ?",
+                                         {request.task_run_id()}));
+    int64_t seq = rows[0].Int(0);
+    for (const auto& log : request.logs()) {
+      if (seq >= options_.limits.max_logs_per_run) break;  // bounded; extra lines dropped
+      RETURN_IF_ERROR(tx.Exec("INSERT INTO run_logs (task_run_id, seq, time, level, message) "
+                              "VALUES (?, ?, ?, ?, ?)",
+                              {request.task_run_id(), ++seq,
+                               log.has_time() ? TimeUtil::TimestampToMicroseconds(log.time())
+                                              : NowMicros(),
+                               log.level().empty() ? std::string("log") : log.level(),
+                               log.message().substr(0, 64 * 1024)})
+                          .status());
+      ++stored;
+    }
+    return absl::OkStatus();
+  }));
+  return stored;
+}
+
+
+absl::StatusOr<v1::TaskLock> SqlStore::AcquireTaskLock(const v1::AcquireTaskLockRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.task_run_id(), "task_run_id"));
+  RETURN_IF_ERROR(RequireOwner(request.owner()));
+  if (request.ttl_ms() < 100 || request.ttl_ms() > 3600000) {
+    return absl::InvalidArgumentError("ttl_ms: must be within 100..3600000");
+  }
+  v1::TaskLock out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    const int64_t now = NowMicros();
+    const int64_t expires = now + request.ttl_ms() * 1000;
+    ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT owner, expires_at, fencing_token FROM "
+                                                      "task_locks WHERE task_run_id = ?",
+                                                      db_->ForUpdate()),
+                                         {request.task_run_id()}));
+    int64_t token = 1;
+    if (rows.empty()) {
+      RETURN_IF_ERROR(tx.Exec("INSERT INTO task_locks (task_run_id, owner, expires_at, fencing_token) "
+                              "VALUES (?, ?, ?, 1)",
+                              {request.task_run_id(), request.owner(), expires})
+                          .status());
+    } else {
+      const std::string holder = rows[0].Str(0);
+      if (holder != request.owner() && rows[0].Int(1) > now) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "task run '", request.task_run_id(), "' is locked by '", holder, "'"));
+      }
+      // Re-acquiring one's own live lock keeps the token; a takeover bumps it.
+      token = holder == request.owner() && rows[0].Int(1) > now ? rows[0].Int(2) : rows[0].Int(2) + 1;
+      RETURN_IF_ERROR(tx.Exec("UPDATE task_locks SET owner = ?, expires_at = ?, fencing_token = ? "
+                              "WHERE task_run_id = ?",
+                              {request.owner(), expires, token, request.task_run_id()})
+                          .status());
+    }
+    out.set_task_run_id(request.task_run_id());
+    out.set_owner(request.owner());
+    *out.mutable_expires_at() = Ts(expires);
+    out.set_fencing_token(token);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status SqlStore::ReleaseTaskLock(const v1::ReleaseTaskLockRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.task_run_id(), "task_run_id"));
+  RETURN_IF_ERROR(RequireOwner(request.owner()));
+  return db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t n, tx.Exec("DELETE FROM task_locks WHERE task_run_id = ? AND owner = ? "
+                                        "AND fencing_token = ?",
+                                        {request.task_run_id(), request.owner(),
+                                         request.fencing_token()}));
+    if (n == 0) {
+      return absl::AbortedError(absl::StrCat("task lock on '", request.task_run_id(),
+                                             "' is not held by '", request.owner(),
+                                             "' with fencing_token ", request.fencing_token()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace tasker::storage

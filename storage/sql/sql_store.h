@@ -1,0 +1,42 @@
+// SqlStore: the Store over the SQL layer, shared by the SQLite and Postgres
+// backends (the same statements; what differs per backend is behind
+// sql::Database). Thread-safe. Open a store with OpenStore (storage/open_store.h).
+#ifndef TASKER_STORAGE_SQL_SQL_STORE_H_
+#define TASKER_STORAGE_SQL_SQL_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "storage/sql/database.h"
+#include "storage/sql/migrations.h"
+#include "storage/store.h"
+
+namespace tasker::storage {
+
+struct StoreLimits {
+  int64_t max_code_bytes = 1 << 20;
+  int64_t max_input_bytes = 1 << 20;
+  int64_t max_result_bytes = 8 << 20;
+  int64_t max_continuation_bytes = 64 << 20;
+  int max_calls_per_suspension = 1000;
+  int max_logs_per_run = 10000;
+  int64_t max_keystore_value_bytes = 1 << 20;
+};
+
+struct StoreOptions {
+  StoreLimits limits;
+  // Injectable clock (tests expire leases without sleeping).
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+// The SqlStore over an already opened database, after applying the
+// backend's `migrations` to it.
+absl::StatusOr<std::unique_ptr<Store>> NewSqlStore(std::unique_ptr<sql::Database> db,
+                                                   const std::vector<Migration>& migrations,
+                                                   StoreOptions options);
+
+}  // namespace tasker::storage
+
+#endif  // TASKER_STORAGE_SQL_SQL_STORE_H_

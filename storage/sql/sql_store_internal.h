@@ -1,0 +1,195 @@
+// Internal to the SqlStore target: the SqlStore class (its methods are
+// defined in one file per concern: functions.cc, runs.cc, stack_runs.cc,
+// continuations.cc, keystore_rows.cc) and the row helpers they share
+// (rows.cc). Not part of any public header.
+#ifndef TASKER_STORAGE_SQL_SQL_STORE_INTERNAL_H_
+#define TASKER_STORAGE_SQL_SQL_STORE_INTERNAL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "google/protobuf/util/time_util.h"
+#include "runtime/common/json.h"
+#include "storage/sql/database.h"
+#include "storage/sql/sql_store.h"
+#include "storage/store.h"
+
+namespace tasker::storage {
+
+using google::protobuf::util::TimeUtil;
+using sql::Bytes;
+using sql::Param;
+using sql::Row;
+using sql::Rows;
+using sql::Tx;
+
+inline constexpr int kDefaultPageSize = 100;
+inline constexpr int kMaxPageSize = 1000;
+
+inline constexpr char kStackRunColumns[] =
+    "id, task_run_id, parent_id, kind, status, service, method, args, call_index, "
+    "call_id, result, error, attempt, next_attempt_at, lease_owner, lease_expires_at, "
+    "fencing_token, waiting, suspension, created_at, updated_at, completed_at";
+
+inline constexpr char kTaskRunColumns[] =
+    "id, task_identifier, task_version, status, input, result, error, idempotency_key, "
+    "root_stack_run_id, suspend_count, created_at, updated_at, suspended_at, completed_at";
+
+inline constexpr char kFunctionColumns[] =
+    "identifier, version, code, metadata, code_sha256, created_at";
+
+// --- Row helpers (rows.cc) ------------------------------------------------------
+
+google::protobuf::Timestamp Ts(int64_t micros);
+
+// Stored JSON columns use the proto field names.
+inline std::string ToJson(const google::protobuf::Message& message) {
+  return ProtoToJson(message, {.proto_field_names = true});
+}
+
+// A stored JSON column; DATA_LOSS when it does not parse.
+template <typename M>
+absl::StatusOr<M> FromJson(const std::string& json, absl::string_view what) {
+  M message;
+  if (!JsonToProto(json, &message, what).ok()) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " is not valid JSON"));
+  }
+  return message;
+}
+
+// Parses a stored JSON value; NULL -> unset.
+absl::Status ParseValueInto(const Row& row, size_t i, google::protobuf::Value* out);
+absl::Status ParseErrorInto(const Row& row, size_t i, v1::ErrorInfo* out);
+absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r);
+absl::StatusOr<v1::TaskRun> ParseTaskRun(const Row& r);
+absl::StatusOr<v1::TaskFunction> ParseFunction(const Row& r, bool with_code);
+
+std::string Sha256Hex(const std::string& data);
+// A random id: prefix + 24 hex digits.
+std::string NewId(absl::string_view prefix);
+// 1..max characters of [A-Za-z0-9_.-].
+bool ValidName(const std::string& s, size_t max);
+absl::Status RequireId(const std::string& value, absl::string_view field);
+absl::Status RequireOwner(const std::string& owner);
+// The page size asked for (default 100); INVALID_ARGUMENT into *status when
+// out of range.
+int PageLimit(const v1::PageRequest& page, absl::Status* status);
+// Page tokens: base64 of "<int>\x1f<string>" keyset positions.
+std::string EncodeToken(int64_t number, const std::string& text);
+absl::Status DecodeToken(const std::string& token, int64_t* number, std::string* text);
+bool IsTerminalRun(v1::RunStatus s);
+std::string StatusList(const std::vector<int>& statuses);
+const std::string& TerminalStackStatuses();
+
+// --- The store ------------------------------------------------------------------
+
+class SqlStore : public Store {
+ public:
+  SqlStore(std::unique_ptr<sql::Database> db, StoreOptions options)
+      : db_(std::move(db)), options_(std::move(options)) {}
+
+  absl::StatusOr<v1::TaskFunction> PublishTaskFunction(
+      const v1::PublishTaskFunctionRequest& request) override;
+
+  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest& request) override;
+
+  absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(
+      const v1::ListTaskFunctionsRequest& request) override;
+
+  absl::StatusOr<v1::SubmitRunResponse> SubmitRun(const v1::SubmitRunRequest& request) override;
+
+  absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest& request) override;
+
+  absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(const v1::ListTaskRunsRequest& request) override;
+
+  absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& request) override;
+
+  absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& request) override;
+
+  absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest& request) override;
+
+  absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& request) override;
+
+  absl::StatusOr<v1::TaskLock> AcquireTaskLock(const v1::AcquireTaskLockRequest& request) override;
+
+  absl::Status ReleaseTaskLock(const v1::ReleaseTaskLockRequest& request) override;
+
+  absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) override;
+
+  absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(
+      const v1::ListStackRunsRequest& request) override;
+
+  absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(const v1::ClaimWorkRequest& request) override;
+
+  absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest& request) override;
+
+  absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& request) override;
+
+  absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(const v1::SuspendRootRequest& request) override;
+
+  absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::CompleteCallRequest& request) override;
+
+  absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest& request) override;
+
+  absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_id) override;
+
+  absl::Status PutContinuation(const v1::Continuation& continuation) override;
+
+  absl::StatusOr<v1::Continuation> GetContinuation(const std::string& stack_run_id) override;
+
+  absl::Status PutKeystoreEntry(const v1::KeystoreRow& row) override;
+
+  absl::StatusOr<v1::KeystoreRow> GetKeystoreEntry(const std::string& ns, const std::string& key) override;
+
+  absl::StatusOr<bool> DeleteKeystoreEntry(const std::string& ns, const std::string& key) override;
+
+  absl::StatusOr<v1::ListKeystoreEntriesResponse> ListKeystoreEntries(
+      const v1::ListKeystoreEntriesRequest& request) override;
+
+ private:
+  int64_t NowMicros() const { return absl::ToUnixMicros(options_.clock()); }
+
+  absl::StatusOr<v1::TaskFunction> LoadFunction(Tx& tx, const std::string& identifier,
+                                                int64_t version);
+
+  absl::Status ExistingRun(Tx& tx, const Row& row, const v1::SubmitRunRequest& request,
+                           v1::SubmitRunResponse* out);
+
+  absl::StatusOr<v1::TaskRun> LoadRun(Tx& tx, const std::string& id);
+
+  absl::StatusOr<v1::TaskRun> FinishRun(const std::string& root_id, int64_t token,
+                                        const google::protobuf::Value* result,
+                                        const v1::ErrorInfo* error);
+
+  absl::StatusOr<v1::StackRun> LoadStackRun(Tx& tx, const std::string& id);
+
+  // Checks that the caller still holds `id` with `token` and that it is
+  // RUNNING (and of `kind`, unless UNSPECIFIED); returns the row. ABORTED for a stale token, FAILED_PRECONDITION
+  // when the item is no longer running (e.g. cancelled).
+  absl::StatusOr<v1::StackRun> CheckHeld(Tx& tx, const std::string& id, int64_t token,
+                                         v1::StackRunKind kind);
+
+  // The ready condition of each work kind, as SQL over stack_runs.
+  std::string ReadyCondition(v1::WorkKind kind);
+
+  absl::Status ValidateContinuation(const v1::Continuation& c, absl::string_view field);
+
+  absl::Status UpsertContinuation(Tx& tx, const std::string& stack_run_id, const v1::Continuation& c);
+
+  absl::StatusOr<v1::Continuation> LoadContinuation(Tx& tx, const std::string& id);
+
+  absl::Status ValidateKey(const std::string& ns, const std::string& key);
+
+  std::unique_ptr<sql::Database> db_;
+  StoreOptions options_;
+};
+
+}  // namespace tasker::storage
+
+#endif  // TASKER_STORAGE_SQL_SQL_STORE_INTERNAL_H_

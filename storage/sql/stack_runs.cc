@@ -1,0 +1,394 @@
+// SqlStore: Stack runs: reads, claims under leases with fencing tokens, suspension of a root, results and retries of calls, resume state.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/common/status.h"
+#include "storage/sql/sql_store_internal.h"
+
+namespace tasker::storage {
+
+absl::StatusOr<v1::StackRun> SqlStore::LoadStackRun(Tx& tx, const std::string& id) {
+  ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
+                                                    " FROM stack_runs WHERE id = ?"),
+                                       {id}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("stack run '", id, "' not found"));
+  return ParseStackRun(rows[0]);
+}
+
+
+absl::StatusOr<v1::StackRun> SqlStore::GetStackRun(const std::string& id) {
+  RETURN_IF_ERROR(RequireId(id, "id"));
+  v1::StackRun out;
+  RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(out, LoadStackRun(tx, id));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ListStackRunsResponse> SqlStore::ListStackRuns(
+    const v1::ListStackRunsRequest& request) {
+  absl::Status status;
+  const int limit = PageLimit(request.page(), &status);
+  RETURN_IF_ERROR(status);
+  std::string sql = absl::StrCat("SELECT ", kStackRunColumns, " FROM stack_runs WHERE 1=1");
+  std::vector<Param> params;
+  const auto& f = request.filter();
+  if (!f.task_run_id().empty()) {
+    sql += " AND task_run_id = ?";
+    params.push_back(f.task_run_id());
+  }
+  if (!f.parent_id().empty()) {
+    sql += " AND parent_id = ?";
+    params.push_back(f.parent_id());
+  }
+  if (f.kind() != v1::STACK_RUN_KIND_UNSPECIFIED) {
+    if (!v1::StackRunKind_IsValid(f.kind())) return absl::InvalidArgumentError("filter.kind: unknown");
+    sql += " AND kind = ?";
+    params.push_back(int64_t{f.kind()});
+  }
+  if (f.statuses_size() > 0) {
+    std::vector<int> statuses;
+    for (int s : f.statuses()) {
+      if (!v1::StackRunStatus_IsValid(s) || s == 0) {
+        return absl::InvalidArgumentError("filter.statuses: unknown status");
+      }
+      statuses.push_back(s);
+    }
+    absl::StrAppend(&sql, " AND status IN (", StatusList(statuses), ")");
+  }
+  if (!request.page().page_token().empty()) {
+    int64_t created = 0;
+    std::string id;
+    RETURN_IF_ERROR(DecodeToken(request.page().page_token(), &created, &id));
+    sql += " AND (created_at > ? OR (created_at = ? AND id > ?))";
+    params.push_back(created);
+    params.push_back(created);
+    params.push_back(id);
+  }
+  sql += " ORDER BY created_at, id LIMIT ?";
+  params.push_back(int64_t{limit + 1});
+  v1::ListStackRunsResponse out;
+  RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < limit; ++i) {
+      ASSIGN_OR_RETURN(*out.add_stack_runs(), ParseStackRun(rows[i]));
+    }
+    if (static_cast<int>(rows.size()) > limit) {
+      const auto& last = out.stack_runs(limit - 1);
+      out.set_next_page_token(
+          EncodeToken(TimeUtil::TimestampToMicroseconds(last.created_at()), last.id()));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+
+// Checks that the caller still holds `id` with `token` and that it is
+// RUNNING (and of `kind`, unless UNSPECIFIED); returns the row. ABORTED for a stale token, FAILED_PRECONDITION
+// when the item is no longer running (e.g. cancelled).
+absl::StatusOr<v1::StackRun> SqlStore::CheckHeld(Tx& tx, const std::string& id, int64_t token,
+                                       v1::StackRunKind kind) {
+  ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
+                                                    " FROM stack_runs WHERE id = ?",
+                                                    db_->ForUpdate()),
+                                       {id}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("stack run '", id, "' not found"));
+  ASSIGN_OR_RETURN(v1::StackRun s, ParseStackRun(rows[0]));
+  if (kind != v1::STACK_RUN_KIND_UNSPECIFIED && s.kind() != kind) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stack_run_id: '", id, "' is a ", v1::StackRunKind_Name(s.kind()), ", not a ",
+        v1::StackRunKind_Name(kind)));
+  }
+  if (s.fencing_token() != token) {
+    return absl::AbortedError(absl::StrCat("fencing_token: stale (", token, " < ",
+                                           s.fencing_token(), "); the lease on '", id,
+                                           "' was lost"));
+  }
+  if (s.status() != v1::STACK_RUN_STATUS_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat("stack run '", id, "' is ",
+                                                      v1::StackRunStatus_Name(s.status()),
+                                                      ", not RUNNING"));
+  }
+  return s;
+}
+
+
+// The ready condition of each work kind, as SQL over stack_runs.
+std::string SqlStore::ReadyCondition(v1::WorkKind kind) {
+  const std::string running_expired = absl::StrCat(
+      "(status = ", v1::STACK_RUN_STATUS_RUNNING, " AND lease_expires_at < ?)");
+  switch (kind) {
+    case v1::WORK_KIND_EXECUTE_ROOT:
+      return absl::StrCat("kind = ", v1::STACK_RUN_KIND_ROOT, " AND suspension = 0 AND (status = ",
+                          v1::STACK_RUN_STATUS_PENDING, " OR ", running_expired, ")");
+    case v1::WORK_KIND_RESUME_PARENT:
+      return absl::StrCat("kind = ", v1::STACK_RUN_KIND_ROOT, " AND suspension > 0 AND (status = ",
+                          v1::STACK_RUN_STATUS_READY_TO_RESUME, " OR ", running_expired, ")");
+    case v1::WORK_KIND_PERFORM_CALL:
+      return absl::StrCat("kind = ", v1::STACK_RUN_KIND_CALL, " AND ((status = ",
+                          v1::STACK_RUN_STATUS_PENDING, " AND next_attempt_at <= ?) OR ",
+                          running_expired, ")");
+    default:
+      return "";
+  }
+}
+
+absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkRequest& request) {
+  if (request.kind() == v1::WORK_KIND_UNSPECIFIED || !v1::WorkKind_IsValid(request.kind())) {
+    return absl::InvalidArgumentError(
+        "kind: must be WORK_KIND_EXECUTE_ROOT, WORK_KIND_RESUME_PARENT or WORK_KIND_PERFORM_CALL");
+  }
+  RETURN_IF_ERROR(RequireOwner(request.owner()));
+  if (request.lease_ms() < 100 || request.lease_ms() > 3600000) {
+    return absl::InvalidArgumentError("lease_ms: must be within 100..3600000");
+  }
+  v1::ClaimWorkResponse out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    out.Clear();
+    const int64_t now = NowMicros();
+    std::string where = ReadyCondition(request.kind());
+    std::vector<Param> params;
+    if (request.kind() == v1::WORK_KIND_PERFORM_CALL) params.push_back(now);
+    params.push_back(now);
+    std::string select;
+    if (!request.stack_run_id().empty()) {
+      select = absl::StrCat("SELECT id FROM stack_runs WHERE id = ? AND ", where, db_->SkipLocked());
+      params.insert(params.begin(), request.stack_run_id());
+    } else {
+      const char* order = request.kind() == v1::WORK_KIND_PERFORM_CALL ? "next_attempt_at, call_index, id"
+                                                                        : "updated_at, id";
+      select = absl::StrCat("SELECT id FROM stack_runs WHERE ", where, " ORDER BY ", order,
+                            " LIMIT 1", db_->SkipLocked());
+    }
+    ASSIGN_OR_RETURN(auto ids, tx.Query(select, params));
+    if (ids.empty()) return absl::OkStatus();
+    const std::string id = ids[0].Str(0);
+    const int64_t expires = now + request.lease_ms() * 1000;
+    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = ?, lease_expires_at = ?, "
+                            "fencing_token = fencing_token + 1, attempt = attempt + 1, updated_at = ? "
+                            "WHERE id = ?",
+                            {int64_t{v1::STACK_RUN_STATUS_RUNNING}, request.owner(), expires, now, id})
+                        .status());
+    ASSIGN_OR_RETURN(*out.mutable_stack_run(), LoadStackRun(tx, id));
+    const v1::StackRun& s = out.stack_run();
+    auto* lease = out.mutable_lease();
+    lease->set_stack_run_id(id);
+    lease->set_owner(request.owner());
+    *lease->mutable_expires_at() = Ts(expires);
+    lease->set_fencing_token(s.fencing_token());
+    if (s.kind() == v1::STACK_RUN_KIND_ROOT) {
+      RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, updated_at = ? WHERE id = ?",
+                              {int64_t{v1::RUN_STATUS_RUNNING}, now, s.task_run_id()})
+                          .status());
+      ASSIGN_OR_RETURN(*out.mutable_task_run(), LoadRun(tx, s.task_run_id()));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::Lease> SqlStore::RenewLease(const v1::RenewLeaseRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
+  RETURN_IF_ERROR(RequireOwner(request.owner()));
+  if (request.lease_ms() < 100 || request.lease_ms() > 3600000) {
+    return absl::InvalidArgumentError("lease_ms: must be within 100..3600000");
+  }
+  v1::Lease out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(v1::StackRun s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+                                               v1::STACK_RUN_KIND_UNSPECIFIED));
+    const int64_t now = NowMicros();
+    const int64_t expires = now + request.lease_ms() * 1000;
+    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET lease_expires_at = ?, lease_owner = ?, updated_at = ? "
+                            "WHERE id = ?",
+                            {expires, request.owner(), now, s.id()})
+                        .status());
+    out.set_stack_run_id(s.id());
+    out.set_owner(request.owner());
+    *out.mutable_expires_at() = Ts(expires);
+    out.set_fencing_token(request.fencing_token());
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status SqlStore::ReleaseLease(const v1::ReleaseLeaseRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
+  return db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(v1::StackRun s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+                                               v1::STACK_RUN_KIND_UNSPECIFIED));
+    int64_t back = v1::STACK_RUN_STATUS_PENDING;
+    if (s.kind() == v1::STACK_RUN_KIND_ROOT && s.suspension() > 0) {
+      back = v1::STACK_RUN_STATUS_READY_TO_RESUME;
+    }
+    const int64_t now = NowMicros();
+    return tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = NULL, lease_expires_at = NULL, "
+                   "next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                   {back, now, now, s.id()})
+        .status();
+  });
+}
+
+absl::StatusOr<v1::SuspendRootResponse> SqlStore::SuspendRoot(const v1::SuspendRootRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.root_stack_run_id(), "root_stack_run_id"));
+  RETURN_IF_ERROR(ValidateContinuation(request.continuation(), "continuation"));
+  if (request.calls_size() == 0) return absl::InvalidArgumentError("calls: at least one call is required");
+  if (request.calls_size() > options_.limits.max_calls_per_suspension) {
+    return absl::InvalidArgumentError(absl::StrCat("calls: ", request.calls_size(),
+                                                   " calls exceeds the limit of ",
+                                                   options_.limits.max_calls_per_suspension));
+  }
+  std::vector<std::string> args_json;
+  for (int i = 0; i < request.calls_size(); ++i) {
+    const auto& call = request.calls(i);
+    if (call.service().empty() || call.service().size() > 128) {
+      return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].service: must be 1..128 characters"));
+    }
+    if (call.method().empty() || call.method().size() > 512) {
+      return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].method: must be 1..512 characters"));
+    }
+    args_json.push_back(call.has_args() ? ToJson(call.args()) : "null");
+    if (static_cast<int64_t>(args_json.back().size()) > options_.limits.max_input_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].args: too large"));
+    }
+  }
+  v1::SuspendRootResponse out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    out.Clear();
+    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
+                                                  request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
+    const int64_t now = NowMicros();
+    const int suspension = root.suspension() + 1;
+    RETURN_IF_ERROR(UpsertContinuation(tx, root.id(), request.continuation()));
+    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, waiting = ?, suspension = ?, "
+                            "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+                            {int64_t{v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD},
+                             int64_t{request.calls_size()}, int64_t{suspension}, now, root.id()})
+                        .status());
+    RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, suspended_at = ?, suspend_count = "
+                            "suspend_count + 1, updated_at = ? WHERE id = ?",
+                            {int64_t{v1::RUN_STATUS_SUSPENDED_WAITING_CHILD}, now, now,
+                             root.task_run_id()})
+                        .status());
+    for (int i = 0; i < request.calls_size(); ++i) {
+      const auto& call = request.calls(i);
+      const std::string id = NewId("sr_");
+      RETURN_IF_ERROR(tx.Exec("INSERT INTO stack_runs (id, task_run_id, parent_id, kind, status, "
+                              "service, method, args, call_index, call_id, next_attempt_at, "
+                              "suspension, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                              "?, ?, ?, ?, ?, ?)",
+                              {id, root.task_run_id(), root.id(), int64_t{v1::STACK_RUN_KIND_CALL},
+                               int64_t{v1::STACK_RUN_STATUS_PENDING}, call.service(), call.method(),
+                               args_json[i], int64_t{i}, call.call_id(), now, int64_t{suspension},
+                               now, now})
+                          .status());
+      ASSIGN_OR_RETURN(*out.add_children(), LoadStackRun(tx, id));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::CompleteCallResponse> SqlStore::CompleteCall(const v1::CompleteCallRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
+  std::string payload;
+  bool success = false;
+  if (request.outcome_case() == v1::CompleteCallRequest::kResult) {
+    success = true;
+    payload = ToJson(request.result());
+    if (static_cast<int64_t>(payload.size()) > options_.limits.max_result_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("result: ", payload.size(),
+                                                     " bytes of JSON exceeds the limit of ",
+                                                     options_.limits.max_result_bytes));
+    }
+  } else if (request.outcome_case() == v1::CompleteCallRequest::kError) {
+    if (request.error().message().empty()) {
+      return absl::InvalidArgumentError("error.message: must not be empty");
+    }
+    payload = ToJson(request.error());
+  } else {
+    return absl::InvalidArgumentError("outcome: one of result or error is required");
+  }
+  v1::CompleteCallResponse out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    out.Clear();
+    ASSIGN_OR_RETURN(v1::StackRun call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+                                                  v1::STACK_RUN_KIND_CALL));
+    const int64_t now = NowMicros();
+    RETURN_IF_ERROR(
+        tx.Exec(success ? "UPDATE stack_runs SET status = ?, result = ?, lease_owner = NULL, "
+                          "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?"
+                        : "UPDATE stack_runs SET status = ?, error = ?, lease_owner = NULL, "
+                          "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?",
+                {int64_t{success ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED},
+                 payload, now, now, call.id()})
+            .status());
+    // The countdown: the parent row is updated (and locked) by each
+    // finishing sibling in turn.
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("UPDATE stack_runs SET waiting = waiting - 1, updated_at = ? WHERE id = ? "
+                              "AND status = ? AND suspension = ? RETURNING waiting",
+                              {now, call.parent_id(), int64_t{v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD},
+                               int64_t{call.suspension()}}));
+    out.set_parent_id(call.parent_id());
+    if (!rows.empty() && rows[0].Int(0) == 0) {
+      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, updated_at = ? WHERE id = ?",
+                              {int64_t{v1::STACK_RUN_STATUS_READY_TO_RESUME}, now, call.parent_id()})
+                          .status());
+      out.set_parent_ready(true);
+    }
+    ASSIGN_OR_RETURN(*out.mutable_call(), LoadStackRun(tx, call.id()));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::StackRun> SqlStore::RetryCall(const v1::RetryCallRequest& request) {
+  RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
+  if (request.error().message().empty()) return absl::InvalidArgumentError("error.message: must not be empty");
+  v1::StackRun out;
+  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(v1::StackRun call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+                                                  v1::STACK_RUN_KIND_CALL));
+    const int64_t now = NowMicros();
+    const int64_t next = request.has_next_attempt_at()
+                             ? TimeUtil::TimestampToMicroseconds(request.next_attempt_at())
+                             : now;
+    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, error = ?, next_attempt_at = ?, "
+                            "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+                            {int64_t{v1::STACK_RUN_STATUS_PENDING}, ToJson(request.error()), next, now,
+                             call.id()})
+                        .status());
+    ASSIGN_OR_RETURN(out, LoadStackRun(tx, call.id()));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ResumeState> SqlStore::GetResumeState(const std::string& root_id) {
+  RETURN_IF_ERROR(RequireId(root_id, "root_stack_run_id"));
+  v1::ResumeState out;
+  RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(*out.mutable_root(), LoadStackRun(tx, root_id));
+    if (out.root().kind() != v1::STACK_RUN_KIND_ROOT) {
+      return absl::InvalidArgumentError("root_stack_run_id: not a root stack run");
+    }
+    if (out.root().suspension() == 0) {
+      return absl::FailedPreconditionError(absl::StrCat("stack run '", root_id, "' never suspended"));
+    }
+    ASSIGN_OR_RETURN(*out.mutable_run(), LoadRun(tx, out.root().task_run_id()));
+    ASSIGN_OR_RETURN(*out.mutable_continuation(), LoadContinuation(tx, root_id));
+    ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
+                                                      " FROM stack_runs WHERE parent_id = ? AND "
+                                                      "suspension = ? ORDER BY call_index"),
+                                         {root_id, int64_t{out.root().suspension()}}));
+    for (const auto& r : rows) {
+      ASSIGN_OR_RETURN(*out.add_children(), ParseStackRun(r));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+}  // namespace tasker::storage
