@@ -34,23 +34,27 @@ TEST(WorkerPoolTest, AChainCrossesProcessesInBothDirections) {
   ASSERT_NE(pool, nullptr);
   // Start here (in-process engine), resume in workers, finish here again.
   auto out = Start(kTask, "null", {});
-  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->kind, Outcome::Kind::kSuspended);
   out = pool->Resume(out->continuation, {Ok(out->calls[0], "\"a\"")}, {});
-  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->kind, Outcome::Kind::kSuspended) << out->error_message;
   out = pool->Resume(out->continuation, {Ok(out->calls[0], "\"b\"")}, {});
+  ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->kind, Outcome::Kind::kSuspended) << out->error_message;
   out = Resume(out->continuation, {Ok(out->calls[0], "\"c\"")}, {});
+  ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->kind, Outcome::Kind::kSuspended) << out->error_message;
   out = pool->Resume(out->continuation, {Ok(out->calls[0], "\"d\"")}, {});
+  ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->kind, Outcome::Kind::kCompleted) << out->error_message;
   EXPECT_EQ(out->result_json, R"({"seen":["a","b","c","d"],"pid":"undefined"})");
   // And a chain that starts in a worker.
   auto started = pool->Start("return (await __callHostTool__('a', 'b', 1)) + 1;", "null", {});
-  ASSERT_TRUE(started.ok());
+  ASSERT_TRUE(started.ok()) << started.status();
   ASSERT_EQ(started->kind, Outcome::Kind::kSuspended);
   auto done = Resume(started->continuation, {Ok(started->calls[0], "41")}, {});
+  ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->result_json, "42");
   EXPECT_EQ(pool->crashes(), 0);
 }
@@ -60,7 +64,8 @@ TEST(WorkerPoolTest, AChainCrossesProcessesInBothDirections) {
 // or tampering upstream can produce one; the executor must survive it.
 std::string PoisonedContinuation(const std::string& good) {
   auto raw = DecodeContinuation(good, ExternalReferencesVersion(), V8Version());
-  EXPECT_TRUE(raw.ok());
+  EXPECT_TRUE(raw.ok()) << raw.status();
+  if (!raw.ok()) return "";
   std::string blob = *raw;
   for (size_t i = blob.size() / 3; i < blob.size() / 3 + 64; ++i) blob[i] ^= 0x77;
   return EncodeContinuation(blob, ExternalReferencesVersion(), V8Version());
@@ -70,11 +75,11 @@ TEST(WorkerPoolTest, AV8AbortFailsOneStepAndThePoolGoesOn) {
   auto pool = MakePool(1);
   ASSERT_NE(pool, nullptr);
   auto out = pool->Start("await __callHostTool__('a', 'b', null); return 'fine';", "null", {});
-  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->kind, Outcome::Kind::kSuspended);
   const std::vector<pid_t> before = pool->pids();
   auto crashed = pool->Resume(PoisonedContinuation(out->continuation), {Ok(out->calls[0], "1")}, {});
-  ASSERT_TRUE(crashed.ok());
+  ASSERT_TRUE(crashed.ok()) << crashed.status();
   EXPECT_EQ(crashed->kind, Outcome::Kind::kFailed);
   EXPECT_EQ(crashed->failure, FailureKind::kRuntimeCrash) << crashed->error_message;
   EXPECT_NE(crashed->error_message.find("signal"), std::string::npos) << crashed->error_message;
@@ -82,7 +87,7 @@ TEST(WorkerPoolTest, AV8AbortFailsOneStepAndThePoolGoesOn) {
   EXPECT_NE(pool->pids(), before);  // replaced
   // The same pool, and this process, carry on; the good continuation is intact.
   auto resumed = pool->Resume(out->continuation, {Ok(out->calls[0], "1")}, {});
-  ASSERT_TRUE(resumed.ok());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->result_json, "\"fine\"");
 }
 

@@ -6,9 +6,11 @@
 
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
@@ -46,6 +48,13 @@ class EchoServerTest : public ::testing::Test {
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
     target_ = absl::StrCat("127.0.0.1:", port_);
+  }
+
+  std::string ServerLog() {
+    std::ifstream in(dir_ + "/server.log");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
   }
 
   std::unique_ptr<Echo::Stub> Stub(const std::string& token) {
@@ -126,16 +135,35 @@ TEST_F(EchoServerTest, ReflectionListsServicesToARealReflectionClient) {
 
 TEST_F(EchoServerTest, SigtermDrainsInFlightCallThenExits) {
   auto stub = Stub(kToken);
+  {
+    // Connect first, so the slow call goes out at once.
+    EchoResponse warm;
+    grpc::Status status = CallEcho(stub.get(), "warm", 0, &warm);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  const absl::Time start = absl::Now();
   auto in_flight = std::async(std::launch::async, [&] {
     EchoResponse response;
     grpc::Status status = CallEcho(stub.get(), "finishing", 1500, &response);
     return std::make_pair(status, response.message());
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // The echo server does not log calls, so what follows proves the call was in
+  // flight: the shutdown began before it returned, and once the shutdown has
+  // begun the server accepts no new call, yet this one then ran to the end.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   server_->Signal(SIGTERM);
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (ServerLog().find("shutting down") == std::string::npos) {
+    ASSERT_LT(absl::Now(), deadline) << "no shutdown after SIGTERM:\n" << ServerLog();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(in_flight.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "the call ended before the shutdown began";
   auto [status, message] = in_flight.get();
+  const absl::Duration took = absl::Now() - start;
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(message, "finishing");
+  EXPECT_GE(took, absl::Milliseconds(1500));  // the server slept the whole delay
   auto exit_status = server_->Wait(absl::Seconds(10));
   ASSERT_TRUE(exit_status.has_value());
   EXPECT_TRUE(WIFEXITED(*exit_status));

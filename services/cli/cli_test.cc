@@ -1,4 +1,6 @@
 // The tasker CLI against a running stack.
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/stack.h"
@@ -40,6 +42,22 @@ TEST(CliTest, PublishSubmitWaitGetListCancel) {
   auto [cancel_rc, cancelled] = run(absl::StrCat("cancel ", finished["id"].get<std::string>()));
   EXPECT_EQ(cancel_rc, 1);
   EXPECT_NE(cancelled.find("FAILED_PRECONDITION"), std::string::npos) << cancelled;
+
+  // A run still waiting on a slow call is cancelled.
+  const std::string slow_file = testing::MakeTempDir("cli") + "/slow.js";
+  std::ofstream(slow_file) << "await __callHostTool__('admin-debug', 'sleep', {ms: 3000}); return 1;";
+  auto [slow_rc, slow] = run("publish slow " + slow_file);
+  ASSERT_EQ(slow_rc, 0) << slow;
+  auto [submit_rc, submitted] = run("submit slow");
+  ASSERT_EQ(submit_rc, 0) << submitted;
+  const std::string slow_id = nlohmann::json::parse(submitted)["id"];
+  auto [slow_cancel_rc, slow_cancelled] = run(absl::StrCat("cancel ", slow_id, " 'no longer needed'"));
+  EXPECT_EQ(slow_cancel_rc, 0) << slow_cancelled;
+  EXPECT_NE(slow_cancelled.find("RUN_STATUS_CANCELLED"), std::string::npos) << slow_cancelled;
+  EXPECT_NE(slow_cancelled.find("no longer needed"), std::string::npos) << slow_cancelled;
+  auto ended = (*stack)->Wait(slow_id, absl::Seconds(10));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->status(), v1::RUN_STATUS_CANCELLED);
 }
 
 }  // namespace

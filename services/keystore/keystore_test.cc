@@ -164,12 +164,14 @@ class KeystoreBinaryTest : public ::testing::Test {
 
 TEST_F(KeystoreBinaryTest, ServesOverGrpcAndRefusesBadMasterKeys) {
   auto missing = StartKeystore("", "missing.log");
+  ASSERT_NE(missing, nullptr);
   auto missing_exit = missing->Wait(absl::Seconds(20));
   ASSERT_TRUE(missing_exit.has_value());
   EXPECT_EQ(WEXITSTATUS(*missing_exit), 2);
   EXPECT_NE(ReadFile(dir_ + "/missing.log").find("no master key"), std::string::npos);
 
   auto ks = StartKeystore(kKeyHex, "ks.log");
+  ASSERT_NE(ks, nullptr);
   auto port = tasker::testing::WaitForPortFile(dir_ + "/ks.port", absl::Seconds(20));
   ASSERT_TRUE(port.ok()) << ReadFile(dir_ + "/ks.log");
   auto channel = MakeChannel({.target = absl::StrCat("127.0.0.1:", *port)});
@@ -209,14 +211,17 @@ TEST_F(KeystoreBinaryTest, ServesOverGrpcAndRefusesBadMasterKeys) {
   ks->Wait(absl::Seconds(10));
   // The same data with another master key: a clear start-up error.
   auto wrong = StartKeystore(kOtherKeyHex, "wrong.log");
+  ASSERT_NE(wrong, nullptr);
   auto wrong_exit = wrong->Wait(absl::Seconds(20));
   ASSERT_TRUE(wrong_exit.has_value());
   EXPECT_NE(WEXITSTATUS(*wrong_exit), 0);
   EXPECT_NE(ReadFile(dir_ + "/wrong.log").find("does not match"), std::string::npos) << ReadFile(dir_ + "/wrong.log");
-  // The log never contains the secret or the master key.
-  const std::string logs = ReadFile(dir_ + "/ks.log") + ReadFile(dir_ + "/storage.log");
+  // No log, not even a refused start-up's, contains the secret or either master key.
+  const std::string logs = ReadFile(dir_ + "/ks.log") + ReadFile(dir_ + "/storage.log") +
+                           ReadFile(dir_ + "/wrong.log") + ReadFile(dir_ + "/missing.log");
   EXPECT_EQ(logs.find("sk-test-123"), std::string::npos);
   EXPECT_EQ(logs.find(kKeyHex), std::string::npos);
+  EXPECT_EQ(logs.find(kOtherKeyHex), std::string::npos);
 }
 
 }  // namespace

@@ -123,7 +123,9 @@ absl::Status Processor::Process(const std::string& id) {
   if (!completed.ok()) {
     if (completed.status().code() == absl::StatusCode::kAborted ||
         completed.status().code() == absl::StatusCode::kFailedPrecondition) {
-      return absl::OkStatus();  // lease lost or run cancelled: someone else owns it
+      // Lease lost or run cancelled: someone else owns it.
+      LogInfo("call result dropped", {{"stack_run", call.id()}, {"reason", completed.status().ToString()}});
+      return absl::OkStatus();
     }
     return completed.status();
   }

@@ -1,22 +1,28 @@
 // The processor against a real Store and a scripted proxy on a real gRPC
 // port: retries with backoff up to the attempt limit, final errors, and an
-// unreachable proxy retried until it is back.
+// unreachable proxy retried until it is back; and, through a
+// FaultInjectingStore, a lost CompleteCall answer and a failed RetryCall.
 #include "services/processor/processor.h"
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/client/channel.h"
 #include "runtime/server/server.h"
 #include "storage/open_store.h"
+#include "storage/testing/fault_injecting_store.h"
 #include "tests/support/process.h"
 
 namespace tasker::services {
 namespace {
 
 namespace v1 = ::tasker::v1;
+using storage::testing::FaultInjectingStore;
 
 // Fails the first `failures` calls with a retryable (or final) error.
 class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
@@ -27,9 +33,18 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
   // Answers UNAVAILABLE at the gRPC level, as an unreachable proxy does.
   std::atomic<bool> down{false};
   std::string last_idempotency_key;
+  // The idempotency key of every call that reached the proxy, in order.
+  std::vector<std::string> Keys() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return keys_;
+  }
   grpc::Status Call(grpc::ServerContext*, const v1::CallRequest* request, v1::CallResponse* response) override {
     if (down) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "proxy is down");
     last_idempotency_key = request->idempotency_key();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      keys_.push_back(request->idempotency_key());
+    }
     if (calls++ < failures) {
       response->mutable_error()->set_code("HTTP_503");
       response->mutable_error()->set_message("busy");
@@ -39,6 +54,10 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
     }
     return grpc::Status::OK;
   }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> keys_;
 };
 
 class ProcessorTest : public ::testing::Test {
@@ -47,6 +66,7 @@ class ProcessorTest : public ::testing::Test {
     auto store = storage::OpenStore(absl::StrCat("sqlite://", tasker::testing::MakeTempDir("proc"), "/t.db"));
     ASSERT_TRUE(store.ok());
     store_ = std::move(*store);
+    faulty_ = std::make_unique<FaultInjectingStore>(store_.get());
     v1::PublishTaskFunctionRequest publish;
     publish.set_identifier("t");
     publish.set_code("return 1");
@@ -63,6 +83,10 @@ class ProcessorTest : public ::testing::Test {
     claim.set_owner("exec");
     claim.set_lease_ms(30000);
     auto root = store_->ClaimWork(claim);
+    if (!root.ok() || !root->has_stack_run()) {
+      ADD_FAILURE() << "no root to claim: " << root.status();
+      return "";
+    }
     v1::SuspendRootRequest suspend;
     suspend.set_root_stack_run_id(root->stack_run().id());
     suspend.set_fencing_token(root->lease().fencing_token());
@@ -71,17 +95,27 @@ class ProcessorTest : public ::testing::Test {
     suspend.add_calls()->set_service("s");
     suspend.mutable_calls(0)->set_method("m");
     auto suspended = store_->SuspendRoot(suspend);
-    EXPECT_TRUE(suspended.ok()) << suspended.status();
+    if (!suspended.ok() || suspended->children_size() != 1) {
+      ADD_FAILURE() << "suspend failed: " << suspended.status();
+      return "";
+    }
     return suspended->children(0).id();
   }
 
   v1::StackRun WaitFinished(const std::string& id) {
+    v1::StackRun last;
     for (int i = 0; i < 400; ++i) {
       auto s = store_->GetStackRun(id);
-      if (s->status() == v1::STACK_RUN_STATUS_COMPLETED || s->status() == v1::STACK_RUN_STATUS_FAILED) return *s;
+      if (!s.ok()) {
+        ADD_FAILURE() << s.status();
+        return {};
+      }
+      last = *s;
+      if (s->status() == v1::STACK_RUN_STATUS_COMPLETED || s->status() == v1::STACK_RUN_STATUS_FAILED) return last;
       absl::SleepFor(absl::Milliseconds(25));
     }
-    return *store_->GetStackRun(id);
+    ADD_FAILURE() << "call " << id << " did not finish: " << last.DebugString();
+    return last;
   }
 
   ProcessorConfig Config() {
@@ -94,12 +128,23 @@ class ProcessorTest : public ::testing::Test {
     return config;
   }
 
-  // Serves proxy_ on a real port and starts a processor calling it.
+  // Polls `condition` every 20 ms for up to 20 s.
+  static bool WaitFor(const std::function<bool()>& condition) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (absl::Now() < deadline) {
+      if (condition()) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return condition();
+  }
+
+  // Serves proxy_ on a real port and starts a processor calling it, through
+  // faulty_ (which changes nothing until a rule is injected).
   void StartProcessor(ProcessorConfig config) {
     server_ = std::make_unique<ServerRunner>(ServerConfig{});
     server_->AddService(&proxy_);
     ASSERT_TRUE(server_->Start().ok());
-    processor_ = std::make_unique<Processor>(ProcessorStores::Of(store_.get()), *MakeChannel({.target = server_->local_target()}),
+    processor_ = std::make_unique<Processor>(ProcessorStores::Of(faulty_.get()), *MakeChannel({.target = server_->local_target()}),
                                              &notifier_, config);
     processor_->Start();
   }
@@ -110,6 +155,7 @@ class ProcessorTest : public ::testing::Test {
   }
 
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<FaultInjectingStore> faulty_;
   ScriptedProxy proxy_;
   Notifier notifier_{{}, {}, ""};
   std::unique_ptr<ServerRunner> server_;
@@ -141,6 +187,7 @@ TEST_F(ProcessorTest, GivesUpAfterMaxAttemptsAndFinalErrorsAreNotRetried) {
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_FAILED);
   EXPECT_EQ(call.attempt(), 4);
   EXPECT_NE(call.error().message().find("gave up after 4 attempts"), std::string::npos) << call.error().message();
+  EXPECT_EQ(proxy_.calls.load(), 4);  // every attempt reached the proxy
   proxy_.calls = 0;
   proxy_.retryable = false;
   const std::string final_id = SuspendedCall();
@@ -149,6 +196,7 @@ TEST_F(ProcessorTest, GivesUpAfterMaxAttemptsAndFinalErrorsAreNotRetried) {
   EXPECT_EQ(final_call.status(), v1::STACK_RUN_STATUS_FAILED);
   EXPECT_EQ(final_call.attempt(), 1);
   EXPECT_EQ(final_call.error().code(), "HTTP_503");
+  EXPECT_EQ(proxy_.calls.load(), 1);  // a final error is not retried
 }
 
 TEST_F(ProcessorTest, AnUnreachableProxyIsRetriedUntilItIsBack) {
@@ -167,6 +215,68 @@ TEST_F(ProcessorTest, AnUnreachableProxyIsRetriedUntilItIsBack) {
   v1::StackRun call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(call.result().string_value(), "done");
+}
+
+// Short leases and frequent sweeps, for the fault tests: a call left RUNNING
+// by a failed write is claimable again 500 ms later.
+ProcessorConfig FastSweeps(ProcessorConfig config) {
+  config.lease = absl::Milliseconds(500);
+  config.sweep_interval = absl::Milliseconds(50);
+  return config;
+}
+
+// Sweeps are at least sweep_interval apart and each one claims (or tries to)
+// at least once: 20 more ClaimWork calls take longer than the 500 ms lease.
+constexpr int kClaimsBeyondALease = 20;
+
+TEST_F(ProcessorTest, CompleteCallAnswerDroppedIsNotPerformedAgain) {
+  faulty_->Inject({.method = "CompleteCall", .call = 1, .fault = FaultInjectingStore::Fault::kDropAnswer});
+  StartProcessor(FastSweeps(Config()));
+  const std::string id = SuspendedCall();
+  processor_->Enqueue(id);
+  v1::StackRun call = WaitFinished(id);
+  ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("CompleteCall") == 1; }));
+  // Well past the lease of the claim whose answer was lost: nobody takes the
+  // call again (it is COMPLETED in storage).
+  const int claims = faulty_->Calls("ClaimWork");
+  ASSERT_TRUE(WaitFor([&] { return faulty_->Calls("ClaimWork") >= claims + kClaimsBeyondALease; }));
+  call = *store_->GetStackRun(id);
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(call.result().string_value(), "done");
+  EXPECT_EQ(call.attempt(), 1);
+  EXPECT_EQ(proxy_.calls.load(), 1);
+  EXPECT_EQ(faulty_->Calls("CompleteCall"), 1);
+  EXPECT_EQ(processor_->counters().performed.load(), 1);
+  EXPECT_EQ(processor_->counters().retried.load(), 0);
+  EXPECT_LE(processor_->counters().succeeded.load(), 1);
+  // The sibling countdown ran once: the parent is ready, with none waiting.
+  auto parent = store_->GetStackRun(call.parent_id());
+  ASSERT_TRUE(parent.ok()) << parent.status();
+  EXPECT_EQ(parent->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+  EXPECT_EQ(parent->waiting(), 0);
+}
+
+TEST_F(ProcessorTest, FailedRetryCallIsReclaimedAfterTheLeaseExpires) {
+  proxy_.failures = 1;  // the first attempt gets a retryable error
+  faulty_->Inject({.method = "RetryCall", .call = 1, .fault = FaultInjectingStore::Fault::kFail});
+  StartProcessor(FastSweeps(Config()));
+  const std::string id = SuspendedCall();
+  processor_->Enqueue(id);
+  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("RetryCall") == 1; }));
+  v1::StackRun call = WaitFinished(id);
+  ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED) << call.DebugString();
+  EXPECT_EQ(call.result().string_value(), "done");
+  // The retry was never recorded: the second attempt is the re-claim after
+  // the lease expired.
+  EXPECT_EQ(call.attempt(), 2);
+  EXPECT_EQ(proxy_.calls.load(), 2);
+  EXPECT_EQ(faulty_->Calls("RetryCall"), 1);
+  EXPECT_EQ(processor_->counters().retried.load(), 0);
+  EXPECT_EQ(processor_->counters().succeeded.load(), 1);
+  const std::string key = absl::StrCat(call.task_run_id(), "/", call.id());
+  EXPECT_EQ(proxy_.Keys(), (std::vector<std::string>{key, key}));
+  EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
 }
 
 TEST(BackoffTest, GrowsExponentiallyWithJitterAndACap) {

@@ -1,12 +1,12 @@
 // The wrapped-service-proxy binary with a real storage service and keystore:
 // credentials come from the keystore, task-readable namespaces only.
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "services/keystore/keystore_service.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
 #include "proto/tasker/v1/proxy.grpc.pb.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/json.h"
 #include "tests/emulators/emulator.h"
 #include "tests/support/services.h"
 
@@ -70,7 +70,7 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
     v1::CallRequest request;
     request.set_service(service);
     request.set_method(method);
-    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(args, request.mutable_args()).ok());
+    EXPECT_TRUE(JsonToProto(args, request.mutable_args(), "args").ok()) << args;
     auto context = MakeContext(absl::Seconds(20));
     return stub->Call(context.get(), request, response);
   };
@@ -86,6 +86,7 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
   EXPECT_EQ(response.error().code(), "PERMISSION_DENIED");
   EXPECT_EQ(response.DebugString().find("PRIVATE KEY"), std::string::npos);
   ASSERT_TRUE(call("keystore", "list", R"({"namespace":"shared"})", &response).ok());
+  ASSERT_EQ(response.result().list_value().values_size(), 1) << response.DebugString();
   EXPECT_EQ(response.result().list_value().values(0).string_value(), "greeting");
 
   grpc::Status bad = call("nope", "x", "{}", &response);

@@ -3,8 +3,8 @@
 #include "services/proxy/proxy.h"
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "runtime/common/json.h"
 #include "services/proxy/google.h"
 #include "services/proxy/providers.h"
 #include "storage/open_store.h"
@@ -26,15 +26,13 @@ Json ResultJson(const v1::CallResponse& response) {
     ADD_FAILURE() << "call failed: " << response.error().code() << " " << response.error().message();
     return nullptr;
   }
-  std::string text;
-  (void)google::protobuf::util::MessageToJsonString(response.result(), &text);
-  return Json::parse(text);
+  return ValueToNlohmann(response.result());
 }
 
 google::protobuf::Value Value(const std::string& json) {
-  google::protobuf::Value v;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &v).ok()) << json;
-  return v;
+  auto v = ParseJsonValue(json, "test value");
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : google::protobuf::Value();
 }
 
 class ProxyTest : public ::testing::Test {
@@ -74,7 +72,7 @@ class ProxyTest : public ::testing::Test {
     core_->Register(NewOpenAiProvider(secrets_.get(), config));
   }
 
-  absl::StatusOr<v1::CallResponse> Call(const std::string& service, const std::string& method,
+  absl::StatusOr<v1::CallResponse> Send(const std::string& service, const std::string& method,
                                         const std::string& args_json, int64_t deadline_ms = 0) {
     v1::CallRequest request;
     request.set_service(service);
@@ -83,6 +81,23 @@ class ProxyTest : public ::testing::Test {
     request.set_deadline_ms(deadline_ms);
     request.set_idempotency_key("run_1/sr_1");
     return core_->Call(request);
+  }
+
+  // A call the proxy must accept (its response may still carry a provider
+  // error); a refused one fails the test and answers an empty response.
+  v1::CallResponse Call(const std::string& service, const std::string& method, const std::string& args_json,
+                        int64_t deadline_ms = 0) {
+    auto response = Send(service, method, args_json, deadline_ms);
+    if (!response.ok()) {
+      ADD_FAILURE() << service << "." << method << " refused: " << response.status();
+      return v1::CallResponse();
+    }
+    return *std::move(response);
+  }
+
+  // The refusal of a call the proxy must refuse (OK if it accepted it).
+  absl::Status Refusal(const std::string& service, const std::string& method, const std::string& args_json) {
+    return Send(service, method, args_json).status();
   }
 
   emulators::TestServiceAccount account_;
@@ -95,65 +110,77 @@ class ProxyTest : public ::testing::Test {
 };
 
 TEST_F(ProxyTest, UnknownServiceOrMethodNamesTheSupportedOnes) {
-  auto unknown = Call("nope", "x", "{}");
-  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(unknown.status().message().find("gapi"), std::string::npos) << unknown.status();
-  auto bad_method = Call("openai", "images.generate", "{}");
-  EXPECT_EQ(bad_method.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad_method.status().message().find("chat.completions.create"), std::string::npos);
+  absl::Status unknown = Refusal("nope", "x", "{}");
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.message().find("gapi"), std::string::npos) << unknown;
+  absl::Status bad_method = Refusal("openai", "images.generate", "{}");
+  EXPECT_EQ(bad_method.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_method.message().find("chat.completions.create"), std::string::npos) << bad_method;
   auto services = core_->ListServices();
   EXPECT_EQ(services.services_size(), 4);
 }
 
 TEST_F(ProxyTest, AdminDebugNeverRevealsSecrets) {
+  // The stored secrets, the service account's private key and the access
+  // tokens the proxy obtained with it (the emulator's start "ya29.").
+  const std::vector<std::string> secrets = {"sk-test-key", "search-key", "PRIVATE KEY",
+                                            account_.private_key_pem.substr(account_.private_key_pem.find('\n') + 1, 64),
+                                            "ya29."};
+  auto expect_no_secret = [&](const v1::CallResponse& response, const std::string& method) {
+    const std::string text = response.DebugString();
+    for (const auto& secret : secrets) EXPECT_EQ(text.find(secret), std::string::npos) << method << ": " << text;
+  };
   auto echo = Call("admin-debug", "echo", R"([{"a":1}])");
-  ASSERT_TRUE(echo.ok());
-  EXPECT_EQ(ResultJson(*echo), Json::parse(R"([{"a":1}])"));
+  EXPECT_EQ(ResultJson(echo), Json::parse(R"([{"a":1}])"));
+  expect_no_secret(echo, "echo");
+  auto slept = Call("admin-debug", "sleep", R"({"ms":1})");
+  EXPECT_EQ(ResultJson(slept)["slept"], 1);
+  expect_no_secret(slept, "sleep");
   auto time = Call("admin-debug", "serverTime", "{}");
-  EXPECT_GT(ResultJson(*time)["unixMs"].get<int64_t>(), 1700000000000);
+  EXPECT_GT(ResultJson(time)["unixMs"].get<int64_t>(), 1700000000000);
+  expect_no_secret(time, "serverTime");
   auto check = Call("admin-debug", "checkCredentials", "{}");
-  ASSERT_TRUE(check.ok());
-  const Json result = ResultJson(*check);
+  const Json result = ResultJson(check);
   EXPECT_EQ(result["OPENAI_API_KEY"], "present");
   EXPECT_EQ(result["gapiToken"], "ok");
-  EXPECT_EQ(check->DebugString().find("sk-test-key"), std::string::npos);
-  EXPECT_EQ(check->DebugString().find("PRIVATE KEY"), std::string::npos);
+  expect_no_secret(check, "checkCredentials");
   auto tokens = Call("admin-debug", "tokenInfo", "{}");
-  EXPECT_EQ(ResultJson(*tokens)["gapi"].size(), 1u);
+  EXPECT_EQ(ResultJson(tokens)["gapi"].size(), 1u);
+  expect_no_secret(tokens, "tokenInfo");
   auto cleared = Call("admin-debug", "clearTokenCache", "{}");
-  EXPECT_EQ(ResultJson(*cleared)["cleared"], 1);
+  EXPECT_EQ(ResultJson(cleared)["cleared"], 1);
+  expect_no_secret(cleared, "clearTokenCache");
 }
 
 TEST_F(ProxyTest, WebSearchNormalisesAndClassifiesFailures) {
   auto ok = Call("websearch", "search", R"({"query":"tasker durable","limit":2})");
-  ASSERT_TRUE(ok.ok()) << ok.status();
-  ASSERT_TRUE(ok->has_result()) << ok->error().message();
-  const Json results = ResultJson(*ok);
+  ASSERT_TRUE(ok.has_result()) << ok.error().message();
+  const Json results = ResultJson(ok);
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0]["title"], "Result 0 for tasker durable");
   EXPECT_EQ(results[0]["url"], "https://example.com/0");
   EXPECT_EQ(results[0]["snippet"], "Snippet 0");
-  EXPECT_EQ(Call("websearch", "search", R"({"limit":2})").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Call("websearch", "search", R"({"query":"x","limit":500})").status().code(),
+  EXPECT_EQ(Refusal("websearch", "search", R"({"limit":2})").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Refusal("websearch", "search", R"({"query":"x","limit":500})").code(),
             absl::StatusCode::kInvalidArgument);
 
   search_->FailNext(1, 429);
   auto limited = Call("websearch", "search", R"({"query":"x"})");
-  ASSERT_TRUE(limited->has_error());
-  EXPECT_EQ(limited->error().code(), "HTTP_429");
-  EXPECT_TRUE(limited->error().retryable());
+  ASSERT_TRUE(limited.has_error());
+  EXPECT_EQ(limited.error().code(), "HTTP_429");
+  EXPECT_TRUE(limited.error().retryable());
   search_->FailNext(1, 503);
   auto down = Call("websearch", "search", R"({"query":"x"})");
-  EXPECT_TRUE(down->error().retryable());
+  EXPECT_TRUE(down.error().retryable());
   search_->SetDelayMs(1500);
   auto slow = Call("websearch", "search", R"({"query":"x"})", 300);
-  EXPECT_EQ(slow->error().code(), "TIMEOUT");
-  EXPECT_TRUE(slow->error().retryable());
+  EXPECT_EQ(slow.error().code(), "TIMEOUT");
+  EXPECT_TRUE(slow.error().retryable());
   search_->SetDelayMs(0);
   search_->SetMalformed(true);
   auto malformed = Call("websearch", "search", R"({"query":"x"})");
-  EXPECT_EQ(malformed->error().code(), "MALFORMED_RESPONSE");
-  EXPECT_FALSE(malformed->error().retryable());
+  EXPECT_EQ(malformed.error().code(), "MALFORMED_RESPONSE");
+  EXPECT_FALSE(malformed.error().retryable());
 }
 
 TEST_F(ProxyTest, WebSearchWithAWrongKeyIsAFinalAuthError) {
@@ -176,83 +203,80 @@ TEST_F(ProxyTest, WebSearchWithAWrongKeyIsAFinalAuthError) {
 TEST_F(ProxyTest, OpenAiMethods) {
   auto chat = Call("openai", "chat.completions.create",
                    R"([{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}])");
-  ASSERT_TRUE(chat.ok()) << chat.status();
-  EXPECT_EQ(ResultJson(*chat)["choices"][0]["message"]["content"], "echo: hi");
-  EXPECT_EQ(Call("openai", "chat.completions.create", R"({"model":"m"})").status().code(),
+  EXPECT_EQ(ResultJson(chat)["choices"][0]["message"]["content"], "echo: hi");
+  EXPECT_EQ(Refusal("openai", "chat.completions.create", R"({"model":"m"})").code(),
             absl::StatusCode::kInvalidArgument);
   auto embed = Call("openai", "embeddings.create", R"({"model":"text-embedding-3-small","input":"x"})");
-  EXPECT_EQ(ResultJson(*embed)["data"][0]["embedding"].size(), 3u);
+  EXPECT_EQ(ResultJson(embed)["data"][0]["embedding"].size(), 3u);
   auto models = Call("openai", "models.list", "{}");
-  EXPECT_EQ(ResultJson(*models)["data"].size(), 2u);
+  EXPECT_EQ(ResultJson(models)["data"].size(), 2u);
   auto missing = Call("openai", "models.retrieve", R"({"model":"gpt-99"})");
-  ASSERT_TRUE(missing->has_error());
-  EXPECT_EQ(missing->error().code(), "HTTP_404");
-  EXPECT_FALSE(missing->error().retryable());
-  EXPECT_NE(missing->error().message().find("does not exist"), std::string::npos);
+  ASSERT_TRUE(missing.has_error());
+  EXPECT_EQ(missing.error().code(), "HTTP_404");
+  EXPECT_FALSE(missing.error().retryable());
+  EXPECT_NE(missing.error().message().find("does not exist"), std::string::npos);
   openai_->FailNext(1, 500);
-  EXPECT_TRUE(Call("openai", "models.list", "{}")->error().retryable());
+  EXPECT_TRUE(Call("openai", "models.list", "{}").error().retryable());
 }
 
 TEST_F(ProxyTest, GoogleDirectoryAndGmailWithDelegationAndPaging) {
   auto domains = Call("gapi", "admin.domains.list", R"([{"customer":"my_customer"}])");
-  ASSERT_TRUE(domains.ok()) << domains.status();
-  ASSERT_TRUE(domains->has_result()) << domains->error().message();
-  EXPECT_EQ(ResultJson(*domains)["domains"].size(), 2u);
+  ASSERT_TRUE(domains.has_result()) << domains.error().message();
+  EXPECT_EQ(ResultJson(domains)["domains"].size(), 2u);
 
   auto page1 = Call("gapi", "admin.users.list", R"({"domain":"example.com","maxResults":2})");
-  ASSERT_TRUE(page1->has_result()) << page1->error().message();
-  Json users = ResultJson(*page1);
+  ASSERT_TRUE(page1.has_result()) << page1.error().message();
+  Json users = ResultJson(page1);
   EXPECT_EQ(users["users"].size(), 2u);
   ASSERT_TRUE(users.contains("nextPageToken"));
   auto page2 = Call("gapi", "admin.users.list",
                     absl::StrCat(R"({"domain":"example.com","maxResults":2,"pageToken":")",
                                  users["nextPageToken"].get<std::string>(), R"("})"));
-  Json rest = ResultJson(*page2);
+  Json rest = ResultJson(page2);
   EXPECT_EQ(rest["users"].size(), 1u);
   EXPECT_EQ(rest["users"][0]["primaryEmail"], "carol@example.com");
   EXPECT_FALSE(rest.contains("nextPageToken"));
 
   // Gmail impersonates the mailbox owner (the emulator checks sub == userId).
   auto list = Call("gapi", "gmail.users.messages.list", R"({"userId":"alice@example.com","maxResults":3})");
-  ASSERT_TRUE(list->has_result()) << list->error().message();
-  Json messages = ResultJson(*list);
+  ASSERT_TRUE(list.has_result()) << list.error().message();
+  Json messages = ResultJson(list);
   EXPECT_EQ(messages["messages"].size(), 3u);
   EXPECT_EQ(messages["nextPageToken"], "3");
   auto get = Call("gapi", "gmail.users.messages.get",
                   R"({"userId":"alice@example.com","id":"alice-m1","format":"metadata","metadataHeaders":["Subject"]})");
-  ASSERT_TRUE(get->has_result()) << get->error().message();
-  EXPECT_EQ(ResultJson(*get)["payload"]["headers"][0]["value"], "Subject 1");
+  ASSERT_TRUE(get.has_result()) << get.error().message();
+  EXPECT_EQ(ResultJson(get)["payload"]["headers"][0]["value"], "Subject 1");
   auto missing = Call("gapi", "gmail.users.messages.get", R"({"userId":"alice@example.com","id":"alice-m99"})");
-  EXPECT_EQ(missing->error().code(), "HTTP_404");
-  EXPECT_EQ(Call("gapi", "gmail.users.messages.get", R"({"userId":"alice@example.com"})").status().code(),
+  EXPECT_EQ(missing.error().code(), "HTTP_404");
+  EXPECT_EQ(Refusal("gapi", "gmail.users.messages.get", R"({"userId":"alice@example.com"})").code(),
             absl::StatusCode::kInvalidArgument);
   // A user outside the delegation: the token exchange is refused.
   auto stranger = Call("gapi", "gmail.users.messages.list", R"({"userId":"mallory@evil.com"})");
-  ASSERT_TRUE(stranger->has_error());
-  EXPECT_EQ(stranger->error().code(), "AUTH");
-  EXPECT_NE(stranger->error().message().find("unauthorized_client"), std::string::npos) << stranger->error().message();
+  ASSERT_TRUE(stranger.has_error());
+  EXPECT_EQ(stranger.error().code(), "AUTH");
+  EXPECT_NE(stranger.error().message().find("unauthorized_client"), std::string::npos) << stranger.error().message();
 
   auto generic = Call("gapi", "request",
                       R"({"path":"/admin/directory/v1/customer/my_customer/domains",
                           "scopes":["https://www.googleapis.com/auth/admin.directory.domain.readonly"]})");
-  ASSERT_TRUE(generic.ok()) << generic.status();
-  EXPECT_EQ(ResultJson(*generic)["domains"].size(), 2u) << generic->error().message();
+  EXPECT_EQ(ResultJson(generic)["domains"].size(), 2u) << generic.error().message();
 }
 
 TEST_F(ProxyTest, GoogleTokensAreCachedAndRefreshedWhenRevoked) {
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
   EXPECT_EQ(google_->tokens_issued(), 1);
-  ASSERT_TRUE(Call("gapi", "gmail.users.messages.list", R"({"userId":"dave@example.org"})")->has_result());
+  ASSERT_TRUE(Call("gapi", "gmail.users.messages.list", R"({"userId":"dave@example.org"})").has_result());
   EXPECT_EQ(google_->tokens_issued(), 2);  // another (subject, scopes)
   google_->RevokeAllTokens();
   auto after = Call("gapi", "admin.domains.list", "{}");
-  ASSERT_TRUE(after->has_result()) << after->error().message();
+  ASSERT_TRUE(after.has_result()) << after.error().message();
   EXPECT_EQ(google_->tokens_issued(), 3);
   // Short-lived tokens are renewed before they expire.
   google_->SetTokenLifetime(30);
   google_provider_->ClearTokenCache();
-  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
-  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
   EXPECT_EQ(google_->tokens_issued(), 5);
 }
 
@@ -260,21 +284,20 @@ TEST_F(ProxyTest, GoogleRejectsAssertionsSignedByAnotherKey) {
   emulators::TestServiceAccount impostor = emulators::MakeTestServiceAccount();
   Build(impostor.KeyJson(google_->token_url()));
   auto denied = Call("gapi", "admin.domains.list", "{}");
-  ASSERT_TRUE(denied.ok());
-  ASSERT_TRUE(denied->has_error());
-  EXPECT_EQ(denied->error().code(), "AUTH");
-  EXPECT_FALSE(denied->error().retryable());
-  EXPECT_NE(denied->error().message().find("Invalid JWT Signature"), std::string::npos) << denied->error().message();
+  ASSERT_TRUE(denied.has_error());
+  EXPECT_EQ(denied.error().code(), "AUTH");
+  EXPECT_FALSE(denied.error().retryable());
+  EXPECT_NE(denied.error().message().find("Invalid JWT Signature"), std::string::npos) << denied.error().message();
   Build("{not json");
-  EXPECT_EQ(Call("gapi", "admin.domains.list", "{}")->error().code(), "CREDENTIALS");
+  EXPECT_EQ(Call("gapi", "admin.domains.list", "{}").error().code(), "CREDENTIALS");
 }
 
 TEST_F(ProxyTest, GoogleServerErrorsAreRetryable) {
-  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}")->has_result());
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
   google_->FailNext(1, 503);
   auto down = Call("gapi", "admin.domains.list", "{}");
-  EXPECT_EQ(down->error().code(), "HTTP_503");
-  EXPECT_TRUE(down->error().retryable());
+  EXPECT_EQ(down.error().code(), "HTTP_503");
+  EXPECT_TRUE(down.error().retryable());
 }
 
 TEST(DatabaseProviderTest, ReadsRunsAndFunctionsWithoutSql) {
@@ -287,6 +310,7 @@ TEST(DatabaseProviderTest, ReadsRunsAndFunctionsWithoutSql) {
   v1::SubmitRunRequest submit;
   submit.set_task_identifier("t");
   auto run = (*store)->SubmitRun(submit);
+  ASSERT_TRUE(run.ok()) << run.status();
   ProxyCore core;
   core.Register(NewDatabaseProvider(store->get(), store->get()));
   v1::CallRequest request;
@@ -302,10 +326,14 @@ TEST(DatabaseProviderTest, ReadsRunsAndFunctionsWithoutSql) {
   EXPECT_EQ(core.Call(request).status().code(), absl::StatusCode::kInvalidArgument);
   request.set_method("taskFunctions.get");
   *request.mutable_args() = Value(R"({"identifier":"t"})");
-  EXPECT_EQ(ResultJson(*core.Call(request))["code"], "return 1");
+  auto function = core.Call(request);
+  ASSERT_TRUE(function.ok()) << function.status();
+  EXPECT_EQ(ResultJson(*function)["code"], "return 1");
   request.set_method("taskRuns.get");
   *request.mutable_args() = Value(R"({"id":"run_missing"})");
-  EXPECT_EQ(core.Call(request)->error().code(), "NOT_FOUND");
+  auto missing = core.Call(request);
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->error().code(), "NOT_FOUND");
 }
 
 }  // namespace

@@ -3,18 +3,20 @@
 // write load leaving a consistent database on SQLite and on Postgres.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "proto/tasker/v1/storage.grpc.pb.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/json.h"
 #include "storage/open_store.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
@@ -61,9 +63,9 @@ class StorageServer {
 };
 
 google::protobuf::Value Json(const std::string& text) {
-  google::protobuf::Value v;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &v).ok());
-  return v;
+  auto v = ParseJsonValue(text, "test value");
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : google::protobuf::Value();
 }
 
 template <typename Req, typename Resp>
@@ -182,10 +184,11 @@ TEST(StorageServiceTest, StartupRefusesABadDatabaseUrl) {
 class CrashTest : public ::testing::TestWithParam<std::string> {};
 
 struct LoadStats {
-  std::atomic<int> acknowledged_completions{0};
   std::atomic<int> errors{0};
   std::mutex mu;
-  std::set<std::string> completed_runs;  // acknowledged CompleteRun
+  std::set<std::string> completed_runs;     // acknowledged CompleteRun
+  std::map<std::string, int> suspensions;   // root -> suspensions acknowledged by SuspendRoot
+  std::set<std::string> completed_calls;    // acknowledged CompleteCall
 };
 
 // One worker step: claims whatever is ready and moves it one transition on.
@@ -210,7 +213,12 @@ bool Step(v1::Storage::Stub* stub, const std::string& owner, LoadStats* stats) {
       done.set_fencing_token(claimed.lease().fencing_token());
       done.mutable_result()->set_number_value(s.call_index() * 10);
       v1::CompleteCallResponse response;
-      if (!Call(&v1::Storage::Stub::CompleteCall, stub, done, &response).ok()) ++stats->errors;
+      if (Call(&v1::Storage::Stub::CompleteCall, stub, done, &response).ok()) {
+        std::lock_guard<std::mutex> lock(stats->mu);
+        stats->completed_calls.insert(s.id());
+      } else {
+        ++stats->errors;
+      }
     } else if (s.suspension() < 2) {
       // Suspend twice with 3 calls each, then complete.
       v1::SuspendRootRequest suspend;
@@ -224,7 +232,13 @@ bool Step(v1::Storage::Stub* stub, const std::string& owner, LoadStats* stats) {
         call->set_method("echo");
       }
       v1::SuspendRootResponse response;
-      if (!Call(&v1::Storage::Stub::SuspendRoot, stub, suspend, &response).ok()) ++stats->errors;
+      if (Call(&v1::Storage::Stub::SuspendRoot, stub, suspend, &response).ok()) {
+        std::lock_guard<std::mutex> lock(stats->mu);
+        int& acknowledged = stats->suspensions[s.id()];
+        acknowledged = std::max(acknowledged, s.suspension() + 1);
+      } else {
+        ++stats->errors;
+      }
     } else {
       v1::CompleteRunRequest done;
       done.set_root_stack_run_id(s.id());
@@ -337,8 +351,10 @@ TEST_P(CrashTest, KillNineDuringWriteLoadLeavesAConsistentDatabase) {
     server.Kill();  // mid-transaction, with writes in flight
     stop = true;
     for (auto& w : workers) w.join();
-    std::printf("round %d: killed storage-service; %d runs acknowledged complete, %d failed calls\n",
-                round, static_cast<int>(stats.completed_runs.size()), stats.errors.load());
+    std::printf("round %d: killed storage-service; acknowledged %d suspensions, %d calls, %d runs complete; "
+                "%d failed calls\n",
+                round, static_cast<int>(stats.suspensions.size()), static_cast<int>(stats.completed_calls.size()),
+                static_cast<int>(stats.completed_runs.size()), stats.errors.load());
     ASSERT_NO_FATAL_FAILURE(server.Start(url, dir));
   }
   // Invariants right after the crashes (through a second, direct Store).
@@ -351,8 +367,22 @@ TEST_P(CrashTest, KillNineDuringWriteLoadLeavesAConsistentDatabase) {
     for (const auto& id : stats.completed_runs) {
       v1::GetTaskRunRequest get;
       get.set_id(id);
-      EXPECT_EQ((*store)->GetTaskRun(get)->status(), v1::RUN_STATUS_COMPLETED) << id;
+      auto run = (*store)->GetTaskRun(get);
+      ASSERT_TRUE(run.ok()) << id << ": " << run.status();
+      EXPECT_EQ(run->status(), v1::RUN_STATUS_COMPLETED) << id;
     }
+    for (const auto& [id, acknowledged] : stats.suspensions) {
+      auto root = (*store)->GetStackRun(id);
+      ASSERT_TRUE(root.ok()) << id << ": " << root.status();
+      EXPECT_GE(root->suspension(), acknowledged) << id;
+    }
+    for (const auto& id : stats.completed_calls) {
+      auto call = (*store)->GetStackRun(id);
+      ASSERT_TRUE(call.ok()) << id << ": " << call.status();
+      EXPECT_EQ(call->status(), v1::STACK_RUN_STATUS_COMPLETED) << id;
+    }
+    EXPECT_GT(stats.suspensions.size(), 0u);
+    EXPECT_GT(stats.completed_calls.size(), 0u);
   }
   // Finish the load: leases held by dead workers expire after 1 s. A
   // completion whose reply was lost in a crash is in the database but not in
@@ -362,12 +392,17 @@ TEST_P(CrashTest, KillNineDuringWriteLoadLeavesAConsistentDatabase) {
   v1::ListTaskRunsRequest done;
   done.mutable_filter()->add_statuses(v1::RUN_STATUS_COMPLETED);
   done.mutable_page()->set_limit(1000);
+  auto completed = [&]() -> int {
+    auto listed = (*store)->ListTaskRuns(done);
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    return listed.ok() ? listed->runs_size() : -1;
+  };
   const absl::Time deadline = absl::Now() + absl::Seconds(90);
-  while (absl::Now() < deadline && (*store)->ListTaskRuns(done)->runs_size() < kRuns) {
+  for (int n = completed(); absl::Now() < deadline && n >= 0 && n < kRuns; n = completed()) {
     if (!Step(server.stub(), "finisher", &stats)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CheckInvariants(store->get(), kRuns);
-  EXPECT_EQ((*store)->ListTaskRuns(done)->runs_size(), kRuns);
+  EXPECT_EQ(completed(), kRuns);
   std::lock_guard<std::mutex> lock(stats.mu);
   EXPECT_GT(static_cast<int>(stats.completed_runs.size()), 0);
 }

@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/json.h"
 #include "runtime/server/server.h"
 #include "storage/remote/remote_store.h"
 #include "storage/sql/migrations.h"
@@ -28,19 +28,15 @@ namespace {
 using ::google::protobuf::Value;
 
 Value Json(const std::string& text) {
-  Value v;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &v).ok()) << text;
-  return v;
+  auto v = ParseJsonValue(text, "test value");
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : Value();
 }
 
 // Canonical text for comparing JSON values (object keys are unordered).
 std::string ToJsonText(const Value& v) {
-  google::protobuf::util::MessageDifferencer differencer;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(v, &out);
-  Value reparsed;
-  (void)google::protobuf::util::JsonStringToMessage(out, &reparsed);
-  return reparsed.DebugString();
+  auto reparsed = ParseJsonValue(ProtoToJson(v), "test value");
+  return reparsed.ok() ? reparsed->DebugString() : "<invalid>";
 }
 
 class StoreTest : public ::testing::TestWithParam<std::string> {
@@ -91,6 +87,12 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   void Advance(absl::Duration d) { now_micros_ += absl::ToInt64Microseconds(d); }
+
+  // The store's database opened directly, under the store's API.
+  absl::StatusOr<std::unique_ptr<sql::Database>> OpenDatabase() {
+    if (GetParam() != "postgres") return sql::OpenSqlite({.path = url_.substr(strlen("sqlite://"))});
+    return sql::OpenPostgres({.url = url_});
+  }
 
   v1::TaskFunction Publish(const std::string& id, const std::string& code = "return 1") {
     v1::PublishTaskFunctionRequest request;
@@ -418,13 +420,17 @@ TEST_P(StoreTest, ExpiredLeaseIsReclaimedAndOldOwnersWriteRefused) {
   Publish("t");
   Submit("t");
   auto a = Claim(v1::WORK_KIND_EXECUTE_ROOT, "worker-a", 1000);
+  ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(a->has_stack_run());
-  Suspend(*a, 1).IgnoreError();
+  auto suspended = Suspend(*a, 1);
+  ASSERT_TRUE(suspended.ok()) << suspended.status();
   auto call_a = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-a", 1000);
+  ASSERT_TRUE(call_a.ok()) << call_a.status();
   ASSERT_TRUE(call_a->has_stack_run());
   EXPECT_FALSE(Claim(v1::WORK_KIND_PERFORM_CALL, "proc-b", 1000)->has_stack_run());
   Advance(absl::Milliseconds(1500));
   auto call_b = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-b", 1000);
+  ASSERT_TRUE(call_b.ok()) << call_b.status();
   ASSERT_TRUE(call_b->has_stack_run());
   EXPECT_EQ(call_b->stack_run().id(), call_a->stack_run().id());
   EXPECT_GT(call_b->lease().fencing_token(), call_a->lease().fencing_token());
@@ -464,8 +470,13 @@ TEST_P(StoreTest, RetryCallWaitsUntilNextAttempt) {
   Publish("t");
   Submit("t");
   auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
-  Suspend(*root, 1).IgnoreError();
+  ASSERT_TRUE(root.ok()) << root.status();
+  ASSERT_TRUE(root->has_stack_run());
+  auto suspended = Suspend(*root, 1);
+  ASSERT_TRUE(suspended.ok()) << suspended.status();
   auto call = Claim(v1::WORK_KIND_PERFORM_CALL, "p");
+  ASSERT_TRUE(call.ok()) << call.status();
+  ASSERT_TRUE(call->has_stack_run());
   v1::RetryCallRequest retry;
   retry.set_stack_run_id(call->stack_run().id());
   retry.set_fencing_token(call->lease().fencing_token());
@@ -488,8 +499,13 @@ TEST_P(StoreTest, CancelStopsRunAndItsCalls) {
   Publish("t");
   auto submitted = Submit("t");
   auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
-  Suspend(*root, 2).IgnoreError();
+  ASSERT_TRUE(root.ok()) << root.status();
+  ASSERT_TRUE(root->has_stack_run());
+  auto suspended = Suspend(*root, 2);
+  ASSERT_TRUE(suspended.ok()) << suspended.status();
   auto held = Claim(v1::WORK_KIND_PERFORM_CALL, "p");
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_TRUE(held->has_stack_run());
   v1::CancelRunRequest cancel;
   cancel.set_id(submitted.run().id());
   cancel.set_reason("user asked");
@@ -506,6 +522,7 @@ TEST_P(StoreTest, CancelStopsRunAndItsCalls) {
   list.mutable_filter()->set_task_run_id(submitted.run().id());
   auto listed = store_->ListStackRuns(list);
   ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->stack_runs_size(), 3) << listed->DebugString();  // the root and its two calls
   for (const auto& s : listed->stack_runs()) {
     EXPECT_EQ(s.status(), v1::STACK_RUN_STATUS_CANCELLED) << s.id();
   }
@@ -678,12 +695,18 @@ TEST_P(StoreTest, ManyThreadsClaimEveryItemExactlyOnce) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
+      int consecutive_errors = 0;
       while (true) {
         auto c = Claim(v1::WORK_KIND_PERFORM_CALL, absl::StrCat("p", t));
         if (!c.ok()) {
           ++errors;
+          if (++consecutive_errors >= 100) {
+            ADD_FAILURE() << "thread " << t << ": 100 claims in a row failed, last: " << c.status();
+            break;
+          }
           continue;
         }
+        consecutive_errors = 0;
         if (!c->has_stack_run()) break;
         {
           absl::MutexLock lock(&mu);
@@ -706,7 +729,12 @@ TEST_P(StoreTest, ManyThreadsClaimEveryItemExactlyOnce) {
   // The countdown made each parent ready exactly once.
   EXPECT_EQ(ready_parents.load(), kRuns);
   int resumable = 0;
-  while (Claim(v1::WORK_KIND_RESUME_PARENT, "e")->has_stack_run()) ++resumable;
+  while (true) {
+    auto parent = Claim(v1::WORK_KIND_RESUME_PARENT, "e");
+    ASSERT_TRUE(parent.ok()) << parent.status();
+    if (!parent->has_stack_run()) break;
+    ++resumable;
+  }
   EXPECT_EQ(resumable, kRuns);
 }
 
@@ -737,10 +765,33 @@ TEST_P(StoreTest, ManyThreadsClaimRootsExactlyOnce) {
 TEST_P(StoreTest, ReopeningAnUpToDateDatabaseChangesNothing) {
   if (GetParam() == "sqlite-grpc") GTEST_SKIP() << "backend-level test";
   Publish("t");
+  // The schema version and the migrations recorded, read from the database.
+  auto migrations = [this](int* version, int64_t* applied) {
+    auto db = OpenDatabase();
+    ASSERT_TRUE(db.ok()) << db.status();
+    auto v = SchemaVersion(**db);
+    ASSERT_TRUE(v.ok()) << v.status();
+    *version = *v;
+    absl::Status read = (*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+      auto rows = tx.Query("SELECT COUNT(*) FROM schema_migrations");
+      if (!rows.ok()) return rows.status();
+      *applied = rows->empty() ? -1 : (*rows)[0].Int(0);
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(read.ok()) << read;
+  };
+  int version_before = 0, version_after = 0;
+  int64_t applied_before = 0, applied_after = 0;
   store_.reset();
+  ASSERT_NO_FATAL_FAILURE(migrations(&version_before, &applied_before));
+  EXPECT_GT(version_before, 0);
+  EXPECT_GE(applied_before, 1);
   auto again = Open();
   ASSERT_TRUE(again.ok()) << again.status();
   store_ = std::move(*again);
+  ASSERT_NO_FATAL_FAILURE(migrations(&version_after, &applied_after));
+  EXPECT_EQ(version_after, version_before);
+  EXPECT_EQ(applied_after, applied_before);  // no migration applied twice
   v1::GetTaskFunctionRequest get;
   get.set_identifier("t");
   EXPECT_TRUE(store_->GetTaskFunction(get).ok());
@@ -749,12 +800,9 @@ TEST_P(StoreTest, ReopeningAnUpToDateDatabaseChangesNothing) {
 TEST_P(StoreTest, NewerSchemaIsRefused) {
   if (GetParam() == "sqlite-grpc") GTEST_SKIP() << "backend-level test";
   store_.reset();
-  std::unique_ptr<sql::Database> db;
-  if (GetParam() != "postgres") {
-    db = std::move(*sql::OpenSqlite({.path = url_.substr(strlen("sqlite://"))}));
-  } else {
-    db = std::move(*sql::OpenPostgres({.url = url_}));
-  }
+  auto opened = OpenDatabase();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<sql::Database> db = std::move(*opened);
   ASSERT_TRUE(db->Transact(true, [](sql::Tx& tx) {
                   return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)")
                       .status();
@@ -762,7 +810,9 @@ TEST_P(StoreTest, NewerSchemaIsRefused) {
   auto refused = Open();
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("newer"), std::string::npos) << refused.status();
-  EXPECT_EQ(*SchemaVersion(*db), 99);
+  auto version = SchemaVersion(*db);
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, 99);
 }
 
 TEST(OpenStoreTest, RejectsBadUrls) {

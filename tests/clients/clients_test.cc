@@ -20,6 +20,8 @@ TEST(ClientsTest, NodeClientPublishesSubmitsAndWatches) {
   ASSERT_FALSE(result.is_discarded()) << output;
   EXPECT_EQ(result["version"], 1);
   EXPECT_EQ(result["result"], nlohmann::json::parse(R"({"hello":"node"})"));
+  ASSERT_TRUE(result["events"].is_array()) << output;
+  ASSERT_FALSE(result["events"].empty()) << output;
   EXPECT_EQ(result["events"].back(), "RUN_STATUS_COMPLETED");
   EXPECT_EQ(result["notFoundCode"], 5);  // NOT_FOUND
 }

@@ -1,13 +1,16 @@
 // End to end: real binaries as separate processes, on SQLite and Postgres.
 #include <atomic>
+#include <future>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/empty.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/json.h"
 #include "tests/e2e/stack.h"
 #include "tests/support/postgres.h"
 
@@ -16,10 +19,23 @@ namespace {
 
 namespace v1 = ::tasker::v1;
 
-nlohmann::json ResultOf(const v1::TaskRun& run) {
-  std::string text;
-  (void)google::protobuf::util::MessageToJsonString(run.result(), &text);
-  return nlohmann::json::parse(text.empty() ? "null" : text);
+nlohmann::json ResultOf(const v1::TaskRun& run) { return ValueToNlohmann(run.result()); }
+
+// The status of `method` ("/tasker.v1.Storage/GetTaskRun") on `target`, called
+// by name with an empty request: the token is checked before any method runs.
+grpc::StatusCode CallByName(const std::string& target, const std::string& method, const std::string& token) {
+  auto channel = MakeChannel({.target = target, .auth_token = token});
+  if (!channel.ok()) {
+    ADD_FAILURE() << channel.status();
+    return grpc::StatusCode::UNKNOWN;
+  }
+  grpc::TemplatedGenericStub<google::protobuf::Empty, google::protobuf::Empty> stub(*channel);
+  google::protobuf::Empty request, response;
+  auto context = MakeContext(absl::Seconds(5));
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  return done.get_future().get().error_code();
 }
 
 
@@ -115,17 +131,24 @@ TEST_P(EndToEndTest, CancelStopsASuspendedRun) {
   )").ok());
   auto id = stack_->Submit("slow", "{}");
   ASSERT_TRUE(id.ok());
-  // Wait until it is suspended on the slow call.
+  // Wait until it is suspended and a processor is performing the slow call.
   v1::GetRunRequest get;
   get.set_id(*id);
   v1::GetRunResponse response;
-  for (int i = 0; i < 200; ++i) {
+  auto call_in_flight = [&response] {
+    for (const auto& s : response.stack_runs()) {
+      if (!s.parent_id().empty() && s.status() == v1::STACK_RUN_STATUS_RUNNING) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 250; ++i) {
     auto context = MakeContext(absl::Seconds(5));
     ASSERT_TRUE(stack_->api()->GetRun(context.get(), get, &response).ok());
-    if (response.run().status() == v1::RUN_STATUS_SUSPENDED_WAITING_CHILD) break;
+    if (response.run().status() == v1::RUN_STATUS_SUSPENDED_WAITING_CHILD && call_in_flight()) break;
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_EQ(response.run().status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  ASSERT_TRUE(call_in_flight()) << "no processor took the call within 5 s";
   v1::CancelRunRequest cancel;
   cancel.set_id(*id);
   cancel.set_reason("no longer needed");
@@ -133,11 +156,23 @@ TEST_P(EndToEndTest, CancelStopsASuspendedRun) {
   auto context = MakeContext(absl::Seconds(5));
   ASSERT_TRUE(stack_->api()->CancelRun(context.get(), cancel, &cancelled).ok());
   EXPECT_EQ(cancelled.status(), v1::RUN_STATUS_CANCELLED);
-  absl::SleepFor(absl::Seconds(4));  // the slow call finishes meanwhile
+  // The slow call goes on in the processor; wait until it has finished and its
+  // result was refused, then check the run stayed cancelled.
+  std::string child;
+  for (const auto& s : response.stack_runs()) {
+    if (!s.parent_id().empty()) child = s.id();
+  }
+  ASSERT_FALSE(child.empty());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (stack_->Logs().find(absl::StrCat("call result dropped\",\"stack_run\":\"", child)) == std::string::npos) {
+    ASSERT_LT(absl::Now(), deadline) << "the processor never finished the cancelled call\n" << stack_->Logs();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   auto run = stack_->Wait(*id, absl::Seconds(5));
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->status(), v1::RUN_STATUS_CANCELLED);
   EXPECT_EQ(run->error().message(), "no longer needed");
+  EXPECT_EQ(run->suspend_count(), 1);  // never resumed
 }
 
 TEST_P(EndToEndTest, GmailSearchExampleAgainstTheGoogleEmulator) {
@@ -232,30 +267,49 @@ TEST(EndToEndHttpTest, TheSeedPlatformsHttpApi) {
   ASSERT_TRUE(stored);
   ASSERT_EQ(stored->status, 200) << stored->body;
   auto bad_code = http.Post("/task/store-function", R"({"name":"broken","code":"return (;"})", "application/json");
+  ASSERT_TRUE(bad_code);
   EXPECT_EQ(bad_code->status, 400);
   EXPECT_NE(bad_code->body.find("line 1"), std::string::npos) << bad_code->body;
   auto malformed = http.Post("/task/submit", "{not json", "application/json");
+  ASSERT_TRUE(malformed);
   EXPECT_EQ(malformed->status, 400);
   EXPECT_NE(malformed->body.find("not valid JSON"), std::string::npos);
   auto unknown = http.Post("/task/submit", R"({"name":"nope"})", "application/json");
+  ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);
   auto submitted = http.Post("/task/submit", R"({"name":"hello","input":{"who":"http"}})", "application/json");
+  ASSERT_TRUE(submitted);
   ASSERT_EQ(submitted->status, 200) << submitted->body;
   const std::string run_id = nlohmann::json::parse(submitted->body)["runId"];
   nlohmann::json status;
   for (int i = 0; i < 200; ++i) {
     auto got = http.Get(("/task/status/" + run_id).c_str());
+    ASSERT_TRUE(got);
     ASSERT_EQ(got->status, 200);
     status = nlohmann::json::parse(got->body);
     if (status["status"] == "RUN_STATUS_COMPLETED") break;
     absl::SleepFor(absl::Milliseconds(50));
   }
+  ASSERT_EQ(status["status"], "RUN_STATUS_COMPLETED") << status.dump();
   EXPECT_EQ(status["result"], nlohmann::json::parse(R"({"greeting":"hi http","echoed":1})"));
+  // The path form takes the input as the body and starts a new run of it.
   auto via_path = http.Post("/functions/v1/tasks/hello", R"({"who":"path"})", "application/json");
-  EXPECT_EQ(via_path->status, 200) << via_path->body;
+  ASSERT_TRUE(via_path);
+  ASSERT_EQ(via_path->status, 200) << via_path->body;
+  const nlohmann::json path_run = nlohmann::json::parse(via_path->body);
+  ASSERT_TRUE(path_run["runId"].is_string()) << via_path->body;
+  EXPECT_NE(path_run["runId"], run_id);
+  EXPECT_EQ(path_run["created"], true) << via_path->body;
+  auto path_done = (*stack)->Wait(path_run["runId"], absl::Seconds(60));
+  ASSERT_TRUE(path_done.ok()) << path_done.status();
+  EXPECT_EQ(path_done->status(), v1::RUN_STATUS_COMPLETED) << path_done->error().message();
+  EXPECT_EQ(ResultOf(*path_done), nlohmann::json::parse(R"({"greeting":"hi path","echoed":1})"));
   auto listed = http.Get("/functions/v1/tasks");
+  ASSERT_TRUE(listed);
   EXPECT_EQ(nlohmann::json::parse(listed->body)["functions"].size(), 1u);
-  EXPECT_EQ(http.Get("/task/status/run_nope")->status, 404);
+  auto missing = http.Get("/task/status/run_nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
 }
 
 TEST(EndToEndAuthTest, EveryServiceRequiresTheToken) {
@@ -278,6 +332,22 @@ TEST(EndToEndAuthTest, EveryServiceRequiresTheToken) {
   v1::GetRunResponse response;
   auto context = MakeContext(absl::Seconds(5));
   EXPECT_EQ(anonymous->GetRun(context.get(), get, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // Every internal service too; with the token each answers (whatever it makes
+  // of an empty request).
+  for (const auto& [component, method] : std::vector<std::pair<std::string, std::string>>{
+           {"storage", "/tasker.v1.Storage/GetTaskRun"},
+           {"keystore", "/tasker.v1.Keystore/GetKey"},
+           {"proxy", "/tasker.v1.WrappedServiceProxy/ListServices"},
+           {"processor0", "/tasker.v1.StackProcessor/GetProcessorStats"}}) {
+    auto port = testing::WaitForPortFile((*stack)->dir() + "/" + component + ".port", absl::Seconds(5));
+    ASSERT_TRUE(port.ok()) << component << ": " << port.status();
+    const std::string target = absl::StrCat("127.0.0.1:", *port);
+    EXPECT_EQ(CallByName(target, method, ""), grpc::StatusCode::UNAUTHENTICATED) << method;
+    EXPECT_EQ(CallByName(target, method, "not-the-token"), grpc::StatusCode::UNAUTHENTICATED) << method;
+    const grpc::StatusCode authed = CallByName(target, method, options.auth_token);
+    EXPECT_NE(authed, grpc::StatusCode::UNAUTHENTICATED) << method;
+    EXPECT_NE(authed, grpc::StatusCode::UNIMPLEMENTED) << method;  // the method exists: the refusal above was the token's
+  }
   EXPECT_EQ((*stack)->Logs().find("cluster-secret-token"), std::string::npos);
 }
 

@@ -5,9 +5,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/json.h"
 #include "tests/e2e/stack.h"
 #include "tests/support/postgres.h"
 
@@ -16,10 +16,25 @@ namespace {
 
 namespace v1 = ::tasker::v1;
 
-std::string ResultJson(const v1::TaskRun& run) {
-  std::string text;
-  (void)google::protobuf::util::MessageToJsonString(run.result(), &text);
-  return text;
+std::string ResultJson(const v1::TaskRun& run) { return ProtoToJson(run.result()); }
+
+bool Finished(v1::RunStatus s) {
+  return s == v1::RUN_STATUS_COMPLETED || s == v1::RUN_STATUS_FAILED || s == v1::RUN_STATUS_CANCELLED;
+}
+
+// How many of `ids` have not finished yet.
+int Unfinished(Stack* stack, const std::vector<std::string>& ids) {
+  int unfinished = 0;
+  for (const auto& id : ids) {
+    v1::GetRunRequest get;
+    get.set_id(id);
+    v1::GetRunResponse response;
+    auto context = MakeContext(absl::Seconds(10));
+    if (!stack->api()->GetRun(context.get(), get, &response).ok() || !Finished(response.run().status())) {
+      ++unfinished;
+    }
+  }
+  return unfinished;
 }
 
 
@@ -87,21 +102,35 @@ TEST_P(ScaleTest, KillNineOfEveryComponentDuringALoad) {
     ASSERT_TRUE(id.ok()) << id.status();
     ids.push_back(*id);
   }
+  // The kills must land during the load, or this test proves nothing.
+  const int unfinished_at_first_kill = Unfinished(stack->get(), ids);
+  EXPECT_GT(unfinished_at_first_kill, 0) << "every run finished before the first kill";
   std::mt19937 rng(std::random_device{}());
   for (const char* victim : {"executor0", "processor1", "proxy", "storage", "executor1", "processor0"}) {
-    absl::SleepFor(absl::Milliseconds(200 + rng() % 600));
+    absl::SleepFor(absl::Milliseconds(200 + rng() % 600));  // spread the kills over the load
     ASSERT_TRUE((*stack)->KillAndRestart(victim).ok()) << victim;
   }
-  int completed = 0;
   for (int i = 0; i < kRuns; ++i) {
     auto run = (*stack)->Wait(ids[i], absl::Seconds(240));
     ASSERT_TRUE(run.ok()) << run.status() << "\n" << (*stack)->Logs().substr(0, 5000);
     ASSERT_EQ(run->status(), v1::RUN_STATUS_COMPLETED) << run->error().message();
     EXPECT_EQ(ResultJson(*run), std::to_string(i + 3)) << ids[i];
     EXPECT_EQ(run->suspend_count(), 3) << ids[i];
-    ++completed;
+    // Nothing was recorded twice: one root and exactly one completed child per
+    // call, whatever crashed in between.
+    v1::GetRunRequest get;
+    get.set_id(ids[i]);
+    v1::GetRunResponse response;
+    auto context = MakeContext(absl::Seconds(10));
+    ASSERT_TRUE((*stack)->api()->GetRun(context.get(), get, &response).ok()) << ids[i];
+    int roots = 0, children = 0;
+    for (const auto& s : response.stack_runs()) {
+      (s.parent_id().empty() ? roots : children)++;
+      EXPECT_EQ(s.status(), v1::STACK_RUN_STATUS_COMPLETED) << ids[i] << " " << s.id();
+    }
+    EXPECT_EQ(roots, 1) << ids[i];
+    EXPECT_EQ(children, 3) << ids[i];
   }
-  EXPECT_EQ(completed, kRuns);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ScaleTest, ::testing::Values("sqlite", "postgres"),

@@ -8,13 +8,14 @@
 #include <atomic>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/util/json_util.h"
 #include "services/keystore/keystore_service.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/json.h"
 #include "runtime/common/status.h"
 #include "tests/support/postgres.h"
 
@@ -37,6 +38,17 @@ std::string DatabaseUrlFor(const std::string& backend, const std::string& prefix
 }
 
 absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
+  absl::StatusOr<std::unique_ptr<Stack>> stack;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    stack = StartOnce(options);
+    const bool port_taken = !stack.ok() && (absl::StrContains(stack.status().message(), "Address already in use") ||
+                                            absl::StrContains(stack.status().message(), "cannot listen"));
+    if (!port_taken) break;
+  }
+  return stack;
+}
+
+absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& options) {
   auto stack = std::unique_ptr<Stack>(new Stack());
   stack->options_ = options;
   stack->dir_ = testing::MakeTempDir("stack");
@@ -151,7 +163,10 @@ absl::Status Stack::KillAndRestart(const std::string& name) {
   auto it = components_.find(name);
   if (it == components_.end()) return absl::NotFoundError(name);
   it->second.running.process->Signal(SIGKILL);
-  it->second.running.process->Wait(absl::Seconds(10));
+  // Restarting before the old process is gone would race it for the port.
+  if (!it->second.running.process->Wait(absl::Seconds(10)).has_value()) {
+    return absl::DeadlineExceededError(absl::StrCat(name, " did not exit within 10s of SIGKILL"));
+  }
   return StartComponent(name);
 }
 
@@ -162,7 +177,7 @@ absl::StatusOr<v1::TaskFunction> Stack::Publish(const std::string& id, const std
   v1::TaskFunction response;
   auto context = MakeContext(absl::Seconds(10));
   grpc::Status status = api_->PublishTask(context.get(), request, &response);
-  if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }
 
@@ -171,13 +186,11 @@ absl::StatusOr<std::string> Stack::Submit(const std::string& task, const std::st
   v1::SubmitRunRequest request;
   request.set_task_identifier(task);
   request.set_idempotency_key(key);
-  if (!google::protobuf::util::JsonStringToMessage(input_json, request.mutable_input()).ok()) {
-    return absl::InvalidArgumentError("input is not JSON");
-  }
+  RETURN_IF_ERROR(JsonToProto(input_json, request.mutable_input(), "input"));
   v1::SubmitRunResponse response;
   auto context = MakeContext(absl::Seconds(10));
   grpc::Status status = api_->SubmitRun(context.get(), request, &response);
-  if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  if (!status.ok()) return FromGrpcStatus(status);
   return response.run().id();
 }
 

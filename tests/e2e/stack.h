@@ -31,6 +31,9 @@ struct StackOptions {
 
 class Stack {
  public:
+  // Starts every component. Executor and processor ports are chosen before
+  // they start (each must know the others'); when another process takes one
+  // of them first, the whole stack is started again (up to 3 times).
   static absl::StatusOr<std::unique_ptr<Stack>> Start(StackOptions options);
   ~Stack();
 
@@ -55,6 +58,7 @@ class Stack {
   std::string Logs();
 
  private:
+  static absl::StatusOr<std::unique_ptr<Stack>> StartOnce(const StackOptions& options);
   struct Component {
     std::string binary;
     std::vector<std::string> args;

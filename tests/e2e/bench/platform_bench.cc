@@ -28,25 +28,35 @@ double Pct(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
+// Reports why a measurement stopped; the exit code for it.
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "%s\n", status.ToString().c_str());
+  return 1;
+}
+
+// OK for a completed run, otherwise why it is not one.
+absl::Status Completed(const absl::StatusOr<tasker::v1::TaskRun>& run) {
+  if (!run.ok()) return run.status();
+  if (run->status() == tasker::v1::RUN_STATUS_COMPLETED) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("run ", run->id(), " ended ", tasker::v1::RunStatus_Name(run->status()),
+                                          ": ", run->error().message()));
+}
+
 int Measure(const std::string& backend) {
   StackOptions options;
   std::unique_ptr<testing::PostgresServer> pg;
   if (backend == "postgres") {
     auto started = testing::PostgresServer::Start({.fsync = true});
-    if (!started.ok()) {
-      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
-      return 1;
-    }
+    if (!started.ok()) return Fail(started.status());
     pg = std::move(*started);
-    options.database_url = *pg->CreateDatabase("bench");
+    auto url = pg->CreateDatabase("bench");
+    if (!url.ok()) return Fail(url.status());
+    options.database_url = *url;
   }
   auto stack = Stack::Start(options);
-  if (!stack.ok()) {
-    std::fprintf(stderr, "%s\n", stack.status().ToString().c_str());
-    return 1;
-  }
+  if (!stack.ok()) return Fail(stack.status());
   const int calls = absl::GetFlag(FLAGS_calls);
-  (void)(*stack)->Publish("bench", R"(
+  auto published = (*stack)->Publish("bench", R"(
     const gaps = [];
     for (let i = 0; i < input.calls; i++) {
       const t0 = Date.now();
@@ -55,30 +65,34 @@ int Measure(const std::string& backend) {
     }
     return gaps;
   )");
+  if (!published.ok()) return Fail(published.status());
   // Warm up (JS workers, connections).
   auto warm = (*stack)->Submit("bench", R"({"calls":2})");
-  (void)(*stack)->Wait(*warm, absl::Seconds(60));
+  if (!warm.ok()) return Fail(warm.status());
+  if (auto done = Completed((*stack)->Wait(*warm, absl::Seconds(60))); !done.ok()) return Fail(done);
 
   const int runs = absl::GetFlag(FLAGS_runs);
   // 1) Overhead: one run at a time, so nothing queues behind it.
   std::vector<double> overhead;
   for (int r = 0; r < 5; ++r) {
     auto id = (*stack)->Submit("bench", absl::StrCat(R"({"calls":)", calls, "}"));
+    if (!id.ok()) return Fail(id.status());
     auto run = (*stack)->Wait(*id, absl::Seconds(120));
-    if (!run.ok() || run->status() != tasker::v1::RUN_STATUS_COMPLETED) return 1;
+    if (auto done = Completed(run); !done.ok()) return Fail(done);
     for (const auto& v : run->result().list_value().values()) overhead.push_back(v.number_value());
   }
   // 2) Throughput: `runs` runs at once.
   const absl::Time start = absl::Now();
   std::vector<std::string> ids;
-  for (int r = 0; r < runs; ++r) ids.push_back(*(*stack)->Submit("bench", absl::StrCat(R"({"calls":)", calls, "}")));
+  for (int r = 0; r < runs; ++r) {
+    auto id = (*stack)->Submit("bench", absl::StrCat(R"({"calls":)", calls, "}"));
+    if (!id.ok()) return Fail(id.status());
+    ids.push_back(*id);
+  }
   std::vector<double> loaded;
   for (const auto& id : ids) {
     auto run = (*stack)->Wait(id, absl::Seconds(600));
-    if (!run.ok() || run->status() != tasker::v1::RUN_STATUS_COMPLETED) {
-      std::fprintf(stderr, "run did not complete\n");
-      return 1;
-    }
+    if (auto done = Completed(run); !done.ok()) return Fail(done);
     for (const auto& v : run->result().list_value().values()) loaded.push_back(v.number_value());
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
