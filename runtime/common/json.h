@@ -31,8 +31,11 @@ absl::Status JsonToProto(absl::string_view json, google::protobuf::Message* out,
 absl::StatusOr<google::protobuf::Value> ParseJsonValue(absl::string_view json,
                                                        absl::string_view field);
 
-// Between google.protobuf.Value and nlohmann::json.
-nlohmann::json ValueToNlohmann(const google::protobuf::Value& value);
+// Between google.protobuf.Value and nlohmann::json. INVALID_ARGUMENT naming
+// `field` for a value JSON cannot carry (a NaN or infinite number, at any
+// depth).
+absl::StatusOr<nlohmann::json> ValueToNlohmann(const google::protobuf::Value& value,
+                                               absl::string_view field);
 absl::StatusOr<google::protobuf::Value> NlohmannToValue(const nlohmann::json& json,
                                                         absl::string_view field);
 // Any message as nlohmann::json (lowerCamelCase names unless asked).

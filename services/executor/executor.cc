@@ -12,8 +12,6 @@ namespace v1 = ::tasker::v1;
 
 namespace {
 
-std::string ToJson(const google::protobuf::Value& value) { return ProtoToJson(value); }
-
 absl::StatusOr<google::protobuf::Value> FromJson(const std::string& json) {
   auto value = ParseJsonValue(json, "runtime output");
   if (!value.ok()) return absl::InternalError("runtime produced JSON that does not parse");
@@ -91,7 +89,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   absl::StatusOr<js::Outcome> outcome;
   if (root.suspension() == 0) {
     ++counters_.started;
-    outcome = pool_->Start(code, ToJson(run.input()), config_.limits);
+    outcome = pool_->Start(code, ProtoToJson(run.input()), config_.limits);
   } else {
     ++counters_.resumed;
     ASSIGN_OR_RETURN(auto state, stores_.steps->GetResumeState(root.id()));
@@ -101,11 +99,11 @@ absl::Status Executor::Process(int kind, const std::string& id) {
       r.call_id = child.call_id();
       r.ok = child.status() == v1::STACK_RUN_STATUS_COMPLETED;
       if (r.ok) {
-        r.result_json = ToJson(child.result());
+        r.result_json = ProtoToJson(child.result());
       } else {
         r.error_message = child.error().message().empty() ? "the call failed" : child.error().message();
         r.error_code = child.error().code();
-        if (child.error().has_details()) r.error_details_json = ToJson(child.error().details());
+        if (child.error().has_details()) r.error_details_json = ProtoToJson(child.error().details());
       }
       results.push_back(std::move(r));
     }

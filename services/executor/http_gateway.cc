@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
-#include "runtime/common/json.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/common/json.h"
 
 namespace tasker::services {
 namespace {

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "runtime/common/json.h"
 #include "runtime/common/log.h"
+#include "runtime/common/status.h"
 
 namespace tasker::proxy {
 namespace {
@@ -46,7 +47,7 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
   }
   Json args = nullptr;
   if (request.has_args()) {
-    args = ValueToNlohmann(request.args());
+    ASSIGN_OR_RETURN(args, ValueToNlohmann(request.args(), "args"));
   }
   CallContext context;
   context.idempotency_key = request.idempotency_key();

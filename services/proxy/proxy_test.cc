@@ -26,7 +26,9 @@ Json ResultJson(const v1::CallResponse& response) {
     ADD_FAILURE() << "call failed: " << response.error().code() << " " << response.error().message();
     return nullptr;
   }
-  return ValueToNlohmann(response.result());
+  auto result = ValueToNlohmann(response.result(), "result");
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? *result : nullptr;
 }
 
 google::protobuf::Value Value(const std::string& json) {

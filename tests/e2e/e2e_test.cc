@@ -19,7 +19,11 @@ namespace {
 
 namespace v1 = ::tasker::v1;
 
-nlohmann::json ResultOf(const v1::TaskRun& run) { return ValueToNlohmann(run.result()); }
+nlohmann::json ResultOf(const v1::TaskRun& run) {
+  auto result = ValueToNlohmann(run.result(), "result");
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? *result : nullptr;
+}
 
 // The status of `method` ("/tasker.v1.Storage/GetTaskRun") on `target`, called
 // by name with an empty request: the token is checked before any method runs.
