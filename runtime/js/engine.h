@@ -1,5 +1,12 @@
-// The JavaScript engine of Tasker: runs task code in a V8 10.2 isolate and
-// turns every suspension at host calls into a continuation (a V8 snapshot).
+// The JavaScript engine of Tasker: the types shared by the runtime, and a
+// cold, snapshot-per-suspension API over it.
+//
+// The hot path is LiveRun (live_run.h): a run's isolate stays alive between
+// host calls. Checkpoints (the continuation format, continuation.h) are
+// written off the hot path; Rebuild (replay.h) restores a checkpoint and
+// replays the journal. This file's Start/Resume turn every suspension into a
+// continuation (checkpoint + restore per step): the cold path, used to test
+// checkpoint fidelity and by the engine benchmark.
 //
 //   InitializeV8({});                                   // once per process
 //   auto out = Start(code, R"({"customer":"x"})", limits);
@@ -8,13 +15,8 @@
 //     out = Resume(out->continuation, results, limits);  // any process
 //   }
 //
-// Threading: V8 is initialised once per process. Each Start/Resume creates
-// its own isolate (a SnapshotCreator), runs it on the calling thread and
-// disposes it before returning, so steps may run concurrently on different
-// threads; one isolate is never touched by two threads.
-//
 // A fatal V8 error (an abort) takes the whole process down: callers that
-// must survive it run steps in worker processes (worker_pool.h).
+// must survive it run in worker processes (worker_host.h).
 #ifndef TASKER_RUNTIME_JS_ENGINE_H_
 #define TASKER_RUNTIME_JS_ENGINE_H_
 
@@ -33,9 +35,6 @@ namespace tasker::js {
 struct EngineOptions {
   // Old-generation heap limit for every isolate in the process, in MiB.
   int heap_limit_mb = 256;
-  // The clock behind Date.now() / new Date() (the seam for deterministic
-  // replay); real time by default.
-  std::function<double()> clock_ms;
 };
 
 struct Limits {
@@ -49,10 +48,11 @@ struct Limits {
 };
 
 struct HostCall {
-  std::string call_id;
+  std::string call_id;  // "c<index>"
   std::string service;
   std::string method;  // dotted
   std::string args_json;
+  int index = 0;  // the call's number in the run, 1-based
 };
 
 struct CallResult {
@@ -79,6 +79,7 @@ enum class FailureKind {
   kUnsupportedState,  // state V8 cannot snapshot, or a task waiting on nothing
   kLimitExceeded,     // too many calls, too large a result or continuation
   kRuntimeCrash,      // the worker process running the step died
+  kNondeterminism,    // replay diverged from the journal
 };
 
 const char* FailureKindName(FailureKind kind);
@@ -90,6 +91,7 @@ struct StepStats {
   double compress_ms = 0;  // of which compression
   size_t raw_bytes = 0;    // uncompressed snapshot
   size_t stored_bytes = 0; // continuation as stored
+  size_t heap_bytes = 0;   // the isolate's heap after the step
 };
 
 struct Outcome {
@@ -102,7 +104,8 @@ struct Outcome {
   std::string error_name;
   std::string error_message;
   std::string error_stack;
-  // kSuspended
+  // kSuspended: waiting on host calls (those made in this step, if any, and
+  // earlier ones). The cold API also sets the continuation.
   std::string continuation;
   std::vector<HostCall> calls;
   // Every step

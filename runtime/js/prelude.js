@@ -4,8 +4,8 @@
 // host, and defines __callHostTool__. It evaluates to the runtime object the
 // host keeps in the snapshot (context data slot 0).
 //
-// `native` holds the host's functions: log(level, text), random(),
-// now() (ms), and is not reachable from task code after this returns.
+// `native` holds the host's functions: log(level, text), and is not
+// reachable from task code after this returns.
 (function (global, native) {
   'use strict';
 
@@ -52,8 +52,34 @@
   }
 
   // --- Nondeterminism goes through the host (one seam) ---------------------
-  const nativeRandom = native.random;
-  define(Math, 'random', function random() { return nativeRandom(); });
+  // Date.now() / new Date() read the platform clock, which the host sets to
+  // the step's journaled time (frozen during a step). Math.random() is
+  // xoshiro128** seeded from the journal's start step; its state lives in
+  // the heap, so a checkpoint carries it and a replay regenerates it.
+  const imul = Math.imul;
+  let r0 = 0x9e3779b9, r1 = 0x243f6a88, r2 = 0xb7e15162, r3 = 0x85a308d3;
+  const rotl = (x, k) => (x << k) | (x >>> (32 - k));
+  function nextUint32() {
+    const result = imul(rotl(imul(r1, 5), 7), 9) >>> 0;
+    const t = r1 << 9;
+    r2 ^= r0; r3 ^= r1; r1 ^= r2; r0 ^= r3; r2 ^= t; r3 = rotl(r3, 11);
+    return result;
+  }
+  function seedRandom(hi, lo) {
+    // splitmix32 over the two halves fills the state (never all zero).
+    let x = (hi ^ imul(lo, 0x9e3779b9)) >>> 0;
+    const mix = () => {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    r0 = mix(); r1 = mix() ^ lo; r2 = mix() ^ hi; r3 = mix() | 1;
+  }
+  define(Math, 'random', function random() {
+    return ((nextUint32() >>> 5) * 67108864 + (nextUint32() >>> 6)) / 9007199254740992;
+  });
 
   // --- Intl objects cannot be snapshotted by V8 10.2 ------------------------
   // Instances are tracked weakly so that a suspension with one still alive
@@ -172,12 +198,15 @@
   }
 
   const runtime = {
+    // The number of host calls made so far ("call N" of the journal).
+    callsMade() { return nextId - 1; },
     // Set by the host: the task's top-level promise and its outcome.
     main: undefined,
     state: 'pending',
     value: undefined,
     // Runs the task function and records the outcome of its promise.
-    run(fn, inputJson) {
+    run(fn, inputJson, seedHi, seedLo) {
+      seedRandom(seedHi >>> 0, seedLo >>> 0);
       const input = JSON.parse(inputJson);
       let promise;
       try {

@@ -1,34 +1,139 @@
-// tasker-js-worker: runs task steps for a WorkerPool, one at a time, reading
-// StepRequests on stdin and answering StepResponses on stdout. A fatal V8
-// error ends only this process; the pool reports it and starts another.
+// tasker-js-worker: holds live runs for a WorkerHost and runs their steps,
+// one request at a time, reading Requests on stdin and answering Responses
+// on stdout. A fatal V8 error ends only this process (and its live runs,
+// which the executor rebuilds from the journal); the host starts another.
 //
 //   tasker-js-worker --heap_limit_mb=256
 #include <signal.h>
 #include <unistd.h>
 
+#include <map>
+#include <memory>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "runtime/js/engine.h"
+#include "runtime/js/live_run.h"
+#include "runtime/js/replay.h"
 #include "runtime/js/worker_protocol.h"
 
-ABSL_FLAG(int, heap_limit_mb, 256, "V8 old-generation heap limit per step, MiB.");
+ABSL_FLAG(int, heap_limit_mb, 256, "V8 old-generation heap limit per isolate, MiB.");
+
+namespace js = tasker::js;
+
+namespace {
+
+class Worker {
+ public:
+  js::v1::Response Handle(const js::v1::Request& request) {
+    js::v1::Response response;
+    response.set_id(request.id());
+    absl::Status status = Dispatch(request, &response);
+    if (!status.ok()) {
+      response.set_status_code(static_cast<int>(status.code()));
+      response.set_status_message(std::string(status.message()));
+    }
+    return response;
+  }
+
+ private:
+  absl::Status Dispatch(const js::v1::Request& request, js::v1::Response* response) {
+    const std::string& key = request.run();
+    if (key.empty()) return absl::InvalidArgumentError("run: must not be empty");
+    switch (request.op_case()) {
+      case js::v1::Request::kStart: {
+        const auto& op = request.start();
+        if (runs_.count(key)) return absl::AlreadyExistsError(absl::StrCat("run '", key, "' is already live here"));
+        js::Outcome out;
+        auto run = js::LiveRun::Start(op.code(), op.input_json(),
+                                      {.clock_ms = op.clock_ms(), .random_seed = op.random_seed()},
+                                      js::LimitsFromProto(op.limits()), &out);
+        if (!run.ok()) return run.status();
+        if (*run) runs_[key] = std::move(*run);
+        *response->mutable_step() = js::StepToProto(out);
+        return absl::OkStatus();
+      }
+      case js::v1::Request::kDeliver: {
+        auto it = runs_.find(key);
+        if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("run '", key, "' is not live here"));
+        auto out = it->second->Deliver(js::CallResultFromProto(request.deliver().result()),
+                                       request.deliver().clock_ms());
+        if (!out.ok()) return out.status();
+        if (it->second->finished()) runs_.erase(it);
+        *response->mutable_step() = js::StepToProto(*out);
+        return absl::OkStatus();
+      }
+      case js::v1::Request::kRebuild: {
+        const auto& op = request.rebuild();
+        js::RebuildInput input;
+        input.code = op.code();
+        input.input_json = op.input_json();
+        input.limits = js::LimitsFromProto(op.limits());
+        input.checkpoint = op.checkpoint();
+        input.checkpoint_step = op.checkpoint_step();
+        for (const auto& s : op.steps()) input.steps.push_back(js::JournalStepFromProto(s));
+        for (const auto& c : op.calls()) input.calls.push_back(js::JournalCallFromProto(c));
+        runs_.erase(key);
+        auto rebuilt = js::Rebuild(input);
+        if (!rebuilt.ok()) return rebuilt.status();
+        response->set_from_checkpoint(rebuilt->from_checkpoint);
+        response->set_checkpoint_note(rebuilt->checkpoint_note);
+        response->set_steps_replayed(rebuilt->steps_replayed);
+        response->set_calls_replayed(rebuilt->calls_replayed);
+        response->set_restore_ms(rebuilt->restore_ms);
+        response->set_replay_ms(rebuilt->replay_ms);
+        *response->mutable_step() = js::StepToProto(rebuilt->outcome);
+        if (!rebuilt->run) return absl::OkStatus();
+        if (op.checkpoint_only()) {
+          return WriteCheckpoint(std::move(rebuilt->run), response);
+        }
+        runs_[key] = std::move(rebuilt->run);
+        return absl::OkStatus();
+      }
+      case js::v1::Request::kCheckpoint: {
+        auto it = runs_.find(key);
+        if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("run '", key, "' is not live here"));
+        std::unique_ptr<js::LiveRun> run = std::move(it->second);
+        runs_.erase(it);
+        return WriteCheckpoint(std::move(run), response);
+      }
+      case js::v1::Request::kDrop:
+        runs_.erase(key);
+        return absl::OkStatus();
+      default:
+        return absl::InvalidArgumentError("op: unknown");
+    }
+  }
+
+  // Checkpoints `run` and drops it, even when V8 cannot snapshot its state
+  // (the run is then recoverable by replay only).
+  absl::Status WriteCheckpoint(std::unique_ptr<js::LiveRun> run, js::v1::Response* response) {
+    js::StepStats stats;
+    const int step = run->steps();
+    auto checkpoint = run->Checkpoint(&stats);
+    if (!checkpoint.ok()) return checkpoint.status();
+    response->set_checkpoint(std::move(*checkpoint));
+    response->set_checkpoint_step(step);
+    response->set_checkpoint_ms(stats.snapshot_ms);
+    response->set_checkpoint_raw_bytes(static_cast<int64_t>(stats.raw_bytes));
+    return absl::OkStatus();
+  }
+
+  std::map<std::string, std::unique_ptr<js::LiveRun>> runs_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   signal(SIGPIPE, SIG_IGN);
-  tasker::js::InitializeV8({.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb)});
+  js::InitializeV8({.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb)});
+  Worker worker;
   while (true) {
-    tasker::js::v1::StepRequest request;
-    if (!tasker::js::ReadFrame(0, &request).ok()) return 0;  // pool closed the pipe
-    const tasker::js::Limits limits = tasker::js::LimitsFromProto(request.limits());
-    absl::StatusOr<tasker::js::Outcome> outcome;
-    if (request.continuation().empty()) {
-      outcome = tasker::js::Start(request.code(), request.input_json(), limits);
-    } else {
-      std::vector<tasker::js::CallResult> results;
-      for (const auto& r : request.results()) results.push_back(tasker::js::CallResultFromProto(r));
-      outcome = tasker::js::Resume(request.continuation(), results, limits);
-    }
-    if (!tasker::js::WriteFrame(1, tasker::js::OutcomeToProto(outcome)).ok()) return 0;
+    js::v1::Request request;
+    if (!js::ReadFrame(0, &request).ok()) return 0;  // the host closed the pipe
+    if (!js::WriteFrame(1, worker.Handle(request)).ok()) return 0;
   }
 }

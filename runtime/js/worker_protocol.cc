@@ -51,27 +51,21 @@ v1::CallResult CallResultToProto(const CallResult& r) {
   return p;
 }
 
-v1::StepResponse OutcomeToProto(const absl::StatusOr<Outcome>& outcome) {
-  v1::StepResponse p;
-  if (!outcome.ok()) {
-    p.set_status_code(static_cast<int>(outcome.status().code()));
-    p.set_status_message(std::string(outcome.status().message()));
-    return p;
-  }
-  const Outcome& o = *outcome;
+v1::Step StepToProto(const Outcome& o) {
+  v1::Step p;
   p.set_kind(static_cast<int>(o.kind));
   p.set_failure(static_cast<int>(o.failure));
   p.set_result_json(o.result_json);
   p.set_error_name(o.error_name);
   p.set_error_message(o.error_message);
   p.set_error_stack(o.error_stack);
-  p.set_continuation(o.continuation);
   for (const auto& c : o.calls) {
     auto* call = p.add_calls();
     call->set_call_id(c.call_id);
     call->set_service(c.service);
     call->set_method(c.method);
     call->set_args_json(c.args_json);
+    call->set_index(c.index);
   }
   for (const auto& l : o.logs) {
     auto* log = p.add_logs();
@@ -80,18 +74,12 @@ v1::StepResponse OutcomeToProto(const absl::StatusOr<Outcome>& outcome) {
     log->set_message(l.message);
   }
   p.set_logs_truncated(o.logs_truncated);
-  p.set_restore_ms(o.stats.restore_ms);
   p.set_run_ms(o.stats.run_ms);
-  p.set_snapshot_ms(o.stats.snapshot_ms);
-  p.set_raw_bytes(o.stats.raw_bytes);
-  p.set_stored_bytes(o.stats.stored_bytes);
+  p.set_heap_bytes(static_cast<int64_t>(o.stats.heap_bytes));
   return p;
 }
 
-absl::StatusOr<Outcome> OutcomeFromProto(const v1::StepResponse& p) {
-  if (p.status_code() != 0) {
-    return absl::Status(static_cast<absl::StatusCode>(p.status_code()), p.status_message());
-  }
+Outcome StepFromProto(const v1::Step& p) {
   Outcome o;
   o.kind = static_cast<Outcome::Kind>(p.kind());
   o.failure = static_cast<FailureKind>(p.failure());
@@ -99,16 +87,54 @@ absl::StatusOr<Outcome> OutcomeFromProto(const v1::StepResponse& p) {
   o.error_name = p.error_name();
   o.error_message = p.error_message();
   o.error_stack = p.error_stack();
-  o.continuation = p.continuation();
-  for (const auto& c : p.calls()) o.calls.push_back({c.call_id(), c.service(), c.method(), c.args_json()});
+  for (const auto& c : p.calls()) {
+    o.calls.push_back({c.call_id(), c.service(), c.method(), c.args_json(), c.index()});
+  }
   for (const auto& l : p.logs()) o.logs.push_back({l.time_ms(), l.level(), l.message()});
   o.logs_truncated = p.logs_truncated();
-  o.stats.restore_ms = p.restore_ms();
   o.stats.run_ms = p.run_ms();
-  o.stats.snapshot_ms = p.snapshot_ms();
-  o.stats.raw_bytes = p.raw_bytes();
-  o.stats.stored_bytes = p.stored_bytes();
+  o.stats.heap_bytes = static_cast<size_t>(p.heap_bytes());
   return o;
+}
+
+JournalStep JournalStepFromProto(const v1::JournalStep& p) {
+  return {p.seq(), p.trigger_call_id(), p.clock_ms(), p.random_seed()};
+}
+
+v1::JournalStep JournalStepToProto(const JournalStep& s) {
+  v1::JournalStep p;
+  p.set_seq(s.seq);
+  p.set_trigger_call_id(s.trigger_call_id);
+  p.set_clock_ms(s.clock_ms);
+  p.set_random_seed(s.random_seed);
+  return p;
+}
+
+JournalCall JournalCallFromProto(const v1::JournalCall& p) {
+  JournalCall c;
+  c.index = p.index();
+  c.step = p.step();
+  c.call_id = p.call_id();
+  c.service = p.service();
+  c.method = p.method();
+  c.args_json = p.args_json();
+  c.done = p.done();
+  c.result = CallResultFromProto(p.result());
+  c.result.call_id = c.call_id;
+  return c;
+}
+
+v1::JournalCall JournalCallToProto(const JournalCall& c) {
+  v1::JournalCall p;
+  p.set_index(c.index);
+  p.set_step(c.step);
+  p.set_call_id(c.call_id);
+  p.set_service(c.service);
+  p.set_method(c.method);
+  p.set_args_json(c.args_json);
+  p.set_done(c.done);
+  *p.mutable_result() = CallResultToProto(c.result);
+  return p;
 }
 
 namespace {

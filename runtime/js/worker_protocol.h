@@ -7,16 +7,21 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/js/engine.h"
+#include "runtime/js/replay.h"
 #include "runtime/js/worker.pb.h"
 
 namespace tasker::js {
 
 v1::Limits LimitsToProto(const Limits& limits);
 Limits LimitsFromProto(const v1::Limits& proto);
-v1::StepResponse OutcomeToProto(const absl::StatusOr<Outcome>& outcome);
-absl::StatusOr<Outcome> OutcomeFromProto(const v1::StepResponse& proto);
+v1::Step StepToProto(const Outcome& outcome);
+Outcome StepFromProto(const v1::Step& proto);
 CallResult CallResultFromProto(const v1::CallResult& proto);
 v1::CallResult CallResultToProto(const CallResult& result);
+JournalStep JournalStepFromProto(const v1::JournalStep& proto);
+v1::JournalStep JournalStepToProto(const JournalStep& step);
+JournalCall JournalCallFromProto(const v1::JournalCall& proto);
+v1::JournalCall JournalCallToProto(const JournalCall& call);
 
 // Blocking framed I/O on a file descriptor. ReadFrame returns UNAVAILABLE on
 // EOF (the peer exited).

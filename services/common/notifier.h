@@ -1,11 +1,18 @@
-// Best-effort push notifications between executors and processors
-// (round-robin over the peers' targets). A lost notification is not an
-// error: the receiving side's slow sweeper picks the work up.
+// Push notifications between executors and processors. Every push is best
+// effort: a lost one is not an error, because storage has the work and the
+// receiving side's sweeper (or a lease expiry) picks it up.
+//
+// The hot path of a warm run uses two pushes: DispatchCalls (executor →
+// processor, the recorded calls with their dispatch leases) and
+// DeliverResult (processor → the executor holding the run, its reply_to).
+// Both are asynchronous: the caller never waits for the peer.
 #ifndef TASKER_SERVICES_COMMON_NOTIFIER_H_
 #define TASKER_SERVICES_COMMON_NOTIFIER_H_
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,14 +26,31 @@ class Notifier {
   // `executors` and `processors` are gRPC targets; either list may be empty.
   Notifier(const std::vector<std::string>& executors, const std::vector<std::string>& processors,
            const std::string& auth_token);
+  virtual ~Notifier();
 
+  // Asks a processor to claim these calls (by id).
   void NotifyCalls(const std::vector<std::string>& stack_run_ids);
+  // Hands calls already leased for dispatch to a processor (round-robin;
+  // another one is tried when the first cannot be reached).
+  virtual void DispatchCalls(const std::vector<tasker::v1::StackRun>& calls);
+  // Asks an executor to claim an evicted root that became ready.
   void NotifyResume(const std::string& root_stack_run_id);
+  // Pushes a finished call to the executor at `reply_to`.
+  virtual void DeliverResult(const std::string& reply_to, const tasker::v1::StackRun& call);
+  // Waits until no asynchronous push is in flight (for shutdown and tests).
+  void Flush();
 
  private:
+  void Dispatch(std::shared_ptr<tasker::v1::NotifyCallsRequest> request, size_t first, size_t tries);
+  tasker::v1::Executor::Stub* ExecutorAt(const std::string& target);
+
+  std::string auth_token_;
   std::vector<std::unique_ptr<tasker::v1::Executor::Stub>> executors_;
   std::vector<std::unique_ptr<tasker::v1::StackProcessor::Stub>> processors_;
   std::atomic<uint64_t> next_{0};
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<tasker::v1::Executor::Stub>> by_target_;
+  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace tasker::services

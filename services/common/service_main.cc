@@ -62,6 +62,7 @@ int ServiceMain(int argc, char** argv, const std::string& component,
     LogError("start failed", {{"error", started.ToString()}});
     code = 1;
   } else {
+    context.port_ = runner.port();
     for (auto& hook : context.on_start_) {
       if (absl::Status status = hook(); !status.ok()) {
         LogError("start failed", {{"error", status.ToString()}});

@@ -48,6 +48,9 @@ class ServiceContext {
   // "<component>/<host>/<pid>": this replica's lease-owner identity.
   std::string ReplicaId() const;
 
+  // The bound gRPC port, once the server is listening (in OnStart hooks).
+  int port() const { return port_; }
+
   // Keeps `object` alive until after the server stopped and the stop hooks
   // ran; objects are destroyed in reverse order of Own().
   template <typename T>
@@ -68,6 +71,7 @@ class ServiceContext {
   friend int ServiceMain(int, char**, const std::string&,
                          const std::function<absl::Status(ServiceContext&)>&);
   ServerConfig config_;
+  int port_ = 0;
   std::vector<std::shared_ptr<void>> owned_;
   std::vector<grpc::Service*> services_;
   std::vector<std::function<absl::Status()>> on_start_;

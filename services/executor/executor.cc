@@ -1,57 +1,116 @@
 #include "services/executor/executor.h"
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "runtime/common/json.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/js/worker_protocol.h"
+#include "services/executor/warm_run.h"
 
 namespace tasker::services {
 
 namespace v1 = ::tasker::v1;
+using google::protobuf::util::TimeUtil;
 
 namespace {
 
-absl::StatusOr<google::protobuf::Value> FromJson(const std::string& json) {
-  auto value = ParseJsonValue(json, "runtime output");
-  if (!value.ok()) return absl::InternalError("runtime produced JSON that does not parse");
-  return value;
-}
-
 // Writes that lose a race (lease lost: ABORTED; run cancelled or already
-// finished: FAILED_PRECONDITION) are normal: another worker owns the item.
+// finished: FAILED_PRECONDITION) are normal: someone else owns the run.
 bool LostRace(const absl::Status& status) {
   return status.code() == absl::StatusCode::kAborted || status.code() == absl::StatusCode::kFailedPrecondition;
 }
 
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+uint64_t NewSeed() {
+  thread_local absl::BitGen gen;
+  return absl::Uniform<uint64_t>(gen);
+}
+
+js::CallResult ResultOf(const v1::StackRun& call) {
+  js::CallResult r;
+  r.call_id = call.call_id();
+  r.ok = call.status() == v1::STACK_RUN_STATUS_COMPLETED;
+  if (r.ok) {
+    r.result_json = call.has_result() ? ProtoToJson(call.result()) : "null";
+  } else {
+    r.error_message = call.error().message().empty() ? "the call failed" : call.error().message();
+    r.error_code = call.error().code();
+    if (call.error().has_details()) r.error_details_json = ProtoToJson(call.error().details());
+  }
+  return r;
+}
+
+bool Finished(const v1::StackRun& call) {
+  return call.status() == v1::STACK_RUN_STATUS_COMPLETED || call.status() == v1::STACK_RUN_STATUS_FAILED;
+}
+
+absl::StatusOr<google::protobuf::Value> FromRuntimeJson(const std::string& json, absl::string_view what) {
+  auto value = ParseJsonValue(json, what);
+  if (!value.ok()) return absl::InternalError(absl::StrCat("the runtime produced ", what, " that does not parse"));
+  return value;
+}
+
 }  // namespace
 
-Executor::Executor(ExecutorStores stores, js::WorkerPool* pool, Notifier* notifier, ExecutorConfig config)
+Executor::Executor(ExecutorStores stores, js::WorkerHost* workers, Notifier* notifier, ExecutorConfig config)
     : stores_(stores),
-      pool_(pool),
+      workers_(workers),
       notifier_(notifier),
       config_(std::move(config)),
-      workers_(
-          &queue_, config_.threads,
-          [this](const WorkItem& item) { return Process(item.kind, item.id); },
+      claimers_(
+          &queue_, config_.threads, [this](const WorkItem& item) { return Process(item.kind, item.id); },
           config_.sweep_interval, [this] { Sweep(); }) {}
 
 Executor::~Executor() { Stop(); }
 
-void Executor::Start() { workers_.Start(); }
+void Executor::Start() {
+  if (started_.exchange(true)) return;
+  claimers_.Start();
+  for (int i = 0; i < config_.threads; ++i) delivery_threads_.emplace_back([this] { DeliveryLoop(); });
+  upkeep_thread_ = std::thread([this] { UpkeepLoop(); });
+}
 
-void Executor::Stop() { workers_.Stop(); }
+void Executor::Stop() {
+  if (!started_.load() || stopping_.exchange(true)) return;
+  claimers_.Stop();
+  Drain();
+  {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    ready_cv_.notify_all();
+  }
+  for (auto& t : delivery_threads_) t.join();
+  delivery_threads_.clear();
+  if (upkeep_thread_.joinable()) upkeep_thread_.join();
+}
 
 bool Executor::Enqueue(int kind, const std::string& id) { return queue_.Push({kind, id}); }
 
+int Executor::warm() const {
+  std::lock_guard<std::mutex> lock(runs_mu_);
+  return static_cast<int>(runs_.size());
+}
+
+int64_t Executor::warm_bytes() const {
+  std::vector<RunPtr> runs;
+  {
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    for (const auto& [id, run] : runs_) runs.push_back(run);
+  }
+  int64_t total = 0;
+  for (const auto& run : runs) total += static_cast<int64_t>(run->heap_bytes);
+  return total;
+}
+
 void Executor::Sweep() {
   // Claims by kind without an id find work whose notification was lost or
-  // whose lease expired; the claimed item is processed right here.
+  // whose lease expired (a dead executor's runs); each is processed here.
   for (int kind : {v1::WORK_KIND_RESUME_PARENT, v1::WORK_KIND_EXECUTE_ROOT}) {
-    for (int i = 0; i < 100 && !workers_.stopping() && counters_.in_flight < config_.threads; ++i) {
+    for (int i = 0; i < 100 && !claimers_.stopping() && counters_.in_flight < config_.threads; ++i) {
       absl::Status status = Process(kind, "");
-      if (status.code() == absl::StatusCode::kNotFound) break;  // nothing ready
-      if (!status.ok()) break;
+      if (!status.ok()) break;  // NOT_FOUND: nothing ready
     }
   }
 }
@@ -71,129 +130,452 @@ absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_
   return function.code();
 }
 
+int Executor::PickWorker() {
+  // The live workers are all but the last (the checkpointer); the one with
+  // the fewest runs gets the next.
+  const int live = std::max(1, workers_->workers() - 1);
+  std::vector<int> load(live, 0);
+  {
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    for (const auto& [id, run] : runs_) {
+      if (run->worker >= 0 && run->worker < live) ++load[run->worker];
+    }
+  }
+  int best = 0;
+  for (int i = 1; i < live; ++i) {
+    if (load[i] < load[best]) best = i;
+  }
+  return best;
+}
+
+absl::StatusOr<js::v1::Response> Executor::CallWorker(int worker, js::v1::Request request) {
+  return workers_->Call(worker, std::move(request), config_.limits.step_cpu * 3 + config_.worker_grace);
+}
+
 absl::Status Executor::Process(int kind, const std::string& id) {
+  if (!id.empty()) {
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    if (runs_.count(id)) return absl::OkStatus();  // already warm here
+  }
   v1::ClaimWorkRequest claim_request;
   claim_request.set_kind(static_cast<v1::WorkKind>(kind));
   claim_request.set_owner(config_.owner);
   claim_request.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
   claim_request.set_stack_run_id(id);
+  claim_request.set_reply_to(config_.reply_to);
   ASSIGN_OR_RETURN(auto claim, stores_.leases->ClaimWork(claim_request));
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
   WorkerThreads::InFlight in_flight(&counters_.in_flight);
-
   const v1::StackRun& root = claim.stack_run();
-  const v1::TaskRun& run = claim.task_run();
-  const int64_t token = claim.lease().fencing_token();
-  ASSIGN_OR_RETURN(std::string code, Code(run.task_identifier(), run.task_version()));
-
-  absl::StatusOr<js::Outcome> outcome;
-  if (root.suspension() == 0) {
-    ++counters_.started;
-    outcome = pool_->Start(code, ProtoToJson(run.input()), config_.limits);
-  } else {
-    ++counters_.resumed;
-    ASSIGN_OR_RETURN(auto state, stores_.steps->GetResumeState(root.id()));
-    std::vector<js::CallResult> results;
-    for (const auto& child : state.children()) {
-      js::CallResult r;
-      r.call_id = child.call_id();
-      r.ok = child.status() == v1::STACK_RUN_STATUS_COMPLETED;
-      if (r.ok) {
-        r.result_json = ProtoToJson(child.result());
-      } else {
-        r.error_message = child.error().message().empty() ? "the call failed" : child.error().message();
-        r.error_code = child.error().code();
-        if (child.error().has_details()) r.error_details_json = ProtoToJson(child.error().details());
-      }
-      results.push_back(std::move(r));
+  auto run = std::make_shared<WarmRun>();
+  run->root_id = root.id();
+  run->run_id = claim.task_run().id();
+  run->task_identifier = claim.task_run().task_identifier();
+  run->task_version = claim.task_run().task_version();
+  run->input_json = claim.task_run().has_input() ? ProtoToJson(claim.task_run().input()) : "null";
+  run->token = claim.lease().fencing_token();
+  {
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    if (runs_.count(run->root_id)) {
+      // Claimed again while warm here (a lease lapse): the old incarnation
+      // is stale now.
+      runs_[run->root_id]->gone = true;
     }
-    outcome = pool_->Resume(state.continuation().data(), results, config_.limits);
+    runs_[run->root_id] = run;
   }
-  if (!outcome.ok()) {
+  std::lock_guard<std::mutex> lock(run->mu);
+  absl::Status status = root.suspension() == 0 ? StartRun(run) : RebuildRun(run, false);
+  if (!status.ok()) {
+    LogWarning("run not started", {{"stack_run", run->root_id}, {"error", status.ToString()}});
+    Forget(run, true);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::StartRun(RunPtr run) {
+  ASSIGN_OR_RETURN(std::string code, Code(run->task_identifier, run->task_version));
+  ++counters_.started;
+  run->worker = PickWorker();
+  const int64_t clock = NowMs();
+  const uint64_t seed = NewSeed();
+  js::v1::Request request;
+  request.set_run(run->root_id);
+  auto* start = request.mutable_start();
+  start->set_code(code);
+  start->set_input_json(run->input_json);
+  *start->mutable_limits() = js::LimitsToProto(config_.limits);
+  start->set_clock_ms(clock);
+  start->set_random_seed(seed);
+  ASSIGN_OR_RETURN(auto response, CallWorker(run->worker, std::move(request)));
+  if (response.status_code() != 0) {
     // The runtime refused its input (a bug, not the task's fault): fail the run.
     v1::FailRunRequest fail;
-    fail.set_root_stack_run_id(root.id());
-    fail.set_fencing_token(token);
+    fail.set_root_stack_run_id(run->root_id);
+    fail.set_fencing_token(run->token);
     fail.mutable_error()->set_code("RUNTIME");
-    fail.mutable_error()->set_message(std::string(outcome.status().message()));
-    return stores_.steps->FailRun(fail).status();
+    fail.mutable_error()->set_message(response.status_message());
+    (void)stores_.steps->FailRun(fail);
+    return absl::OkStatus();
   }
+  run->live = true;
+  run->next_seq = 0;
+  HandleStep(run, js::StepFromProto(response.step()), "", clock, seed);
+  return absl::OkStatus();
+}
 
-  if (!outcome->logs.empty()) {
-    v1::AppendRunLogsRequest logs;
-    logs.set_task_run_id(run.id());
-    for (const auto& line : outcome->logs) {
-      auto* entry = logs.add_logs();
-      *entry->mutable_time() =
-          google::protobuf::util::TimeUtil::MillisecondsToTimestamp(static_cast<int64_t>(line.time_ms));
-      entry->set_level(line.level);
-      entry->set_message(line.message);
+// Rebuilds a run from storage: its checkpoint and journal. In place: the run
+// was warm here and its worker died (the lease is still ours).
+absl::Status Executor::RebuildRun(RunPtr run, bool in_place) {
+  ASSIGN_OR_RETURN(auto journal, stores_.steps->GetJournal(JournalRequest(run->root_id)));
+  if (journal.steps_size() == 0) {
+    if (journal.calls_size() > 0 || journal.has_checkpoint()) {
+      // Suspended by a Tasker before warm runs: there is no journal to
+      // replay it from.
+      v1::FailRunRequest fail;
+      fail.set_root_stack_run_id(run->root_id);
+      fail.set_fencing_token(run->token);
+      fail.mutable_error()->set_code("VERSION_MISMATCH");
+      fail.mutable_error()->set_message(
+          "the run was suspended by a Tasker version without a run journal and cannot be resumed; submit it again");
+      (void)stores_.steps->FailRun(fail);
+      Forget(run, false);
+      return absl::OkStatus();
     }
-    if (outcome->logs_truncated) {
-      auto* entry = logs.add_logs();
-      entry->set_level("warn");
-      entry->set_message("[tasker] log output of this step was truncated");
-    }
-    (void)stores_.steps->AppendRunLogs(logs);
+    return StartRun(run);  // it never got to its first call
+  }
+  ASSIGN_OR_RETURN(std::string code, Code(run->task_identifier, run->task_version));
+  ++counters_.resumed;
+  if (!in_place || run->worker < 0) run->worker = PickWorker();
+  run->live = false;
+  js::v1::Request request;
+  request.set_run(run->root_id);
+  auto* op = request.mutable_rebuild();
+  op->set_code(code);
+  op->set_input_json(run->input_json);
+  *op->mutable_limits() = js::LimitsToProto(config_.limits);
+  if (journal.has_checkpoint()) {
+    op->set_checkpoint(journal.checkpoint().data());
+    op->set_checkpoint_step(journal.checkpoint().step());
+  }
+  std::set<std::string> delivered;
+  for (const auto& step : journal.steps()) {
+    auto* s = op->add_steps();
+    s->set_seq(step.seq());
+    s->set_trigger_call_id(step.trigger_call_id());
+    s->set_clock_ms(step.clock_ms());
+    s->set_random_seed(step.random_seed());
+    if (!step.trigger_call_id().empty()) delivered.insert(step.trigger_call_id());
+  }
+  for (const auto& call : journal.calls()) {
+    js::JournalCall c;
+    c.index = call.call_index();
+    c.step = call.step();
+    c.call_id = call.call_id();
+    c.service = call.service();
+    c.method = call.method();
+    c.args_json = call.has_args() ? ProtoToJson(call.args()) : "null";
+    c.done = Finished(call);
+    if (c.done) c.result = ResultOf(call);
+    *op->add_calls() = js::JournalCallToProto(c);
+  }
+  ASSIGN_OR_RETURN(auto response, CallWorker(run->worker, std::move(request)));
+  if (response.status_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(response.status_code()), response.status_message());
+  }
+  const js::Outcome outcome = js::StepFromProto(response.step());
+  if (outcome.kind == js::Outcome::Kind::kFailed) {
+    v1::FailRunRequest fail;
+    fail.set_root_stack_run_id(run->root_id);
+    fail.set_fencing_token(run->token);
+    fail.mutable_error()->set_code(js::FailureKindName(outcome.failure));
+    fail.mutable_error()->set_message(outcome.error_message);
+    fail.mutable_error()->set_stack(outcome.error_stack);
+    absl::Status failed = stores_.steps->FailRun(fail).status();
+    if (failed.ok()) ++counters_.failed;
+    LogWarning("run rebuild failed", {{"stack_run", run->root_id}, {"error", outcome.error_message}});
+    Forget(run, false);
+    return absl::OkStatus();
+  }
+  ++counters_.rebuilt;
+  if (response.from_checkpoint()) RecordRebuild(response.restore_ms());
+  if (!response.checkpoint_note().empty()) {
+    LogInfo("checkpoint not used; rebuilt by replay",
+            {{"stack_run", run->root_id}, {"reason", response.checkpoint_note()}});
+  }
+  run->live = true;
+  run->next_seq = journal.steps_size();
+  run->pending_steps.clear();
+  run->pending_logs.clear();
+  run->inbox.clear();
+  run->outstanding.clear();
+  run->heap_bytes = static_cast<size_t>(response.step().heap_bytes());
+  run->checkpoint_step = journal.has_checkpoint() ? journal.checkpoint().step() : 0;
+  run->checkpoint_at = absl::Now();
+  run->last_active = absl::Now();
+  for (const auto& call : journal.calls()) {
+    if (delivered.count(call.call_id())) continue;
+    run->outstanding.insert(call.call_id());
+    // Results that arrived but the task has not seen yet are delivered
+    // live, as new steps, in call order.
+    if (Finished(call)) run->inbox.push_back(ResultOf(call));
+  }
+  if (!run->inbox.empty()) Schedule(run);
+  return absl::OkStatus();
+}
+
+void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const std::string& trigger,
+                          int64_t clock_ms, uint64_t seed) {
+  run->last_active = absl::Now();
+  run->heap_bytes = outcome.stats.heap_bytes;
+  v1::JournalStep step;
+  step.set_seq(run->next_seq++);
+  step.set_trigger_call_id(trigger);
+  step.set_clock_ms(clock_ms);
+  step.set_random_seed(seed);
+  run->pending_steps.push_back(step);
+  for (const auto& line : outcome.logs) {
+    auto& entry = run->pending_logs.emplace_back();
+    *entry.mutable_time() = TimeUtil::MillisecondsToTimestamp(static_cast<int64_t>(line.time_ms));
+    entry.set_level(line.level);
+    entry.set_message(line.message);
+  }
+  if (outcome.logs_truncated) {
+    auto& entry = run->pending_logs.emplace_back();
+    entry.set_level("warn");
+    entry.set_message("[tasker] log output of this step was truncated");
   }
 
   absl::Status recorded;
-  switch (outcome->kind) {
-    case js::Outcome::Kind::kCompleted: {
-      v1::CompleteRunRequest complete;
-      complete.set_root_stack_run_id(root.id());
-      complete.set_fencing_token(token);
-      ASSIGN_OR_RETURN(*complete.mutable_result(), FromJson(outcome->result_json));
-      recorded = stores_.steps->CompleteRun(complete).status();
-      if (recorded.ok()) ++counters_.completed;
-      break;
-    }
+  switch (outcome.kind) {
+    case js::Outcome::Kind::kCompleted:
     case js::Outcome::Kind::kFailed: {
-      v1::FailRunRequest fail;
-      fail.set_root_stack_run_id(root.id());
-      fail.set_fencing_token(token);
-      auto* error = fail.mutable_error();
-      error->set_code(js::FailureKindName(outcome->failure));
-      error->set_message(outcome->error_name.empty() || outcome->failure != js::FailureKind::kTaskError
-                             ? outcome->error_message
-                             : absl::StrCat(outcome->error_name, ": ", outcome->error_message));
-      error->set_stack(outcome->error_stack);
-      recorded = stores_.steps->FailRun(fail).status();
-      if (recorded.ok()) ++counters_.failed;
+      if (!run->pending_logs.empty()) {
+        v1::AppendRunLogsRequest logs;
+        logs.set_task_run_id(run->run_id);
+        for (auto& entry : run->pending_logs) *logs.add_logs() = std::move(entry);
+        (void)stores_.steps->AppendRunLogs(logs);
+        run->pending_logs.clear();
+      }
+      if (outcome.kind == js::Outcome::Kind::kCompleted) {
+        v1::CompleteRunRequest complete;
+        complete.set_root_stack_run_id(run->root_id);
+        complete.set_fencing_token(run->token);
+        auto result = FromRuntimeJson(outcome.result_json, "a result");
+        if (!result.ok()) {
+          recorded = result.status();
+          break;
+        }
+        *complete.mutable_result() = std::move(*result);
+        recorded = stores_.steps->CompleteRun(complete).status();
+        if (recorded.ok()) ++counters_.completed;
+      } else {
+        v1::FailRunRequest fail;
+        fail.set_root_stack_run_id(run->root_id);
+        fail.set_fencing_token(run->token);
+        auto* error = fail.mutable_error();
+        error->set_code(js::FailureKindName(outcome.failure));
+        error->set_message(outcome.error_name.empty() || outcome.failure != js::FailureKind::kTaskError
+                               ? outcome.error_message
+                               : absl::StrCat(outcome.error_name, ": ", outcome.error_message));
+        error->set_stack(outcome.error_stack);
+        recorded = stores_.steps->FailRun(fail).status();
+        if (recorded.ok()) ++counters_.failed;
+      }
+      // The worker dropped the finished isolate itself.
+      Forget(run, false);
       break;
     }
     case js::Outcome::Kind::kSuspended: {
-      v1::SuspendRootRequest suspend;
-      suspend.set_root_stack_run_id(root.id());
-      suspend.set_fencing_token(token);
-      auto* continuation = suspend.mutable_continuation();
-      continuation->set_data(outcome->continuation);
-      continuation->set_format_version(1);
-      continuation->set_v8_version(js::V8Version());
-      continuation->set_raw_size(static_cast<int64_t>(outcome->stats.raw_bytes));
-      for (const auto& call : outcome->calls) {
-        auto* c = suspend.add_calls();
+      if (outcome.calls.empty()) return;  // waiting on earlier calls: nothing to commit yet
+      v1::RecordCallsRequest record;
+      record.set_root_stack_run_id(run->root_id);
+      record.set_fencing_token(run->token);
+      for (const auto& s : run->pending_steps) *record.add_steps() = s;
+      for (const auto& l : run->pending_logs) *record.add_logs() = l;
+      for (const auto& call : outcome.calls) {
+        auto* c = record.add_calls();
         c->set_call_id(call.call_id);
         c->set_service(call.service);
         c->set_method(call.method);
-        ASSIGN_OR_RETURN(*c->mutable_args(), FromJson(call.args_json));
+        c->set_index(call.index);
+        c->set_step(step.seq());
+        auto args = FromRuntimeJson(call.args_json, "call args");
+        if (!args.ok()) {
+          recorded = args.status();
+          break;
+        }
+        *c->mutable_args() = std::move(*args);
       }
-      auto suspended = stores_.steps->SuspendRoot(suspend);
-      recorded = suspended.status();
-      if (recorded.ok()) {
-        ++counters_.suspended;
-        std::vector<std::string> ids;
-        for (const auto& child : suspended->children()) ids.push_back(child.id());
-        notifier_->NotifyCalls(ids);
+      if (!recorded.ok()) break;
+      record.set_dispatch_owner(absl::StrCat("dispatch/", config_.owner));
+      record.set_dispatch_lease_ms(absl::ToInt64Milliseconds(config_.dispatch_lease));
+      // The calls must be durable before anyone performs them: a store that
+      // is down is waited for, as long as the lease lasts.
+      absl::StatusOr<v1::RecordCallsResponse> recorded_calls;
+      const absl::Time give_up = absl::Now() + config_.lease;
+      absl::Duration backoff = absl::Milliseconds(20);
+      while (true) {
+        recorded_calls = stores_.steps->RecordCalls(record);
+        if (recorded_calls.ok() || LostRace(recorded_calls.status()) ||
+            recorded_calls.status().code() == absl::StatusCode::kInvalidArgument || absl::Now() > give_up ||
+            stopping_) {
+          break;
+        }
+        absl::SleepFor(backoff);
+        backoff = std::min(backoff * 2, absl::Seconds(1));
       }
-      break;
+      recorded = recorded_calls.status();
+      if (!recorded.ok()) break;
+      ++counters_.suspended;
+      run->pending_steps.clear();
+      run->pending_logs.clear();
+      std::vector<v1::StackRun> calls(recorded_calls->calls().begin(), recorded_calls->calls().end());
+      for (const auto& call : calls) run->outstanding.insert(call.call_id());
+      notifier_->DispatchCalls(calls);
+      return;
     }
   }
+  if (recorded.ok()) return;
   if (LostRace(recorded)) {
-    LogInfo("step result dropped", {{"stack_run", root.id()}, {"reason", recorded.ToString()}});
-    return absl::OkStatus();
+    LogInfo("step result dropped", {{"stack_run", run->root_id}, {"reason", recorded.ToString()}});
+  } else {
+    LogWarning("step not recorded; the run is left to its lease",
+               {{"stack_run", run->root_id}, {"error", recorded.ToString()}});
   }
-  return recorded;
+  Forget(run, true);
+}
+
+void Executor::Forget(const RunPtr& run, bool drop_isolate) {
+  run->gone = true;
+  if (drop_isolate && run->live && run->worker >= 0) {
+    js::v1::Request drop;
+    drop.set_run(run->root_id);
+    drop.mutable_drop();
+    (void)CallWorker(run->worker, std::move(drop));
+  }
+  run->live = false;
+  std::lock_guard<std::mutex> lock(runs_mu_);
+  auto it = runs_.find(run->root_id);
+  if (it != runs_.end() && it->second == run) runs_.erase(it);
+}
+
+int Executor::Deliver(const std::vector<v1::StackRun>& calls) {
+  int accepted = 0;
+  for (const auto& call : calls) {
+    if (!Finished(call)) continue;
+    RunPtr run;
+    {
+      std::lock_guard<std::mutex> lock(runs_mu_);
+      auto it = runs_.find(call.parent_id());
+      if (it == runs_.end()) continue;  // not warm here: storage has it for whoever claims the run
+      run = it->second;
+    }
+    std::lock_guard<std::mutex> lock(run->mu);
+    if (run->gone || !run->outstanding.count(call.call_id())) continue;
+    bool queued = false;
+    for (const auto& r : run->inbox) queued |= r.call_id == call.call_id();
+    if (queued) continue;
+    run->inbox.push_back(ResultOf(call));
+    ++accepted;
+    Schedule(run);
+  }
+  return accepted;
+}
+
+// Called with run->mu held.
+void Executor::Schedule(const RunPtr& run) {
+  if (run->scheduled) return;
+  run->scheduled = true;
+  std::lock_guard<std::mutex> lock(ready_mu_);
+  ready_.push_back(run);
+  ready_cv_.notify_one();
+}
+
+void Executor::DeliveryLoop() {
+  while (true) {
+    RunPtr run;
+    {
+      std::unique_lock<std::mutex> lock(ready_mu_);
+      ready_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+      if (ready_.empty()) return;  // stopping
+      run = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    std::lock_guard<std::mutex> lock(run->mu);
+    DeliverInbox(run);
+    run->scheduled = false;
+  }
+}
+
+// Called with run->mu held: delivers every queued result, one step each.
+void Executor::DeliverInbox(const RunPtr& run) {
+  while (!run->inbox.empty() && !run->gone && run->live) {
+    js::CallResult result = std::move(run->inbox.front());
+    run->inbox.pop_front();
+    if (!run->outstanding.erase(result.call_id)) continue;
+    const int64_t clock = NowMs();
+    js::v1::Request request;
+    request.set_run(run->root_id);
+    *request.mutable_deliver()->mutable_result() = js::CallResultToProto(result);
+    request.mutable_deliver()->set_clock_ms(clock);
+    auto response = CallWorker(run->worker, std::move(request));
+    if (!response.ok() || response->status_code() == static_cast<int>(absl::StatusCode::kNotFound)) {
+      // The worker died (or lost the isolate): rebuild from the journal, which
+      // has every result, in place.
+      LogInfo("rebuilding a run whose worker was lost", {{"stack_run", run->root_id}});
+      absl::Status rebuilt = RebuildRun(run, false);
+      if (!rebuilt.ok()) {
+        LogWarning("rebuild failed; the run is left to its lease",
+                   {{"stack_run", run->root_id}, {"error", rebuilt.ToString()}});
+        Forget(run, false);
+      }
+      continue;
+    }
+    if (response->status_code() != 0) {
+      LogWarning("result refused by the runtime", {{"stack_run", run->root_id}, {"error", response->status_message()}});
+      continue;
+    }
+    ++counters_.delivered;
+    HandleStep(run, js::StepFromProto(response->step()), result.call_id, clock, 0);
+  }
+}
+
+void Executor::WorkerLost(int worker) {
+  std::vector<RunPtr> lost;
+  {
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    for (const auto& [id, run] : runs_) {
+      if (run->worker == worker) lost.push_back(run);
+    }
+  }
+  for (const RunPtr& run : lost) {
+    std::lock_guard<std::mutex> lock(run->mu);
+    if (run->gone || !run->live || run->worker != worker) continue;
+    run->live = false;
+    absl::Status rebuilt = RebuildRun(run, false);
+    if (!rebuilt.ok()) {
+      LogWarning("rebuild failed; the run is left to its lease",
+                 {{"stack_run", run->root_id}, {"error", rebuilt.ToString()}});
+      Forget(run, false);
+    }
+  }
+}
+
+void Executor::RecordRebuild(double ms) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  rebuild_ms_.push_back(ms);
+  if (rebuild_ms_.size() > 1000) rebuild_ms_.pop_front();
+}
+
+std::pair<double, double> Executor::RebuildPercentiles() const {
+  std::vector<double> sorted;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    sorted.assign(rebuild_ms_.begin(), rebuild_ms_.end());
+  }
+  if (sorted.empty()) return {0, 0};
+  std::sort(sorted.begin(), sorted.end());
+  return {sorted[sorted.size() / 2], sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)]};
 }
 
 }  // namespace tasker::services

@@ -1,21 +1,37 @@
-// The executor core: claims roots (to start) and parents (to resume), runs
-// them in the JavaScript runtime's worker processes, and records the outcome
-// in one storage transaction: completed, failed, or suspended (continuation
-// + one child per host call, then a push to a stack processor).
+// The executor core: warm runs.
+//
+// A run's isolate stays alive in one of this executor's JavaScript worker
+// processes for the run's whole life, and this executor holds the root's
+// lease (renewed for all warm runs at once). The hot path of a host call:
+//
+//   task calls __callHostTool__ → RecordCalls (commit 1: the journal's new
+//   steps and the call, leased for dispatch) → push to a processor →
+//   CompleteCall there (commit 2) → push of the result here (reply_to) →
+//   the result resolves the pending promise in the live isolate.
+//
+// Everything else is off that path: checkpoints (a V8 snapshot) are written
+// when a run is evicted (memory budget, idle time), on drain, and every N
+// steps or T seconds, by rebuilding the run in a separate checkpointer
+// worker so that no live run waits. Recovery (a claimed root that is not
+// live here: evicted, taken over from a dead executor, or lost with a dead
+// worker) restores the last checkpoint and replays the journal (replay.h).
 #ifndef TASKER_SERVICES_EXECUTOR_EXECUTOR_H_
 #define TASKER_SERVICES_EXECUTOR_EXECUTOR_H_
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "runtime/js/engine.h"
-#include "runtime/js/worker_pool.h"
+#include "runtime/js/worker_host.h"
 #include "services/common/notifier.h"
 #include "services/common/work_queue.h"
 #include "services/common/worker_threads.h"
@@ -26,53 +42,144 @@ namespace tasker::services {
 struct ExecutorConfig {
   // Lease owner identity, unique per replica.
   std::string owner;
-  int threads = 2;
-  absl::Duration lease = absl::Seconds(60);
+  // Where processors push results of this executor's runs (host:port).
+  std::string reply_to;
+  // Threads that claim, start and rebuild runs; as many again deliver results.
+  int threads = 4;
+  // The lease on a warm run's root, renewed every `renew_interval`: a dead
+  // executor's runs are taken over within lease + sweep_interval.
+  absl::Duration lease = absl::Seconds(10);
+  absl::Duration renew_interval = absl::Seconds(3);
   // How often ready work nobody was told about is looked for.
-  absl::Duration sweep_interval = absl::Seconds(5);
+  absl::Duration sweep_interval = absl::Seconds(2);
+  // The lease a recorded call carries to its processor.
+  absl::Duration dispatch_lease = absl::Seconds(40);
   js::Limits limits;
+  // Warm runs are evicted (checkpointed and released) beyond this much
+  // isolate heap, least recently active first...
+  int64_t warm_memory_bytes = int64_t{1} << 30;
+  // ...and after this long without a step.
+  absl::Duration warm_idle = absl::Minutes(10);
+  // A checkpoint is written every this many steps (0: never) or this long
+  // after the last one when steps happened since (0: never).
+  int checkpoint_every_steps = 100;
+  absl::Duration checkpoint_interval = absl::Minutes(5);
+  // Drain (Stop): how long to spend checkpointing warm runs.
+  absl::Duration drain_timeout = absl::Seconds(20);
+  // Worker answers slower than this (beyond the step's CPU limit) mean a
+  // hung worker.
+  absl::Duration worker_grace = absl::Seconds(30);
+  // Results of a run's outstanding calls are looked up in storage when none
+  // was pushed for this long (a lost push).
+  absl::Duration straggler_after = absl::Seconds(20);
 };
 
 // The parts of the store an executor uses.
 struct ExecutorStores {
   storage::FunctionStore* functions;  // the pinned code of a run
-  storage::LeaseStore* leases;        // claims of roots to start or resume
-  storage::RunStepStore* steps;       // outcomes of steps
-  static ExecutorStores Of(storage::Store* store) { return {store, store, store}; }
+  storage::LeaseStore* leases;        // claims and renewals of roots
+  storage::RunStepStore* steps;       // the journal and outcomes
+  storage::RunStore* runs;            // reads of call rows (lost pushes)
+  static ExecutorStores Of(storage::Store* store) { return {store, store, store, store}; }
 };
 
 struct ExecutorCounters {
   std::atomic<int64_t> started{0}, resumed{0}, suspended{0}, completed{0}, failed{0};
+  std::atomic<int64_t> evicted{0}, rebuilt{0}, checkpoints{0}, delivered{0};
   std::atomic<int> in_flight{0};
 };
 
+struct WarmRun;
+
 class Executor {
  public:
-  Executor(ExecutorStores stores, js::WorkerPool* pool, Notifier* notifier, ExecutorConfig config);
+  // `workers` has at least two workers: the last one is the checkpointer.
+  Executor(ExecutorStores stores, js::WorkerHost* workers, Notifier* notifier, ExecutorConfig config);
   ~Executor();
 
   void Start();
+  // Drains: checkpoints and releases every warm run (within drain_timeout),
+  // then stops.
   void Stop();
-  // Queues a root to start (EXECUTE_ROOT) or resume (RESUME_PARENT).
-  bool Enqueue(int kind, const std::string& stack_run_id);
-  const ExecutorCounters& counters() const { return counters_; }
+  void set_reply_to(const std::string& reply_to) { config_.reply_to = reply_to; }
 
-  // One unit of work (exposed for tests): claim, run one step, record.
+  // Queues a root to claim: to start (EXECUTE_ROOT) or rebuild (RESUME_PARENT).
+  bool Enqueue(int kind, const std::string& stack_run_id);
+  // Results pushed by processors; returns how many went to a warm run here.
+  int Deliver(const std::vector<tasker::v1::StackRun>& calls);
+  // Tells the executor that a worker died with its live runs.
+  void WorkerLost(int worker);
+
+  const ExecutorCounters& counters() const { return counters_; }
+  int warm() const;
+  int64_t warm_bytes() const;
+  // p50 and p99 of rebuilds from a checkpoint (restore to running), ms.
+  std::pair<double, double> RebuildPercentiles() const;
+
+  // One claim (exposed for tests): claim, then start or rebuild the run.
+  // NOT_FOUND when nothing was claimable.
   absl::Status Process(int kind, const std::string& stack_run_id);
+  // Runs one round of upkeep now (tests): renewals, evictions, checkpoints.
+  void Upkeep(bool force_renew);
 
  private:
+  using RunPtr = std::shared_ptr<WarmRun>;
+
   absl::StatusOr<std::string> Code(const std::string& identifier, int64_t version);
   void Sweep();
+  int PickWorker();
+  absl::StatusOr<js::v1::Response> CallWorker(int worker, js::v1::Request request);
+
+  // Start / rebuild a claimed root.
+  absl::Status StartRun(RunPtr run);
+  absl::Status RebuildRun(RunPtr run, bool in_place);
+  // Handles one step's outcome (run->mu held): journal, commit, push.
+  void HandleStep(const RunPtr& run, const js::Outcome& outcome, const std::string& trigger, int64_t clock_ms,
+                  uint64_t seed);
+  // Delivery threads.
+  void Schedule(const RunPtr& run);
+  void DeliveryLoop();
+  void DeliverInbox(const RunPtr& run);
+  // Forgets a run here (its isolate too); storage keeps it for whoever claims it.
+  void Forget(const RunPtr& run, bool drop_isolate);
+
+  // Upkeep (upkeep.cc).
+  void UpkeepLoop();
+  void RenewLeases();
+  void EvictIfNeeded();
+  bool Evict(const RunPtr& run);
+  void CheckpointIfDue();
+  absl::Status WriteCheckpoint(const RunPtr& run);
+  void FindStragglers();
+  void Drain();
+  void RecordRebuild(double ms);
 
   ExecutorStores stores_;
-  js::WorkerPool* pool_;
+  js::WorkerHost* workers_;
   Notifier* notifier_;
   ExecutorConfig config_;
   ExecutorCounters counters_;
   WorkQueue queue_;
   std::mutex code_mu_;
   std::map<std::pair<std::string, int64_t>, std::string> code_cache_;  // versions are immutable
-  WorkerThreads workers_;
+
+  mutable std::mutex runs_mu_;
+  std::map<std::string, RunPtr> runs_;  // by root stack run id
+
+  std::mutex ready_mu_;
+  std::condition_variable ready_cv_;
+  std::deque<RunPtr> ready_;
+  std::vector<std::thread> delivery_threads_;
+  std::thread upkeep_thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> started_{false};
+  absl::Time last_renew_ = absl::InfinitePast();
+  absl::Time last_straggler_check_ = absl::InfinitePast();
+
+  mutable std::mutex stats_mu_;
+  std::deque<double> rebuild_ms_;
+
+  WorkerThreads claimers_;
 };
 
 }  // namespace tasker::services

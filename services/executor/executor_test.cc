@@ -1,21 +1,28 @@
 // The executor in-process, over a FaultInjectingStore over a real SQLite
-// store, running steps in real tasker-js-worker processes: what happens to a
-// run when a storage call fails, is slow, or commits but loses its answer.
-//
-// The store's clock is the real one plus a skew the test can jump forward,
-// so a lease expires exactly when the test says so (never while a step is
-// still running), and sweeps every 50 ms then find the expired work.
+// store, with live runs in real tasker-js-worker processes and a fake
+// processor (it completes calls in storage and pushes the results back as
+// the real one does): warm runs, their journal, eviction to a checkpoint,
+// rebuilds after a dead worker or executor, and replay's checks.
 #include "services/executor/executor.h"
 
+#include <signal.h>
+#include <sqlite3.h>
+
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "runtime/common/json.h"
-#include "runtime/js/worker_pool.h"
+#include "runtime/js/continuation.h"
+#include "runtime/js/engine.h"
+#include "runtime/js/worker_host.h"
 #include "services/common/notifier.h"
 #include "storage/open_store.h"
 #include "storage/testing/fault_injecting_store.h"
@@ -28,58 +35,189 @@ namespace v1 = ::tasker::v1;
 using storage::testing::FaultInjectingStore;
 using Fault = FaultInjectingStore::Fault;
 
-constexpr absl::Duration kLease = absl::Seconds(30);
-constexpr absl::Duration kSweep = absl::Milliseconds(50);
-constexpr absl::Duration kDeadline = absl::Seconds(20);
+constexpr absl::Duration kDeadline = absl::Seconds(60);
 
-// Polls `condition` every 20 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = kDeadline) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
+    absl::SleepFor(absl::Milliseconds(10));
   }
   return condition();
 }
 
+// Performs dispatched calls the way a stack processor does: CompleteCall in
+// storage (answer: {"echo": args}), then the result to the executor named
+// by the root's reply_to, or a resume notice when the run was evicted.
+class FakeProcessor : public Notifier {
+ public:
+  explicit FakeProcessor(storage::Store* store) : Notifier({}, {}, ""), store_(store) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~FakeProcessor() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void DispatchCalls(const std::vector<v1::StackRun>& calls) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& c : calls) queue_.push_back(c);
+    cv_.notify_all();
+  }
+
+  // Calls are kept (not performed) while held.
+  void Hold(bool hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = hold;
+    if (!hold) {
+      for (auto& c : held_) queue_.push_back(std::move(c));
+      held_.clear();
+    }
+    cv_.notify_all();
+  }
+  int held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(held_.size());
+  }
+  // How many times each call was performed (reached CompleteCall).
+  std::map<std::string, int> performed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return performed_;
+  }
+  int total_performed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (const auto& [id, count] : performed_) n += count;
+    return n;
+  }
+
+  std::function<Executor*(const std::string& reply_to)> route;
+  std::atomic<int> delay_ms{0};
+
+ private:
+  void Loop() {
+    while (true) {
+      v1::StackRun call;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || (!queue_.empty()); });
+        if (stop_) return;
+        call = std::move(queue_.front());
+        queue_.pop_front();
+        if (hold_) {
+          held_.push_back(std::move(call));
+          continue;
+        }
+        ++performed_[call.id()];
+      }
+      if (delay_ms > 0) absl::SleepFor(absl::Milliseconds(delay_ms.load()));
+      v1::CompleteCallRequest complete;
+      complete.set_stack_run_id(call.id());
+      complete.set_fencing_token(call.fencing_token());
+      auto echo = ParseJsonValue(absl::StrCat(R"({"echo":)", call.has_args() ? ProtoToJson(call.args()) : "null", "}"),
+                                 "result");
+      *complete.mutable_result() = *echo;
+      auto done = store_->CompleteCall(complete);
+      if (!done.ok()) continue;  // cancelled / finished run
+      Executor* to = route ? route(done->reply_to()) : nullptr;
+      if (!done->reply_to().empty() && to) {
+        to->Deliver({done->call()});
+      } else if (done->parent_ready() && route) {
+        if (Executor* any = route("")) any->Enqueue(v1::WORK_KIND_RESUME_PARENT, done->parent_id());
+      }
+    }
+  }
+
+  storage::Store* store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::StackRun> queue_;
+  std::vector<v1::StackRun> held_;
+  std::map<std::string, int> performed_;
+  bool hold_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 class ExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    dir_ = tasker::testing::MakeTempDir("x");
     storage::StoreOptions options;
     options.clock = [this] { return absl::Now() + absl::Microseconds(skew_micros_.load()); };
-    auto store =
-        storage::OpenStore(absl::StrCat("sqlite://", tasker::testing::MakeTempDir("x"), "/t.db"), options);
+    auto store = storage::OpenStore(absl::StrCat("sqlite://", dir_, "/t.db"), options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     faulty_ = std::make_unique<FaultInjectingStore>(store_.get());
-    auto pool = js::WorkerPool::Create(
-        {.worker_path = tasker::testing::Runfile("runtime/js/tasker-js-worker"), .workers = 2});
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-    ExecutorConfig config;
-    config.owner = "executor-test";
-    config.threads = 2;
-    config.lease = kLease;
-    config.sweep_interval = kSweep;
-    executor_ = std::make_unique<Executor>(ExecutorStores::Of(faulty_.get()), pool_.get(), &notifier_, config);
+    processor_ = std::make_unique<FakeProcessor>(store_.get());
+    processor_->route = [this](const std::string& reply_to) -> Executor* {
+      std::lock_guard<std::mutex> lock(executors_mu_);
+      if (reply_to.empty()) return executors_.count("A") ? executors_["A"] : executors_["B"];
+      auto it = executors_.find(reply_to);
+      return it == executors_.end() ? nullptr : it->second;
+    };
   }
 
   void TearDown() override {
-    if (executor_) executor_->Stop();
+    for (auto& e : owned_) e->Stop();
+    processor_.reset();
+    owned_.clear();
+    hosts_.clear();
   }
 
-  // Publishes `code` as task "t" and submits a run of it, on the inner store.
+  ExecutorConfig Config(const std::string& name) {
+    ExecutorConfig config;
+    config.owner = absl::StrCat("executor-", name);
+    config.reply_to = name;
+    config.threads = 2;
+    config.lease = absl::Seconds(30);
+    config.renew_interval = absl::Seconds(5);
+    config.sweep_interval = absl::Milliseconds(50);
+    config.checkpoint_every_steps = 0;
+    config.checkpoint_interval = absl::ZeroDuration();
+    config.drain_timeout = absl::Seconds(5);
+    return config;
+  }
+
+  // Starts an executor named `name` (its reply_to) with its own workers.
+  Executor* StartExecutor(const std::string& name, ExecutorConfig config, int live_workers = 1) {
+    auto executor_slot = std::make_shared<std::atomic<Executor*>>(nullptr);
+    auto host = js::WorkerHost::Create(
+        {.worker_path = tasker::testing::Runfile("runtime/js/tasker-js-worker"), .workers = live_workers + 1},
+        [executor_slot](int worker, const std::string&) {
+          if (Executor* e = executor_slot->load()) e->WorkerLost(worker);
+        });
+    EXPECT_TRUE(host.ok()) << host.status();
+    auto executor = std::make_unique<Executor>(ExecutorStores::Of(faulty_.get()), host->get(), processor_.get(), config);
+    executor_slot->store(executor.get());
+    executor->Start();
+    Executor* raw = executor.get();
+    hosts_.push_back(std::move(*host));
+    owned_.push_back(std::move(executor));
+    std::lock_guard<std::mutex> lock(executors_mu_);
+    executors_[name] = raw;
+    return raw;
+  }
+  js::WorkerHost* HostOf(int i) { return hosts_[i].get(); }
+
+  // Makes `name` unreachable for pushes (a dead executor).
+  void Unroute(const std::string& name) {
+    std::lock_guard<std::mutex> lock(executors_mu_);
+    executors_.erase(name);
+  }
+
   v1::SubmitRunResponse Submit(const std::string& code, const std::string& input_json = "{}") {
     v1::PublishTaskFunctionRequest publish;
     publish.set_identifier("t");
     publish.set_code(code);
-    auto published = store_->PublishTaskFunction(publish);
-    EXPECT_TRUE(published.ok()) << published.status();
+    EXPECT_TRUE(store_->PublishTaskFunction(publish).ok());
     v1::SubmitRunRequest submit;
     submit.set_task_identifier("t");
-    auto input = ParseJsonValue(input_json, "input");
-    EXPECT_TRUE(input.ok()) << input.status();
-    *submit.mutable_input() = *input;
+    *submit.mutable_input() = *ParseJsonValue(input_json, "input");
     auto submitted = store_->SubmitRun(submit);
     EXPECT_TRUE(submitted.ok()) << submitted.status();
     return submitted.ok() ? *submitted : v1::SubmitRunResponse();
@@ -89,246 +227,264 @@ class ExecutorTest : public ::testing::Test {
     v1::GetTaskRunRequest request;
     request.set_id(id);
     auto run = store_->GetTaskRun(request);
-    EXPECT_TRUE(run.ok()) << run.status();
     return run.ok() ? *run : v1::TaskRun();
   }
 
-  bool WaitForStatus(const std::string& run_id, v1::RunStatus status) {
-    return WaitFor([&] { return Run(run_id).status() == status; });
+  bool WaitForStatus(const std::string& run_id, v1::RunStatus status, absl::Duration timeout = kDeadline) {
+    return WaitFor([&] { return Run(run_id).status() == status; }, timeout);
   }
 
-  std::vector<v1::StackRun> Calls(const std::string& run_id) {
-    v1::ListStackRunsRequest request;
-    request.mutable_filter()->set_task_run_id(run_id);
-    request.mutable_filter()->set_kind(v1::STACK_RUN_KIND_CALL);
-    auto listed = store_->ListStackRuns(request);
-    EXPECT_TRUE(listed.ok()) << listed.status();
-    if (!listed.ok()) return {};
-    return {listed->stack_runs().begin(), listed->stack_runs().end()};
+  v1::Journal Journal(const std::string& root_id) {
+    v1::GetJournalRequest request;
+    request.set_root_stack_run_id(root_id);
+    auto journal = store_->GetJournal(request);
+    EXPECT_TRUE(journal.ok()) << journal.status();
+    return journal.ok() ? *journal : v1::Journal();
   }
 
-  // Every lease taken so far is expired from now on (for the store).
-  void ExpireLeases() { skew_micros_ += absl::ToInt64Microseconds(kLease + absl::Seconds(1)); }
-
-  // Waits until the executor's sweeps have asked for work `n` more times:
-  // whatever was claimable in the meantime has been claimed.
-  bool WaitForClaims(int n) {
-    const int base = faulty_->Calls("ClaimWork");
-    return WaitFor([&] { return faulty_->Calls("ClaimWork") >= base + n; });
+  // Runs SQL on the store's database file, as an operator (or an attacker)
+  // with access to it could.
+  void Sql(const std::string& statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(absl::StrCat(dir_, "/t.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char* error = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
   }
 
+  std::string dir_;
   std::atomic<int64_t> skew_micros_{0};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<FaultInjectingStore> faulty_;
-  std::unique_ptr<js::WorkerPool> pool_;
-  Notifier notifier_{{}, {}, ""};
-  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<FakeProcessor> processor_;
+  std::mutex executors_mu_;
+  std::map<std::string, Executor*> executors_;
+  std::vector<std::unique_ptr<js::WorkerHost>> hosts_;
+  std::vector<std::unique_ptr<Executor>> owned_;
 };
 
-constexpr char kAwaitsOneCall[] =
-    "const r = await __callHostTool__('admin-debug', 'echo', {a: 1});\n"
-    "return r.value * 2;";
+// Ten sequential calls; every value the task observed goes into its calls'
+// args and its result.
+constexpr char kTenCalls[] = R"(
+  const seen = [];
+  for (let i = 0; i < 10; i++) {
+    const r = await __callHostTool__('admin-debug', 'echo', {i, rnd: Math.random(), now: Date.now()});
+    seen.push(r.echo);
+  }
+  return seen;
+)";
 
-TEST_F(ExecutorTest, HappyPathCompletesARun) {
-  auto submitted = Submit("return input.x + 1;", R"({"x": 41})");
-  executor_->Start();
-  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED));
-  EXPECT_EQ(Run(submitted.run().id()).result().number_value(), 42);
-  EXPECT_EQ(executor_->counters().started.load(), 1);
-  EXPECT_EQ(executor_->counters().completed.load(), 1);
+// The args of the run's calls, by call number, as JSON.
+std::vector<nlohmann::json> ArgsOf(const v1::Journal& journal) {
+  std::vector<nlohmann::json> out;
+  for (const auto& call : journal.calls()) out.push_back(nlohmann::json::parse(ProtoToJson(call.args())));
+  return out;
 }
 
-// (a) CompleteRun commits but its answer is lost: the run is COMPLETED once,
-// and nothing runs it again.
-TEST_F(ExecutorTest, CompleteRunAnswerDroppedCompletesExactlyOnce) {
-  faulty_->Inject({.method = "CompleteRun", .call = 1, .fault = Fault::kDropAnswer});
-  auto submitted = Submit("return input.x + 1;", R"({"x": 41})");
-  const std::string run_id = submitted.run().id();
-  executor_->Start();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_COMPLETED));
-  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("CompleteRun") == 1; }));
-  const v1::TaskRun done = Run(run_id);
-  EXPECT_EQ(done.result().number_value(), 42);
+// The result must be exactly what the calls were given: the values the
+// task saw before any crash are the ones it saw after.
+void ExpectResultMatchesJournal(const v1::TaskRun& run, const v1::Journal& journal, size_t calls) {
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message();
+  nlohmann::json result = nlohmann::json::parse(ProtoToJson(run.result()));
+  std::vector<nlohmann::json> args = ArgsOf(journal);
+  ASSERT_EQ(args.size(), calls);
+  ASSERT_EQ(result.size(), calls);
+  for (size_t i = 0; i < calls; ++i) EXPECT_EQ(result[i], args[i]) << "call " << i + 1;
+}
 
-  // Even once the lease would have expired, sweeps find nothing to redo.
-  ExpireLeases();
-  ASSERT_TRUE(WaitForClaims(5));
-  const v1::TaskRun later = Run(run_id);
-  EXPECT_EQ(later.status(), v1::RUN_STATUS_COMPLETED);
-  EXPECT_EQ(later.result().number_value(), 42);
-  EXPECT_EQ(later.completed_at().seconds(), done.completed_at().seconds());
-  EXPECT_EQ(later.completed_at().nanos(), done.completed_at().nanos());
-  EXPECT_EQ(executor_->counters().started.load(), 1);
-  EXPECT_LE(executor_->counters().completed.load(), 1);  // never counted twice
+TEST_F(ExecutorTest, AWarmRunCommitsOnlyItsCallsOnTheHotPath) {
+  Executor* executor = StartExecutor("A", Config("A"));
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED)) << Run(submitted.run().id()).DebugString();
+  v1::Journal journal = Journal(submitted.root().id());
+  ExpectResultMatchesJournal(Run(submitted.run().id()), journal, 10);
+  // One executor commit per call (the processor's CompleteCall is the other),
+  // no journal reads, no checkpoints, no separate log writes.
+  EXPECT_EQ(faulty_->Calls("RecordCalls"), 10);
   EXPECT_EQ(faulty_->Calls("CompleteRun"), 1);
-  auto root = store_->GetStackRun(submitted.root().id());
-  ASSERT_TRUE(root.ok()) << root.status();
-  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_COMPLETED);
-  EXPECT_EQ(root->attempt(), 1);
+  EXPECT_EQ(faulty_->Calls("GetJournal"), 0);
+  EXPECT_EQ(faulty_->Calls("PutCheckpoint"), 0);
+  EXPECT_EQ(faulty_->Calls("AppendRunLogs"), 0);
+  // The journal: the start and one step per result, each with its clock;
+  // the last step is not journaled (the run's result is its record).
+  ASSERT_EQ(journal.steps_size(), 10);
+  EXPECT_NE(journal.steps(0).random_seed(), 0u);
+  for (int i = 1; i < 10; ++i) EXPECT_EQ(journal.steps(i).trigger_call_id(), absl::StrCat("c", i));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(journal.calls(i).call_index(), i + 1);
+    EXPECT_EQ(journal.calls(i).step(), i);
+  }
+  for (const auto& [id, n] : processor_->performed()) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(executor->counters().started, 1);
+  EXPECT_EQ(executor->counters().rebuilt, 0);
+  EXPECT_EQ(executor->warm(), 0);
 }
 
-// (b) CompleteRun fails (nothing committed): the lease expires, a sweep runs
-// the step again, and the run completes with the right result.
-TEST_F(ExecutorTest, CompleteRunFailureIsRedoneAfterTheLeaseExpires) {
-  faulty_->Inject({.method = "CompleteRun",
-                   .call = 1,
-                   .fault = Fault::kFail,
-                   .status = absl::UnavailableError("database unreachable")});
-  auto submitted = Submit("return input.x + 1;", R"({"x": 41})");
-  const std::string run_id = submitted.run().id();
-  executor_->Start();
-  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("CompleteRun") == 1; }));
-  // Nothing recorded: the run is still RUNNING under the first lease.
-  EXPECT_EQ(Run(run_id).status(), v1::RUN_STATUS_RUNNING);
-  // Not taken again while the lease holds.
-  ASSERT_TRUE(WaitForClaims(5));
-  EXPECT_EQ(executor_->counters().started.load(), 1);
-  EXPECT_EQ(Run(run_id).status(), v1::RUN_STATUS_RUNNING);
-
-  ExpireLeases();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_COMPLETED));
-  EXPECT_EQ(Run(run_id).result().number_value(), 42);
-  EXPECT_EQ(executor_->counters().started.load(), 2);
-  EXPECT_EQ(executor_->counters().completed.load(), 1);
-  EXPECT_EQ(faulty_->Calls("CompleteRun"), 2);
-  auto root = store_->GetStackRun(submitted.root().id());
-  ASSERT_TRUE(root.ok()) << root.status();
-  EXPECT_EQ(root->attempt(), 2);
+TEST_F(ExecutorTest, ACallNotRecordedBecauseStorageFailedIsRecordedLaterAndPerformedOnce) {
+  faulty_->Inject({.method = "RecordCalls", .call = 3, .times = 2, .fault = Fault::kFail,
+                   .status = absl::UnavailableError("storage is restarting")});
+  Executor* executor = StartExecutor("A", Config("A"));
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED));
+  EXPECT_EQ(faulty_->Injected("RecordCalls"), 2);
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+  EXPECT_EQ(processor_->total_performed(), 10);
 }
 
-// (c) SuspendRoot fails: the root is executed again after its lease expires
-// and suspends once: one child call, not two.
-TEST_F(ExecutorTest, SuspendRootFailureCreatesExactlyOneChild) {
-  faulty_->Inject({.method = "SuspendRoot", .call = 1, .fault = Fault::kFail});
-  auto submitted = Submit(kAwaitsOneCall);
-  const std::string run_id = submitted.run().id();
-  executor_->Start();
-  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("SuspendRoot") == 1; }));
-  EXPECT_EQ(Run(run_id).status(), v1::RUN_STATUS_RUNNING);
-  EXPECT_TRUE(Calls(run_id).empty());
-
-  ExpireLeases();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_SUSPENDED_WAITING_CHILD));
-  // More sweeps change nothing: the suspended root is not claimable.
-  ASSERT_TRUE(WaitForClaims(5));
-  const auto calls = Calls(run_id);
-  ASSERT_EQ(calls.size(), 1u);
-  EXPECT_EQ(calls[0].service(), "admin-debug");
-  EXPECT_EQ(calls[0].method(), "echo");
-  EXPECT_EQ(calls[0].args().struct_value().fields().at("a").number_value(), 1);
-  EXPECT_EQ(calls[0].status(), v1::STACK_RUN_STATUS_PENDING);
-  EXPECT_EQ(executor_->counters().started.load(), 2);
-  EXPECT_EQ(executor_->counters().suspended.load(), 1);
-  EXPECT_EQ(faulty_->Calls("SuspendRoot"), 2);
-  const v1::TaskRun run = Run(run_id);
-  EXPECT_EQ(run.suspend_count(), 1);
-  auto root = store_->GetStackRun(submitted.root().id());
-  ASSERT_TRUE(root.ok()) << root.status();
-  EXPECT_EQ(root->suspension(), 1);
-  EXPECT_EQ(root->waiting(), 1);
+TEST_F(ExecutorTest, EvictedUnderATinyBudgetAndRestoredFromItsCheckpoint) {
+  ExecutorConfig config = Config("A");
+  config.warm_memory_bytes = 1;  // every waiting run is evicted
+  Executor* executor = StartExecutor("A", config);
+  processor_->Hold(true);
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  // Waiting on call 1, evicted: its checkpoint and journal are in storage.
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD));
+  ASSERT_TRUE(WaitFor([&] { return executor->warm() == 0; }));
+  v1::Journal journal = Journal(submitted.root().id());
+  EXPECT_EQ(journal.root().status(), v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  ASSERT_TRUE(journal.has_checkpoint());
+  EXPECT_EQ(journal.checkpoint().step(), 1);
+  EXPECT_GT(journal.checkpoint().data().size(), 1000u);
+  EXPECT_EQ(executor->counters().evicted, 1);
+  // Results now wake it: each is restored from its checkpoint, runs one
+  // step, and is evicted again while the next call is performed.
+  processor_->delay_ms = 250;
+  processor_->Hold(false);
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED));
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+  EXPECT_GE(executor->counters().rebuilt, 5);
+  EXPECT_GE(executor->counters().evicted, 5);
+  auto [p50, p99] = executor->RebuildPercentiles();
+  EXPECT_GT(p50, 0);
+  EXPECT_EQ(processor_->total_performed(), 10);
 }
 
-// SuspendRoot commits but its answer is lost: the root is suspended with its
-// one child, and is not executed again.
-TEST_F(ExecutorTest, SuspendRootAnswerDroppedKeepsOneSuspension) {
-  faulty_->Inject({.method = "SuspendRoot", .call = 1, .fault = Fault::kDropAnswer});
-  auto submitted = Submit(kAwaitsOneCall);
-  const std::string run_id = submitted.run().id();
-  executor_->Start();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_SUSPENDED_WAITING_CHILD));
-  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("SuspendRoot") == 1; }));
-  ExpireLeases();
-  ASSERT_TRUE(WaitForClaims(5));
-  EXPECT_EQ(Calls(run_id).size(), 1u);
-  EXPECT_EQ(Run(run_id).status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
-  EXPECT_EQ(Run(run_id).suspend_count(), 1);
-  EXPECT_EQ(executor_->counters().started.load(), 1);
-  EXPECT_EQ(faulty_->Calls("SuspendRoot"), 1);
+TEST_F(ExecutorTest, AKilledWorkerLosesNothing) {
+  Executor* executor = StartExecutor("A", Config("A"));
+  processor_->delay_ms = 20;
+  std::vector<v1::SubmitRunResponse> runs;
+  for (int i = 0; i < 4; ++i) {
+    runs.push_back(Submit(kTenCalls));
+    executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, runs.back().root().id());
+  }
+  ASSERT_TRUE(WaitFor([&] { return processor_->total_performed() >= 12; }));
+  const pid_t victim = HostOf(0)->pids()[0];
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  for (const auto& run : runs) {
+    ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED)) << Run(run.run().id()).DebugString();
+    ExpectResultMatchesJournal(Run(run.run().id()), Journal(run.root().id()), 10);
+  }
+  EXPECT_EQ(HostOf(0)->crashes(), 1);
+  EXPECT_GE(executor->counters().rebuilt, 1);
+  for (const auto& [id, n] : processor_->performed()) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(processor_->total_performed(), 40);
 }
 
-// A claim commits but its answer is lost: the executor never ran the step;
-// the root is claimed again once that lease expires, and runs once.
-TEST_F(ExecutorTest, ClaimAnswerDroppedIsClaimedAgainAfterTheLease) {
-  auto submitted = Submit("return input.x + 1;", R"({"x": 41})");
-  const std::string run_id = submitted.run().id();
-  // The first two claims of a sweep: RESUME_PARENT (nothing), EXECUTE_ROOT.
-  faulty_->Inject({.method = "ClaimWork", .call = 2, .fault = Fault::kDropAnswer});
-  executor_->Start();
-  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("ClaimWork") == 1; }));
-  ASSERT_TRUE(WaitForClaims(5));
-  EXPECT_EQ(Run(run_id).status(), v1::RUN_STATUS_RUNNING);  // held by a lost lease
-  EXPECT_EQ(executor_->counters().started.load(), 0);
-  ExpireLeases();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_COMPLETED));
-  EXPECT_EQ(Run(run_id).result().number_value(), 42);
-  EXPECT_EQ(executor_->counters().started.load(), 1);
-  EXPECT_EQ(executor_->counters().completed.load(), 1);
-  auto root = store_->GetStackRun(submitted.root().id());
-  ASSERT_TRUE(root.ok()) << root.status();
-  EXPECT_EQ(root->attempt(), 2);
+TEST_F(ExecutorTest, ADeadExecutorsRunIsTakenOverAndReplayedFromTheStart) {
+  ExecutorConfig a_config = Config("A");
+  a_config.drain_timeout = absl::ZeroDuration();  // dies without a drain
+  Executor* a = StartExecutor("A", a_config);
+  processor_->Hold(true);
+  auto submitted = Submit(kTenCalls);
+  a->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitFor([&] { return processor_->held() == 1; }));
+  // A dies while the run is warm there and waiting on call 1.
+  Unroute("A");
+  a->Stop();
+  EXPECT_EQ(Journal(submitted.root().id()).root().lease_owner(), "executor-A");
+  // B finds it once A's lease has expired (the store's clock jumps).
+  Executor* b = StartExecutor("B", Config("B"));
+  skew_micros_ += absl::ToInt64Microseconds(absl::Seconds(31));
+  ASSERT_TRUE(WaitFor([&] { return b->warm() == 1; }));
+  EXPECT_EQ(Journal(submitted.root().id()).root().reply_to(), "B");
+  processor_->Hold(false);
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED));
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+  EXPECT_EQ(b->counters().rebuilt, 1);
+  EXPECT_EQ(processor_->total_performed(), 10);
 }
 
-// (d) GetResumeState fails on resume: the resume is retried after the lease
-// expires and the run completes with the result derived from the call's.
-TEST_F(ExecutorTest, GetResumeStateFailureIsRetriedAndTheRunCompletes) {
-  faulty_->Inject({.method = "GetResumeState", .call = 1, .fault = Fault::kFail});
-  auto submitted = Submit(kAwaitsOneCall);
-  const std::string run_id = submitted.run().id();
-  executor_->Start();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_SUSPENDED_WAITING_CHILD));
-  const auto calls = Calls(run_id);
-  ASSERT_EQ(calls.size(), 1u);
-
-  // Play the stack processor on the inner store.
-  v1::ClaimWorkRequest claim;
-  claim.set_kind(v1::WORK_KIND_PERFORM_CALL);
-  claim.set_owner("test-processor");
-  claim.set_lease_ms(30000);
-  claim.set_stack_run_id(calls[0].id());
-  auto claimed = store_->ClaimWork(claim);
-  ASSERT_TRUE(claimed.ok()) << claimed.status();
-  ASSERT_TRUE(claimed->has_stack_run());
-  v1::CompleteCallRequest complete;
-  complete.set_stack_run_id(calls[0].id());
-  complete.set_fencing_token(claimed->lease().fencing_token());
-  auto result = ParseJsonValue(R"({"value": 21})", "result");
-  ASSERT_TRUE(result.ok());
-  *complete.mutable_result() = *result;
-  auto completed = store_->CompleteCall(complete);
-  ASSERT_TRUE(completed.ok()) << completed.status();
-  EXPECT_TRUE(completed->parent_ready());
-
-  // A sweep claims the resume; its GetResumeState fails.
-  ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("GetResumeState") == 1; }));
-  EXPECT_EQ(Run(run_id).status(), v1::RUN_STATUS_RUNNING);
-  ExpireLeases();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_COMPLETED));
-  EXPECT_EQ(Run(run_id).result().number_value(), 42);
-  EXPECT_EQ(executor_->counters().started.load(), 1);
-  EXPECT_EQ(executor_->counters().resumed.load(), 2);
-  EXPECT_EQ(executor_->counters().completed.load(), 1);
-  EXPECT_EQ(faulty_->Calls("GetResumeState"), 2);
-  EXPECT_EQ(Calls(run_id).size(), 1u);
+TEST_F(ExecutorTest, ATamperedJournalFailsTheRunAsNondeterminism) {
+  ExecutorConfig config = Config("A");
+  config.warm_memory_bytes = 1;
+  Executor* executor = StartExecutor("A", config);
+  processor_->Hold(true);
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD));
+  ASSERT_TRUE(WaitFor([&] { return executor->warm() == 0; }));
+  // Without its checkpoint the run is replayed from the start, and its
+  // first call's args in the journal are not what the task passes.
+  Sql(absl::StrCat("DELETE FROM continuations WHERE stack_run_id = '", submitted.root().id(), "'"));
+  Sql(absl::StrCat("UPDATE stack_runs SET args = '{\"i\":0,\"rnd\":0.5,\"now\":1}' WHERE parent_id = '",
+                   submitted.root().id(), "' AND call_index = 1"));
+  processor_->Hold(false);
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_FAILED));
+  v1::TaskRun run = Run(submitted.run().id());
+  EXPECT_EQ(run.error().code(), "NONDETERMINISM");
+  EXPECT_NE(run.error().message().find("nondeterminism detected at call 1"), std::string::npos)
+      << run.error().message();
 }
 
-// (e) Slow claims (every ClaimWork delayed 200 ms) break nothing.
-TEST_F(ExecutorTest, SlowClaimsBreakNothing) {
-  const absl::Duration delay = absl::Milliseconds(200);
-  faulty_->Inject({.method = "ClaimWork", .call = 1, .times = 0, .fault = Fault::kDelay, .delay = delay});
-  auto submitted = Submit("return input.x + 1;", R"({"x": 41})");
-  const std::string run_id = submitted.run().id();
-  const absl::Time start = absl::Now();
-  executor_->Start();
-  ASSERT_TRUE(WaitForStatus(run_id, v1::RUN_STATUS_COMPLETED));
-  EXPECT_GE(absl::Now() - start, delay);
-  EXPECT_EQ(Run(run_id).result().number_value(), 42);
-  EXPECT_GE(faulty_->Injected("ClaimWork"), 1);
-  EXPECT_EQ(executor_->counters().started.load(), 1);
-  EXPECT_EQ(executor_->counters().completed.load(), 1);
-  // A second run, which suspends, goes through the delayed claims too.
-  auto second = Submit(kAwaitsOneCall);
-  ASSERT_TRUE(WaitForStatus(second.run().id(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD));
-  EXPECT_EQ(Calls(second.run().id()).size(), 1u);
+TEST_F(ExecutorTest, ACheckpointFromAnotherV8IsRebuiltByReplayFromTheStart) {
+  ExecutorConfig config = Config("A");
+  config.warm_memory_bytes = 1;
+  Executor* executor = StartExecutor("A", config);
+  processor_->Hold(true);
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD));
+  ASSERT_TRUE(WaitFor([&] { return executor->warm() == 0; }));
+  // Rewrite the stored checkpoint as if another V8 build had written it.
+  v1::Journal journal = Journal(submitted.root().id());
+  auto blob = js::DecodeContinuation(journal.checkpoint().data(), js::ExternalReferencesVersion(), js::V8Version());
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  const std::string foreign = js::EncodeContinuation(*blob, js::ExternalReferencesVersion(), "9.9.999-other");
+  std::string hex;
+  for (unsigned char ch : foreign) absl::StrAppend(&hex, absl::Hex(ch, absl::kZeroPad2));
+  Sql(absl::StrCat("UPDATE continuations SET data = X'", hex, "', v8_version = '9.9.999-other' WHERE stack_run_id = '",
+                   submitted.root().id(), "'"));
+  config.warm_memory_bytes = int64_t{1} << 30;
+  processor_->Hold(false);
+  // Not an error: rebuilt by replay of the journal from the start.
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED)) << Run(submitted.run().id()).DebugString();
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+  EXPECT_EQ(processor_->total_performed(), 10);
+}
+
+TEST_F(ExecutorTest, PeriodicCheckpointsAreWrittenByTheCheckpointerWhileTheRunGoesOn) {
+  ExecutorConfig config = Config("A");
+  config.checkpoint_every_steps = 3;
+  Executor* executor = StartExecutor("A", config);
+  processor_->delay_ms = 30;
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED));
+  EXPECT_GE(executor->counters().checkpoints, 2);
+  EXPECT_GE(faulty_->Calls("PutCheckpoint"), 2);
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+}
+
+TEST_F(ExecutorTest, ACancelledWarmRunIsDroppedAtTheNextRenewal) {
+  ExecutorConfig config = Config("A");
+  config.renew_interval = absl::Milliseconds(100);
+  Executor* executor = StartExecutor("A", config);
+  processor_->Hold(true);
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitFor([&] { return executor->warm() == 1 && processor_->held() == 1; }));
+  v1::CancelRunRequest cancel;
+  cancel.set_id(submitted.run().id());
+  ASSERT_TRUE(store_->CancelRun(cancel).ok());
+  ASSERT_TRUE(WaitFor([&] { return executor->warm() == 0; }, absl::Seconds(10)));
+  processor_->Hold(false);
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(Run(submitted.run().id()).status(), v1::RUN_STATUS_CANCELLED);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 //   task-executor --storage=storage:50051 --processors=processor:50055 --listen=0.0.0.0:50052
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 
 #include "absl/flags/flag.h"
@@ -19,12 +20,26 @@ ABSL_FLAG(std::string, http_listen, "", "Also serve the HTTP/JSON API here (host
 ABSL_FLAG(std::string, http_port_file, "", "Where to write the HTTP port once listening.");
 ABSL_FLAG(std::vector<std::string>, processors, {}, "Stack processor targets to push new calls to.");
 ABSL_FLAG(std::string, js_worker, "", "Path of tasker-js-worker (default: next to this binary).");
-ABSL_FLAG(int, js_workers, 2, "JavaScript worker processes.");
-ABSL_FLAG(int, threads, 2, "Steps run at once.");
-ABSL_FLAG(int, heap_limit_mb, 256, "V8 heap limit per run step, MiB.");
+ABSL_FLAG(int, js_workers, 2, "JavaScript worker processes holding live runs (plus one checkpointer).");
+ABSL_FLAG(int, threads, 4, "Threads claiming and starting runs; as many deliver results.");
+ABSL_FLAG(int, heap_limit_mb, 256, "V8 heap limit per run, MiB.");
 ABSL_FLAG(absl::Duration, step_cpu, absl::Seconds(10), "CPU time one step may use.");
-ABSL_FLAG(absl::Duration, lease, absl::Seconds(60), "Lease on a claimed run step.");
-ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(5), "How often un-notified ready work is looked for.");
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),
+          "Lease on a warm run, renewed every --renew_interval while this executor lives; a dead "
+          "executor's runs are taken over within --lease + --sweep_interval.");
+ABSL_FLAG(absl::Duration, renew_interval, absl::Seconds(3), "How often the leases of warm runs are renewed.");
+ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(2), "How often un-notified ready work is looked for.");
+ABSL_FLAG(absl::Duration, dispatch_lease, absl::Seconds(40),
+          "Lease a recorded call carries to its processor (a lost dispatch is claimed by another after it).");
+ABSL_FLAG(int64_t, warm_memory_mb, 1024, "Isolate heap of warm runs beyond which the least recent are evicted, MiB.");
+ABSL_FLAG(absl::Duration, warm_idle, absl::Minutes(10), "A warm run without a step for this long is evicted.");
+ABSL_FLAG(int, checkpoint_every_steps, 100, "Write a checkpoint every this many steps (0: never).");
+ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Minutes(5),
+          "Write a checkpoint this long after the last one when the run moved on (0: never).");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(20), "On SIGTERM, time spent checkpointing warm runs.");
+ABSL_FLAG(std::string, advertise_address, "",
+          "host:port processors push results to (default 127.0.0.1:<bound port>; in Kubernetes "
+          "$(POD_IP):<port>).");
 
 namespace {
 
@@ -47,9 +62,18 @@ int main(int argc, char** argv) {
   namespace services = tasker::services;
   const char* argv0 = argv[0];
   return services::ServiceMain(argc, argv, "task-executor", [argv0](services::ServiceContext& ctx) -> absl::Status {
-    auto pool = tasker::js::WorkerPool::Create({.worker_path = FindJsWorker(argv0),
-                                                .workers = absl::GetFlag(FLAGS_js_workers),
-                                                .heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb)});
+    if (absl::GetFlag(FLAGS_js_workers) < 1) return absl::InvalidArgumentError("--js_workers: must be >= 1");
+    // The executor is created after the workers; a worker lost before then
+    // holds no runs.
+    auto* lost_to = ctx.Own(std::make_unique<std::atomic<services::Executor*>>(nullptr));
+    auto pool = tasker::js::WorkerHost::Create(
+        {.worker_path = FindJsWorker(argv0),
+         .workers = absl::GetFlag(FLAGS_js_workers) + 1,
+         .heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb)},
+        [lost_to](int worker, const std::string& reason) {
+          tasker::LogWarning("javascript worker lost", {{"worker", std::to_string(worker)}, {"reason", reason}});
+          if (services::Executor* executor = lost_to->load()) executor->WorkerLost(worker);
+        });
     if (!pool.ok()) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot start JavaScript workers (set --js_worker): ", pool.status().message()));
@@ -63,14 +87,29 @@ int main(int argc, char** argv) {
     config.owner = ctx.ReplicaId();
     config.threads = absl::GetFlag(FLAGS_threads);
     config.lease = absl::GetFlag(FLAGS_lease);
+    config.renew_interval = absl::GetFlag(FLAGS_renew_interval);
     config.sweep_interval = absl::GetFlag(FLAGS_sweep_interval);
+    config.dispatch_lease = absl::GetFlag(FLAGS_dispatch_lease);
     config.limits.step_cpu = absl::GetFlag(FLAGS_step_cpu);
+    config.warm_memory_bytes = absl::GetFlag(FLAGS_warm_memory_mb) << 20;
+    config.warm_idle = absl::GetFlag(FLAGS_warm_idle);
+    config.checkpoint_every_steps = absl::GetFlag(FLAGS_checkpoint_every_steps);
+    config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+    config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+    if (config.lease < absl::Milliseconds(500) || config.renew_interval * 2 > config.lease) {
+      return absl::InvalidArgumentError("--lease: must be at least 500ms and at least twice --renew_interval");
+    }
+    if (config.warm_memory_bytes <= 0) return absl::InvalidArgumentError("--warm_memory_mb: must be > 0");
     auto* executor = ctx.Own(
         std::make_unique<services::Executor>(services::ExecutorStores::Of(store), js_pool, notifier, config));
+    lost_to->store(executor);
     auto* api = ctx.Own(std::make_unique<services::TaskApi>(store, store, executor));
     ctx.AddService(ctx.Own(std::make_unique<services::TaskService>(api)));
     ctx.AddService(ctx.Own(std::make_unique<services::ExecutorService>(executor)));
-    ctx.OnStart([executor] {
+    ctx.OnStart([executor, &ctx] {
+      std::string advertise = absl::GetFlag(FLAGS_advertise_address);
+      if (advertise.empty()) advertise = absl::StrCat("127.0.0.1:", ctx.port());
+      executor->set_reply_to(advertise);
       executor->Start();
       return absl::OkStatus();
     });

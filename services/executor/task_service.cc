@@ -1,5 +1,7 @@
 #include "services/executor/task_service.h"
 
+#include "absl/strings/str_cat.h"
+
 #include "runtime/common/status.h"
 
 namespace tasker::services {
@@ -46,6 +48,18 @@ Status ExecutorService::Notify(ServerContext*, const v1::NotifyRequest* r, v1::N
   return Status::OK;
 }
 
+Status ExecutorService::DeliverResults(ServerContext*, const v1::DeliverResultsRequest* r,
+                                       v1::DeliverResultsResponse* out) {
+  for (int i = 0; i < r->calls_size(); ++i) {
+    if (r->calls(i).id().empty() || r->calls(i).parent_id().empty() || r->calls(i).call_id().empty()) {
+      return Status(grpc::StatusCode::INVALID_ARGUMENT,
+                    absl::StrCat("calls[", i, "]: id, parent_id and call_id are required"));
+    }
+  }
+  out->set_accepted(executor_->Deliver({r->calls().begin(), r->calls().end()}));
+  return Status::OK;
+}
+
 Status ExecutorService::GetExecutorStats(ServerContext*, const v1::GetExecutorStatsRequest*, v1::ExecutorStats* out) {
   const auto& c = executor_->counters();
   out->set_started(c.started);
@@ -54,6 +68,14 @@ Status ExecutorService::GetExecutorStats(ServerContext*, const v1::GetExecutorSt
   out->set_completed(c.completed);
   out->set_failed(c.failed);
   out->set_in_flight(c.in_flight);
+  out->set_warm(executor_->warm());
+  out->set_evicted(c.evicted);
+  out->set_rebuilt(c.rebuilt);
+  out->set_checkpoints(c.checkpoints);
+  out->set_warm_bytes(executor_->warm_bytes());
+  auto [p50, p99] = executor_->RebuildPercentiles();
+  out->set_rebuild_p50_ms(p50);
+  out->set_rebuild_p99_ms(p99);
   return Status::OK;
 }
 

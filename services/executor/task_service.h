@@ -29,6 +29,8 @@ class ExecutorService final : public v1::Executor::Service {
  public:
   explicit ExecutorService(Executor* executor) : executor_(executor) {}
   grpc::Status Notify(grpc::ServerContext*, const v1::NotifyRequest*, v1::NotifyResponse*) override;
+  grpc::Status DeliverResults(grpc::ServerContext*, const v1::DeliverResultsRequest*,
+                              v1::DeliverResultsResponse*) override;
   grpc::Status GetExecutorStats(grpc::ServerContext*, const v1::GetExecutorStatsRequest*,
                                 v1::ExecutorStats*) override;
 

@@ -1,5 +1,7 @@
 #include "services/processor/processor.h"
 
+#include <optional>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -48,7 +50,31 @@ absl::Duration Processor::Backoff(const ProcessorConfig& config, int attempt) {
   return delay * absl::Uniform(gen, 0.5, 1.0);
 }
 
+bool Processor::Dispatch(const v1::StackRun& call) {
+  {
+    std::lock_guard<std::mutex> lock(dispatched_mu_);
+    dispatched_[call.id()] = call;
+  }
+  return queue_.Push({v1::WORK_KIND_PERFORM_CALL, call.id()});
+}
+
 absl::Status Processor::Process(const std::string& id) {
+  if (!id.empty()) {
+    std::optional<v1::StackRun> held;
+    {
+      std::lock_guard<std::mutex> lock(dispatched_mu_);
+      auto it = dispatched_.find(id);
+      if (it != dispatched_.end()) {
+        held = std::move(it->second);
+        dispatched_.erase(it);
+      }
+    }
+    if (held) {
+      WorkerThreads::InFlight in_flight(&counters_.in_flight);
+      ++counters_.performed;
+      return Perform(*held, held->fencing_token());
+    }
+  }
   v1::ClaimWorkRequest claim_request;
   claim_request.set_kind(v1::WORK_KIND_PERFORM_CALL);
   claim_request.set_owner(config_.owner);
@@ -58,8 +84,10 @@ absl::Status Processor::Process(const std::string& id) {
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
   WorkerThreads::InFlight in_flight(&counters_.in_flight);
   ++counters_.performed;
-  const v1::StackRun& call = claim.stack_run();
-  const int64_t token = claim.lease().fencing_token();
+  return Perform(claim.stack_run(), claim.lease().fencing_token());
+}
+
+absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
 
   v1::CallRequest request;
   request.set_service(call.service());
@@ -130,7 +158,11 @@ absl::Status Processor::Process(const std::string& id) {
     return completed.status();
   }
   ok ? ++counters_.succeeded : ++counters_.failed;
-  if (completed->parent_ready()) notifier_->NotifyResume(completed->parent_id());
+  if (!completed->reply_to().empty()) {
+    notifier_->DeliverResult(completed->reply_to(), completed->call());
+  } else if (completed->parent_ready()) {
+    notifier_->NotifyResume(completed->parent_id());
+  }
   return absl::OkStatus();
 }
 

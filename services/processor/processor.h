@@ -1,14 +1,18 @@
 // The stack processor core: claims pending host calls, performs them
 // through the wrapped-service proxy with an idempotency key derived from
-// (run, stack run), and records the result. Retryable failures are retried
+// (run, stack run), and records the result. Calls of warm runs arrive
+// already leased (Dispatch: no claim) and their results are pushed to the
+// executor holding the run (the root's reply_to). Retryable failures are retried
 // with exponential backoff and jitter up to `max_attempts` (an unreachable
 // proxy is retried until it is back); a final error
-// reaches the task as a rejected promise. When a parent's last call
-// finishes, an executor is told to resume it.
+// reaches the task as a rejected promise. When a call of an evicted run
+// finishes, an executor is told to claim the run.
 #ifndef TASKER_SERVICES_PROCESSOR_PROCESSOR_H_
 #define TASKER_SERVICES_PROCESSOR_PROCESSOR_H_
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,6 +58,9 @@ class Processor {
   void Start();
   void Stop();
   bool Enqueue(const std::string& stack_run_id, absl::Time at = absl::InfinitePast());
+  // A call already leased for dispatch (RecordCalls): performed under the
+  // lease it carries, without a claim.
+  bool Dispatch(const tasker::v1::StackRun& call);
   const ProcessorCounters& counters() const { return counters_; }
 
   // One call (exposed for tests). NOT_FOUND when nothing was claimable.
@@ -66,6 +73,11 @@ class Processor {
  private:
   void Sweep();
 
+  // Performs a held call and records its outcome.
+  absl::Status Perform(const tasker::v1::StackRun& call, int64_t token);
+
+  std::mutex dispatched_mu_;
+  std::map<std::string, tasker::v1::StackRun> dispatched_;
   ProcessorStores stores_;
   std::unique_ptr<tasker::v1::WrappedServiceProxy::Stub> proxy_;
   Notifier* notifier_;

@@ -12,8 +12,16 @@ class ProcessorService final : public v1::StackProcessor::Service {
   explicit ProcessorService(Processor* processor) : processor_(processor) {}
   grpc::Status NotifyCalls(grpc::ServerContext*, const v1::NotifyCallsRequest* request,
                            v1::NotifyCallsResponse* response) override {
+    for (int i = 0; i < request->calls_size(); ++i) {
+      const auto& call = request->calls(i);
+      if (call.id().empty() || call.fencing_token() <= 0 || call.lease_owner().empty()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "calls[" + std::to_string(i) + "]: id, fencing_token and lease_owner are required");
+      }
+    }
     int accepted = 0;
     for (const auto& id : request->stack_run_ids()) accepted += processor_->Enqueue(id) ? 1 : 0;
+    for (const auto& call : request->calls()) accepted += processor_->Dispatch(call) ? 1 : 0;
     response->set_accepted(accepted);
     return grpc::Status::OK;
   }

@@ -60,6 +60,18 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
   std::vector<std::string> keys_;
 };
 
+// Keeps the results a processor pushes to executors.
+class RecordingNotifier : public Notifier {
+ public:
+  RecordingNotifier() : Notifier({}, {}, "") {}
+  void DeliverResult(const std::string& reply_to, const v1::StackRun& call) override {
+    std::lock_guard<std::mutex> lock(mu);
+    delivered.emplace_back(reply_to, call);
+  }
+  std::mutex mu;
+  std::vector<std::pair<std::string, v1::StackRun>> delivered;
+};
+
 class ProcessorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -73,8 +85,11 @@ class ProcessorTest : public ::testing::Test {
     ASSERT_TRUE(store_->PublishTaskFunction(publish).ok());
   }
 
-  // A run suspended on one call; returns the call's stack run id.
-  std::string SuspendedCall() {
+  // A run that recorded one call and was then evicted (released with its
+  // journal); returns the call's stack run id. With `reply_to`, the run
+  // stays warm instead and the call is leased for dispatch: *dispatched gets
+  // its row.
+  std::string SuspendedCall(const std::string& reply_to = "", v1::StackRun* dispatched = nullptr) {
     v1::SubmitRunRequest submit;
     submit.set_task_identifier("t");
     EXPECT_TRUE(store_->SubmitRun(submit).ok());
@@ -82,24 +97,44 @@ class ProcessorTest : public ::testing::Test {
     claim.set_kind(v1::WORK_KIND_EXECUTE_ROOT);
     claim.set_owner("exec");
     claim.set_lease_ms(30000);
+    claim.set_reply_to(reply_to);
     auto root = store_->ClaimWork(claim);
     if (!root.ok() || !root->has_stack_run()) {
       ADD_FAILURE() << "no root to claim: " << root.status();
       return "";
     }
-    v1::SuspendRootRequest suspend;
-    suspend.set_root_stack_run_id(root->stack_run().id());
-    suspend.set_fencing_token(root->lease().fencing_token());
-    suspend.mutable_continuation()->set_data("c");
-    suspend.mutable_continuation()->set_format_version(1);
-    suspend.add_calls()->set_service("s");
-    suspend.mutable_calls(0)->set_method("m");
-    auto suspended = store_->SuspendRoot(suspend);
-    if (!suspended.ok() || suspended->children_size() != 1) {
-      ADD_FAILURE() << "suspend failed: " << suspended.status();
+    v1::RecordCallsRequest record;
+    record.set_root_stack_run_id(root->stack_run().id());
+    record.set_fencing_token(root->lease().fencing_token());
+    auto* step = record.add_steps();
+    step->set_seq(0);
+    step->set_clock_ms(1);
+    auto* call = record.add_calls();
+    call->set_call_id("c1");
+    call->set_service("s");
+    call->set_method("m");
+    call->set_index(1);
+    call->set_step(0);
+    if (dispatched) {
+      record.set_dispatch_owner("dispatch/exec");
+      record.set_dispatch_lease_ms(30000);
+    }
+    auto recorded = store_->RecordCalls(record);
+    if (!recorded.ok() || recorded->calls_size() != 1) {
+      ADD_FAILURE() << "record failed: " << recorded.status();
       return "";
     }
-    return suspended->children(0).id();
+    if (dispatched) {
+      *dispatched = recorded->calls(0);
+      return recorded->calls(0).id();
+    }
+    v1::PutCheckpointRequest release;
+    release.set_root_stack_run_id(root->stack_run().id());
+    release.set_fencing_token(root->lease().fencing_token());
+    release.set_release(true);
+    auto released = store_->PutCheckpoint(release);
+    if (!released.ok()) ADD_FAILURE() << "release failed: " << released.status();
+    return recorded->calls(0).id();
   }
 
   v1::StackRun WaitFinished(const std::string& id) {
@@ -157,7 +192,7 @@ class ProcessorTest : public ::testing::Test {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<FaultInjectingStore> faulty_;
   ScriptedProxy proxy_;
-  Notifier notifier_{{}, {}, ""};
+  RecordingNotifier notifier_;
   std::unique_ptr<ServerRunner> server_;
   std::unique_ptr<Processor> processor_;
 };
@@ -250,7 +285,7 @@ TEST_F(ProcessorTest, CompleteCallAnswerDroppedIsNotPerformedAgain) {
   EXPECT_EQ(processor_->counters().performed.load(), 1);
   EXPECT_EQ(processor_->counters().retried.load(), 0);
   EXPECT_LE(processor_->counters().succeeded.load(), 1);
-  // The sibling countdown ran once: the parent is ready, with none waiting.
+  // The completion counted once: the evicted parent is ready, none waiting.
   auto parent = store_->GetStackRun(call.parent_id());
   ASSERT_TRUE(parent.ok()) << parent.status();
   EXPECT_EQ(parent->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
@@ -277,6 +312,33 @@ TEST_F(ProcessorTest, FailedRetryCallIsReclaimedAfterTheLeaseExpires) {
   const std::string key = absl::StrCat(call.task_run_id(), "/", call.id());
   EXPECT_EQ(proxy_.Keys(), (std::vector<std::string>{key, key}));
   EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+}
+
+TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedToTheWarmRun) {
+  StartProcessor(Config());
+  v1::StackRun dispatched;
+  const std::string id = SuspendedCall("executor-a:4711", &dispatched);
+  ASSERT_EQ(dispatched.status(), v1::STACK_RUN_STATUS_RUNNING);
+  ASSERT_EQ(dispatched.fencing_token(), 1);
+  const int claims = faulty_->Calls("ClaimWork");
+  EXPECT_TRUE(processor_->Dispatch(dispatched));
+  v1::StackRun call = WaitFinished(id);
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(call.attempt(), 1);
+  EXPECT_EQ(proxy_.calls.load(), 1);
+  // Performed under the dispatch lease: no claim of it.
+  EXPECT_EQ(faulty_->Calls("ClaimWork"), claims);
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(notifier_.mu);
+    return !notifier_.delivered.empty();
+  }));
+  std::lock_guard<std::mutex> lock(notifier_.mu);
+  ASSERT_EQ(notifier_.delivered.size(), 1u);
+  EXPECT_EQ(notifier_.delivered[0].first, "executor-a:4711");
+  EXPECT_EQ(notifier_.delivered[0].second.id(), id);
+  EXPECT_EQ(notifier_.delivered[0].second.result().string_value(), "done");
+  // The warm parent is still RUNNING under its executor's lease.
+  EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_RUNNING);
 }
 
 TEST(BackoffTest, GrowsExponentiallyWithJitterAndACap) {

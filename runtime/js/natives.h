@@ -1,0 +1,51 @@
+// Internal to runtime/js: the per-isolate state reached from native
+// callbacks (isolate data slot 0), the callbacks themselves, and small V8
+// helpers shared by the run, checkpoint and replay code.
+#ifndef TASKER_RUNTIME_JS_NATIVES_H_
+#define TASKER_RUNTIME_JS_NATIVES_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "runtime/js/engine.h"
+#include "v8.h"
+
+namespace tasker::js {
+
+struct IsolateState {
+  Limits limits;
+  // Lines of the current step (not collected while replaying).
+  std::vector<LogLine>* logs = nullptr;
+  bool* logs_truncated = nullptr;
+  size_t log_bytes = 0;
+  size_t log_lines = 0;
+  bool replaying = false;
+  std::atomic<bool> time_exceeded{false};
+  std::atomic<bool> memory_exceeded{false};
+};
+
+inline IsolateState* StateOf(v8::Isolate* isolate) { return static_cast<IsolateState*>(isolate->GetData(0)); }
+
+void NativeLog(const v8::FunctionCallbackInfo<v8::Value>& info);
+void NativeRandom(const v8::FunctionCallbackInfo<v8::Value>& info);
+
+// Near-heap-limit callback: marks the step as out of memory and stops it.
+size_t OnNearHeapLimit(void* data, size_t current_heap_limit, size_t initial);
+
+v8::Local<v8::String> Str(v8::Isolate* isolate, absl::string_view text);
+std::string ToStd(v8::Isolate* isolate, v8::Local<v8::Value> value);
+// "line L, column C: Name: message" of the caught exception.
+std::string DescribeException(v8::Isolate* isolate, v8::Local<v8::Context> context, const v8::TryCatch& try_catch);
+std::string ExceptionName(v8::Isolate* isolate, v8::Local<v8::Context> context, const v8::TryCatch& try_catch);
+std::string ExceptionStack(v8::Isolate* isolate, v8::Local<v8::Context> context, const v8::TryCatch& try_catch);
+
+bool IsCommonJs(absl::string_view code);
+// Task code wrapped on its own line so line numbers stay the user's.
+std::string WrapTask(absl::string_view code);
+v8::ScriptOrigin TaskOrigin(v8::Isolate* isolate);
+
+}  // namespace tasker::js
+
+#endif  // TASKER_RUNTIME_JS_NATIVES_H_

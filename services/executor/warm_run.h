@@ -1,0 +1,54 @@
+// Internal to the executor: what it keeps about one warm run.
+#ifndef TASKER_SERVICES_EXECUTOR_WARM_RUN_H_
+#define TASKER_SERVICES_EXECUTOR_WARM_RUN_H_
+
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "proto/tasker/v1/common.pb.h"
+#include "proto/tasker/v1/storage.pb.h"
+#include "runtime/js/engine.h"
+
+namespace tasker::services {
+
+inline tasker::v1::GetJournalRequest JournalRequest(const std::string& root_id) {
+  tasker::v1::GetJournalRequest request;
+  request.set_root_stack_run_id(root_id);
+  return request;
+}
+
+struct WarmRun {
+  std::mutex mu;  // one step (and its commit) at a time; guards what follows
+  std::string root_id;
+  std::string run_id;
+  std::string task_identifier;
+  int64_t task_version = 0;
+  std::string input_json;
+  int64_t token = 0;  // the root's fencing token
+  int worker = -1;    // the live worker holding its isolate
+  bool live = false;  // the isolate exists (false while starting or rebuilding)
+  bool gone = false;  // forgotten here: every later event is ignored
+  // The journal position: seq of the next step, and the steps (and their
+  // console output) since the last commit.
+  int next_seq = 0;
+  std::vector<tasker::v1::JournalStep> pending_steps;
+  std::vector<tasker::v1::LogEntry> pending_logs;
+  // Calls not yet delivered, and results that arrived for them.
+  std::set<std::string> outstanding;
+  std::deque<js::CallResult> inbox;
+  bool scheduled = false;  // in the delivery queue or being delivered
+  absl::Time last_active = absl::Now();
+  // Checkpoints: the step the stored one covers, and when it was written.
+  int checkpoint_step = 0;
+  absl::Time checkpoint_at = absl::Now();
+  bool checkpointing = false;
+  size_t heap_bytes = 0;
+};
+
+}  // namespace tasker::services
+
+#endif  // TASKER_SERVICES_EXECUTOR_WARM_RUN_H_
