@@ -24,6 +24,7 @@
 #include "runtime/js/engine.h"
 #include "runtime/js/worker_host.h"
 #include "services/common/notifier.h"
+#include "services/executor/fake_processor.h"
 #include "storage/open_store.h"
 #include "storage/testing/fault_injecting_store.h"
 #include "tests/support/process.h"
@@ -45,103 +46,6 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = kD
   }
   return condition();
 }
-
-// Performs dispatched calls the way a stack processor does: CompleteCall in
-// storage (answer: {"echo": args}), then the result to the executor named
-// by the root's reply_to, or a resume notice when the run was evicted.
-class FakeProcessor : public Notifier {
- public:
-  explicit FakeProcessor(storage::Store* store) : Notifier({}, {}, ""), store_(store) {
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~FakeProcessor() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-  void DispatchCalls(const std::vector<v1::StackRun>& calls) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& c : calls) queue_.push_back(c);
-    cv_.notify_all();
-  }
-
-  // Calls are kept (not performed) while held.
-  void Hold(bool hold) {
-    std::lock_guard<std::mutex> lock(mu_);
-    hold_ = hold;
-    if (!hold) {
-      for (auto& c : held_) queue_.push_back(std::move(c));
-      held_.clear();
-    }
-    cv_.notify_all();
-  }
-  int held() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(held_.size());
-  }
-  // How many times each call was performed (reached CompleteCall).
-  std::map<std::string, int> performed() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return performed_;
-  }
-  int total_performed() {
-    std::lock_guard<std::mutex> lock(mu_);
-    int n = 0;
-    for (const auto& [id, count] : performed_) n += count;
-    return n;
-  }
-
-  std::function<Executor*(const std::string& reply_to)> route;
-  std::atomic<int> delay_ms{0};
-
- private:
-  void Loop() {
-    while (true) {
-      v1::StackRun call;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || (!queue_.empty()); });
-        if (stop_) return;
-        call = std::move(queue_.front());
-        queue_.pop_front();
-        if (hold_) {
-          held_.push_back(std::move(call));
-          continue;
-        }
-        ++performed_[call.id()];
-      }
-      if (delay_ms > 0) absl::SleepFor(absl::Milliseconds(delay_ms.load()));
-      v1::CompleteCallRequest complete;
-      complete.set_stack_run_id(call.id());
-      complete.set_fencing_token(call.fencing_token());
-      auto echo = ParseJsonValue(absl::StrCat(R"({"echo":)", call.has_args() ? ProtoToJson(call.args()) : "null", "}"),
-                                 "result");
-      *complete.mutable_result() = *echo;
-      auto done = store_->CompleteCall(complete);
-      if (!done.ok()) continue;  // cancelled / finished run
-      Executor* to = route ? route(done->reply_to()) : nullptr;
-      if (!done->reply_to().empty() && to) {
-        to->Deliver({done->call()});
-      } else if (done->parent_ready() && route) {
-        if (Executor* any = route("")) any->Enqueue(v1::WORK_KIND_RESUME_PARENT, done->parent_id());
-      }
-    }
-  }
-
-  storage::Store* store_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<v1::StackRun> queue_;
-  std::vector<v1::StackRun> held_;
-  std::map<std::string, int> performed_;
-  bool hold_ = false;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 class ExecutorTest : public ::testing::Test {
  protected:
@@ -485,6 +389,54 @@ TEST_F(ExecutorTest, ACancelledWarmRunIsDroppedAtTheNextRenewal) {
   processor_->Hold(false);
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(Run(submitted.run().id()).status(), v1::RUN_STATUS_CANCELLED);
+}
+
+TEST_F(ExecutorTest, AThousandSuspendedRunsStayWithinTheWarmBudget) {
+  constexpr int kRuns = 1000;
+  constexpr int64_t kBudget = int64_t{32} << 20;
+  ExecutorConfig config = Config("A");
+  config.warm_memory_bytes = kBudget;
+  config.threads = 4;
+  Executor* executor = StartExecutor("A", config);
+  ASSERT_TRUE(WaitFor([&] { return HostOf(0)->ResidentBytes() > 0; }));
+  absl::SleepFor(absl::Milliseconds(300));
+  const int64_t idle = HostOf(0)->ResidentBytes();
+  processor_->Hold(true);
+  v1::PublishTaskFunctionRequest publish;
+  publish.set_identifier("t");
+  publish.set_code("const a = await __callHostTool__('admin-debug', 'echo', {k: input.k}); return a.echo.k * 2;");
+  ASSERT_TRUE(store_->PublishTaskFunction(publish).ok());
+  std::vector<v1::SubmitRunResponse> runs;
+  for (int i = 0; i < kRuns; ++i) {
+    v1::SubmitRunRequest submit;
+    submit.set_task_identifier("t");
+    *submit.mutable_input() = *ParseJsonValue(absl::StrCat(R"({"k":)", i, "}"), "input");
+    auto submitted = store_->SubmitRun(submit);
+    ASSERT_TRUE(submitted.ok());
+    runs.push_back(*submitted);
+    executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted->root().id());
+  }
+  ASSERT_TRUE(WaitFor([&] { return processor_->held() == kRuns; }, absl::Seconds(240)));
+  ASSERT_TRUE(WaitFor([&] { return executor->warm_bytes() <= kBudget; }));
+  absl::SleepFor(absl::Milliseconds(300));
+  const int64_t rss = HostOf(0)->ResidentBytes();
+  const int warm = executor->warm();
+  std::printf("1000 suspended runs: %d warm (%.1f MiB of isolate heap), %lld evicted; live worker RSS %.1f MiB "
+              "(idle %.1f MiB), budget %.0f MiB\n",
+              warm, executor->warm_bytes() / 1048576.0, static_cast<long long>(executor->counters().evicted.load()),
+              rss / 1048576.0, idle / 1048576.0, kBudget / 1048576.0);
+  // Resident memory stays under the budget plus a fixed overhead (the
+  // process itself and the allocator's slack).
+  EXPECT_LT(rss, idle + kBudget + (int64_t{96} << 20));
+  EXPECT_GE(executor->counters().evicted, kRuns - warm);
+  EXPECT_LT(warm, kRuns);
+  processor_->Hold(false);
+  for (const auto& run : runs) {
+    ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(240)))
+        << Run(run.run().id()).DebugString();
+  }
+  for (int i = 0; i < kRuns; i += 97) EXPECT_EQ(Run(runs[i].run().id()).result().number_value(), 2 * i);
+  EXPECT_EQ(processor_->total_performed(), kRuns);
 }
 
 }  // namespace

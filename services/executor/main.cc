@@ -27,7 +27,8 @@ ABSL_FLAG(absl::Duration, step_cpu, absl::Seconds(10), "CPU time one step may us
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),
           "Lease on a warm run, renewed every --renew_interval while this executor lives; a dead "
           "executor's runs are taken over within --lease + --sweep_interval.");
-ABSL_FLAG(absl::Duration, renew_interval, absl::Seconds(3), "How often the leases of warm runs are renewed.");
+ABSL_FLAG(absl::Duration, renew_interval, absl::ZeroDuration(),
+          "How often the leases of warm runs are renewed (default: a third of --lease).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(2), "How often un-notified ready work is looked for.");
 ABSL_FLAG(absl::Duration, dispatch_lease, absl::Seconds(40),
           "Lease a recorded call carries to its processor (a lost dispatch is claimed by another after it).");
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
     config.threads = absl::GetFlag(FLAGS_threads);
     config.lease = absl::GetFlag(FLAGS_lease);
     config.renew_interval = absl::GetFlag(FLAGS_renew_interval);
+    if (config.renew_interval == absl::ZeroDuration()) config.renew_interval = config.lease / 3;
     config.sweep_interval = absl::GetFlag(FLAGS_sweep_interval);
     config.dispatch_lease = absl::GetFlag(FLAGS_dispatch_lease);
     config.limits.step_cpu = absl::GetFlag(FLAGS_step_cpu);
