@@ -77,6 +77,11 @@ class LeaseStore {
   virtual absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest& request) = 0;
   // Gives the item back, claimable at once.
   virtual absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& request) = 0;
+  // Renews many leases of one owner in one transaction: each lease whose item
+  // is still RUNNING with its fencing token is extended; every other one
+  // (missing, stale token, finished, cancelled) is listed in `lost`.
+  virtual absl::StatusOr<v1::RenewLeasesResponse> RenewLeases(
+      const v1::RenewLeasesRequest& request) = 0;
 };
 
 // What an executor records about the steps of a run it holds the root lease
@@ -84,12 +89,22 @@ class LeaseStore {
 class RunStepStore {
  public:
   virtual ~RunStepStore() = default;
-  // Stores the continuation, suspends the root and its run, creates one
-  // PENDING child per call, releases the lease.
-  virtual absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(
-      const v1::SuspendRootRequest& request) = 0;
-  // The continuation and the children's results of a root ready to resume.
-  virtual absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_stack_run_id) = 0;
+  // The hot path of a warm run: appends journal steps (contiguous with the
+  // stored ones), creates one call per HostCall (PENDING, or RUNNING leased
+  // to dispatch_owner) and appends logs. The root stays RUNNING under the
+  // caller's lease.
+  virtual absl::StatusOr<v1::RecordCallsResponse> RecordCalls(
+      const v1::RecordCallsRequest& request) = 0;
+  // Appends journal steps and logs, stores the checkpoint (never an older
+  // one); with `release`, lets the root go: SUSPENDED_WAITING_CHILD, or
+  // READY_TO_RESUME (ready = true) when a call has a result the journal does
+  // not show as delivered.
+  virtual absl::StatusOr<v1::PutCheckpointResponse> PutCheckpoint(
+      const v1::PutCheckpointRequest& request) = 0;
+  // Everything needed to rebuild a run: root, run, checkpoint (if any),
+  // journal steps in seq order, calls in call_index order.
+  virtual absl::StatusOr<v1::Journal> GetJournal(const v1::GetJournalRequest& request) = 0;
+  // Finishing a run also cancels its calls that have not finished.
   virtual absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& request) = 0;
   virtual absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& request) = 0;
   virtual absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& request) = 0;
@@ -105,8 +120,9 @@ class RunStepStore {
 class CallStore {
  public:
   virtual ~CallStore() = default;
-  // Final result or error of a call; the last sibling makes the parent
-  // READY_TO_RESUME.
+  // Final result or error of a call. An evicted (SUSPENDED_WAITING_CHILD)
+  // parent becomes READY_TO_RESUME (parent_ready); a parent held warm
+  // (RUNNING) is named by reply_to, where the result is to be pushed.
   virtual absl::StatusOr<v1::CompleteCallResponse> CompleteCall(
       const v1::CompleteCallRequest& request) = 0;
   // Retryable failure: back to PENDING until next_attempt_at.

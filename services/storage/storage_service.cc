@@ -73,9 +73,9 @@ grpc::ServerUnaryReactor* StorageService::ReleaseLease(CallbackServerContext* co
                                     v1::ReleaseLeaseResponse*) {
   return Finish(context, Empty(store_->ReleaseLease(*r)));
 }
-grpc::ServerUnaryReactor* StorageService::SuspendRoot(CallbackServerContext* context, const v1::SuspendRootRequest* r,
-                                   v1::SuspendRootResponse* out) {
-  return Finish(context, ReplyWith(store_->SuspendRoot(*r), out));
+grpc::ServerUnaryReactor* StorageService::RenewLeases(CallbackServerContext* context, const v1::RenewLeasesRequest* r,
+                                                      v1::RenewLeasesResponse* out) {
+  return Finish(context, ReplyWith(store_->RenewLeases(*r), out));
 }
 grpc::ServerUnaryReactor* StorageService::CompleteCall(CallbackServerContext* context, const v1::CompleteCallRequest* r,
                                     v1::CompleteCallResponse* out) {
@@ -84,9 +84,18 @@ grpc::ServerUnaryReactor* StorageService::CompleteCall(CallbackServerContext* co
 grpc::ServerUnaryReactor* StorageService::RetryCall(CallbackServerContext* context, const v1::RetryCallRequest* r, v1::StackRun* out) {
   return Finish(context, ReplyWith(store_->RetryCall(*r), out));
 }
-grpc::ServerUnaryReactor* StorageService::GetResumeState(CallbackServerContext* context, const v1::GetResumeStateRequest* r,
-                                      v1::ResumeState* out) {
-  return Finish(context, ReplyWith(store_->GetResumeState(r->root_stack_run_id()), out));
+grpc::ServerUnaryReactor* StorageService::RecordCalls(CallbackServerContext* context, const v1::RecordCallsRequest* r,
+                                                      v1::RecordCallsResponse* out) {
+  return Finish(context, ReplyWith(store_->RecordCalls(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::PutCheckpoint(CallbackServerContext* context,
+                                                        const v1::PutCheckpointRequest* r,
+                                                        v1::PutCheckpointResponse* out) {
+  return Finish(context, ReplyWith(store_->PutCheckpoint(*r), out));
+}
+grpc::ServerUnaryReactor* StorageService::GetJournal(CallbackServerContext* context, const v1::GetJournalRequest* r,
+                                                     v1::Journal* out) {
+  return Finish(context, ReplyWith(store_->GetJournal(*r), out));
 }
 grpc::ServerUnaryReactor* StorageService::PutContinuation(CallbackServerContext* context, const v1::PutContinuationRequest* r,
                                        v1::PutContinuationResponse*) {

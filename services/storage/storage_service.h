@@ -40,13 +40,17 @@ class StorageService final : public v1::Storage::CallbackService {
   grpc::ServerUnaryReactor* RenewLease(grpc::CallbackServerContext*, const v1::RenewLeaseRequest*, v1::Lease*) override;
   grpc::ServerUnaryReactor* ReleaseLease(grpc::CallbackServerContext*, const v1::ReleaseLeaseRequest*,
                             v1::ReleaseLeaseResponse*) override;
-  grpc::ServerUnaryReactor* SuspendRoot(grpc::CallbackServerContext*, const v1::SuspendRootRequest*,
-                           v1::SuspendRootResponse*) override;
+  grpc::ServerUnaryReactor* RenewLeases(grpc::CallbackServerContext*, const v1::RenewLeasesRequest*,
+                                        v1::RenewLeasesResponse*) override;
   grpc::ServerUnaryReactor* CompleteCall(grpc::CallbackServerContext*, const v1::CompleteCallRequest*,
                             v1::CompleteCallResponse*) override;
   grpc::ServerUnaryReactor* RetryCall(grpc::CallbackServerContext*, const v1::RetryCallRequest*, v1::StackRun*) override;
-  grpc::ServerUnaryReactor* GetResumeState(grpc::CallbackServerContext*, const v1::GetResumeStateRequest*,
-                              v1::ResumeState*) override;
+  grpc::ServerUnaryReactor* RecordCalls(grpc::CallbackServerContext*, const v1::RecordCallsRequest*,
+                                        v1::RecordCallsResponse*) override;
+  grpc::ServerUnaryReactor* PutCheckpoint(grpc::CallbackServerContext*, const v1::PutCheckpointRequest*,
+                                          v1::PutCheckpointResponse*) override;
+  grpc::ServerUnaryReactor* GetJournal(grpc::CallbackServerContext*, const v1::GetJournalRequest*,
+                                       v1::Journal*) override;
   grpc::ServerUnaryReactor* PutContinuation(grpc::CallbackServerContext*, const v1::PutContinuationRequest*,
                                v1::PutContinuationResponse*) override;
   grpc::ServerUnaryReactor* GetContinuation(grpc::CallbackServerContext*, const v1::GetContinuationRequest*,

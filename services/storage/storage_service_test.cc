@@ -110,20 +110,62 @@ TEST(StorageServiceTest, ServesTheStoreWithTheRightStatusCodes) {
   ASSERT_EQ(claimed.stack_run().id(), submitted.root().id());
   EXPECT_EQ(claimed.task_run().input().struct_value().fields().at("customer").string_value(), "x");
 
-  v1::SuspendRootRequest suspend;
-  suspend.set_root_stack_run_id(claimed.stack_run().id());
-  suspend.set_fencing_token(claimed.lease().fencing_token() + 1);
-  suspend.mutable_continuation()->set_data(std::string(64 * 1024, '\x7f'));
-  suspend.mutable_continuation()->set_format_version(1);
-  auto* call = suspend.add_calls();
+  v1::RecordCallsRequest record;
+  record.set_root_stack_run_id(claimed.stack_run().id());
+  record.set_fencing_token(claimed.lease().fencing_token() + 1);
+  record.add_steps()->set_seq(0);
+  auto* call = record.add_calls();
+  call->set_index(1);
+  call->set_call_id("c1");
   call->set_service("gapi");
   call->set_method("admin.domains.list");
-  v1::SuspendRootResponse suspended;
-  EXPECT_EQ(Call(&v1::Storage::Stub::SuspendRoot, stub, suspend, &suspended).error_code(),
+  v1::RecordCallsResponse recorded;
+  EXPECT_EQ(Call(&v1::Storage::Stub::RecordCalls, stub, record, &recorded).error_code(),
             grpc::StatusCode::ABORTED);
-  suspend.set_fencing_token(claimed.lease().fencing_token());
-  ASSERT_TRUE(Call(&v1::Storage::Stub::SuspendRoot, stub, suspend, &suspended).ok());
-  ASSERT_EQ(suspended.children_size(), 1);
+  record.set_fencing_token(claimed.lease().fencing_token());
+  ASSERT_TRUE(Call(&v1::Storage::Stub::RecordCalls, stub, record, &recorded).ok());
+  ASSERT_EQ(recorded.calls_size(), 1);
+  // Again with the same call index: the state forbids it.
+  record.clear_steps();
+  EXPECT_EQ(Call(&v1::Storage::Stub::RecordCalls, stub, record, &recorded).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  v1::PutCheckpointRequest checkpoint;
+  checkpoint.set_root_stack_run_id(claimed.stack_run().id());
+  checkpoint.set_fencing_token(claimed.lease().fencing_token());
+  checkpoint.mutable_checkpoint()->set_data(std::string(64 * 1024, '\x7f'));
+  checkpoint.mutable_checkpoint()->set_format_version(1);
+  checkpoint.mutable_checkpoint()->set_step(1);
+  v1::PutCheckpointResponse put;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::PutCheckpoint, stub, checkpoint, &put).ok());
+  checkpoint.mutable_checkpoint()->clear_data();
+  EXPECT_EQ(Call(&v1::Storage::Stub::PutCheckpoint, stub, checkpoint, &put).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::RenewLeasesRequest renew;
+  renew.set_owner("exec");
+  renew.set_lease_ms(30000);
+  auto* lease = renew.add_leases();
+  lease->set_stack_run_id(claimed.stack_run().id());
+  lease->set_fencing_token(claimed.lease().fencing_token());
+  lease = renew.add_leases();
+  lease->set_stack_run_id("sr_gone");
+  v1::RenewLeasesResponse renewed;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::RenewLeases, stub, renew, &renewed).ok());
+  ASSERT_EQ(renewed.lost_size(), 1);
+  EXPECT_EQ(renewed.lost(0), "sr_gone");
+
+  v1::GetJournalRequest get_journal;
+  get_journal.set_root_stack_run_id(claimed.stack_run().id());
+  v1::Journal journal;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::GetJournal, stub, get_journal, &journal).ok());
+  EXPECT_EQ(journal.steps_size(), 1);
+  ASSERT_EQ(journal.calls_size(), 1);
+  EXPECT_EQ(journal.calls(0).id(), recorded.calls(0).id());
+  EXPECT_EQ(journal.checkpoint().data().size(), 64u * 1024);
+  get_journal.set_root_stack_run_id("sr_unknown");
+  EXPECT_EQ(Call(&v1::Storage::Stub::GetJournal, stub, get_journal, &journal).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 
   v1::CancelRunRequest cancel;
   cancel.set_id(submitted.run().id());
@@ -187,12 +229,118 @@ struct LoadStats {
   std::atomic<int> errors{0};
   std::mutex mu;
   std::set<std::string> completed_runs;     // acknowledged CompleteRun
-  std::map<std::string, int> suspensions;   // root -> suspensions acknowledged by SuspendRoot
+  std::map<std::string, int> suspensions;   // root -> call rounds acknowledged by RecordCalls
+  std::map<std::string, int> steps;         // root -> journal steps acknowledged
   std::set<std::string> completed_calls;    // acknowledged CompleteCall
 };
 
-// One worker step: claims whatever is ready and moves it one transition on.
-// Returns false when nothing was ready.
+bool Finished(const v1::StackRun& s) {
+  return s.status() == v1::STACK_RUN_STATUS_COMPLETED || s.status() == v1::STACK_RUN_STATUS_FAILED;
+}
+
+// The results of `journal`'s calls that no journal step shows delivered.
+std::vector<std::string> Undelivered(const v1::Journal& journal) {
+  std::set<std::string> delivered;
+  for (const auto& step : journal.steps()) delivered.insert(step.trigger_call_id());
+  std::vector<std::string> out;
+  for (const auto& c : journal.calls()) {
+    if (Finished(c) && !delivered.count(c.call_id())) out.push_back(c.call_id());
+  }
+  return out;
+}
+
+void Acknowledge(LoadStats* stats, const std::string& root, int suspensions, int steps) {
+  std::lock_guard<std::mutex> lock(stats->mu);
+  if (suspensions > 0) {
+    int& s = stats->suspensions[root];
+    s = std::max(s, suspensions);
+  }
+  int& n = stats->steps[root];
+  n = std::max(n, steps);
+}
+
+// A stateless executor's turn on a claimed root: reads the journal, appends
+// a step for the start (once) and for each result not yet delivered, then
+// makes the next round of 3 calls (two rounds in all) and evicts the run, or
+// evicts it while calls are outstanding, or completes it.
+void ExecuteRoot(v1::Storage::Stub* stub, const v1::ClaimWorkResponse& claimed, LoadStats* stats) {
+  const auto& s = claimed.stack_run();
+  v1::GetJournalRequest get;
+  get.set_root_stack_run_id(s.id());
+  v1::Journal journal;
+  if (!Call(&v1::Storage::Stub::GetJournal, stub, get, &journal).ok()) {
+    ++stats->errors;
+    return;
+  }
+  google::protobuf::RepeatedPtrField<v1::JournalStep> steps;
+  int seq = journal.steps_size();
+  if (seq == 0) {
+    auto* start = steps.Add();
+    start->set_seq(seq++);
+    start->set_clock_ms(1000);
+    start->set_random_seed(seq * 7919ull);
+  }
+  for (const auto& id : Undelivered(journal)) {
+    auto* step = steps.Add();
+    step->set_seq(seq++);
+    step->set_trigger_call_id(id);
+    step->set_clock_ms(1000 + seq);
+  }
+  int outstanding = 0;
+  for (const auto& c : journal.calls()) outstanding += Finished(c) ? 0 : 1;
+  v1::PutCheckpointRequest release;
+  release.set_root_stack_run_id(s.id());
+  release.set_fencing_token(claimed.lease().fencing_token());
+  release.mutable_checkpoint()->set_data(std::string(8192, static_cast<char>('a' + s.suspension())));
+  release.mutable_checkpoint()->set_format_version(1);
+  release.mutable_checkpoint()->set_step(seq);
+  release.set_release(true);
+  if (outstanding == 0 && s.suspension() < 2) {
+    v1::RecordCallsRequest record;
+    record.set_root_stack_run_id(s.id());
+    record.set_fencing_token(claimed.lease().fencing_token());
+    *record.mutable_steps() = steps;
+    for (int i = 1; i <= 3; ++i) {
+      auto* call = record.add_calls();
+      const int index = journal.calls_size() + i;
+      call->set_index(index);
+      call->set_step(seq - 1);
+      call->set_call_id(absl::StrCat("c", index));
+      call->set_service("admin-debug");
+      call->set_method("echo");
+    }
+    v1::RecordCallsResponse recorded;
+    if (!Call(&v1::Storage::Stub::RecordCalls, stub, record, &recorded).ok()) {
+      ++stats->errors;
+      return;
+    }
+    Acknowledge(stats, s.id(), s.suspension() + 1, seq);
+  } else if (outstanding == 0) {
+    v1::CompleteRunRequest done;
+    done.set_root_stack_run_id(s.id());
+    done.set_fencing_token(claimed.lease().fencing_token());
+    done.mutable_result()->set_string_value("done");
+    v1::TaskRun run;
+    if (Call(&v1::Storage::Stub::CompleteRun, stub, done, &run).ok()) {
+      std::lock_guard<std::mutex> lock(stats->mu);
+      EXPECT_TRUE(stats->completed_runs.insert(run.id()).second) << "completed twice: " << run.id();
+    } else {
+      ++stats->errors;
+    }
+    return;
+  } else {
+    *release.mutable_steps() = steps;
+  }
+  v1::PutCheckpointResponse released;
+  if (Call(&v1::Storage::Stub::PutCheckpoint, stub, release, &released).ok()) {
+    Acknowledge(stats, s.id(), 0, seq);
+  } else {
+    ++stats->errors;
+  }
+}
+
+// One worker step: claims whatever is ready and moves it on. Returns false
+// when nothing was ready.
 bool Step(v1::Storage::Stub* stub, const std::string& owner, LoadStats* stats) {
   for (v1::WorkKind kind : {v1::WORK_KIND_PERFORM_CALL, v1::WORK_KIND_RESUME_PARENT,
                             v1::WORK_KIND_EXECUTE_ROOT}) {
@@ -200,6 +348,7 @@ bool Step(v1::Storage::Stub* stub, const std::string& owner, LoadStats* stats) {
     claim.set_kind(kind);
     claim.set_owner(owner);
     claim.set_lease_ms(1000);
+    if (kind != v1::WORK_KIND_PERFORM_CALL) claim.set_reply_to(owner + ":1");
     v1::ClaimWorkResponse claimed;
     if (!Call(&v1::Storage::Stub::ClaimWork, stub, claim, &claimed).ok()) {
       ++stats->errors;
@@ -219,38 +368,8 @@ bool Step(v1::Storage::Stub* stub, const std::string& owner, LoadStats* stats) {
       } else {
         ++stats->errors;
       }
-    } else if (s.suspension() < 2) {
-      // Suspend twice with 3 calls each, then complete.
-      v1::SuspendRootRequest suspend;
-      suspend.set_root_stack_run_id(s.id());
-      suspend.set_fencing_token(claimed.lease().fencing_token());
-      suspend.mutable_continuation()->set_data(std::string(8192, static_cast<char>('a' + s.suspension())));
-      suspend.mutable_continuation()->set_format_version(1);
-      for (int i = 0; i < 3; ++i) {
-        auto* call = suspend.add_calls();
-        call->set_service("admin-debug");
-        call->set_method("echo");
-      }
-      v1::SuspendRootResponse response;
-      if (Call(&v1::Storage::Stub::SuspendRoot, stub, suspend, &response).ok()) {
-        std::lock_guard<std::mutex> lock(stats->mu);
-        int& acknowledged = stats->suspensions[s.id()];
-        acknowledged = std::max(acknowledged, s.suspension() + 1);
-      } else {
-        ++stats->errors;
-      }
     } else {
-      v1::CompleteRunRequest done;
-      done.set_root_stack_run_id(s.id());
-      done.set_fencing_token(claimed.lease().fencing_token());
-      done.mutable_result()->set_string_value("done");
-      v1::TaskRun run;
-      if (Call(&v1::Storage::Stub::CompleteRun, stub, done, &run).ok()) {
-        std::lock_guard<std::mutex> lock(stats->mu);
-        EXPECT_TRUE(stats->completed_runs.insert(run.id()).second) << "completed twice: " << run.id();
-      } else {
-        ++stats->errors;
-      }
+      ExecuteRoot(stub, claimed, stats);
     }
     return true;
   }
@@ -269,35 +388,60 @@ void CheckInvariants(Store* store, int runs) {
     sl.mutable_page()->set_limit(1000);
     auto stacks = store->ListStackRuns(sl);
     ASSERT_TRUE(stacks.ok());
-    const v1::StackRun* root = nullptr;
-    std::map<int, std::vector<const v1::StackRun*>> children;
-    for (const auto& s : stacks->stack_runs()) {
-      if (s.kind() == v1::STACK_RUN_KIND_ROOT) {
-        ASSERT_EQ(root, nullptr) << "two roots for " << run.id();
-        root = &s;
-      } else {
-        children[s.suspension()].push_back(&s);
+    int roots = 0;
+    for (const auto& s : stacks->stack_runs()) roots += s.kind() == v1::STACK_RUN_KIND_ROOT ? 1 : 0;
+    ASSERT_EQ(roots, 1) << run.id();
+    v1::GetJournalRequest get;
+    get.set_root_stack_run_id(run.root_stack_run_id());
+    auto journal = store->GetJournal(get);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    const v1::StackRun& root = journal->root();
+    EXPECT_EQ(journal->calls_size() + 1, stacks->stack_runs_size()) << run.id();
+    // Every round created exactly 3 calls, numbered 1, 2, ... in the run.
+    std::map<int, int> per_round;
+    int open = 0;
+    for (int i = 0; i < journal->calls_size(); ++i) {
+      const auto& c = journal->calls(i);
+      EXPECT_EQ(c.call_index(), i + 1) << run.id();
+      EXPECT_EQ(c.call_id(), absl::StrCat("c", i + 1)) << run.id();
+      EXPECT_LT(c.step(), journal->steps_size()) << run.id();
+      ++per_round[c.suspension()];
+      if (!Finished(c)) ++open;
+    }
+    EXPECT_EQ(static_cast<int>(per_round.size()), root.suspension()) << run.id();
+    for (const auto& [n, count] : per_round) EXPECT_EQ(count, 3) << run.id();
+    // The journal: seq 0, 1, ...; each result delivered at most once, and
+    // only a finished call's.
+    std::set<std::string> delivered;
+    std::set<std::string> finished;
+    for (const auto& c : journal->calls()) {
+      if (Finished(c)) finished.insert(c.call_id());
+    }
+    for (int i = 0; i < journal->steps_size(); ++i) {
+      const auto& step = journal->steps(i);
+      EXPECT_EQ(step.seq(), i) << run.id();
+      EXPECT_EQ(step.trigger_call_id().empty(), i == 0) << run.id();
+      if (i > 0) {
+        EXPECT_TRUE(delivered.insert(step.trigger_call_id()).second) << run.id();
+        EXPECT_TRUE(finished.count(step.trigger_call_id())) << run.id();
       }
     }
-    ASSERT_NE(root, nullptr) << "run without root " << run.id();
-    // Every suspension created exactly 3 children.
-    EXPECT_EQ(static_cast<int>(children.size()), root->suspension()) << run.id();
-    for (const auto& [n, c] : children) EXPECT_EQ(c.size(), 3u) << run.id();
-    if (root->suspension() > 0) {
-      EXPECT_TRUE(store->GetContinuation(root->id()).ok()) << run.id();
-      int open = 0;
-      for (const auto* c : children[root->suspension()]) {
-        if (c->status() != v1::STACK_RUN_STATUS_COMPLETED) ++open;
-      }
-      if (root->status() == v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD) {
-        EXPECT_EQ(root->waiting(), open) << run.id();
-        EXPECT_GT(open, 0) << run.id();
-      }
-      if (root->status() == v1::STACK_RUN_STATUS_READY_TO_RESUME) EXPECT_EQ(open, 0) << run.id();
+    const int undelivered = static_cast<int>(Undelivered(*journal).size());
+    if (run.status() != v1::RUN_STATUS_COMPLETED) EXPECT_EQ(root.waiting(), open) << run.id();
+    if (root.status() == v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD) {
+      EXPECT_TRUE(journal->has_checkpoint()) << run.id();
+      EXPECT_GT(open, 0) << run.id();
+      EXPECT_EQ(undelivered, 0) << run.id();
     }
+    if (root.status() == v1::STACK_RUN_STATUS_READY_TO_RESUME) {
+      EXPECT_TRUE(journal->has_checkpoint()) << run.id();
+      EXPECT_GT(undelivered, 0) << run.id();
+    }
+    if (journal->has_checkpoint()) EXPECT_LE(journal->checkpoint().step(), journal->steps_size()) << run.id();
     if (run.status() == v1::RUN_STATUS_COMPLETED) {
-      EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_COMPLETED) << run.id();
-      EXPECT_EQ(root->suspension(), 2) << run.id();
+      EXPECT_EQ(root.status(), v1::STACK_RUN_STATUS_COMPLETED) << run.id();
+      EXPECT_EQ(root.suspension(), 2) << run.id();
+      EXPECT_EQ(open, 0) << run.id();
       EXPECT_EQ(run.result().string_value(), "done");
     }
   }
@@ -318,7 +462,7 @@ TEST_P(CrashTest, KillNineDuringWriteLoadLeavesAConsistentDatabase) {
   }
   StorageServer server;
   ASSERT_NO_FATAL_FAILURE(server.Start(url, dir));
-  constexpr int kRuns = 60;
+  constexpr int kRuns = 120;
   {
     v1::PublishTaskFunctionRequest publish;
     publish.set_identifier("t");
@@ -351,8 +495,8 @@ TEST_P(CrashTest, KillNineDuringWriteLoadLeavesAConsistentDatabase) {
     server.Kill();  // mid-transaction, with writes in flight
     stop = true;
     for (auto& w : workers) w.join();
-    std::printf("round %d: killed storage-service; acknowledged %d suspensions, %d calls, %d runs complete; "
-                "%d failed calls\n",
+    std::printf("round %d: killed storage-service; acknowledged call rounds of %d runs, %d calls, %d runs "
+                "complete; %d failed calls\n",
                 round, static_cast<int>(stats.suspensions.size()), static_cast<int>(stats.completed_calls.size()),
                 static_cast<int>(stats.completed_runs.size()), stats.errors.load());
     ASSERT_NO_FATAL_FAILURE(server.Start(url, dir));
@@ -375,6 +519,13 @@ TEST_P(CrashTest, KillNineDuringWriteLoadLeavesAConsistentDatabase) {
       auto root = (*store)->GetStackRun(id);
       ASSERT_TRUE(root.ok()) << id << ": " << root.status();
       EXPECT_GE(root->suspension(), acknowledged) << id;
+    }
+    for (const auto& [id, acknowledged] : stats.steps) {
+      v1::GetJournalRequest get;
+      get.set_root_stack_run_id(id);
+      auto journal = (*store)->GetJournal(get);
+      ASSERT_TRUE(journal.ok()) << id << ": " << journal.status();
+      EXPECT_GE(journal->steps_size(), acknowledged) << id;
     }
     for (const auto& id : stats.completed_calls) {
       auto call = (*store)->GetStackRun(id);

@@ -1,8 +1,10 @@
-// Storage benchmark: full run lifecycles (submit, claim root, suspend with a
-// 64 KB continuation, claim call, complete call, claim resume, complete run:
-// seven state transitions) against SQLite and a real Postgres (fsync on), at
-// the Store level and through the Storage gRPC service on loopback, with 1
-// and 8 client threads. Prints per-operation p50/p99 and transitions/s.
+// Storage benchmark: full warm-run lifecycles (submit, claim root, record a
+// call with the journal's first step, claim the call, complete it, checkpoint
+// with a 64 KB snapshot and the step that delivered the result, complete the
+// run: seven state transitions) against SQLite (synchronous=FULL unless
+// --sqlite_synchronous=normal) and a real Postgres (fsync on), at the Store
+// level and through the Storage gRPC service on loopback, with 1 and 8 client
+// threads. Prints per-operation p50/p99 and transitions/s.
 //
 //   bazel run -c opt //storage/bench:store_bench -- --lifecycles=300
 #include <algorithm>
@@ -24,12 +26,13 @@
 
 ABSL_FLAG(int, lifecycles, 300, "Run lifecycles per configuration (split across threads).");
 ABSL_FLAG(std::string, backends, "sqlite,postgres", "Backends to measure.");
+ABSL_FLAG(std::string, sqlite_synchronous, "full", "SQLite's synchronous setting: full or normal.");
 
 namespace tasker::storage {
 namespace {
 
-enum Op { kSubmit, kClaimRoot, kSuspend, kClaimCall, kCompleteCall, kClaimResume, kCompleteRun, kOps };
-const char* kOpNames[] = {"submit", "claim", "suspend64k", "claim-call", "complete-call", "claim-resume",
+enum Op { kSubmit, kClaimRoot, kRecordCalls, kClaimCall, kCompleteCall, kCheckpoint, kCompleteRun, kOps };
+const char* kOpNames[] = {"submit", "claim", "record-calls", "claim-call", "complete-call", "checkpoint64k",
                           "complete-run"};
 
 struct Samples {
@@ -68,29 +71,43 @@ void Lifecycle(Store* store, const std::string& owner, const std::string& blob, 
   claim.set_lease_ms(30000);
   claim.set_stack_run_id(submitted.root().id());
   auto root = TIMED(kClaimRoot, store->ClaimWork(claim));
-  v1::SuspendRootRequest suspend;
-  suspend.set_root_stack_run_id(root.stack_run().id());
-  suspend.set_fencing_token(root.lease().fencing_token());
-  suspend.mutable_continuation()->set_data(blob);
-  suspend.mutable_continuation()->set_format_version(1);
-  auto* call = suspend.add_calls();
+  v1::RecordCallsRequest record;
+  record.set_root_stack_run_id(root.stack_run().id());
+  record.set_fencing_token(root.lease().fencing_token());
+  auto* start = record.add_steps();
+  start->set_seq(0);
+  start->set_clock_ms(absl::ToUnixMillis(absl::Now()));
+  start->set_random_seed(0x9e3779b97f4a7c15ull);
+  auto* call = record.add_calls();
+  call->set_index(1);
+  call->set_step(0);
+  call->set_call_id("c1");
   call->set_service("admin-debug");
   call->set_method("echo");
-  auto suspended = TIMED(kSuspend, store->SuspendRoot(suspend));
+  auto recorded = TIMED(kRecordCalls, store->RecordCalls(record));
   claim.set_kind(v1::WORK_KIND_PERFORM_CALL);
-  claim.set_stack_run_id(suspended.children(0).id());
+  claim.set_stack_run_id(recorded.calls(0).id());
   auto held = TIMED(kClaimCall, store->ClaimWork(claim));
   v1::CompleteCallRequest complete;
   complete.set_stack_run_id(held.stack_run().id());
   complete.set_fencing_token(held.lease().fencing_token());
   complete.mutable_result()->set_number_value(42);
   TIMED(kCompleteCall, store->CompleteCall(complete));
-  claim.set_kind(v1::WORK_KIND_RESUME_PARENT);
-  claim.set_stack_run_id(root.stack_run().id());
-  auto resumed = TIMED(kClaimResume, store->ClaimWork(claim));
+  // Off the hot path: the snapshot, and the step in which the task saw c1.
+  v1::PutCheckpointRequest checkpoint;
+  checkpoint.set_root_stack_run_id(root.stack_run().id());
+  checkpoint.set_fencing_token(root.lease().fencing_token());
+  auto* delivered = checkpoint.add_steps();
+  delivered->set_seq(1);
+  delivered->set_trigger_call_id("c1");
+  delivered->set_clock_ms(absl::ToUnixMillis(absl::Now()));
+  checkpoint.mutable_checkpoint()->set_data(blob);
+  checkpoint.mutable_checkpoint()->set_format_version(1);
+  checkpoint.mutable_checkpoint()->set_step(2);
+  TIMED(kCheckpoint, store->PutCheckpoint(checkpoint));
   v1::CompleteRunRequest finish;
-  finish.set_root_stack_run_id(resumed.stack_run().id());
-  finish.set_fencing_token(resumed.lease().fencing_token());
+  finish.set_root_stack_run_id(root.stack_run().id());
+  finish.set_fencing_token(root.lease().fencing_token());
   finish.mutable_result()->set_bool_value(true);
   TIMED(kCompleteRun, store->CompleteRun(finish));
 }
@@ -130,7 +147,8 @@ int Main() {
     if (absl::GetFlag(FLAGS_backends).find(backend) == std::string::npos) continue;
     std::string url;
     if (backend == "sqlite") {
-      url = absl::StrCat("sqlite://", tasker::testing::MakeTempDir("bench"), "/tasks.db");
+      url = absl::StrCat("sqlite://", tasker::testing::MakeTempDir("bench"), "/tasks.db?synchronous=",
+                         absl::GetFlag(FLAGS_sqlite_synchronous));
     } else {
       auto started = tasker::testing::PostgresServer::Start({.fsync = true});
       if (!started.ok()) {

@@ -12,7 +12,7 @@
 
 namespace tasker::storage {
 
-// The migrations of the SQLite schema, embedded at build time.
+// The migrations of the Postgres schema, embedded at build time.
 const std::vector<Migration>& PostgresMigrations();
 
 absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const sql::PostgresOptions& database,

@@ -69,8 +69,8 @@ absl::StatusOr<v1::Lease> RemoteStore::RenewLease(const v1::RenewLeaseRequest& r
 absl::Status RemoteStore::ReleaseLease(const v1::ReleaseLeaseRequest& r) {
   return Call(&Stub::ReleaseLease, r).status();
 }
-absl::StatusOr<v1::SuspendRootResponse> RemoteStore::SuspendRoot(const v1::SuspendRootRequest& r) {
-  return Call(&Stub::SuspendRoot, r);
+absl::StatusOr<v1::RenewLeasesResponse> RemoteStore::RenewLeases(const v1::RenewLeasesRequest& r) {
+  return Call(&Stub::RenewLeases, r);
 }
 absl::StatusOr<v1::CompleteCallResponse> RemoteStore::CompleteCall(const v1::CompleteCallRequest& r) {
   return Call(&Stub::CompleteCall, r);
@@ -78,10 +78,14 @@ absl::StatusOr<v1::CompleteCallResponse> RemoteStore::CompleteCall(const v1::Com
 absl::StatusOr<v1::StackRun> RemoteStore::RetryCall(const v1::RetryCallRequest& r) {
   return Call(&Stub::RetryCall, r);
 }
-absl::StatusOr<v1::ResumeState> RemoteStore::GetResumeState(const std::string& root_stack_run_id) {
-  v1::GetResumeStateRequest r;
-  r.set_root_stack_run_id(root_stack_run_id);
-  return Call(&Stub::GetResumeState, r);
+absl::StatusOr<v1::RecordCallsResponse> RemoteStore::RecordCalls(const v1::RecordCallsRequest& r) {
+  return Call(&Stub::RecordCalls, r);
+}
+absl::StatusOr<v1::PutCheckpointResponse> RemoteStore::PutCheckpoint(const v1::PutCheckpointRequest& r) {
+  return Call(&Stub::PutCheckpoint, r);
+}
+absl::StatusOr<v1::Journal> RemoteStore::GetJournal(const v1::GetJournalRequest& r) {
+  return Call(&Stub::GetJournal, r);
 }
 absl::Status RemoteStore::PutContinuation(const v1::Continuation& c) {
   v1::PutContinuationRequest r;

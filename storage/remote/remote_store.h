@@ -32,10 +32,12 @@ class RemoteStore : public Store {
   absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(const v1::ClaimWorkRequest&) override;
   absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest&) override;
   absl::Status ReleaseLease(const v1::ReleaseLeaseRequest&) override;
-  absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(const v1::SuspendRootRequest&) override;
+  absl::StatusOr<v1::RenewLeasesResponse> RenewLeases(const v1::RenewLeasesRequest&) override;
   absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::CompleteCallRequest&) override;
   absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest&) override;
-  absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_stack_run_id) override;
+  absl::StatusOr<v1::RecordCallsResponse> RecordCalls(const v1::RecordCallsRequest&) override;
+  absl::StatusOr<v1::PutCheckpointResponse> PutCheckpoint(const v1::PutCheckpointRequest&) override;
+  absl::StatusOr<v1::Journal> GetJournal(const v1::GetJournalRequest&) override;
   absl::Status PutContinuation(const v1::Continuation&) override;
   absl::StatusOr<v1::Continuation> GetContinuation(const std::string& stack_run_id) override;
   absl::StatusOr<v1::TaskLock> AcquireTaskLock(const v1::AcquireTaskLockRequest&) override;

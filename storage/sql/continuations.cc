@@ -1,4 +1,4 @@
-// SqlStore: Continuations: the stored snapshots of suspended roots.
+// SqlStore: Continuations: the stored snapshots (checkpoints) of roots.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/common/status.h"
@@ -22,22 +22,23 @@ absl::Status SqlStore::ValidateContinuation(const v1::Continuation& c, absl::str
 absl::Status SqlStore::UpsertContinuation(Tx& tx, const std::string& stack_run_id, const v1::Continuation& c) {
   const int64_t now = NowMicros();
   return tx.Exec("INSERT INTO continuations (stack_run_id, data, format_version, v8_version, "
-                 "checksum, raw_size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                 "checksum, raw_size, created_at, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
                  "(stack_run_id) DO UPDATE SET data = excluded.data, format_version = "
                  "excluded.format_version, v8_version = excluded.v8_version, checksum = "
-                 "excluded.checksum, raw_size = excluded.raw_size, created_at = excluded.created_at",
+                 "excluded.checksum, raw_size = excluded.raw_size, created_at = excluded.created_at, "
+                 "step = excluded.step",
                  {stack_run_id, Bytes{c.data()}, int64_t{c.format_version()}, c.v8_version(),
-                  int64_t{c.checksum()}, c.raw_size(), now})
+                  int64_t{c.checksum()}, c.raw_size(), now, int64_t{c.step()}})
       .status();
 }
 
-
-absl::StatusOr<v1::Continuation> SqlStore::LoadContinuation(Tx& tx, const std::string& id) {
+absl::StatusOr<std::optional<v1::Continuation>> SqlStore::FindContinuation(Tx& tx,
+                                                                         const std::string& id) {
   ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT stack_run_id, data, format_version, v8_version, "
-                                       "checksum, raw_size, created_at FROM continuations WHERE "
-                                       "stack_run_id = ?",
+                                       "checksum, raw_size, created_at, step FROM continuations "
+                                       "WHERE stack_run_id = ?",
                                        {id}));
-  if (rows.empty()) return absl::NotFoundError(absl::StrCat("no continuation for stack run '", id, "'"));
+  if (rows.empty()) return std::optional<v1::Continuation>();
   const Row& r = rows[0];
   v1::Continuation c;
   c.set_stack_run_id(r.Str(0));
@@ -47,7 +48,14 @@ absl::StatusOr<v1::Continuation> SqlStore::LoadContinuation(Tx& tx, const std::s
   c.set_checksum(static_cast<uint32_t>(r.Int(4)));
   c.set_raw_size(r.Int(5));
   *c.mutable_created_at() = Ts(r.Int(6));
-  return c;
+  c.set_step(static_cast<int32_t>(r.Int(7)));
+  return std::optional<v1::Continuation>(std::move(c));
+}
+
+absl::StatusOr<v1::Continuation> SqlStore::LoadContinuation(Tx& tx, const std::string& id) {
+  ASSIGN_OR_RETURN(std::optional<v1::Continuation> c, FindContinuation(tx, id));
+  if (!c) return absl::NotFoundError(absl::StrCat("no continuation for stack run '", id, "'"));
+  return *std::move(c);
 }
 
 absl::Status SqlStore::PutContinuation(const v1::Continuation& continuation) {

@@ -58,6 +58,8 @@ absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r) {
   *s.mutable_created_at() = Ts(r.Int(19));
   *s.mutable_updated_at() = Ts(r.Int(20));
   if (!r.IsNull(21)) *s.mutable_completed_at() = Ts(r.Int(21));
+  s.set_step(static_cast<int32_t>(r.Int(22)));
+  s.set_reply_to(r.Str(23));
   return s;
 }
 
@@ -155,6 +157,32 @@ absl::Status DecodeToken(const std::string& token, int64_t* number, std::string*
 bool IsTerminalRun(v1::RunStatus s) {
   return s == v1::RUN_STATUS_COMPLETED || s == v1::RUN_STATUS_FAILED ||
          s == v1::RUN_STATUS_CANCELLED;
+}
+
+absl::Status ValidateJournalSteps(const google::protobuf::RepeatedPtrField<v1::JournalStep>& steps) {
+  for (int i = 0; i < steps.size(); ++i) {
+    const v1::JournalStep& step = steps[i];
+    if (step.seq() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("steps[", i, "].seq: must be >= 0"));
+    }
+    if (i > 0 && step.seq() != steps[i - 1].seq() + 1) {
+      return absl::InvalidArgumentError(absl::StrCat("steps[", i, "].seq: ", step.seq(),
+                                                     " does not follow steps[", i - 1, "].seq ",
+                                                     steps[i - 1].seq()));
+    }
+    if (step.trigger_call_id().size() > 128) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("steps[", i, "].trigger_call_id: at most 128 characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireLeaseMs(int64_t lease_ms, absl::string_view field) {
+  if (lease_ms < 100 || lease_ms > 3600000) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": must be within 100..3600000"));
+  }
+  return absl::OkStatus();
 }
 
 std::string StatusList(const std::vector<int>& statuses) {

@@ -186,9 +186,17 @@ absl::StatusOr<v1::TaskRun> SqlStore::FinishRun(const std::string& root_id, int6
     Param result_param = result ? Param(result_json) : Param(nullptr);
     Param error_param = result ? Param(nullptr) : Param(error_json);
     RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, result = ?, error = ?, lease_owner "
-                            "= NULL, lease_expires_at = NULL, updated_at = ?, completed_at = ? "
-                            "WHERE id = ?",
+                            "= NULL, lease_expires_at = NULL, reply_to = '', waiting = 0, "
+                            "updated_at = ?, completed_at = ? WHERE id = ?",
                             {stack_status, result_param, error_param, now, now, root_id})
+                        .status());
+    // A finished run's outstanding calls are dropped: a later CompleteCall or
+    // RetryCall on one is refused (FAILED_PRECONDITION).
+    RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
+                                         "lease_expires_at = NULL, updated_at = ?, completed_at = ? "
+                                         "WHERE parent_id = ? AND status NOT IN (",
+                                         TerminalStackStatuses(), ")"),
+                            {int64_t{v1::STACK_RUN_STATUS_CANCELLED}, now, now, root_id})
                         .status());
     ASSIGN_OR_RETURN(int64_t changed,
                      tx.Exec(absl::StrCat("UPDATE task_runs SET status = ?, result = ?, error = ?, "
@@ -238,8 +246,8 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
                             {int64_t{v1::RUN_STATUS_CANCELLED}, ToJson(error), now, now, request.id()})
                         .status());
     RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
-                                         "lease_expires_at = NULL, updated_at = ?, completed_at = ? "
-                                         "WHERE task_run_id = ? AND status NOT IN (",
+                                         "lease_expires_at = NULL, reply_to = '', updated_at = ?, "
+                                         "completed_at = ? WHERE task_run_id = ? AND status NOT IN (",
                                          TerminalStackStatuses(), ")"),
                             {int64_t{v1::STACK_RUN_STATUS_CANCELLED}, now, now, request.id()})
                         .status());
@@ -249,28 +257,35 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
   return out;
 }
 
+absl::StatusOr<int> SqlStore::AppendLogs(Tx& tx, const std::string& task_run_id,
+                                         const google::protobuf::RepeatedPtrField<v1::LogEntry>& logs) {
+  if (logs.empty()) return 0;
+  ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT COALESCE(MAX(seq), 0) FROM run_logs WHERE "
+                                       "task_run_id = ?",
+                                       {task_run_id}));
+  int64_t seq = rows[0].Int(0);
+  int stored = 0;
+  for (const auto& log : logs) {
+    if (seq >= options_.limits.max_logs_per_run) break;  // bounded; extra lines dropped
+    RETURN_IF_ERROR(tx.Exec("INSERT INTO run_logs (task_run_id, seq, time, level, message) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            {task_run_id, ++seq,
+                             log.has_time() ? TimeUtil::TimestampToMicroseconds(log.time())
+                                            : NowMicros(),
+                             log.level().empty() ? std::string("log") : log.level(),
+                             log.message().substr(0, 64 * 1024)})
+                        .status());
+    ++stored;
+  }
+  return stored;
+}
+
 absl::StatusOr<int> SqlStore::AppendRunLogs(const v1::AppendRunLogsRequest& request) {
   RETURN_IF_ERROR(RequireId(request.task_run_id(), "task_run_id"));
   int stored = 0;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
-    stored = 0;
     RETURN_IF_ERROR(LoadRun(tx, request.task_run_id()).status());
-    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT COALESCE(MAX(seq), 0) FROM run_logs WHERE "
-                                         "task_run_id = ?",
-                                         {request.task_run_id()}));
-    int64_t seq = rows[0].Int(0);
-    for (const auto& log : request.logs()) {
-      if (seq >= options_.limits.max_logs_per_run) break;  // bounded; extra lines dropped
-      RETURN_IF_ERROR(tx.Exec("INSERT INTO run_logs (task_run_id, seq, time, level, message) "
-                              "VALUES (?, ?, ?, ?, ?)",
-                              {request.task_run_id(), ++seq,
-                               log.has_time() ? TimeUtil::TimestampToMicroseconds(log.time())
-                                              : NowMicros(),
-                               log.level().empty() ? std::string("log") : log.level(),
-                               log.message().substr(0, 64 * 1024)})
-                          .status());
-      ++stored;
-    }
+    ASSIGN_OR_RETURN(stored, AppendLogs(tx, request.task_run_id(), request.logs()));
     return absl::OkStatus();
   }));
   return stored;

@@ -1,11 +1,12 @@
 // Internal to the SqlStore target: the SqlStore class (its methods are
 // defined in one file per concern: functions.cc, runs.cc, stack_runs.cc,
-// continuations.cc, keystore_rows.cc) and the row helpers they share
+// journal.cc, continuations.cc, keystore_rows.cc) and the row helpers they share
 // (rows.cc). Not part of any public header.
 #ifndef TASKER_STORAGE_SQL_SQL_STORE_INTERNAL_H_
 #define TASKER_STORAGE_SQL_SQL_STORE_INTERNAL_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,7 @@ inline constexpr int kMaxPageSize = 1000;
 inline constexpr char kStackRunColumns[] =
     "id, task_run_id, parent_id, kind, status, service, method, args, call_index, "
     "call_id, result, error, attempt, next_attempt_at, lease_owner, lease_expires_at, "
-    "fencing_token, waiting, suspension, created_at, updated_at, completed_at";
+    "fencing_token, waiting, suspension, created_at, updated_at, completed_at, step, reply_to";
 
 inline constexpr char kTaskRunColumns[] =
     "id, task_identifier, task_version, status, input, result, error, idempotency_key, "
@@ -84,6 +85,11 @@ int PageLimit(const v1::PageRequest& page, absl::Status* status);
 std::string EncodeToken(int64_t number, const std::string& text);
 absl::Status DecodeToken(const std::string& token, int64_t* number, std::string* text);
 bool IsTerminalRun(v1::RunStatus s);
+// Journal steps of a request: seq >= 0 and contiguous among themselves,
+// trigger_call_id at most 128 characters.
+absl::Status ValidateJournalSteps(const google::protobuf::RepeatedPtrField<v1::JournalStep>& steps);
+// 100..3,600,000 ms; INVALID_ARGUMENT naming `field` otherwise.
+absl::Status RequireLeaseMs(int64_t lease_ms, absl::string_view field);
 std::string StatusList(const std::vector<int>& statuses);
 const std::string& TerminalStackStatuses();
 
@@ -131,13 +137,17 @@ class SqlStore : public Store {
 
   absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& request) override;
 
-  absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(const v1::SuspendRootRequest& request) override;
+  absl::StatusOr<v1::RenewLeasesResponse> RenewLeases(const v1::RenewLeasesRequest& request) override;
+
+  absl::StatusOr<v1::RecordCallsResponse> RecordCalls(const v1::RecordCallsRequest& request) override;
+
+  absl::StatusOr<v1::PutCheckpointResponse> PutCheckpoint(const v1::PutCheckpointRequest& request) override;
+
+  absl::StatusOr<v1::Journal> GetJournal(const v1::GetJournalRequest& request) override;
 
   absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::CompleteCallRequest& request) override;
 
   absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest& request) override;
-
-  absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& root_id) override;
 
   absl::Status PutContinuation(const v1::Continuation& continuation) override;
 
@@ -169,6 +179,26 @@ class SqlStore : public Store {
 
   absl::StatusOr<v1::StackRun> LoadStackRun(Tx& tx, const std::string& id);
 
+  // Appends `logs` to the run's logs as AppendRunLogs does (bounded by
+  // max_logs_per_run; extra lines dropped); returns how many were stored.
+  absl::StatusOr<int> AppendLogs(Tx& tx, const std::string& task_run_id,
+                                 const google::protobuf::RepeatedPtrField<v1::LogEntry>& logs);
+
+  // Validates the HostCalls of a request (count, service, method, args size);
+  // fills the calls' args as stored JSON.
+  absl::Status ValidateHostCalls(const google::protobuf::RepeatedPtrField<v1::HostCall>& calls,
+                                 std::vector<std::string>* args_json);
+
+  // The largest journal seq of a root (-1 when its journal is empty).
+  absl::StatusOr<int64_t> LastJournalSeq(Tx& tx, const std::string& root_id);
+
+  // Appends `steps` (already checked to be contiguous among themselves) to
+  // the root's journal, whose last seq is `last`; FAILED_PRECONDITION when
+  // they do not follow it. Returns the journal's last seq afterwards.
+  absl::StatusOr<int64_t> AppendJournalSteps(
+      Tx& tx, const std::string& root_id, int64_t last,
+      const google::protobuf::RepeatedPtrField<v1::JournalStep>& steps);
+
   // Checks that the caller still holds `id` with `token` and that it is
   // RUNNING (and of `kind`, unless UNSPECIFIED); returns the row. ABORTED for a stale token, FAILED_PRECONDITION
   // when the item is no longer running (e.g. cancelled).
@@ -183,6 +213,9 @@ class SqlStore : public Store {
   absl::Status UpsertContinuation(Tx& tx, const std::string& stack_run_id, const v1::Continuation& c);
 
   absl::StatusOr<v1::Continuation> LoadContinuation(Tx& tx, const std::string& id);
+
+  // The root's checkpoint, or nullopt when it has none.
+  absl::StatusOr<std::optional<v1::Continuation>> FindContinuation(Tx& tx, const std::string& id);
 
   absl::Status ValidateKey(const std::string& ns, const std::string& key);
 

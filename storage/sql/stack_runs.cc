@@ -1,4 +1,9 @@
-// SqlStore: Stack runs: reads, claims under leases with fencing tokens, suspension of a root, results and retries of calls, resume state.
+// SqlStore: Stack runs: reads, claims under leases with fencing tokens (one or many
+// renewed at once), results and retries of calls.
+#include <algorithm>
+#include <map>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/common/status.h"
@@ -140,9 +145,9 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
         "kind: must be WORK_KIND_EXECUTE_ROOT, WORK_KIND_RESUME_PARENT or WORK_KIND_PERFORM_CALL");
   }
   RETURN_IF_ERROR(RequireOwner(request.owner()));
-  if (request.lease_ms() < 100 || request.lease_ms() > 3600000) {
-    return absl::InvalidArgumentError("lease_ms: must be within 100..3600000");
-  }
+  RETURN_IF_ERROR(RequireLeaseMs(request.lease_ms(), "lease_ms"));
+  if (request.reply_to().size() > 256) return absl::InvalidArgumentError("reply_to: at most 256 characters");
+  const bool root_kind = request.kind() != v1::WORK_KIND_PERFORM_CALL;
   v1::ClaimWorkResponse out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
@@ -165,11 +170,21 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     if (ids.empty()) return absl::OkStatus();
     const std::string id = ids[0].Str(0);
     const int64_t expires = now + request.lease_ms() * 1000;
-    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = ?, lease_expires_at = ?, "
-                            "fencing_token = fencing_token + 1, attempt = attempt + 1, updated_at = ? "
-                            "WHERE id = ?",
-                            {int64_t{v1::STACK_RUN_STATUS_RUNNING}, request.owner(), expires, now, id})
-                        .status());
+    // A claimed root's reply_to names its new holder (empty: nobody to push to).
+    if (root_kind) {
+      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = ?, lease_expires_at = ?, "
+                              "fencing_token = fencing_token + 1, attempt = attempt + 1, updated_at = ?, "
+                              "reply_to = ? WHERE id = ?",
+                              {int64_t{v1::STACK_RUN_STATUS_RUNNING}, request.owner(), expires, now,
+                               request.reply_to(), id})
+                          .status());
+    } else {
+      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = ?, lease_expires_at = ?, "
+                              "fencing_token = fencing_token + 1, attempt = attempt + 1, updated_at = ? "
+                              "WHERE id = ?",
+                              {int64_t{v1::STACK_RUN_STATUS_RUNNING}, request.owner(), expires, now, id})
+                          .status());
+    }
     ASSIGN_OR_RETURN(*out.mutable_stack_run(), LoadStackRun(tx, id));
     const v1::StackRun& s = out.stack_run();
     auto* lease = out.mutable_lease();
@@ -191,9 +206,7 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
 absl::StatusOr<v1::Lease> SqlStore::RenewLease(const v1::RenewLeaseRequest& request) {
   RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
   RETURN_IF_ERROR(RequireOwner(request.owner()));
-  if (request.lease_ms() < 100 || request.lease_ms() > 3600000) {
-    return absl::InvalidArgumentError("lease_ms: must be within 100..3600000");
-  }
+  RETURN_IF_ERROR(RequireLeaseMs(request.lease_ms(), "lease_ms"));
   v1::Lease out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(v1::StackRun s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
@@ -223,67 +236,95 @@ absl::Status SqlStore::ReleaseLease(const v1::ReleaseLeaseRequest& request) {
       back = v1::STACK_RUN_STATUS_READY_TO_RESUME;
     }
     const int64_t now = NowMicros();
+    // Nobody holds it now: no reply_to either.
     return tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = NULL, lease_expires_at = NULL, "
-                   "next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                   "reply_to = '', next_attempt_at = ?, updated_at = ? WHERE id = ?",
                    {back, now, now, s.id()})
         .status();
   });
 }
 
-absl::StatusOr<v1::SuspendRootResponse> SqlStore::SuspendRoot(const v1::SuspendRootRequest& request) {
-  RETURN_IF_ERROR(RequireId(request.root_stack_run_id(), "root_stack_run_id"));
-  RETURN_IF_ERROR(ValidateContinuation(request.continuation(), "continuation"));
-  if (request.calls_size() == 0) return absl::InvalidArgumentError("calls: at least one call is required");
-  if (request.calls_size() > options_.limits.max_calls_per_suspension) {
-    return absl::InvalidArgumentError(absl::StrCat("calls: ", request.calls_size(),
-                                                   " calls exceeds the limit of ",
-                                                   options_.limits.max_calls_per_suspension));
+namespace {
+
+constexpr int kMaxRenewLeases = 10000;
+
+// IN lists are padded to a few fixed sizes (by repeating the last id) so
+// SQLite's per-connection statement cache holds a handful of statements.
+constexpr size_t kInChunk = 512;
+
+size_t PaddedSize(size_t n) {
+  for (size_t size : {size_t{1}, size_t{8}, size_t{64}}) {
+    if (n <= size) return size;
   }
-  std::vector<std::string> args_json;
-  for (int i = 0; i < request.calls_size(); ++i) {
-    const auto& call = request.calls(i);
-    if (call.service().empty() || call.service().size() > 128) {
-      return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].service: must be 1..128 characters"));
-    }
-    if (call.method().empty() || call.method().size() > 512) {
-      return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].method: must be 1..512 characters"));
-    }
-    args_json.push_back(call.has_args() ? ToJson(call.args()) : "null");
-    if (static_cast<int64_t>(args_json.back().size()) > options_.limits.max_input_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].args: too large"));
-    }
+  return kInChunk;
+}
+
+std::string Placeholders(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::RenewLeasesResponse> SqlStore::RenewLeases(const v1::RenewLeasesRequest& request) {
+  RETURN_IF_ERROR(RequireOwner(request.owner()));
+  RETURN_IF_ERROR(RequireLeaseMs(request.lease_ms(), "lease_ms"));
+  if (request.leases_size() > kMaxRenewLeases) {
+    return absl::InvalidArgumentError(absl::StrCat("leases: ", request.leases_size(),
+                                                   " leases exceeds the limit of ", kMaxRenewLeases));
   }
-  v1::SuspendRootResponse out;
+  for (int i = 0; i < request.leases_size(); ++i) {
+    RETURN_IF_ERROR(RequireId(request.leases(i).stack_run_id(), absl::StrCat("leases[", i, "].stack_run_id")));
+  }
+  v1::RenewLeasesResponse out;
+  if (request.leases_size() == 0) return out;
+  std::vector<std::string> ids;
+  ids.reserve(request.leases_size());
+  for (const auto& lease : request.leases()) ids.push_back(lease.stack_run_id());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
-    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
-                                                  request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
     const int64_t now = NowMicros();
-    const int suspension = root.suspension() + 1;
-    RETURN_IF_ERROR(UpsertContinuation(tx, root.id(), request.continuation()));
-    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, waiting = ?, suspension = ?, "
-                            "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
-                            {int64_t{v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD},
-                             int64_t{request.calls_size()}, int64_t{suspension}, now, root.id()})
-                        .status());
-    RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, suspended_at = ?, suspend_count = "
-                            "suspend_count + 1, updated_at = ? WHERE id = ?",
-                            {int64_t{v1::RUN_STATUS_SUSPENDED_WAITING_CHILD}, now, now,
-                             root.task_run_id()})
-                        .status());
-    for (int i = 0; i < request.calls_size(); ++i) {
-      const auto& call = request.calls(i);
-      const std::string id = NewId("sr_");
-      RETURN_IF_ERROR(tx.Exec("INSERT INTO stack_runs (id, task_run_id, parent_id, kind, status, "
-                              "service, method, args, call_index, call_id, next_attempt_at, "
-                              "suspension, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                              "?, ?, ?, ?, ?, ?)",
-                              {id, root.task_run_id(), root.id(), int64_t{v1::STACK_RUN_KIND_CALL},
-                               int64_t{v1::STACK_RUN_STATUS_PENDING}, call.service(), call.method(),
-                               args_json[i], int64_t{i}, call.call_id(), now, int64_t{suspension},
-                               now, now})
+    const int64_t expires = now + request.lease_ms() * 1000;
+    // The current token of every item asked about that is RUNNING.
+    std::map<std::string, int64_t> running;
+    for (size_t start = 0; start < ids.size(); start += kInChunk) {
+      const size_t n = std::min(kInChunk, ids.size() - start);
+      const size_t padded = PaddedSize(n);
+      std::vector<Param> params;
+      params.reserve(padded);
+      for (size_t i = 0; i < padded; ++i) params.push_back(ids[start + std::min(i, n - 1)]);
+      ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT id, fencing_token, status FROM stack_runs "
+                                                        "WHERE id IN (", Placeholders(padded), ")",
+                                                        db_->ForUpdate()),
+                                           params));
+      for (const auto& r : rows) {
+        if (r.Int(2) == v1::STACK_RUN_STATUS_RUNNING) running[r.Str(0)] = r.Int(1);
+      }
+    }
+    std::vector<std::string> renew;
+    std::set<std::string> lost_seen;
+    std::set<std::string> renew_seen;
+    for (const auto& lease : request.leases()) {
+      auto it = running.find(lease.stack_run_id());
+      if (it != running.end() && it->second == lease.fencing_token()) {
+        if (renew_seen.insert(lease.stack_run_id()).second) renew.push_back(lease.stack_run_id());
+      } else if (lost_seen.insert(lease.stack_run_id()).second) {
+        out.add_lost(lease.stack_run_id());
+      }
+    }
+    for (size_t start = 0; start < renew.size(); start += kInChunk) {
+      const size_t n = std::min(kInChunk, renew.size() - start);
+      const size_t padded = PaddedSize(n);
+      std::vector<Param> params = {expires, request.owner(), now};
+      for (size_t i = 0; i < padded; ++i) params.push_back(renew[start + std::min(i, n - 1)]);
+      RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET lease_expires_at = ?, lease_owner = ?, "
+                                           "updated_at = ? WHERE id IN (",
+                                           Placeholders(padded), ")"),
+                              params)
                           .status());
-      ASSIGN_OR_RETURN(*out.add_children(), LoadStackRun(tx, id));
     }
     return absl::OkStatus();
   }));
@@ -313,6 +354,23 @@ absl::StatusOr<v1::CompleteCallResponse> SqlStore::CompleteCall(const v1::Comple
   v1::CompleteCallResponse out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
+    // The parent row is locked first (Postgres), in the order FinishRun and
+    // CancelRun take them (root, then its calls), so they cannot deadlock.
+    ASSIGN_OR_RETURN(auto parent_of, tx.Query("SELECT parent_id FROM stack_runs WHERE id = ?",
+                                              {request.stack_run_id()}));
+    std::string parent_id = parent_of.empty() ? "" : parent_of[0].Str(0);
+    int64_t parent_status = 0;
+    std::string parent_reply_to;
+    if (!parent_id.empty()) {
+      ASSIGN_OR_RETURN(auto parent, tx.Query(absl::StrCat("SELECT status, reply_to FROM stack_runs "
+                                                          "WHERE id = ?",
+                                                          db_->ForUpdate()),
+                                             {parent_id}));
+      if (!parent.empty()) {
+        parent_status = parent[0].Int(0);
+        parent_reply_to = parent[0].Str(1);
+      }
+    }
     ASSIGN_OR_RETURN(v1::StackRun call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
                                                   v1::STACK_RUN_KIND_CALL));
     const int64_t now = NowMicros();
@@ -324,19 +382,19 @@ absl::StatusOr<v1::CompleteCallResponse> SqlStore::CompleteCall(const v1::Comple
                 {int64_t{success ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED},
                  payload, now, now, call.id()})
             .status());
-    // The countdown: the parent row is updated (and locked) by each
-    // finishing sibling in turn.
-    ASSIGN_OR_RETURN(auto rows,
-                     tx.Query("UPDATE stack_runs SET waiting = waiting - 1, updated_at = ? WHERE id = ? "
-                              "AND status = ? AND suspension = ? RETURNING waiting",
-                              {now, call.parent_id(), int64_t{v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD},
-                               int64_t{call.suspension()}}));
     out.set_parent_id(call.parent_id());
-    if (!rows.empty() && rows[0].Int(0) == 0) {
-      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, updated_at = ? WHERE id = ?",
-                              {int64_t{v1::STACK_RUN_STATUS_READY_TO_RESUME}, now, call.parent_id()})
+    if (call.parent_id() == parent_id && !parent_id.empty()) {
+      // One call fewer outstanding. An evicted parent has a result to see
+      // now: READY_TO_RESUME, and whoever is told claims it. A parent held
+      // warm stays RUNNING; the result is pushed to its holder.
+      const bool wake = parent_status == v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD;
+      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET waiting = CASE WHEN waiting > 0 THEN waiting - 1 "
+                              "ELSE 0 END, status = ?, updated_at = ? WHERE id = ?",
+                              {wake ? int64_t{v1::STACK_RUN_STATUS_READY_TO_RESUME} : parent_status,
+                               now, parent_id})
                           .status());
-      out.set_parent_ready(true);
+      out.set_parent_ready(wake);
+      if (parent_status == v1::STACK_RUN_STATUS_RUNNING) out.set_reply_to(parent_reply_to);
     }
     ASSIGN_OR_RETURN(*out.mutable_call(), LoadStackRun(tx, call.id()));
     return absl::OkStatus();
@@ -361,31 +419,6 @@ absl::StatusOr<v1::StackRun> SqlStore::RetryCall(const v1::RetryCallRequest& req
                              call.id()})
                         .status());
     ASSIGN_OR_RETURN(out, LoadStackRun(tx, call.id()));
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
-absl::StatusOr<v1::ResumeState> SqlStore::GetResumeState(const std::string& root_id) {
-  RETURN_IF_ERROR(RequireId(root_id, "root_stack_run_id"));
-  v1::ResumeState out;
-  RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(*out.mutable_root(), LoadStackRun(tx, root_id));
-    if (out.root().kind() != v1::STACK_RUN_KIND_ROOT) {
-      return absl::InvalidArgumentError("root_stack_run_id: not a root stack run");
-    }
-    if (out.root().suspension() == 0) {
-      return absl::FailedPreconditionError(absl::StrCat("stack run '", root_id, "' never suspended"));
-    }
-    ASSIGN_OR_RETURN(*out.mutable_run(), LoadRun(tx, out.root().task_run_id()));
-    ASSIGN_OR_RETURN(*out.mutable_continuation(), LoadContinuation(tx, root_id));
-    ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
-                                                      " FROM stack_runs WHERE parent_id = ? AND "
-                                                      "suspension = ? ORDER BY call_index"),
-                                         {root_id, int64_t{out.root().suspension()}}));
-    for (const auto& r : rows) {
-      ASSIGN_OR_RETURN(*out.add_children(), ParseStackRun(r));
-    }
     return absl::OkStatus();
   }));
   return out;

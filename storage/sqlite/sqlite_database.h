@@ -17,9 +17,11 @@ struct SqliteOptions {
   std::string path;
   int max_connections = 8;
   int busy_timeout_ms = 10000;
-  // NORMAL is durable across process crashes in WAL mode (only an OS crash
-  // can lose the last transactions); FULL also survives power loss.
-  bool synchronous_full = false;
+  // PRAGMA synchronous. FULL (the default) syncs the WAL on every commit:
+  // an acknowledged write survives power loss and OS crashes. NORMAL is
+  // durable across process crashes in WAL mode, but an OS crash or power
+  // loss can lose the last transactions.
+  bool synchronous_full = true;
 };
 
 absl::StatusOr<std::unique_ptr<Database>> OpenSqlite(const SqliteOptions& options);

@@ -86,12 +86,20 @@ absl::Status FaultInjectingStore::ReleaseLease(const v1::ReleaseLeaseRequest& r)
   return Intercept<absl::Status>("ReleaseLease", [&] { return inner_->ReleaseLease(r); });
 }
 
-absl::StatusOr<v1::SuspendRootResponse> FaultInjectingStore::SuspendRoot(const v1::SuspendRootRequest& r) {
-  return Intercept<absl::StatusOr<v1::SuspendRootResponse>>("SuspendRoot", [&] { return inner_->SuspendRoot(r); });
+absl::StatusOr<v1::RenewLeasesResponse> FaultInjectingStore::RenewLeases(const v1::RenewLeasesRequest& r) {
+  return Intercept<absl::StatusOr<v1::RenewLeasesResponse>>("RenewLeases", [&] { return inner_->RenewLeases(r); });
 }
 
-absl::StatusOr<v1::ResumeState> FaultInjectingStore::GetResumeState(const std::string& id) {
-  return Intercept<absl::StatusOr<v1::ResumeState>>("GetResumeState", [&] { return inner_->GetResumeState(id); });
+absl::StatusOr<v1::RecordCallsResponse> FaultInjectingStore::RecordCalls(const v1::RecordCallsRequest& r) {
+  return Intercept<absl::StatusOr<v1::RecordCallsResponse>>("RecordCalls", [&] { return inner_->RecordCalls(r); });
+}
+
+absl::StatusOr<v1::PutCheckpointResponse> FaultInjectingStore::PutCheckpoint(const v1::PutCheckpointRequest& r) {
+  return Intercept<absl::StatusOr<v1::PutCheckpointResponse>>("PutCheckpoint", [&] { return inner_->PutCheckpoint(r); });
+}
+
+absl::StatusOr<v1::Journal> FaultInjectingStore::GetJournal(const v1::GetJournalRequest& r) {
+  return Intercept<absl::StatusOr<v1::Journal>>("GetJournal", [&] { return inner_->GetJournal(r); });
 }
 
 absl::StatusOr<v1::TaskRun> FaultInjectingStore::CompleteRun(const v1::CompleteRunRequest& r) {

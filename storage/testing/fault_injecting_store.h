@@ -30,7 +30,7 @@ class FaultInjectingStore : public Store {
  public:
   enum class Fault { kFail, kDelay, kDropAnswer };
   struct Rule {
-    std::string method;  // a Store method name, e.g. "SuspendRoot"
+    std::string method;  // a Store method name, e.g. "RecordCalls"
     int call = 1;        // the first call (1-based) the rule applies to
     int times = 1;       // how many calls from `call` on; 0 = every later call
     Fault fault = Fault::kFail;
@@ -59,8 +59,10 @@ class FaultInjectingStore : public Store {
   absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(const v1::ClaimWorkRequest& r) override;
   absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest& r) override;
   absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& r) override;
-  absl::StatusOr<v1::SuspendRootResponse> SuspendRoot(const v1::SuspendRootRequest& r) override;
-  absl::StatusOr<v1::ResumeState> GetResumeState(const std::string& id) override;
+  absl::StatusOr<v1::RenewLeasesResponse> RenewLeases(const v1::RenewLeasesRequest& r) override;
+  absl::StatusOr<v1::RecordCallsResponse> RecordCalls(const v1::RecordCallsRequest& r) override;
+  absl::StatusOr<v1::PutCheckpointResponse> PutCheckpoint(const v1::PutCheckpointRequest& r) override;
+  absl::StatusOr<v1::Journal> GetJournal(const v1::GetJournalRequest& r) override;
   absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& r) override;
   absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& r) override;
   absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& r) override;

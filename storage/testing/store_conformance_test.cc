@@ -17,7 +17,9 @@
 #include "storage/sql/migrations.h"
 #include "services/storage/storage_service.h"
 #include "storage/postgres/postgres_database.h"
+#include "storage/postgres/postgres_store.h"
 #include "storage/sqlite/sqlite_database.h"
+#include "storage/sqlite/sqlite_store.h"
 #include "storage/open_store.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
@@ -38,6 +40,13 @@ std::string ToJsonText(const Value& v) {
   auto reparsed = ParseJsonValue(ProtoToJson(v), "test value");
   return reparsed.ok() ? reparsed->DebugString() : "<invalid>";
 }
+
+// What StoreTest::Record adds to a RecordCallsRequest.
+struct RecordOptions {
+  std::string dispatch_owner;
+  int64_t dispatch_lease_ms = 0;
+  std::vector<std::string> logs;
+};
 
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -115,38 +124,116 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   absl::StatusOr<v1::ClaimWorkResponse> Claim(v1::WorkKind kind, const std::string& owner,
-                                              int64_t lease_ms = 30000, const std::string& id = "") {
+                                              int64_t lease_ms = 30000, const std::string& id = "",
+                                              const std::string& reply_to = "") {
     v1::ClaimWorkRequest request;
     request.set_kind(kind);
     request.set_owner(owner);
     request.set_lease_ms(lease_ms);
     request.set_stack_run_id(id);
+    request.set_reply_to(reply_to);
     return store_->ClaimWork(request);
   }
 
-  absl::StatusOr<v1::SuspendRootResponse> Suspend(const v1::ClaimWorkResponse& claim, int calls,
-                                                  const std::string& data = std::string("snap\0shot", 9)) {
-    v1::SuspendRootRequest request;
+  // Records `calls` calls of the held root `claim`, numbered after the run's
+  // last call and made in the journal's last step (the start, seq 0, is
+  // appended when the journal is empty). Call ids are "c<index>".
+  absl::StatusOr<v1::RecordCallsResponse> Record(const v1::ClaimWorkResponse& claim, int calls,
+                                                 const RecordOptions& options = {}) {
+    v1::GetJournalRequest get;
+    get.set_root_stack_run_id(claim.stack_run().id());
+    auto journal = store_->GetJournal(get);
+    if (!journal.ok()) return journal.status();
+    v1::RecordCallsRequest request;
     request.set_root_stack_run_id(claim.stack_run().id());
     request.set_fencing_token(claim.lease().fencing_token());
-    request.mutable_continuation()->set_data(data);
-    request.mutable_continuation()->set_format_version(1);
-    request.mutable_continuation()->set_v8_version("10.2");
+    int step = journal->steps_size() - 1;
+    if (journal->steps_size() == 0) {
+      auto* start = request.add_steps();
+      start->set_seq(0);
+      start->set_clock_ms(absl::ToUnixMillis(absl::FromUnixMicros(now_micros_.load())));
+      start->set_random_seed(0xfedcba9876543210ull);
+      step = 0;
+    }
+    const int first = journal->calls_size() == 0
+                          ? 1
+                          : journal->calls(journal->calls_size() - 1).call_index() + 1;
     for (int i = 0; i < calls; ++i) {
       auto* call = request.add_calls();
-      call->set_call_id(absl::StrCat("c", i));
+      call->set_index(first + i);
+      call->set_step(step);
+      call->set_call_id(absl::StrCat("c", first + i));
       call->set_service("admin-debug");
       call->set_method("echo");
-      *call->mutable_args() = Json(absl::StrCat("{\"i\":", i, "}"));
+      *call->mutable_args() = Json(absl::StrCat("{\"i\":", first + i, "}"));
     }
-    return store_->SuspendRoot(request);
+    request.set_dispatch_owner(options.dispatch_owner);
+    request.set_dispatch_lease_ms(options.dispatch_lease_ms);
+    for (const auto& line : options.logs) request.add_logs()->set_message(line);
+    return store_->RecordCalls(request);
+  }
+
+  // A checkpoint of the held root `claim` covering the journal's steps
+  // before `step`.
+  static v1::Continuation Checkpoint(int step, const std::string& data = std::string("snap\0shot", 9)) {
+    v1::Continuation c;
+    c.set_data(data);
+    c.set_format_version(1);
+    c.set_v8_version("10.2");
+    c.set_step(step);
+    return c;
+  }
+
+  // PutCheckpoint on the held root `claim`: appends a delivery step for each
+  // of `delivered` (call ids, seq after the journal's last), stores
+  // `checkpoint` when given, releases the root when `release`.
+  absl::StatusOr<v1::PutCheckpointResponse> Put(const v1::ClaimWorkResponse& claim,
+                                                const std::vector<std::string>& delivered,
+                                                const v1::Continuation* checkpoint, bool release) {
+    v1::GetJournalRequest get;
+    get.set_root_stack_run_id(claim.stack_run().id());
+    auto journal = store_->GetJournal(get);
+    if (!journal.ok()) return journal.status();
+    v1::PutCheckpointRequest request;
+    request.set_root_stack_run_id(claim.stack_run().id());
+    request.set_fencing_token(claim.lease().fencing_token());
+    int seq = journal->steps_size();
+    for (const auto& id : delivered) {
+      auto* step = request.add_steps();
+      step->set_seq(seq++);
+      step->set_trigger_call_id(id);
+      step->set_clock_ms(1000 + seq);
+    }
+    if (checkpoint) *request.mutable_checkpoint() = *checkpoint;
+    request.set_release(release);
+    return store_->PutCheckpoint(request);
+  }
+
+  // Records `calls` calls on a held root and releases it (the run evicted
+  // while its calls are outstanding).
+  absl::Status RecordAndRelease(const v1::ClaimWorkResponse& claim, int calls) {
+    auto recorded = Record(claim, calls);
+    if (!recorded.ok()) return recorded.status();
+    const v1::Continuation checkpoint = Checkpoint(1);
+    return Put(claim, {}, &checkpoint, true).status();
+  }
+
+  absl::StatusOr<v1::Journal> Journal(const std::string& root_id) {
+    v1::GetJournalRequest get;
+    get.set_root_stack_run_id(root_id);
+    return store_->GetJournal(get);
   }
 
   absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::ClaimWorkResponse& claim,
                                                         const std::string& result_json) {
+    return Complete(claim.stack_run().id(), claim.lease().fencing_token(), result_json);
+  }
+
+  absl::StatusOr<v1::CompleteCallResponse> Complete(const std::string& id, int64_t token,
+                                                    const std::string& result_json) {
     v1::CompleteCallRequest request;
-    request.set_stack_run_id(claim.stack_run().id());
-    request.set_fencing_token(claim.lease().fencing_token());
+    request.set_stack_run_id(id);
+    request.set_fencing_token(token);
     *request.mutable_result() = Json(result_json);
     return store_->CompleteCall(request);
   }
@@ -311,93 +398,720 @@ TEST_P(StoreTest, SubmitRejectsUnknownTaskAndOversizedInputStoringNothing) {
   EXPECT_EQ(store_->ListTaskRuns(list)->runs_size(), 0);
 }
 
-TEST_P(StoreTest, FullLifecycleSuspendCallsResumeComplete) {
+TEST_P(StoreTest, WarmRunLifecycleRecordCompleteEvictRestoreFinish) {
   Publish("t");
   auto submitted = Submit("t");
-  auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec-1");
+  auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec-1", 30000, "", "127.0.0.1:7001");
   ASSERT_TRUE(claim.ok()) << claim.status();
   ASSERT_TRUE(claim->has_stack_run());
   EXPECT_EQ(claim->stack_run().id(), submitted.root().id());
+  EXPECT_EQ(claim->stack_run().reply_to(), "127.0.0.1:7001");
   EXPECT_EQ(claim->task_run().status(), v1::RUN_STATUS_RUNNING);
   EXPECT_GT(claim->lease().fencing_token(), 0);
   // Nothing else to execute.
   EXPECT_FALSE(Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec-2")->has_stack_run());
 
-  auto suspended = Suspend(*claim, 3);
-  ASSERT_TRUE(suspended.ok()) << suspended.status();
-  ASSERT_EQ(suspended->children_size(), 3);
-  EXPECT_EQ(GetRun(submitted.run().id()).status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
-  EXPECT_EQ(GetRun(submitted.run().id()).suspend_count(), 1);
+  // Three calls committed before they are performed; the run stays warm.
+  auto recorded = Record(*claim, 3);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  ASSERT_EQ(recorded->calls_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    const auto& c = recorded->calls(i);
+    EXPECT_EQ(c.call_index(), i + 1);
+    EXPECT_EQ(c.call_id(), absl::StrCat("c", i + 1));
+    EXPECT_EQ(c.step(), 0);
+    EXPECT_EQ(c.status(), v1::STACK_RUN_STATUS_PENDING);
+    EXPECT_EQ(c.parent_id(), submitted.root().id());
+    EXPECT_EQ(c.suspension(), 1);
+  }
   auto root = store_->GetStackRun(submitted.root().id());
-  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_RUNNING);
   EXPECT_EQ(root->waiting(), 3);
-  // Not resumable while calls are outstanding.
-  EXPECT_FALSE(Claim(v1::WORK_KIND_RESUME_PARENT, "exec-1")->has_stack_run());
+  EXPECT_EQ(root->suspension(), 1);
+  EXPECT_EQ(root->fencing_token(), claim->lease().fencing_token());
+  EXPECT_EQ(GetRun(submitted.run().id()).status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_EQ(GetRun(submitted.run().id()).suspend_count(), 1);
+  // A warm root is not resumable.
+  EXPECT_FALSE(Claim(v1::WORK_KIND_RESUME_PARENT, "exec-2")->has_stack_run());
 
   std::vector<v1::ClaimWorkResponse> calls;
   for (int i = 0; i < 3; ++i) {
     auto c = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-1");
     ASSERT_TRUE(c.ok() && c->has_stack_run());
     EXPECT_EQ(c->stack_run().service(), "admin-debug");
+    EXPECT_EQ(c->stack_run().call_index(), i + 1);
     calls.push_back(*c);
   }
   EXPECT_FALSE(Claim(v1::WORK_KIND_PERFORM_CALL, "proc-1")->has_stack_run());
-  // Complete out of order; only the last makes the parent ready.
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(calls[i].stack_run().call_index(), i);
-  auto r2 = CompleteCall(calls[2], R"({"v":2})");
-  auto r0 = CompleteCall(calls[0], R"({"v":0})");
-  ASSERT_TRUE(r2.ok() && r0.ok());
-  EXPECT_FALSE(r2->parent_ready());
-  EXPECT_FALSE(r0->parent_ready());
+  // A result for a warm parent is pushed to its holder; the parent stays RUNNING.
+  auto r3 = CompleteCall(calls[2], R"({"v":3})");
+  ASSERT_TRUE(r3.ok()) << r3.status();
+  EXPECT_FALSE(r3->parent_ready());
+  EXPECT_EQ(r3->reply_to(), "127.0.0.1:7001");
+  EXPECT_EQ(r3->parent_id(), submitted.root().id());
+  EXPECT_EQ(r3->call().status(), v1::STACK_RUN_STATUS_COMPLETED);
+  root = store_->GetStackRun(submitted.root().id());
+  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_RUNNING);
+  EXPECT_EQ(root->waiting(), 2);
+
+  // The task saw c3 (step 1); the executor checkpoints and evicts the run.
+  const v1::Continuation checkpoint = Checkpoint(2);
+  auto evicted = Put(*claim, {"c3"}, &checkpoint, true);
+  ASSERT_TRUE(evicted.ok()) << evicted.status();
+  EXPECT_FALSE(evicted->ready());
+  root = store_->GetStackRun(submitted.root().id());
+  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  EXPECT_TRUE(root->lease_owner().empty());
+  EXPECT_FALSE(root->has_lease_expires_at());
+  EXPECT_TRUE(root->reply_to().empty());
+  EXPECT_EQ(GetRun(submitted.run().id()).status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  EXPECT_FALSE(Claim(v1::WORK_KIND_RESUME_PARENT, "exec-2")->has_stack_run());
+
+  // A result for an evicted parent wakes it, once.
+  auto r1 = CompleteCall(calls[0], R"({"v":1})");
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_TRUE(r1->parent_ready());
+  EXPECT_TRUE(r1->reply_to().empty());
+  EXPECT_EQ(store_->GetStackRun(submitted.root().id())->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
   v1::CompleteCallRequest failed;
   failed.set_stack_run_id(calls[1].stack_run().id());
   failed.set_fencing_token(calls[1].lease().fencing_token());
   failed.mutable_error()->set_message("HTTP 404 from provider");
   failed.mutable_error()->set_code("HTTP_404");
-  auto r1 = store_->CompleteCall(failed);
-  ASSERT_TRUE(r1.ok()) << r1.status();
-  EXPECT_TRUE(r1->parent_ready());
-  EXPECT_EQ(r1->parent_id(), submitted.root().id());
+  auto r2 = store_->CompleteCall(failed);
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_FALSE(r2->parent_ready());  // already ready
+  EXPECT_TRUE(r2->reply_to().empty());
+  EXPECT_EQ(r2->parent_id(), submitted.root().id());
+  EXPECT_EQ(store_->GetStackRun(submitted.root().id())->waiting(), 0);
 
-  auto state = store_->GetResumeState(submitted.root().id());
-  ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->continuation().data(), std::string("snap\0shot", 9));
-  ASSERT_EQ(state->children_size(), 3);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(state->children(i).call_index(), i);
-  EXPECT_EQ(state->children(0).call_id(), "c0");
-  EXPECT_EQ(ToJsonText(state->children(0).result()), ToJsonText(Json(R"({"v":0})")));
-  EXPECT_EQ(state->children(1).status(), v1::STACK_RUN_STATUS_FAILED);
-  EXPECT_EQ(state->children(1).error().code(), "HTTP_404");
-  EXPECT_EQ(state->children(2).status(), v1::STACK_RUN_STATUS_COMPLETED);
+  // Everything a rebuild needs, in order.
+  auto journal = Journal(submitted.root().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->root().id(), submitted.root().id());
+  EXPECT_EQ(journal->run().id(), submitted.run().id());
+  EXPECT_EQ(ToJsonText(journal->run().input()), ToJsonText(Json("{}")));
+  ASSERT_TRUE(journal->has_checkpoint());
+  EXPECT_EQ(journal->checkpoint().data(), std::string("snap\0shot", 9));
+  EXPECT_EQ(journal->checkpoint().step(), 2);
+  EXPECT_EQ(journal->checkpoint().v8_version(), "10.2");
+  ASSERT_EQ(journal->steps_size(), 2);
+  EXPECT_EQ(journal->steps(0).seq(), 0);
+  EXPECT_EQ(journal->steps(0).trigger_call_id(), "");
+  EXPECT_EQ(journal->steps(0).random_seed(), 0xfedcba9876543210ull);  // a uint64 past INT64_MAX
+  EXPECT_EQ(journal->steps(0).clock_ms(), absl::ToUnixMillis(absl::FromUnixMicros(now_micros_.load())));
+  EXPECT_EQ(journal->steps(1).seq(), 1);
+  EXPECT_EQ(journal->steps(1).trigger_call_id(), "c3");
+  ASSERT_EQ(journal->calls_size(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(journal->calls(i).call_index(), i + 1);
+  EXPECT_EQ(ToJsonText(journal->calls(0).result()), ToJsonText(Json(R"({"v":1})")));
+  EXPECT_EQ(ToJsonText(journal->calls(0).args()), ToJsonText(Json(R"({"i":1})")));
+  EXPECT_EQ(journal->calls(1).status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(journal->calls(1).error().code(), "HTTP_404");
+  EXPECT_EQ(journal->calls(2).status(), v1::STACK_RUN_STATUS_COMPLETED);
 
-  auto resume = Claim(v1::WORK_KIND_RESUME_PARENT, "exec-2");
-  ASSERT_TRUE(resume.ok() && resume->has_stack_run());
-  EXPECT_GT(resume->lease().fencing_token(), claim->lease().fencing_token());
-  // Suspend a second time, on one call.
-  auto second = Suspend(*resume, 1, "second");
-  ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(second->children(0).suspension(), 2);
-  auto call = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-1");
-  ASSERT_TRUE(CompleteCall(*call, "[1,2,3]")->parent_ready());
-  auto state2 = store_->GetResumeState(submitted.root().id());
-  ASSERT_EQ(state2->children_size(), 1);  // only the current suspension's
-  EXPECT_EQ(state2->continuation().data(), "second");
-  auto resume2 = Claim(v1::WORK_KIND_RESUME_PARENT, "exec-1");
-  ASSERT_TRUE(resume2->has_stack_run());
+  // Restored elsewhere, under a new token and a new reply_to.
+  auto restored = Claim(v1::WORK_KIND_RESUME_PARENT, "exec-2", 30000, "", "127.0.0.1:7002");
+  ASSERT_TRUE(restored.ok() && restored->has_stack_run());
+  EXPECT_GT(restored->lease().fencing_token(), claim->lease().fencing_token());
+  EXPECT_EQ(restored->stack_run().reply_to(), "127.0.0.1:7002");
+  EXPECT_EQ(restored->task_run().status(), v1::RUN_STATUS_RUNNING);
+  // The old holder is fenced off.
+  EXPECT_EQ(Record(*claim, 1).status().code(), absl::StatusCode::kAborted);
+  // It delivers c1 and c2 (steps 2, 3) without releasing, then makes a fourth
+  // call, dispatched by itself.
+  auto kept = Put(*restored, {"c1", "c2"}, nullptr, false);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_FALSE(kept->ready());
+  EXPECT_EQ(store_->GetStackRun(submitted.root().id())->status(), v1::STACK_RUN_STATUS_RUNNING);
+  auto fourth = Record(*restored, 1, {.dispatch_owner = "exec-2", .dispatch_lease_ms = 30000});
+  ASSERT_TRUE(fourth.ok()) << fourth.status();
+  ASSERT_EQ(fourth->calls_size(), 1);
+  EXPECT_EQ(fourth->calls(0).call_index(), 4);
+  EXPECT_EQ(fourth->calls(0).step(), 3);
+  EXPECT_EQ(fourth->calls(0).suspension(), 2);
+  auto r4 = Complete(fourth->calls(0).id(), fourth->calls(0).fencing_token(), "[1,2,3]");
+  ASSERT_TRUE(r4.ok()) << r4.status();
+  EXPECT_EQ(r4->reply_to(), "127.0.0.1:7002");
+  EXPECT_FALSE(r4->parent_ready());
 
   v1::CompleteRunRequest done;
   done.set_root_stack_run_id(submitted.root().id());
-  done.set_fencing_token(resume2->lease().fencing_token());
-  *done.mutable_result() = Json(R"({"ok":true,"count":3})");
+  done.set_fencing_token(restored->lease().fencing_token());
+  *done.mutable_result() = Json(R"({"ok":true,"count":4})");
   auto finished = store_->CompleteRun(done);
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_EQ(finished->status(), v1::RUN_STATUS_COMPLETED);
   EXPECT_TRUE(finished->has_completed_at());
-  EXPECT_EQ(ToJsonText(finished->result()), ToJsonText(Json(R"({"ok":true,"count":3})")));
+  EXPECT_EQ(ToJsonText(finished->result()), ToJsonText(Json(R"({"ok":true,"count":4})")));
   EXPECT_EQ(finished->suspend_count(), 2);
   // Never completes twice.
   EXPECT_EQ(store_->CompleteRun(done).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(CountStackRuns(submitted.run().id()), 5);
+  // Finished calls keep their outcome.
+  journal = Journal(submitted.root().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->calls(3).status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(journal->calls(1).status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(journal->steps_size(), 4);
+}
+
+TEST_P(StoreTest, RecordCallsLeasesThemForDispatchOrLeavesThemPending) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 30000);
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  const auto lease_before = store_->GetStackRun(root->stack_run().id())->lease_expires_at();
+  Advance(absl::Seconds(1));
+  auto dispatched = Record(*root, 2, {.dispatch_owner = "exec/dispatch", .dispatch_lease_ms = 5000,
+                                      .logs = {"calling", "twice"}});
+  ASSERT_TRUE(dispatched.ok()) << dispatched.status();
+  ASSERT_EQ(dispatched->calls_size(), 2);
+  for (const auto& c : dispatched->calls()) {
+    EXPECT_EQ(c.status(), v1::STACK_RUN_STATUS_RUNNING);
+    EXPECT_EQ(c.lease_owner(), "exec/dispatch");
+    EXPECT_EQ(c.fencing_token(), 1);
+    EXPECT_EQ(c.attempt(), 1);
+    EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMicroseconds(c.lease_expires_at()),
+              now_micros_.load() + 5000000);
+  }
+  // Leased: no processor claims them.
+  EXPECT_FALSE(Claim(v1::WORK_KIND_PERFORM_CALL, "proc")->has_stack_run());
+  // The root: still RUNNING under the same lease, two calls outstanding.
+  auto held = store_->GetStackRun(root->stack_run().id());
+  EXPECT_EQ(held->status(), v1::STACK_RUN_STATUS_RUNNING);
+  EXPECT_EQ(held->fencing_token(), root->lease().fencing_token());
+  EXPECT_EQ(held->lease_owner(), "exec");
+  EXPECT_EQ(held->lease_expires_at().seconds(), lease_before.seconds());
+  EXPECT_EQ(held->waiting(), 2);
+  EXPECT_EQ(held->suspension(), 1);
+  auto run = GetRun(submitted.run().id());
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_EQ(run.suspend_count(), 1);
+  EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMicroseconds(run.suspended_at()), now_micros_.load());
+  ASSERT_EQ(run.logs_size(), 2);
+  EXPECT_EQ(run.logs(1).message(), "twice");
+
+  // Without dispatch_owner: PENDING for any processor, claimable at once.
+  auto pending = Record(*root, 1);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_EQ(pending->calls_size(), 1);
+  const auto& c = pending->calls(0);
+  EXPECT_EQ(c.status(), v1::STACK_RUN_STATUS_PENDING);
+  EXPECT_EQ(c.fencing_token(), 0);
+  EXPECT_EQ(c.attempt(), 0);
+  EXPECT_TRUE(c.lease_owner().empty());
+  EXPECT_EQ(c.call_index(), 3);
+  EXPECT_EQ(c.suspension(), 2);
+  EXPECT_EQ(GetRun(submitted.run().id()).suspend_count(), 2);
+  EXPECT_EQ(store_->GetStackRun(root->stack_run().id())->waiting(), 3);
+  auto claimed = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  ASSERT_TRUE(claimed.ok() && claimed->has_stack_run());
+  EXPECT_EQ(claimed->stack_run().id(), c.id());
+  EXPECT_EQ(claimed->lease().fencing_token(), 1);
+  // A dispatched call completes under the lease it was created with.
+  auto done = Complete(dispatched->calls(0).id(), 1, "true");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(store_->GetStackRun(root->stack_run().id())->waiting(), 2);
+}
+
+TEST_P(StoreTest, DispatchedCallIsClaimableByAnotherOwnerAfterItsLeaseExpires) {
+  Publish("t");
+  Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 60000);
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  auto dispatched = Record(*root, 1, {.dispatch_owner = "exec", .dispatch_lease_ms = 200});
+  ASSERT_TRUE(dispatched.ok()) << dispatched.status();
+  const std::string id = dispatched->calls(0).id();
+  EXPECT_FALSE(Claim(v1::WORK_KIND_PERFORM_CALL, "proc-b")->has_stack_run());
+  Advance(absl::Milliseconds(300));
+  auto taken = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-b");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_TRUE(taken->has_stack_run());
+  EXPECT_EQ(taken->stack_run().id(), id);
+  EXPECT_EQ(taken->lease().fencing_token(), 2);
+  EXPECT_EQ(taken->stack_run().attempt(), 2);
+  EXPECT_EQ(taken->stack_run().lease_owner(), "proc-b");
+  // The dispatcher's late answer is refused; the new holder's is taken.
+  EXPECT_EQ(Complete(id, 1, R"("late")").status().code(), absl::StatusCode::kAborted);
+  auto ok = CompleteCall(*taken, R"("fresh")");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->call().result().string_value(), "fresh");
+}
+
+TEST_P(StoreTest, JournalStepsMustFollowTheJournal) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  auto request = [&](std::vector<int> seqs, int call_index, int call_step) {
+    v1::RecordCallsRequest r;
+    r.set_root_stack_run_id(root->stack_run().id());
+    r.set_fencing_token(root->lease().fencing_token());
+    for (int seq : seqs) {
+      auto* step = r.add_steps();
+      step->set_seq(seq);
+      step->set_clock_ms(1);
+    }
+    auto* call = r.add_calls();
+    call->set_index(call_index);
+    call->set_step(call_step);
+    call->set_service("admin-debug");
+    call->set_method("echo");
+    return r;
+  };
+  // The journal starts at seq 0.
+  auto late_start = store_->RecordCalls(request({1}, 1, 1));
+  EXPECT_EQ(late_start.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(late_start.status().message().find("steps[0].seq"), std::string::npos) << late_start.status();
+  // Steps of one request are contiguous.
+  auto gap = store_->RecordCalls(request({0, 2}, 1, 0));
+  EXPECT_EQ(gap.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(gap.status().message().find("steps[1].seq"), std::string::npos) << gap.status();
+  // No steps on an empty journal: a call cannot be in any step.
+  auto no_step = store_->RecordCalls(request({}, 1, 0));
+  EXPECT_EQ(no_step.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(no_step.status().message().find("calls[0].step"), std::string::npos) << no_step.status();
+  ASSERT_TRUE(store_->RecordCalls(request({0}, 1, 0)).ok());
+  // Again from 0, or past the next one.
+  for (int seq : {0, 2}) {
+    auto wrong = store_->RecordCalls(request({seq}, 2, seq));
+    EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(wrong.status().message().find(absl::StrCat("steps[0].seq: ", seq,
+                                                         " does not follow the journal's last step 0")),
+              std::string::npos)
+        << wrong.status();
+  }
+  // A call in a step the journal does not have yet.
+  auto future = store_->RecordCalls(request({1}, 2, 2));
+  EXPECT_EQ(future.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(future.status().message().find("calls[0].step"), std::string::npos) << future.status();
+  // PutCheckpoint follows the same rule.
+  v1::PutCheckpointRequest put;
+  put.set_root_stack_run_id(root->stack_run().id());
+  put.set_fencing_token(root->lease().fencing_token());
+  put.add_steps()->set_seq(5);
+  auto put_gap = store_->PutCheckpoint(put);
+  EXPECT_EQ(put_gap.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(put_gap.status().message().find("steps[0].seq"), std::string::npos) << put_gap.status();
+  // Nothing of the refused requests was written.
+  auto journal = Journal(root->stack_run().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->steps_size(), 1);
+  EXPECT_EQ(journal->calls_size(), 1);
+  EXPECT_EQ(journal->root().suspension(), 1);
+  EXPECT_EQ(GetRun(submitted.run().id()).suspend_count(), 1);
+  ASSERT_TRUE(store_->RecordCalls(request({1, 2}, 2, 2)).ok());
+  EXPECT_EQ(Journal(root->stack_run().id())->steps_size(), 3);
+}
+
+TEST_P(StoreTest, CallIndexesIncreaseAcrossTheRun) {
+  Publish("t");
+  Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  auto request = [&](std::vector<int> indexes) {
+    v1::RecordCallsRequest r;
+    r.set_root_stack_run_id(root->stack_run().id());
+    r.set_fencing_token(root->lease().fencing_token());
+    for (int index : indexes) {
+      auto* call = r.add_calls();
+      call->set_index(index);
+      call->set_service("admin-debug");
+      call->set_method("echo");
+    }
+    return r;
+  };
+  auto first = request({1, 2});
+  first.add_steps()->set_seq(0);
+  auto zero = request({0});
+  zero.add_steps()->set_seq(0);
+  auto bad = store_->RecordCalls(zero);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("calls[0].index"), std::string::npos) << bad.status();
+  auto repeated = request({3, 3});
+  repeated.add_steps()->set_seq(0);
+  bad = store_->RecordCalls(repeated);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("calls[1].index"), std::string::npos) << bad.status();
+  ASSERT_TRUE(store_->RecordCalls(first).ok());
+  for (int index : {1, 2}) {
+    bad = store_->RecordCalls(request({index, 7}));
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(bad.status().message().find("calls[0].index"), std::string::npos) << bad.status();
+  }
+  // Greater than the last is enough (numbers may skip).
+  auto skipped = store_->RecordCalls(request({5}));
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_EQ(skipped->calls(0).call_index(), 5);
+  auto journal = Journal(root->stack_run().id());
+  ASSERT_EQ(journal->calls_size(), 3);
+  EXPECT_EQ(journal->calls(2).call_index(), 5);
+  EXPECT_EQ(journal->root().waiting(), 3);
+}
+
+TEST_P(StoreTest, StaleTokenIsAbortedAndNothingIsWritten) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto a = Claim(v1::WORK_KIND_EXECUTE_ROOT, "a", 1000);
+  ASSERT_TRUE(a.ok() && a->has_stack_run());
+  v1::ClaimWorkResponse stale = *a;
+  stale.mutable_lease()->set_fencing_token(a->lease().fencing_token() + 7);
+  EXPECT_EQ(Record(stale, 1, {.logs = {"never"}}).status().code(), absl::StatusCode::kAborted);
+  const v1::Continuation checkpoint = Checkpoint(0);
+  EXPECT_EQ(Put(stale, {"x"}, &checkpoint, true).status().code(), absl::StatusCode::kAborted);
+  // The lease expires and another executor takes the run over.
+  Advance(absl::Milliseconds(1500));
+  auto b = Claim(v1::WORK_KIND_EXECUTE_ROOT, "b", 30000, "", "b:1");
+  ASSERT_TRUE(b.ok() && b->has_stack_run());
+  EXPECT_EQ(Record(*a, 1).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Put(*a, {}, &checkpoint, true).status().code(), absl::StatusCode::kAborted);
+  auto journal = Journal(submitted.root().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->steps_size(), 0);
+  EXPECT_EQ(journal->calls_size(), 0);
+  EXPECT_FALSE(journal->has_checkpoint());
+  EXPECT_EQ(journal->root().status(), v1::STACK_RUN_STATUS_RUNNING);
+  EXPECT_EQ(journal->root().suspension(), 0);
+  EXPECT_EQ(journal->root().reply_to(), "b:1");
+  auto run = GetRun(submitted.run().id());
+  EXPECT_EQ(run.suspend_count(), 0);
+  EXPECT_EQ(run.logs_size(), 0);
+  EXPECT_EQ(CountStackRuns(submitted.run().id()), 1);
+}
+
+TEST_P(StoreTest, ReleaseSuspendsOrReadiesByUndeliveredResults) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 30000, "", "exec:1");
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  auto recorded = Record(*root, 2, {.dispatch_owner = "exec", .dispatch_lease_ms = 30000});
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  // c1's result arrives while the run is warm, and is lost with the push.
+  auto r1 = Complete(recorded->calls(0).id(), 1, "1");
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(r1->reply_to(), "exec:1");
+  // Released without showing c1 delivered: READY_TO_RESUME at once.
+  const v1::Continuation checkpoint = Checkpoint(1, "first");
+  auto released = Put(*root, {}, &checkpoint, true);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_TRUE(released->ready());
+  auto state = store_->GetStackRun(submitted.root().id());
+  EXPECT_EQ(state->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+  EXPECT_TRUE(state->lease_owner().empty());
+  EXPECT_TRUE(state->reply_to().empty());
+  EXPECT_EQ(GetRun(submitted.run().id()).status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  // Once released, the old token is no longer held.
+  EXPECT_EQ(Record(*root, 1).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  auto again = Claim(v1::WORK_KIND_RESUME_PARENT, "exec2", 30000, "", "exec2:1");
+  ASSERT_TRUE(again.ok() && again->has_stack_run());
+  EXPECT_EQ(again->stack_run().id(), submitted.root().id());
+  // Now it shows c1 delivered and releases again, keeping its checkpoint:
+  // nothing to see until c2 finishes.
+  released = Put(*again, {"c1"}, nullptr, true);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_FALSE(released->ready());
+  EXPECT_EQ(store_->GetStackRun(submitted.root().id())->status(), v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  EXPECT_FALSE(Claim(v1::WORK_KIND_RESUME_PARENT, "exec3")->has_stack_run());
+  auto journal = Journal(submitted.root().id());
+  ASSERT_TRUE(journal.ok());
+  EXPECT_EQ(journal->checkpoint().data(), "first");
+  ASSERT_EQ(journal->steps_size(), 2);
+  EXPECT_EQ(journal->steps(1).trigger_call_id(), "c1");
+  // c2's (failed) result wakes it.
+  v1::CompleteCallRequest fail;
+  fail.set_stack_run_id(recorded->calls(1).id());
+  fail.set_fencing_token(1);
+  fail.mutable_error()->set_message("quota");
+  auto r2 = store_->CompleteCall(fail);
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_TRUE(r2->parent_ready());
+  EXPECT_TRUE(r2->reply_to().empty());
+  EXPECT_TRUE(Claim(v1::WORK_KIND_RESUME_PARENT, "exec3")->has_stack_run());
+}
+
+TEST_P(StoreTest, CheckpointsNeverGoBack) {
+  Publish("t");
+  Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  ASSERT_TRUE(Record(*root, 1).ok());  // step 0
+  v1::Continuation c = Checkpoint(1, "at-1");
+  auto put = Put(*root, {}, &c, false);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_FALSE(put->ready());
+  // Kept RUNNING under the lease.
+  auto held = store_->GetStackRun(root->stack_run().id());
+  EXPECT_EQ(held->status(), v1::STACK_RUN_STATUS_RUNNING);
+  EXPECT_EQ(held->lease_owner(), "exec");
+  // Older: refused, naming the field.
+  c = Checkpoint(0, "at-0");
+  auto older = Put(*root, {}, &c, false);
+  EXPECT_EQ(older.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(older.status().message().find("checkpoint.step"), std::string::npos) << older.status();
+  // Beyond the journal (last step 0, so at most 1): refused.
+  c = Checkpoint(2, "at-2");
+  auto beyond = Put(*root, {}, &c, false);
+  EXPECT_EQ(beyond.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(beyond.status().message().find("checkpoint.step"), std::string::npos) << beyond.status();
+  // With the step appended in the same request, it is within the journal.
+  auto appended = Put(*root, {"c1"}, &c, false);
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  // The same step replaces it.
+  c = Checkpoint(2, "at-2-again");
+  ASSERT_TRUE(Put(*root, {}, &c, false).ok());
+  // Malformed checkpoints name the field.
+  c = Checkpoint(2, "");
+  auto empty = Put(*root, {}, &c, false);
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.status().message().find("checkpoint.data"), std::string::npos) << empty.status();
+  c = Checkpoint(-1);
+  EXPECT_EQ(Put(*root, {}, &c, false).status().code(), absl::StatusCode::kInvalidArgument);
+  auto journal = Journal(root->stack_run().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->checkpoint().data(), "at-2-again");
+  EXPECT_EQ(journal->checkpoint().step(), 2);
+  EXPECT_EQ(journal->checkpoint().stack_run_id(), root->stack_run().id());
+  EXPECT_EQ(journal->steps_size(), 2);
+  // GetContinuation reads the same row.
+  EXPECT_EQ(store_->GetContinuation(root->stack_run().id())->step(), 2);
+}
+
+TEST_P(StoreTest, GetJournalNamesWhatIsWrong) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto journal = Journal(submitted.root().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_FALSE(journal->has_checkpoint());
+  EXPECT_EQ(journal->steps_size(), 0);
+  EXPECT_EQ(journal->calls_size(), 0);
+  EXPECT_EQ(journal->run().id(), submitted.run().id());
+  EXPECT_EQ(Journal("sr_missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Journal("").status().code(), absl::StatusCode::kInvalidArgument);
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  auto recorded = Record(*root, 1);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  auto of_call = Journal(recorded->calls(0).id());
+  EXPECT_EQ(of_call.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(of_call.status().message().find("root_stack_run_id"), std::string::npos) << of_call.status();
+}
+
+TEST_P(StoreTest, RenewLeasesExtendsHeldOnesAndListsLostOnes) {
+  Publish("t");
+  Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 30000);
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  // 600 dispatched calls: more than one statement's worth of ids.
+  auto recorded = Record(*root, 600, {.dispatch_owner = "exec", .dispatch_lease_ms = 30000});
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  ASSERT_EQ(recorded->calls_size(), 600);
+  // One has finished.
+  ASSERT_TRUE(Complete(recorded->calls(0).id(), 1, "0").ok());
+  v1::RenewLeasesRequest request;
+  request.set_owner("exec");
+  request.set_lease_ms(60000);
+  auto* lease = request.add_leases();
+  lease->set_stack_run_id(root->stack_run().id());
+  lease->set_fencing_token(root->lease().fencing_token());
+  for (int i = 0; i < recorded->calls_size(); ++i) {
+    if (i == 1) continue;
+    lease = request.add_leases();
+    lease->set_stack_run_id(recorded->calls(i).id());
+    lease->set_fencing_token(recorded->calls(i).fencing_token());
+  }
+  lease = request.add_leases();
+  lease->set_stack_run_id("sr_missing");
+  lease->set_fencing_token(1);
+  // A stale token.
+  lease = request.add_leases();
+  lease->set_stack_run_id(recorded->calls(1).id());
+  lease->set_fencing_token(9);
+  Advance(absl::Seconds(20));
+  auto renewed = store_->RenewLeases(request);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  std::set<std::string> lost(renewed->lost().begin(), renewed->lost().end());
+  EXPECT_EQ(lost, (std::set<std::string>{recorded->calls(0).id(), "sr_missing", recorded->calls(1).id()}))
+      << renewed->DebugString();
+  EXPECT_EQ(renewed->lost_size(), 3);
+  // Past the original 30 s, only the call whose renewal was lost is claimable.
+  Advance(absl::Seconds(20));
+  auto expired = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  ASSERT_TRUE(expired.ok() && expired->has_stack_run());
+  EXPECT_EQ(expired->stack_run().id(), recorded->calls(1).id());
+  ASSERT_TRUE(CompleteCall(*expired, "1").ok());
+  EXPECT_FALSE(Claim(v1::WORK_KIND_PERFORM_CALL, "proc")->has_stack_run());
+  EXPECT_FALSE(Claim(v1::WORK_KIND_EXECUTE_ROOT, "other")->has_stack_run());
+  EXPECT_FALSE(Claim(v1::WORK_KIND_RESUME_PARENT, "other")->has_stack_run());
+  auto held = store_->GetStackRun(recorded->calls(599).id());
+  EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMicroseconds(held->lease_expires_at()),
+            now_micros_.load() - 20000000 + 60000000);
+  EXPECT_EQ(held->lease_owner(), "exec");
+  // Past the renewed expiry they are claimable again, and a renewal with the
+  // old token is lost once another owner claimed.
+  Advance(absl::Seconds(50));
+  auto taken = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  ASSERT_TRUE(taken.ok() && taken->has_stack_run());
+  EXPECT_EQ(taken->lease().fencing_token(), 2);
+  v1::RenewLeasesRequest one;
+  one.set_owner("exec");
+  one.set_lease_ms(1000);
+  *one.add_leases() = request.leases(0);  // the root: still RUNNING with its token
+  lease = one.add_leases();
+  lease->set_stack_run_id(taken->stack_run().id());
+  lease->set_fencing_token(1);
+  renewed = store_->RenewLeases(one);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  ASSERT_EQ(renewed->lost_size(), 1);
+  EXPECT_EQ(renewed->lost(0), taken->stack_run().id());
+  // Bad requests.
+  one.set_owner("");
+  EXPECT_EQ(store_->RenewLeases(one).status().code(), absl::StatusCode::kInvalidArgument);
+  one.set_owner("exec");
+  one.set_lease_ms(50);
+  EXPECT_EQ(store_->RenewLeases(one).status().code(), absl::StatusCode::kInvalidArgument);
+  one.set_lease_ms(1000);
+  one.add_leases();
+  auto no_id = store_->RenewLeases(one);
+  EXPECT_EQ(no_id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_id.status().message().find("leases[2].stack_run_id"), std::string::npos) << no_id.status();
+  v1::RenewLeasesRequest many;
+  many.set_owner("exec");
+  many.set_lease_ms(1000);
+  for (int i = 0; i < 10001; ++i) many.add_leases()->set_stack_run_id("sr_x");
+  EXPECT_EQ(store_->RenewLeases(many).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::RenewLeasesRequest none;
+  none.set_owner("exec");
+  none.set_lease_ms(1000);
+  auto empty = store_->RenewLeases(none);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->lost_size(), 0);
+}
+
+TEST_P(StoreTest, FinishingARunCancelsItsOutstandingCalls) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  auto recorded = Record(*root, 3);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  auto done_call = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  auto held_call = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  ASSERT_TRUE(done_call.ok() && done_call->has_stack_run() && held_call.ok() && held_call->has_stack_run());
+  ASSERT_TRUE(CompleteCall(*done_call, "1").ok());
+  v1::FailRunRequest fail;
+  fail.set_root_stack_run_id(root->stack_run().id());
+  fail.set_fencing_token(root->lease().fencing_token());
+  fail.mutable_error()->set_message("TypeError: boom");
+  auto failed = store_->FailRun(fail);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->status(), v1::RUN_STATUS_FAILED);
+  // The held call's late answer is refused; the pending one is not claimable.
+  auto late = CompleteCall(*held_call, "2");
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition) << late.status();
+  EXPECT_FALSE(Claim(v1::WORK_KIND_PERFORM_CALL, "proc")->has_stack_run());
+  auto journal = Journal(root->stack_run().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->root().status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(journal->root().waiting(), 0);
+  EXPECT_TRUE(journal->root().reply_to().empty());
+  ASSERT_EQ(journal->calls_size(), 3);
+  EXPECT_EQ(journal->calls(0).status(), v1::STACK_RUN_STATUS_COMPLETED);  // finished before: kept
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_EQ(journal->calls(i).status(), v1::STACK_RUN_STATUS_CANCELLED) << i;
+    EXPECT_TRUE(journal->calls(i).lease_owner().empty()) << i;
+    EXPECT_TRUE(journal->calls(i).has_completed_at()) << i;
+  }
+}
+
+TEST_P(StoreTest, ClaimWorkSetsTheRootsReplyTo) {
+  Publish("t");
+  auto submitted = Submit("t");
+  EXPECT_EQ(Claim(v1::WORK_KIND_EXECUTE_ROOT, "a", 1000, "", std::string(300, 'x')).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto a = Claim(v1::WORK_KIND_EXECUTE_ROOT, "a", 1000, "", "10.1.2.3:7001");
+  ASSERT_TRUE(a.ok() && a->has_stack_run());
+  EXPECT_EQ(a->stack_run().reply_to(), "10.1.2.3:7001");
+  EXPECT_EQ(store_->GetStackRun(submitted.root().id())->reply_to(), "10.1.2.3:7001");
+  // Taken over without a reply_to: cleared.
+  Advance(absl::Milliseconds(1500));
+  auto b = Claim(v1::WORK_KIND_EXECUTE_ROOT, "b", 1000);
+  ASSERT_TRUE(b.ok() && b->has_stack_run());
+  EXPECT_TRUE(b->stack_run().reply_to().empty());
+  // Given back: nobody holds it, so no reply_to.
+  Advance(absl::Milliseconds(1500));
+  auto c = Claim(v1::WORK_KIND_EXECUTE_ROOT, "c", 30000, "", "c:1");
+  ASSERT_TRUE(c.ok() && c->has_stack_run());
+  ASSERT_TRUE(Record(*c, 1).ok());
+  v1::ReleaseLeaseRequest release;
+  release.set_stack_run_id(submitted.root().id());
+  release.set_owner("c");
+  release.set_fencing_token(c->lease().fencing_token());
+  ASSERT_TRUE(store_->ReleaseLease(release).ok());
+  auto root = store_->GetStackRun(submitted.root().id());
+  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+  EXPECT_TRUE(root->reply_to().empty());
+  // A call's claim leaves its (empty) reply_to alone.
+  auto call = Claim(v1::WORK_KIND_PERFORM_CALL, "proc", 1000, "", "proc:1");
+  ASSERT_TRUE(call.ok() && call->has_stack_run());
+  EXPECT_TRUE(call->stack_run().reply_to().empty());
+}
+
+TEST_P(StoreTest, ReleaseRacingCompletionsWakesEachRunExactlyOnce) {
+  Publish("t");
+  constexpr int kRuns = 12;
+  constexpr int kCalls = 4;
+  std::vector<v1::ClaimWorkResponse> roots;
+  std::vector<v1::StackRun> calls;
+  for (int i = 0; i < kRuns; ++i) Submit("t");
+  for (int i = 0; i < kRuns; ++i) {
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 60000, "", "exec:1");
+    ASSERT_TRUE(root.ok() && root->has_stack_run());
+    auto recorded = Record(*root, kCalls, {.dispatch_owner = "proc", .dispatch_lease_ms = 60000});
+    ASSERT_TRUE(recorded.ok()) << recorded.status();
+    roots.push_back(*root);
+    calls.insert(calls.end(), recorded->calls().begin(), recorded->calls().end());
+  }
+  std::atomic<int> woken{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < calls.size(); i += 4) {
+        auto done = Complete(calls[i].id(), calls[i].fencing_token(), "true");
+        if (!done.ok()) {
+          ++errors;
+        } else if (done->parent_ready()) {
+          ++woken;
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    // Releases without delivering anything, while results arrive.
+    for (const auto& root : roots) {
+      v1::PutCheckpointRequest put;
+      put.set_root_stack_run_id(root.stack_run().id());
+      put.set_fencing_token(root.lease().fencing_token());
+      *put.mutable_checkpoint() = Checkpoint(1);
+      put.set_release(true);
+      auto released = store_->PutCheckpoint(put);
+      if (!released.ok()) {
+        ++errors;
+      } else if (released->ready()) {
+        ++woken;
+      }
+    }
+  });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(woken.load(), kRuns);
+  for (const auto& root : roots) {
+    auto state = store_->GetStackRun(root.stack_run().id());
+    ASSERT_TRUE(state.ok());
+    EXPECT_EQ(state->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME) << state->id();
+    EXPECT_EQ(state->waiting(), 0) << state->id();
+  }
 }
 
 TEST_P(StoreTest, FailRunRecordsError) {
@@ -422,8 +1136,8 @@ TEST_P(StoreTest, ExpiredLeaseIsReclaimedAndOldOwnersWriteRefused) {
   auto a = Claim(v1::WORK_KIND_EXECUTE_ROOT, "worker-a", 1000);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(a->has_stack_run());
-  auto suspended = Suspend(*a, 1);
-  ASSERT_TRUE(suspended.ok()) << suspended.status();
+  auto recorded = Record(*a, 1);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
   auto call_a = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-a", 1000);
   ASSERT_TRUE(call_a.ok()) << call_a.status();
   ASSERT_TRUE(call_a->has_stack_run());
@@ -472,8 +1186,8 @@ TEST_P(StoreTest, RetryCallWaitsUntilNextAttempt) {
   auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
   ASSERT_TRUE(root.ok()) << root.status();
   ASSERT_TRUE(root->has_stack_run());
-  auto suspended = Suspend(*root, 1);
-  ASSERT_TRUE(suspended.ok()) << suspended.status();
+  auto recorded = Record(*root, 1);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
   auto call = Claim(v1::WORK_KIND_PERFORM_CALL, "p");
   ASSERT_TRUE(call.ok()) << call.status();
   ASSERT_TRUE(call->has_stack_run());
@@ -501,8 +1215,8 @@ TEST_P(StoreTest, CancelStopsRunAndItsCalls) {
   auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
   ASSERT_TRUE(root.ok()) << root.status();
   ASSERT_TRUE(root->has_stack_run());
-  auto suspended = Suspend(*root, 2);
-  ASSERT_TRUE(suspended.ok()) << suspended.status();
+  auto recorded = Record(*root, 2);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
   auto held = Claim(v1::WORK_KIND_PERFORM_CALL, "p");
   ASSERT_TRUE(held.ok()) << held.status();
   ASSERT_TRUE(held->has_stack_run());
@@ -530,25 +1244,54 @@ TEST_P(StoreTest, CancelStopsRunAndItsCalls) {
   EXPECT_EQ(store_->CancelRun(cancel).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_P(StoreTest, BadClaimAndSuspendInputsAreRejected) {
+TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
   Publish("t");
   Submit("t");
   EXPECT_EQ(Claim(v1::WORK_KIND_UNSPECIFIED, "x").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Claim(v1::WORK_KIND_EXECUTE_ROOT, "").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Claim(v1::WORK_KIND_EXECUTE_ROOT, "x", 5).status().code(), absl::StatusCode::kInvalidArgument);
   auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
-  auto none = Suspend(*root, 0);
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  auto none = Record(*root, 0);
   EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(none.status().message().find("calls"), std::string::npos);
-  auto empty_data = Suspend(*root, 1, "");
-  EXPECT_EQ(empty_data.status().code(), absl::StatusCode::kInvalidArgument);
-  // Nothing half-written: still RUNNING, no children.
+  auto too_many = Record(*root, 1001);
+  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(too_many.status().message().find("exceeds the limit"), std::string::npos) << too_many.status();
+  auto no_lease = Record(*root, 1, {.dispatch_owner = "e", .dispatch_lease_ms = 0});
+  EXPECT_EQ(no_lease.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_lease.status().message().find("dispatch_lease_ms"), std::string::npos) << no_lease.status();
+  v1::RecordCallsRequest request;
+  request.set_root_stack_run_id(root->stack_run().id());
+  request.set_fencing_token(root->lease().fencing_token());
+  request.add_steps()->set_seq(0);
+  auto* call = request.add_calls();
+  call->set_index(1);
+  call->set_method("echo");
+  auto no_service = store_->RecordCalls(request);
+  EXPECT_EQ(no_service.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_service.status().message().find("calls[0].service"), std::string::npos) << no_service.status();
+  call->set_service("admin-debug");
+  call->set_method("");
+  auto no_method = store_->RecordCalls(request);
+  EXPECT_EQ(no_method.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_method.status().message().find("calls[0].method"), std::string::npos) << no_method.status();
+  call->set_method("echo");
+  *call->mutable_args() = Json(absl::StrCat("\"", std::string(70000, 'x'), "\""));
+  auto big = store_->RecordCalls(request);
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(big.status().message().find("calls[0].args"), std::string::npos) << big.status();
+  request.set_root_stack_run_id("");
+  EXPECT_EQ(store_->RecordCalls(request).status().code(), absl::StatusCode::kInvalidArgument);
+  call->clear_args();
+  request.set_root_stack_run_id("sr_missing");
+  EXPECT_EQ(store_->RecordCalls(request).status().code(), absl::StatusCode::kNotFound);
+  // Nothing half-written: still RUNNING, no calls, no journal.
   auto state = store_->GetStackRun(root->stack_run().id());
   EXPECT_EQ(state->status(), v1::STACK_RUN_STATUS_RUNNING);
+  EXPECT_EQ(state->suspension(), 0);
   EXPECT_EQ(CountStackRuns(root->stack_run().task_run_id()), 1);
-  v1::ClaimWorkResponse stale = *root;
-  stale.mutable_lease()->set_fencing_token(root->lease().fencing_token() + 7);
-  EXPECT_EQ(Suspend(stale, 1).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Journal(root->stack_run().id())->steps_size(), 0);
 }
 
 TEST_P(StoreTest, ListRunsFiltersAndPages) {
@@ -686,7 +1429,7 @@ TEST_P(StoreTest, ManyThreadsClaimEveryItemExactlyOnce) {
   for (int i = 0; i < kRuns; ++i) {
     auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
     ASSERT_TRUE(root.ok() && root->has_stack_run());
-    ASSERT_TRUE(Suspend(*root, kCallsPerRun).ok());
+    ASSERT_TRUE(RecordAndRelease(*root, kCallsPerRun).ok());
   }
   absl::Mutex mu;
   std::multiset<std::string> claimed;
@@ -726,7 +1469,7 @@ TEST_P(StoreTest, ManyThreadsClaimEveryItemExactlyOnce) {
   EXPECT_EQ(claimed.size(), static_cast<size_t>(kRuns * kCallsPerRun));
   std::set<std::string> unique(claimed.begin(), claimed.end());
   EXPECT_EQ(unique.size(), claimed.size()) << "an item was claimed twice";
-  // The countdown made each parent ready exactly once.
+  // The first result for each evicted parent made it ready, exactly once.
   EXPECT_EQ(ready_parents.load(), kRuns);
   int resumable = 0;
   while (true) {
@@ -815,11 +1558,111 @@ TEST_P(StoreTest, NewerSchemaIsRefused) {
   EXPECT_EQ(*version, 99);
 }
 
+TEST_P(StoreTest, UpgradesAVersion1DatabaseInPlace) {
+  if (GetParam() == "sqlite-grpc") GTEST_SKIP() << "backend-level test";
+  store_.reset();
+  auto url = NewDatabaseUrl();
+  ASSERT_TRUE(url.ok()) << url.status();
+  url_ = *url;
+  {
+    // A database as a version-1 binary left it: a run suspended the old way.
+    auto db = OpenDatabase();
+    ASSERT_TRUE(db.ok()) << db.status();
+    const auto& all = GetParam() == "postgres" ? PostgresMigrations() : SqliteMigrations();
+    ASSERT_GE(all.size(), 2u);
+    ASSERT_EQ(all[0].version, 1);
+    ASSERT_TRUE(ApplyMigrations(**db, {all[0]}).ok());
+    ASSERT_EQ(*SchemaVersion(**db), 1);
+    absl::Status written = (*db)->Transact(true, [](sql::Tx& tx) -> absl::Status {
+      for (const char* statement : {
+               "INSERT INTO task_functions (identifier, version, code, metadata, code_sha256, created_at) "
+               "VALUES ('t', 1, 'return 1', '{}', 'x', 1)",
+               "INSERT INTO task_runs (id, task_identifier, task_version, status, input, root_stack_run_id, "
+               "suspend_count, created_at, updated_at) VALUES ('run_old', 't', 1, 3, '{}', 'sr_old', 1, 1, 1)",
+               "INSERT INTO stack_runs (id, task_run_id, parent_id, kind, status, next_attempt_at, waiting, "
+               "suspension, created_at, updated_at) VALUES ('sr_old', 'run_old', NULL, 1, 3, 1, 1, 1, 1, 1)",
+               "INSERT INTO stack_runs (id, task_run_id, parent_id, kind, status, service, method, args, "
+               "call_index, call_id, next_attempt_at, suspension, created_at, updated_at) VALUES ('sr_call', "
+               "'run_old', 'sr_old', 2, 1, 'admin-debug', 'echo', 'null', 0, 'c0', 1, 1, 1, 1)"}) {
+        auto done = tx.Exec(statement);
+        if (!done.ok()) return done.status();
+      }
+      return tx.Exec("INSERT INTO continuations (stack_run_id, data, format_version, v8_version, checksum, "
+                     "raw_size, created_at) VALUES ('sr_old', ?, 1, '10.2', 0, 3, 1)",
+                     {sql::Bytes{std::string("a\0b", 3)}})
+          .status();
+    });
+    ASSERT_TRUE(written.ok()) << written;
+  }
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  store_ = std::move(*opened);
+  auto db = OpenDatabase();
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(*SchemaVersion(**db), 2);
+  auto journal = Journal("sr_old");
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->root().status(), v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD);
+  EXPECT_EQ(journal->root().suspension(), 1);
+  EXPECT_TRUE(journal->root().reply_to().empty());
+  ASSERT_TRUE(journal->has_checkpoint());
+  EXPECT_EQ(journal->checkpoint().data(), std::string("a\0b", 3));
+  EXPECT_EQ(journal->checkpoint().step(), 0);
+  EXPECT_EQ(journal->steps_size(), 0);
+  ASSERT_EQ(journal->calls_size(), 1);
+  EXPECT_EQ(journal->calls(0).call_id(), "c0");
+  EXPECT_EQ(journal->calls(0).step(), 0);
+  // The old call completes the new way: its evicted parent becomes ready.
+  auto call = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  ASSERT_TRUE(call.ok() && call->has_stack_run());
+  auto done = CompleteCall(*call, "1");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_TRUE(done->parent_ready());
+}
+
 TEST(OpenStoreTest, RejectsBadUrls) {
   EXPECT_EQ(OpenStore("mysql://x").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenStore("sqlite://relative.db").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenStore("sqlite:///nonexistent-dir/x/y.db").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(sql::PostgresPlaceholders("a = ? AND b = '?' AND c = ?"), "a = $1 AND b = '?' AND c = $2");
+}
+
+TEST(OpenStoreTest, SqliteIsSynchronousFullUnlessTheUrlSaysNormal) {
+  const std::string dir = tasker::testing::MakeTempDir("sync");
+  auto parsed = ParseSqliteUrl("sqlite://" + dir + "/a.db");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->path, dir + "/a.db");
+  EXPECT_TRUE(parsed->synchronous_full);
+  parsed = ParseSqliteUrl("sqlite://" + dir + "/a.db?synchronous=normal");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->path, dir + "/a.db");
+  EXPECT_FALSE(parsed->synchronous_full);
+  parsed = ParseSqliteUrl("sqlite://" + dir + "/a.db?synchronous=FULL");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->synchronous_full);
+  for (const std::string bad : {"?synchronous=off", "?synchronous", "?journal=wal", "?synchronous=normal&x=1"}) {
+    auto refused = OpenStore("sqlite://" + dir + "/b.db" + bad);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(refused.status().message().find("database url"), std::string::npos) << refused.status();
+  }
+  EXPECT_TRUE(OpenStore("sqlite://" + dir + "/c.db?synchronous=normal").ok());
+  EXPECT_TRUE(OpenStore("sqlite://" + dir + "/d.db?synchronous=full").ok());
+  // What each setting means to SQLite: PRAGMA synchronous 2 is FULL, 1 NORMAL.
+  for (bool full : {true, false}) {
+    sql::SqliteOptions options;
+    options.path = dir + "/e.db";
+    if (!full) options.synchronous_full = false;
+    auto db = sql::OpenSqlite(options);
+    ASSERT_TRUE(db.ok()) << db.status();
+    int64_t level = -1;
+    ASSERT_TRUE((*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+                      auto rows = tx.Query("PRAGMA synchronous");
+                      if (!rows.ok()) return rows.status();
+                      level = (*rows)[0].Int(0);
+                      return absl::OkStatus();
+                    }).ok());
+    EXPECT_EQ(level, full ? 2 : 1);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres", "sqlite-grpc"),

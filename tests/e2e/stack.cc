@@ -25,6 +25,12 @@ namespace v1 = ::tasker::v1;
 
 constexpr char kMasterKey[] = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
+int Stack::pid(const std::string& name) {
+  auto it = components_.find(name);
+  if (it == components_.end() || !it->second.running.process) return -1;
+  return it->second.running.process->pid();
+}
+
 std::string ReadRunfile(const std::string& path) { return testing::ReadFileOrEmpty(testing::Runfile(path)); }
 
 std::string DatabaseUrlFor(const std::string& backend, const std::string& prefix) {
@@ -66,7 +72,10 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
                                                                "admin@example.com", fixtures);
   if (!stack->google_->Start()) return absl::InternalError("google emulator did not start");
 
-  const std::string db = options.database_url.empty() ? "sqlite://" + stack->dir_ + "/tasks.db" : options.database_url;
+  std::string db = options.database_url.empty() ? "sqlite://" + stack->dir_ + "/tasks.db" : options.database_url;
+  if (options.database_url.empty() && !options.sqlite_synchronous.empty()) {
+    db += "?synchronous=" + options.sqlite_synchronous;
+  }
   const std::map<std::string, std::string> keystore_env = {{"TASKER_MASTER_KEY", kMasterKey},
                                                            {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
   std::vector<std::string> executor_targets, processor_targets;
@@ -109,6 +118,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
                 "--processors=" + absl::StrJoin(processor_targets, ","), "--step_cpu=" + options.step_cpu,
                 "--lease=" + options.lease, "--sweep_interval=" + options.sweep_interval},
                {}};
+    for (const auto& arg : options.executor_args) c[name].args.push_back(arg);
     stack->order_.push_back(name);
     RETURN_IF_ERROR(stack->StartComponent(name));
   }

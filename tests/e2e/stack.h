@@ -18,6 +18,8 @@ namespace tasker::e2e {
 
 struct StackOptions {
   std::string database_url;  // empty: SQLite in the temp dir
+  // SQLite only: "full" (fsync per commit, the default) or "normal".
+  std::string sqlite_synchronous;
   int executors = 1;
   int processors = 1;
   std::string step_cpu = "5s";
@@ -27,6 +29,8 @@ struct StackOptions {
   int google_messages_per_user = 4;
   // When set, every service requires this bearer token (TASKER_AUTH_TOKEN).
   std::string auth_token;
+  // Extra flags for every executor (e.g. "--warm_memory_mb=1").
+  std::vector<std::string> executor_args;
 };
 
 class Stack {
@@ -40,6 +44,10 @@ class Stack {
   tasker::v1::TaskService::Stub* api() { return api_.get(); }
   // The first executor's address (TaskService).
   std::string executor_target() { return components_["executor0"].running.target; }
+  // A component's address and pid ("executor0", "processor1", ...).
+  std::string target(const std::string& name) { return components_[name].running.target; }
+  int pid(const std::string& name);
+  const StackOptions& options() const { return options_; }
   // The first executor's HTTP/JSON API port.
   int http_port();
   emulators::GoogleEmulator* google() { return google_.get(); }
