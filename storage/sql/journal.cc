@@ -133,9 +133,11 @@ absl::StatusOr<v1::RecordCallsResponse> SqlStore::RecordCalls(const v1::RecordCa
                             "WHERE id = ?",
                             {int64_t{request.calls_size()}, int64_t{suspension}, now, root.id()})
                         .status());
-    RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET suspend_count = suspend_count + 1, suspended_at = ?, "
-                            "updated_at = ? WHERE id = ?",
-                            {now, now, root.task_run_id()})
+    // The run's status is its last durable state: waiting on host calls
+    // (the root stays RUNNING under its executor's lease while warm).
+    RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, suspend_count = suspend_count + 1, "
+                            "suspended_at = ?, updated_at = ? WHERE id = ?",
+                            {int64_t{v1::RUN_STATUS_SUSPENDED_WAITING_CHILD}, now, now, root.task_run_id()})
                         .status());
     RETURN_IF_ERROR(AppendLogs(tx, root.task_run_id(), request.logs()).status());
     // The new calls are exactly the root's calls of this suspension, and

@@ -429,7 +429,8 @@ TEST_P(StoreTest, WarmRunLifecycleRecordCompleteEvictRestoreFinish) {
   EXPECT_EQ(root->waiting(), 3);
   EXPECT_EQ(root->suspension(), 1);
   EXPECT_EQ(root->fencing_token(), claim->lease().fencing_token());
-  EXPECT_EQ(GetRun(submitted.run().id()).status(), v1::RUN_STATUS_RUNNING);
+  // The run waits on its calls; its root stays leased to the executor.
+  EXPECT_EQ(GetRun(submitted.run().id()).status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
   EXPECT_EQ(GetRun(submitted.run().id()).suspend_count(), 1);
   // A warm root is not resumable.
   EXPECT_FALSE(Claim(v1::WORK_KIND_RESUME_PARENT, "exec-2")->has_stack_run());
@@ -586,7 +587,7 @@ TEST_P(StoreTest, RecordCallsLeasesThemForDispatchOrLeavesThemPending) {
   EXPECT_EQ(held->waiting(), 2);
   EXPECT_EQ(held->suspension(), 1);
   auto run = GetRun(submitted.run().id());
-  EXPECT_EQ(run.status(), v1::RUN_STATUS_RUNNING);
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
   EXPECT_EQ(run.suspend_count(), 1);
   EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMicroseconds(run.suspended_at()), now_micros_.load());
   ASSERT_EQ(run.logs_size(), 2);
