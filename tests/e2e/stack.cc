@@ -180,6 +180,16 @@ absl::Status Stack::KillAndRestart(const std::string& name) {
   return StartComponent(name);
 }
 
+absl::Status Stack::TerminateAndRestart(const std::string& name) {
+  auto it = components_.find(name);
+  if (it == components_.end()) return absl::NotFoundError(name);
+  it->second.running.process->Signal(SIGTERM);
+  if (!it->second.running.process->Wait(absl::Seconds(60)).has_value()) {
+    return absl::DeadlineExceededError(absl::StrCat(name, " did not exit within 60s of SIGTERM"));
+  }
+  return StartComponent(name);
+}
+
 absl::StatusOr<v1::TaskFunction> Stack::Publish(const std::string& id, const std::string& code) {
   v1::PublishTaskRequest request;
   request.set_identifier(id);

@@ -56,6 +56,8 @@ class Stack {
   // Kills (SIGKILL) and restarts one component: "storage", "keystore",
   // "proxy", "processor0", "executor1", ...
   absl::Status KillAndRestart(const std::string& name);
+  // Stops one component with SIGTERM (it drains), waits for it, restarts it.
+  absl::Status TerminateAndRestart(const std::string& name);
 
   absl::StatusOr<tasker::v1::TaskFunction> Publish(const std::string& id, const std::string& code);
   absl::StatusOr<std::string> Submit(const std::string& task, const std::string& input_json,
