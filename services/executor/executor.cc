@@ -29,6 +29,8 @@ uint64_t NewSeed() {
   return absl::Uniform<uint64_t>(gen);
 }
 
+}  // namespace
+
 js::CallResult ResultOf(const v1::StackRun& call) {
   js::CallResult r;
   r.call_id = call.call_id();
@@ -46,6 +48,50 @@ js::CallResult ResultOf(const v1::StackRun& call) {
 bool Finished(const v1::StackRun& call) {
   return call.status() == v1::STACK_RUN_STATUS_COMPLETED || call.status() == v1::STACK_RUN_STATUS_FAILED;
 }
+
+void FillRebuild(const v1::Journal& journal, const std::string& code, const std::string& input_json,
+                 const js::Limits& limits, const std::vector<v1::JournalStep>& extra_steps, js::v1::RebuildOp* op) {
+  op->set_code(code);
+  op->set_input_json(input_json);
+  *op->mutable_limits() = js::LimitsToProto(limits);
+  if (journal.has_checkpoint()) {
+    op->set_checkpoint(journal.checkpoint().data());
+    op->set_checkpoint_step(journal.checkpoint().step());
+  }
+  auto add_step = [op](const v1::JournalStep& step) {
+    *op->add_steps() =
+        js::JournalStepToProto({step.seq(), step.trigger_call_id(), step.clock_ms(), step.random_seed()});
+  };
+  for (const auto& step : journal.steps()) add_step(step);
+  for (const auto& step : extra_steps) {
+    if (step.seq() >= journal.steps_size()) add_step(step);  // the others were committed since
+  }
+  for (const auto& call : journal.calls()) {
+    js::JournalCall c;
+    c.index = call.call_index();
+    c.step = call.step();
+    c.call_id = call.call_id();
+    c.service = call.service();
+    c.method = call.method();
+    c.args_json = call.has_args() ? ProtoToJson(call.args()) : "null";
+    c.done = Finished(call);
+    if (c.done) c.result = ResultOf(call);
+    *op->add_calls() = js::JournalCallToProto(c);
+  }
+}
+
+v1::Continuation CheckpointRecord(const std::string& root_id, const js::v1::Response& written) {
+  v1::Continuation c;
+  c.set_stack_run_id(root_id);
+  c.set_data(written.checkpoint());
+  c.set_format_version(1);
+  c.set_v8_version(js::V8Version());
+  c.set_raw_size(written.checkpoint_raw_bytes());
+  c.set_step(written.checkpoint_step());
+  return c;
+}
+
+namespace {
 
 absl::StatusOr<google::protobuf::Value> FromRuntimeJson(const std::string& json, absl::string_view what) {
   auto value = ParseJsonValue(json, what);
@@ -184,7 +230,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
     runs_[run->root_id] = run;
   }
   std::lock_guard<std::mutex> lock(run->mu);
-  absl::Status status = root.suspension() == 0 ? StartRun(run) : RebuildRun(run, false);
+  absl::Status status = root.suspension() == 0 ? StartRun(run) : RebuildRun(run);
   if (!status.ok()) {
     LogWarning("run not started", {{"stack_run", run->root_id}, {"error", status.ToString()}});
     Forget(run, true);
@@ -223,9 +269,9 @@ absl::Status Executor::StartRun(RunPtr run) {
   return absl::OkStatus();
 }
 
-// Rebuilds a run from storage: its checkpoint and journal. In place: the run
-// was warm here and its worker died (the lease is still ours).
-absl::Status Executor::RebuildRun(RunPtr run, bool in_place) {
+// Rebuilds a run from storage (its checkpoint and journal) on a live worker:
+// a claimed run that is not live here, or one whose worker died.
+absl::Status Executor::RebuildRun(RunPtr run) {
   ASSIGN_OR_RETURN(auto journal, stores_.steps->GetJournal(JournalRequest(run->root_id)));
   if (journal.steps_size() == 0) {
     if (journal.calls_size() > 0 || journal.has_checkpoint()) {
@@ -245,38 +291,14 @@ absl::Status Executor::RebuildRun(RunPtr run, bool in_place) {
   }
   ASSIGN_OR_RETURN(std::string code, Code(run->task_identifier, run->task_version));
   ++counters_.resumed;
-  if (!in_place || run->worker < 0) run->worker = PickWorker();
+  run->worker = PickWorker();
   run->live = false;
   js::v1::Request request;
   request.set_run(run->root_id);
-  auto* op = request.mutable_rebuild();
-  op->set_code(code);
-  op->set_input_json(run->input_json);
-  *op->mutable_limits() = js::LimitsToProto(config_.limits);
-  if (journal.has_checkpoint()) {
-    op->set_checkpoint(journal.checkpoint().data());
-    op->set_checkpoint_step(journal.checkpoint().step());
-  }
+  FillRebuild(journal, code, run->input_json, config_.limits, {}, request.mutable_rebuild());
   std::set<std::string> delivered;
   for (const auto& step : journal.steps()) {
-    auto* s = op->add_steps();
-    s->set_seq(step.seq());
-    s->set_trigger_call_id(step.trigger_call_id());
-    s->set_clock_ms(step.clock_ms());
-    s->set_random_seed(step.random_seed());
     if (!step.trigger_call_id().empty()) delivered.insert(step.trigger_call_id());
-  }
-  for (const auto& call : journal.calls()) {
-    js::JournalCall c;
-    c.index = call.call_index();
-    c.step = call.step();
-    c.call_id = call.call_id();
-    c.service = call.service();
-    c.method = call.method();
-    c.args_json = call.has_args() ? ProtoToJson(call.args()) : "null";
-    c.done = Finished(call);
-    if (c.done) c.result = ResultOf(call);
-    *op->add_calls() = js::JournalCallToProto(c);
   }
   ASSIGN_OR_RETURN(auto response, CallWorker(run->worker, std::move(request)));
   if (response.status_code() != 0) {
@@ -523,7 +545,7 @@ void Executor::DeliverInbox(const RunPtr& run) {
       // The worker died (or lost the isolate): rebuild from the journal, which
       // has every result, in place.
       LogInfo("rebuilding a run whose worker was lost", {{"stack_run", run->root_id}});
-      absl::Status rebuilt = RebuildRun(run, false);
+      absl::Status rebuilt = RebuildRun(run);
       if (!rebuilt.ok()) {
         LogWarning("rebuild failed; the run is left to its lease",
                    {{"stack_run", run->root_id}, {"error", rebuilt.ToString()}});
@@ -552,7 +574,7 @@ void Executor::WorkerLost(int worker) {
     std::lock_guard<std::mutex> lock(run->mu);
     if (run->gone || !run->live || run->worker != worker) continue;
     run->live = false;
-    absl::Status rebuilt = RebuildRun(run, false);
+    absl::Status rebuilt = RebuildRun(run);
     if (!rebuilt.ok()) {
       LogWarning("rebuild failed; the run is left to its lease",
                  {{"stack_run", run->root_id}, {"error", rebuilt.ToString()}});

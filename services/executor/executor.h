@@ -132,7 +132,7 @@ class Executor {
 
   // Start / rebuild a claimed root.
   absl::Status StartRun(RunPtr run);
-  absl::Status RebuildRun(RunPtr run, bool in_place);
+  absl::Status RebuildRun(RunPtr run);
   // Handles one step's outcome (run->mu held): journal, commit, push.
   void HandleStep(const RunPtr& run, const js::Outcome& outcome, const std::string& trigger, int64_t clock_ms,
                   uint64_t seed);

@@ -108,13 +108,7 @@ bool Executor::Evict(const RunPtr& run) {
   auto written = CallWorker(run->worker, std::move(checkpoint));
   run->live = false;  // the worker dropped the isolate, checkpointed or not
   if (written.ok() && written->status_code() == 0) {
-    auto* c = request.mutable_checkpoint();
-    c->set_stack_run_id(run->root_id);
-    c->set_data(written->checkpoint());
-    c->set_format_version(1);
-    c->set_v8_version(js::V8Version());
-    c->set_raw_size(written->checkpoint_raw_bytes());
-    c->set_step(written->checkpoint_step());
+    *request.mutable_checkpoint() = CheckpointRecord(run->root_id, *written);
     ++counters_.checkpoints;
   } else {
     // Not snapshottable (e.g. a live Intl object): released without one; it
@@ -187,39 +181,8 @@ absl::Status Executor::WriteCheckpoint(const RunPtr& run) {
   js::v1::Request request;
   request.set_run(absl::StrCat(run->root_id, "/checkpoint"));
   auto* op = request.mutable_rebuild();
-  op->set_code(*code);
-  op->set_input_json(run->input_json);
+  FillRebuild(*journal, *code, run->input_json, config_.limits, pending, op);
   op->set_checkpoint_only(true);
-  *op->mutable_limits() = js::LimitsToProto(config_.limits);
-  if (journal->has_checkpoint()) {
-    op->set_checkpoint(journal->checkpoint().data());
-    op->set_checkpoint_step(journal->checkpoint().step());
-  }
-  for (const auto& step : journal->steps()) *op->add_steps() = js::JournalStepToProto(
-      {step.seq(), step.trigger_call_id(), step.clock_ms(), step.random_seed()});
-  for (const auto& step : pending) {
-    if (step.seq() < journal->steps_size()) continue;  // committed since
-    *op->add_steps() = js::JournalStepToProto({step.seq(), step.trigger_call_id(), step.clock_ms(), step.random_seed()});
-  }
-  for (const auto& call : journal->calls()) {
-    js::JournalCall c;
-    c.index = call.call_index();
-    c.step = call.step();
-    c.call_id = call.call_id();
-    c.service = call.service();
-    c.method = call.method();
-    c.args_json = call.has_args() ? ProtoToJson(call.args()) : "null";
-    c.done = call.status() == v1::STACK_RUN_STATUS_COMPLETED || call.status() == v1::STACK_RUN_STATUS_FAILED;
-    if (c.done) {
-      c.result.call_id = call.call_id();
-      c.result.ok = call.status() == v1::STACK_RUN_STATUS_COMPLETED;
-      c.result.result_json = call.has_result() ? ProtoToJson(call.result()) : "null";
-      c.result.error_message = call.error().message();
-      c.result.error_code = call.error().code();
-      if (call.error().has_details()) c.result.error_details_json = ProtoToJson(call.error().details());
-    }
-    *op->add_calls() = js::JournalCallToProto(c);
-  }
   auto written = CallWorker(workers_->workers() - 1, std::move(request));
   if (!written.ok()) return done(written.status());
   if (written->status_code() != 0) {
@@ -236,13 +199,7 @@ absl::Status Executor::WriteCheckpoint(const RunPtr& run) {
   v1::PutCheckpointRequest put;
   put.set_root_stack_run_id(run->root_id);
   put.set_fencing_token(run->token);
-  auto* c = put.mutable_checkpoint();
-  c->set_stack_run_id(run->root_id);
-  c->set_data(written->checkpoint());
-  c->set_format_version(1);
-  c->set_v8_version(js::V8Version());
-  c->set_raw_size(written->checkpoint_raw_bytes());
-  c->set_step(written->checkpoint_step());
+  *put.mutable_checkpoint() = CheckpointRecord(run->root_id, *written);
   // The steps not committed yet go with it, so that the journal covers the
   // checkpoint.
   for (const auto& s : run->pending_steps) *put.add_steps() = s;

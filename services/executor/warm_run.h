@@ -12,6 +12,7 @@
 #include "proto/tasker/v1/common.pb.h"
 #include "proto/tasker/v1/storage.pb.h"
 #include "runtime/js/engine.h"
+#include "runtime/js/worker.pb.h"
 
 namespace tasker::services {
 
@@ -20,6 +21,18 @@ inline tasker::v1::GetJournalRequest JournalRequest(const std::string& root_id) 
   request.set_root_stack_run_id(root_id);
   return request;
 }
+
+// The runtime's view of a call row: its result, for delivery.
+js::CallResult ResultOf(const tasker::v1::StackRun& call);
+// Whether a call row has its outcome.
+bool Finished(const tasker::v1::StackRun& call);
+// The journal as the runtime's rebuild request (code, input, checkpoint,
+// steps, calls); `extra_steps` are steps not committed yet.
+void FillRebuild(const tasker::v1::Journal& journal, const std::string& code, const std::string& input_json,
+                 const js::Limits& limits, const std::vector<tasker::v1::JournalStep>& extra_steps,
+                 js::v1::RebuildOp* op);
+// The stored form of a checkpoint a worker wrote.
+tasker::v1::Continuation CheckpointRecord(const std::string& root_id, const js::v1::Response& written);
 
 struct WarmRun {
   std::mutex mu;  // one step (and its commit) at a time; guards what follows
