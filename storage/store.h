@@ -150,6 +150,15 @@ class Store : public FunctionStore,
               public KeystoreRowStore {
  public:
   ~Store() override = default;
+
+  // Performs several hot-path writes (WriteBatchRequest: RecordCalls,
+  // CompleteCall, CompleteRun, FailRun) so that they share one commit, each
+  // still its own all-or-nothing unit with its own result. UNIMPLEMENTED when
+  // the backend cannot group writes; the caller then performs each op on its
+  // own method (concurrently, so that the database groups their commits).
+  virtual absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest& request) {
+    return absl::UnimplementedError("this store does not group writes");
+  }
 };
 
 }  // namespace tasker::storage

@@ -1,6 +1,9 @@
 #include "runtime/js/live_run.h"
 
 #include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +19,61 @@ namespace tasker::js {
 extern const char kPreludeSource[];
 
 namespace {
+
+// The prelude's code cache, made once per process from the first run's
+// compiled prelude (its functions compiled by then), so that every later run
+// deserializes the prelude's code instead of parsing and compiling 12 KB of
+// JavaScript in its new isolate.
+class PreludeCache {
+ public:
+  static PreludeCache& Get() {
+    static PreludeCache* cache = new PreludeCache();
+    return *cache;
+  }
+  v8::MaybeLocal<v8::Script> Compile(v8::Local<v8::Context> context, v8::ScriptOrigin* origin) {
+    v8::Isolate* isolate = context->GetIsolate();
+    std::string bytes;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      bytes = bytes_;
+    }
+    if (bytes.empty()) {
+      v8::ScriptCompiler::Source source(Str(isolate, kPreludeSource), *origin);
+      return v8::ScriptCompiler::Compile(context, &source);
+    }
+    // The source owns the CachedData (not its bytes, which `bytes` keeps).
+    v8::ScriptCompiler::Source source(
+        Str(isolate, kPreludeSource), *origin,
+        new v8::ScriptCompiler::CachedData(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                           static_cast<int>(bytes.size())));
+    v8::MaybeLocal<v8::Script> script =
+        v8::ScriptCompiler::Compile(context, &source, v8::ScriptCompiler::kConsumeCodeCache);
+    if (source.GetCachedData()->rejected) {
+      std::lock_guard<std::mutex> lock(mu_);
+      bytes_.clear();  // made by another V8 or flags: make it again
+      made_ = false;
+    }
+    return script;
+  }
+  // Called after the prelude ran in a run's isolate.
+  void MakeFrom(v8::Local<v8::Script> script) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (made_) return;
+      made_ = true;
+    }
+    std::unique_ptr<v8::ScriptCompiler::CachedData> data(
+        v8::ScriptCompiler::CreateCodeCache(script->GetUnboundScript()));
+    if (!data) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes_.assign(reinterpret_cast<const char*>(data->data), static_cast<size_t>(data->length));
+  }
+
+ private:
+  std::mutex mu_;
+  bool made_ = false;
+  std::string bytes_;
+};
 
 void SetFailure(Outcome* out, FailureKind kind, std::string name, std::string message, std::string stack = "") {
   out->kind = Outcome::Kind::kFailed;
@@ -190,7 +248,7 @@ bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const 
   v8::ScriptOrigin prelude_origin(isolate_, Str(isolate_, "tasker:prelude"));
   v8::Local<v8::Script> prelude;
   v8::Local<v8::Value> prelude_fn;
-  if (!v8::Script::Compile(context, Str(isolate_, kPreludeSource), &prelude_origin).ToLocal(&prelude) ||
+  if (!PreludeCache::Get().Compile(context, &prelude_origin).ToLocal(&prelude) ||
       !prelude->Run(context).ToLocal(&prelude_fn)) {
     SetFailure(out, FailureKind::kUnsupportedState, "Internal", "the runtime prelude failed to load");
     return false;
@@ -204,6 +262,7 @@ bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const 
   }
   v8::Local<v8::Object> runtime = runtime_value.As<v8::Object>();
   runtime_->Reset(isolate_, runtime);
+  PreludeCache::Get().MakeFrom(prelude);
 
   v8::ScriptOrigin origin = TaskOrigin(isolate_);
   v8::Local<v8::Script> script;

@@ -17,7 +17,10 @@ Notifier::Notifier(const std::vector<std::string>& executors, const std::vector<
   }
   for (const auto& target : processors) {
     auto channel = MakeChannel({.target = target, .auth_token = auth_token});
-    if (channel.ok()) processors_.push_back(v1::StackProcessor::NewStub(*channel));
+    if (channel.ok()) {
+      processors_.push_back(v1::StackProcessor::NewStub(*channel));
+      dispatch_lanes_.push_back(std::make_unique<Lane<v1::NotifyCallsRequest>>());
+    }
   }
 }
 
@@ -43,11 +46,26 @@ void Notifier::NotifyCalls(const std::vector<std::string>& ids) {
 
 void Notifier::DispatchCalls(const std::vector<v1::StackRun>& calls) {
   if (processors_.empty() || calls.empty()) return;
-  auto request = std::make_shared<v1::NotifyCallsRequest>();
-  for (const auto& call : calls) *request->add_calls() = call;
-  Dispatch(std::move(request), next_++ % processors_.size(), 0);
+  const size_t at = next_++ % processors_.size();
+  Lane<v1::NotifyCallsRequest>& lane = *dispatch_lanes_[at];
+  std::shared_ptr<v1::NotifyCallsRequest> request;
+  {
+    std::lock_guard<std::mutex> lock(lane.mu);
+    if (lane.in_flight) {
+      if (!lane.queued) lane.queued = std::make_shared<v1::NotifyCallsRequest>();
+      for (const auto& call : calls) *lane.queued->add_calls() = call;
+      return;
+    }
+    lane.in_flight = true;
+    request = std::make_shared<v1::NotifyCallsRequest>();
+    for (const auto& call : calls) *request->add_calls() = call;
+  }
+  Dispatch(std::move(request), at, 0);
 }
 
+// A first try (tries == 0) holds processor `at`'s lane: when it is answered,
+// the lane's queued calls go next. Retries go to the following processor
+// outside any lane.
 void Notifier::Dispatch(std::shared_ptr<v1::NotifyCallsRequest> request, size_t at, size_t tries) {
   struct Pending {
     std::unique_ptr<grpc::ClientContext> context = MakeContext(absl::Seconds(2));
@@ -67,6 +85,16 @@ void Notifier::Dispatch(std::shared_ptr<v1::NotifyCallsRequest> request, size_t 
             LogWarning("dispatch to processors failed", {{"error", status.error_message()}});
           }
         }
+        if (tries == 0) {
+          Lane<v1::NotifyCallsRequest>& lane = *dispatch_lanes_[at];
+          std::shared_ptr<v1::NotifyCallsRequest> next;
+          {
+            std::lock_guard<std::mutex> lock(lane.mu);
+            next = std::move(lane.queued);
+            lane.in_flight = next != nullptr;
+          }
+          if (next) Dispatch(std::move(next), at, 0);
+        }
         --in_flight_;
       });
 }
@@ -83,38 +111,59 @@ void Notifier::NotifyResume(const std::string& root_id) {
   if (!status.ok()) LogWarning("notify executor failed", {{"error", status.error_message()}});
 }
 
-v1::Executor::Stub* Notifier::ExecutorAt(const std::string& target) {
+Notifier::ExecutorPeer* Notifier::ExecutorAt(const std::string& target) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_target_.find(target);
   if (it != by_target_.end()) return it->second.get();
   auto channel = MakeChannel({.target = target, .auth_token = auth_token_});
   if (!channel.ok()) return nullptr;
-  return (by_target_[target] = v1::Executor::NewStub(*channel)).get();
+  auto peer = std::make_unique<ExecutorPeer>();
+  peer->stub = v1::Executor::NewStub(*channel);
+  return (by_target_[target] = std::move(peer)).get();
 }
 
 void Notifier::DeliverResult(const std::string& reply_to, const v1::StackRun& call) {
-  v1::Executor::Stub* stub = ExecutorAt(reply_to);
-  if (!stub) {
+  ExecutorPeer* peer = ExecutorAt(reply_to);
+  if (!peer) {
     LogWarning("bad reply_to", {{"reply_to", reply_to}});
     return;
   }
+  std::shared_ptr<v1::DeliverResultsRequest> request;
+  {
+    std::lock_guard<std::mutex> lock(peer->results.mu);
+    if (peer->results.in_flight) {
+      if (!peer->results.queued) peer->results.queued = std::make_shared<v1::DeliverResultsRequest>();
+      *peer->results.queued->add_calls() = call;
+      return;
+    }
+    peer->results.in_flight = true;
+    request = std::make_shared<v1::DeliverResultsRequest>();
+    *request->add_calls() = call;
+  }
+  SendResults(peer, std::move(request));
+}
+
+void Notifier::SendResults(ExecutorPeer* peer, std::shared_ptr<v1::DeliverResultsRequest> request) {
   struct Pending {
     std::unique_ptr<grpc::ClientContext> context = MakeContext(absl::Seconds(2));
-    v1::DeliverResultsRequest request;
     v1::DeliverResultsResponse response;
   };
   auto pending = std::make_shared<Pending>();
-  *pending->request.add_calls() = call;
   ++in_flight_;
-  stub->async()->DeliverResults(pending->context.get(), &pending->request, &pending->response,
-                                [this, pending](grpc::Status status) {
-                                  // A lost push: the executor's straggler check, or
-                                  // whoever takes the run over, reads it from storage.
-                                  if (!status.ok()) {
-                                    LogInfo("result push failed", {{"error", status.error_message()}});
-                                  }
-                                  --in_flight_;
-                                });
+  peer->stub->async()->DeliverResults(
+      pending->context.get(), request.get(), &pending->response, [this, peer, request, pending](grpc::Status status) {
+        // A lost push: the executor's straggler check, or whoever takes the
+        // run over, reads it from storage.
+        if (!status.ok()) LogInfo("result push failed", {{"error", status.error_message()}});
+        std::shared_ptr<v1::DeliverResultsRequest> next;
+        {
+          std::lock_guard<std::mutex> lock(peer->results.mu);
+          next = std::move(peer->results.queued);
+          peer->results.in_flight = next != nullptr;
+        }
+        if (next) SendResults(peer, std::move(next));
+        --in_flight_;
+      });
 }
 
 }  // namespace tasker::services

@@ -5,7 +5,10 @@
 // The hot path of a warm run uses two pushes: DispatchCalls (executor →
 // processor, the recorded calls with their dispatch leases) and
 // DeliverResult (processor → the executor holding the run, its reply_to).
-// Both are asynchronous: the caller never waits for the peer.
+// Both are asynchronous: the caller never waits for the peer, and both
+// coalesce: to each peer at most one push of a kind is on the wire; what is
+// pushed meanwhile leaves together in the next one. A lone push goes at once;
+// under load one RPC carries many calls or results.
 #ifndef TASKER_SERVICES_COMMON_NOTIFIER_H_
 #define TASKER_SERVICES_COMMON_NOTIFIER_H_
 
@@ -41,15 +44,31 @@ class Notifier {
   void Flush();
 
  private:
-  void Dispatch(std::shared_ptr<tasker::v1::NotifyCallsRequest> request, size_t first, size_t tries);
-  tasker::v1::Executor::Stub* ExecutorAt(const std::string& target);
+  // Pushes of one kind to one peer: at most one in flight, the rest queued
+  // into the next request.
+  template <typename Request>
+  struct Lane {
+    std::mutex mu;
+    bool in_flight = false;
+    std::shared_ptr<Request> queued;
+  };
+  struct ExecutorPeer {
+    std::unique_ptr<tasker::v1::Executor::Stub> stub;
+    Lane<tasker::v1::DeliverResultsRequest> results;
+  };
+
+  // Sends `request` to processor `at` now (a retry, or a lane's next batch).
+  void Dispatch(std::shared_ptr<tasker::v1::NotifyCallsRequest> request, size_t at, size_t tries);
+  void SendResults(ExecutorPeer* peer, std::shared_ptr<tasker::v1::DeliverResultsRequest> request);
+  ExecutorPeer* ExecutorAt(const std::string& target);
 
   std::string auth_token_;
   std::vector<std::unique_ptr<tasker::v1::Executor::Stub>> executors_;
   std::vector<std::unique_ptr<tasker::v1::StackProcessor::Stub>> processors_;
+  std::vector<std::unique_ptr<Lane<tasker::v1::NotifyCallsRequest>>> dispatch_lanes_;  // one per processor
   std::atomic<uint64_t> next_{0};
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<tasker::v1::Executor::Stub>> by_target_;
+  std::map<std::string, std::unique_ptr<ExecutorPeer>> by_target_;
   std::atomic<int> in_flight_{0};
 };
 

@@ -139,6 +139,11 @@ int Executor::warm() const {
   return static_cast<int>(runs_.size());
 }
 
+bool Executor::IsWarm(const std::string& run_id) const {
+  std::lock_guard<std::mutex> lock(runs_mu_);
+  return warm_run_ids_.count(run_id) > 0;
+}
+
 int64_t Executor::warm_bytes() const {
   std::vector<RunPtr> runs;
   {
@@ -226,6 +231,8 @@ absl::Status Executor::Process(int kind, const std::string& id) {
       // Claimed again while warm here (a lease lapse): the old incarnation
       // is stale now.
       runs_[run->root_id]->gone = true;
+    } else {
+      ++warm_run_ids_[run->run_id];
     }
     runs_[run->root_id] = run;
   }
@@ -313,7 +320,10 @@ absl::Status Executor::RebuildRun(RunPtr run) {
     fail.mutable_error()->set_message(outcome.error_message);
     fail.mutable_error()->set_stack(outcome.error_stack);
     absl::Status failed = stores_.steps->FailRun(fail).status();
-    if (failed.ok()) ++counters_.failed;
+    if (failed.ok()) {
+      ++counters_.failed;
+      events_.Changed(run->run_id);
+    }
     LogWarning("run rebuild failed", {{"stack_run", run->root_id}, {"error", outcome.error_message}});
     Forget(run, false);
     return absl::OkStatus();
@@ -403,6 +413,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
         recorded = stores_.steps->FailRun(fail).status();
         if (recorded.ok()) ++counters_.failed;
       }
+      if (recorded.ok()) events_.Changed(run->run_id);
       // The worker dropped the finished isolate itself.
       Forget(run, false);
       break;
@@ -478,7 +489,11 @@ void Executor::Forget(const RunPtr& run, bool drop_isolate) {
   run->live = false;
   std::lock_guard<std::mutex> lock(runs_mu_);
   auto it = runs_.find(run->root_id);
-  if (it != runs_.end() && it->second == run) runs_.erase(it);
+  if (it != runs_.end() && it->second == run) {
+    runs_.erase(it);
+    auto id = warm_run_ids_.find(run->run_id);
+    if (id != warm_run_ids_.end() && --id->second <= 0) warm_run_ids_.erase(id);
+  }
 }
 
 int Executor::Deliver(const std::vector<v1::StackRun>& calls) {

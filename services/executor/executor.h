@@ -35,6 +35,7 @@
 #include "services/common/notifier.h"
 #include "services/common/work_queue.h"
 #include "services/common/worker_threads.h"
+#include "services/executor/run_events.h"
 #include "storage/store.h"
 
 namespace tasker::services {
@@ -45,7 +46,7 @@ struct ExecutorConfig {
   // Where processors push results of this executor's runs (host:port).
   std::string reply_to;
   // Threads that claim, start and rebuild runs; as many again deliver results.
-  int threads = 4;
+  int threads = 16;
   // The lease on a warm run's root, renewed every `renew_interval`: a dead
   // executor's runs are taken over within lease + sweep_interval.
   absl::Duration lease = absl::Seconds(10);
@@ -111,7 +112,12 @@ class Executor {
   void WorkerLost(int worker);
 
   const ExecutorCounters& counters() const { return counters_; }
+  // Changes this executor makes to runs (for watchers).
+  RunEvents* events() { return &events_; }
   int warm() const;
+  // Whether the task run is held warm here (its end will be signalled on
+  // events()).
+  bool IsWarm(const std::string& run_id) const;
   int64_t warm_bytes() const;
   // p50 and p99 of rebuilds from a checkpoint (restore to running), ms.
   std::pair<double, double> RebuildPercentiles() const;
@@ -159,12 +165,14 @@ class Executor {
   Notifier* notifier_;
   ExecutorConfig config_;
   ExecutorCounters counters_;
+  RunEvents events_;
   WorkQueue queue_;
   std::mutex code_mu_;
   std::map<std::pair<std::string, int64_t>, std::string> code_cache_;  // versions are immutable
 
   mutable std::mutex runs_mu_;
   std::map<std::string, RunPtr> runs_;  // by root stack run id
+  std::map<std::string, int> warm_run_ids_;  // task run ids of runs_
 
   std::mutex ready_mu_;
   std::condition_variable ready_cv_;

@@ -21,7 +21,7 @@ ABSL_FLAG(std::string, http_port_file, "", "Where to write the HTTP port once li
 ABSL_FLAG(std::vector<std::string>, processors, {}, "Stack processor targets to push new calls to.");
 ABSL_FLAG(std::string, js_worker, "", "Path of tasker-js-worker (default: next to this binary).");
 ABSL_FLAG(int, js_workers, 2, "JavaScript worker processes holding live runs (plus one checkpointer).");
-ABSL_FLAG(int, threads, 4, "Threads claiming and starting runs; as many deliver results.");
+ABSL_FLAG(int, threads, 16, "Threads claiming and starting runs; as many deliver results.");
 ABSL_FLAG(int, heap_limit_mb, 256, "V8 heap limit per run, MiB.");
 ABSL_FLAG(absl::Duration, step_cpu, absl::Seconds(10), "CPU time one step may use.");
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),

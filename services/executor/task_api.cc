@@ -60,7 +60,9 @@ absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest
 }
 
 absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request) {
-  return runs_->CancelRun(request);
+  ASSIGN_OR_RETURN(v1::TaskRun run, runs_->CancelRun(request));
+  executor_->events()->Changed(run.id());
+  return run;
 }
 
 absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
@@ -70,6 +72,10 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
   get.set_id(request.id());
   int last_status = -1;
   int last_suspensions = -1;
+  // The end of a run held warm here wakes the watcher at once; its progress
+  // in between is polled once a second. Runs held elsewhere are polled,
+  // backing off to 500 ms.
+  RunEvents::Watcher watcher(executor_->events(), request.id());
   absl::Duration poll = absl::Milliseconds(20);
   while (!cancelled()) {
     ASSIGN_OR_RETURN(auto run, runs_->GetTaskRun(get));
@@ -85,8 +91,11 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
       poll = absl::Milliseconds(20);
     }
     if (ended) return absl::OkStatus();
-    absl::SleepFor(poll);
-    poll = std::min(poll * 2, absl::Milliseconds(500));
+    if (executor_->IsWarm(request.id())) {
+      watcher.Wait(absl::Seconds(1));
+    } else if (!watcher.Wait(poll)) {
+      poll = std::min(poll * 2, absl::Milliseconds(500));
+    }
   }
   return absl::CancelledError("watcher went away");
 }

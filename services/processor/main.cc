@@ -11,7 +11,7 @@
 ABSL_FLAG(std::string, storage, "127.0.0.1:50051", "Storage service target.");
 ABSL_FLAG(std::string, proxy, "127.0.0.1:50054", "Wrapped-service proxy target.");
 ABSL_FLAG(std::vector<std::string>, executors, {}, "Task executor targets to push ready parents to.");
-ABSL_FLAG(int, threads, 4, "Calls performed at once.");
+ABSL_FLAG(int, threads, 64, "Calls performed at once (each waits on its provider).");
 ABSL_FLAG(int, max_attempts, 5, "Attempts of a call with retryable failures.");
 ABSL_FLAG(absl::Duration, base_backoff, absl::Milliseconds(200), "First retry delay (doubles, with jitter).");
 ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(30), "Per-call timeout.");

@@ -29,7 +29,7 @@ namespace tasker::services {
 
 struct ProcessorConfig {
   std::string owner;
-  int threads = 4;
+  int threads = 64;
   absl::Duration lease = absl::Seconds(60);
   absl::Duration sweep_interval = absl::Seconds(5);
   int max_attempts = 5;

@@ -16,9 +16,14 @@ ABSL_FLAG(std::string, database_url, "",
           "TASKER_DATABASE_URL, else sqlite:///var/lib/tasker/tasks.db). Prefer the "
           "environment for URLs holding a password.");
 
+ABSL_FLAG(int, threads, 32,
+          "Threads running store transactions; concurrent writes on them share one commit (SQLite).");
+
 int main(int argc, char** argv) {
   return tasker::services::ServiceMain(
       argc, argv, "storage", [](tasker::services::ServiceContext& ctx) -> absl::Status {
+        const int threads = absl::GetFlag(FLAGS_threads);
+        if (threads < 1 || threads > 1024) return absl::InvalidArgumentError("--threads: must be 1..1024");
         std::string url = absl::GetFlag(FLAGS_database_url);
         if (url.empty()) {
           const char* env = std::getenv("TASKER_DATABASE_URL");
@@ -27,7 +32,7 @@ int main(int argc, char** argv) {
         ASSIGN_OR_RETURN(auto store, tasker::storage::OpenStore(url));
         tasker::LogInfo("database open", {{"backend", url.rfind("sqlite", 0) == 0 ? "sqlite" : "postgres"}});
         auto* owned = ctx.Own(std::move(store));
-        ctx.AddService(ctx.Own(std::make_unique<tasker::storage::StorageService>(owned)));
+        ctx.AddService(ctx.Own(std::make_unique<tasker::storage::StorageService>(owned, threads)));
         return absl::OkStatus();
       });
 }

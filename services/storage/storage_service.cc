@@ -1,5 +1,9 @@
 #include "services/storage/storage_service.h"
 
+#include <atomic>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
 #include "runtime/common/status.h"
 
 namespace tasker::storage {
@@ -10,126 +14,202 @@ using grpc::Status;
 namespace {
 Status Empty(const absl::Status& status) { return ToGrpcStatus(status); }
 
-grpc::ServerUnaryReactor* Finish(CallbackServerContext* context, const Status& status) {
+}  // namespace
+
+// Runs `handler` (which fills the response and returns the status) on the
+// handler pool and finishes the call from there.
+template <typename Handler>
+grpc::ServerUnaryReactor* StorageService::Run(CallbackServerContext* context, Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
+  pool_->Post([reactor, handler = std::move(handler)]() mutable { reactor->Finish(handler()); });
   return reactor;
 }
-}  // namespace
 
 grpc::ServerUnaryReactor* StorageService::PublishTaskFunction(CallbackServerContext* context, const v1::PublishTaskFunctionRequest* r,
                                            v1::TaskFunction* out) {
-  return Finish(context, ReplyWith(store_->PublishTaskFunction(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->PublishTaskFunction(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::GetTaskFunction(CallbackServerContext* context, const v1::GetTaskFunctionRequest* r,
                                        v1::TaskFunction* out) {
-  return Finish(context, ReplyWith(store_->GetTaskFunction(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->GetTaskFunction(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ListTaskFunctions(CallbackServerContext* context, const v1::ListTaskFunctionsRequest* r,
                                          v1::ListTaskFunctionsResponse* out) {
-  return Finish(context, ReplyWith(store_->ListTaskFunctions(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->ListTaskFunctions(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::SubmitRun(CallbackServerContext* context, const v1::SubmitRunRequest* r,
                                  v1::SubmitRunResponse* out) {
-  return Finish(context, ReplyWith(store_->SubmitRun(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->SubmitRun(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::GetTaskRun(CallbackServerContext* context, const v1::GetTaskRunRequest* r, v1::TaskRun* out) {
-  return Finish(context, ReplyWith(store_->GetTaskRun(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->GetTaskRun(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ListTaskRuns(CallbackServerContext* context, const v1::ListTaskRunsRequest* r,
                                     v1::ListTaskRunsResponse* out) {
-  return Finish(context, ReplyWith(store_->ListTaskRuns(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->ListTaskRuns(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::CompleteRun(CallbackServerContext* context, const v1::CompleteRunRequest* r, v1::TaskRun* out) {
-  return Finish(context, ReplyWith(store_->CompleteRun(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->CompleteRun(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::FailRun(CallbackServerContext* context, const v1::FailRunRequest* r, v1::TaskRun* out) {
-  return Finish(context, ReplyWith(store_->FailRun(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->FailRun(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::CancelRun(CallbackServerContext* context, const v1::CancelRunRequest* r, v1::TaskRun* out) {
-  return Finish(context, ReplyWith(store_->CancelRun(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->CancelRun(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::AppendRunLogs(CallbackServerContext* context, const v1::AppendRunLogsRequest* r,
                                      v1::AppendRunLogsResponse* out) {
-  auto stored = store_->AppendRunLogs(*r);
-  if (stored.ok()) out->set_stored(*stored);
-  return Finish(context, ToGrpcStatus(stored.status()));
+  return Run(context, [this, r, out] {
+    auto stored = store_->AppendRunLogs(*r);
+    if (stored.ok()) out->set_stored(*stored);
+    return ToGrpcStatus(stored.status());
+  });
 }
 grpc::ServerUnaryReactor* StorageService::GetStackRun(CallbackServerContext* context, const v1::GetStackRunRequest* r, v1::StackRun* out) {
-  return Finish(context, ReplyWith(store_->GetStackRun(r->id()), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->GetStackRun(r->id()), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ListStackRuns(CallbackServerContext* context, const v1::ListStackRunsRequest* r,
                                      v1::ListStackRunsResponse* out) {
-  return Finish(context, ReplyWith(store_->ListStackRuns(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->ListStackRuns(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ClaimWork(CallbackServerContext* context, const v1::ClaimWorkRequest* r,
                                  v1::ClaimWorkResponse* out) {
-  return Finish(context, ReplyWith(store_->ClaimWork(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->ClaimWork(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::RenewLease(CallbackServerContext* context, const v1::RenewLeaseRequest* r, v1::Lease* out) {
-  return Finish(context, ReplyWith(store_->RenewLease(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->RenewLease(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ReleaseLease(CallbackServerContext* context, const v1::ReleaseLeaseRequest* r,
                                     v1::ReleaseLeaseResponse*) {
-  return Finish(context, Empty(store_->ReleaseLease(*r)));
+  return Run(context, [this, r] { return Empty(store_->ReleaseLease(*r)); });
 }
 grpc::ServerUnaryReactor* StorageService::RenewLeases(CallbackServerContext* context, const v1::RenewLeasesRequest* r,
                                                       v1::RenewLeasesResponse* out) {
-  return Finish(context, ReplyWith(store_->RenewLeases(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->RenewLeases(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::CompleteCall(CallbackServerContext* context, const v1::CompleteCallRequest* r,
                                     v1::CompleteCallResponse* out) {
-  return Finish(context, ReplyWith(store_->CompleteCall(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->CompleteCall(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::RetryCall(CallbackServerContext* context, const v1::RetryCallRequest* r, v1::StackRun* out) {
-  return Finish(context, ReplyWith(store_->RetryCall(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->RetryCall(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::RecordCalls(CallbackServerContext* context, const v1::RecordCallsRequest* r,
                                                       v1::RecordCallsResponse* out) {
-  return Finish(context, ReplyWith(store_->RecordCalls(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->RecordCalls(*r), out); });
 }
+namespace {
+
+template <typename Response>
+void SetResult(const absl::StatusOr<Response>& outcome, v1::WriteResult* result, Response* (v1::WriteResult::*field)()) {
+  result->set_code(static_cast<int>(outcome.status().code()));
+  result->set_message(std::string(outcome.status().message()));
+  if (outcome.ok()) *(result->*field)() = *outcome;
+}
+
+}  // namespace
+
+// The store groups the ops into one commit where it can (SQLite). Where it
+// cannot (Postgres), every op runs as its own transaction on the handler
+// pool, all at once, and the database groups their commits; the call
+// finishes when the last one has.
+grpc::ServerUnaryReactor* StorageService::WriteBatch(CallbackServerContext* context, const v1::WriteBatchRequest* r,
+                                                     v1::WriteBatchResponse* out) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (r->ops_size() > kMaxWriteBatch) {
+    reactor->Finish(Status(grpc::StatusCode::INVALID_ARGUMENT,
+                           absl::StrCat("ops: at most ", kMaxWriteBatch, " per batch, got ", r->ops_size())));
+    return reactor;
+  }
+  if (r->ops_size() == 0) {
+    reactor->Finish(Status::OK);
+    return reactor;
+  }
+  pool_->Post([this, r, out, reactor] {
+    auto grouped = store_->WriteBatch(*r);
+    if (grouped.status().code() != absl::StatusCode::kUnimplemented) {
+      reactor->Finish(ReplyWith(std::move(grouped), out));
+      return;
+    }
+    FanOut(r, out, reactor);
+  });
+  return reactor;
+}
+
+void StorageService::FanOut(const v1::WriteBatchRequest* r, v1::WriteBatchResponse* out,
+                            grpc::ServerUnaryReactor* reactor) {
+  for (int i = 0; i < r->ops_size(); ++i) out->add_results();
+  auto remaining = std::make_shared<std::atomic<int>>(r->ops_size());
+  for (int i = 0; i < r->ops_size(); ++i) {
+    pool_->Post([this, r, out, i, reactor, remaining] {
+      const v1::WriteOp& op = r->ops(i);
+      v1::WriteResult* result = out->mutable_results(i);
+      switch (op.op_case()) {
+        case v1::WriteOp::kRecordCalls:
+          SetResult(store_->RecordCalls(op.record_calls()), result, &v1::WriteResult::mutable_record_calls);
+          break;
+        case v1::WriteOp::kCompleteCall:
+          SetResult(store_->CompleteCall(op.complete_call()), result, &v1::WriteResult::mutable_complete_call);
+          break;
+        case v1::WriteOp::kCompleteRun:
+          SetResult(store_->CompleteRun(op.complete_run()), result, &v1::WriteResult::mutable_complete_run);
+          break;
+        case v1::WriteOp::kFailRun:
+          SetResult(store_->FailRun(op.fail_run()), result, &v1::WriteResult::mutable_fail_run);
+          break;
+        default:
+          result->set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
+          result->set_message(absl::StrCat("ops[", i, "]: no op set"));
+      }
+      if (remaining->fetch_sub(1) == 1) reactor->Finish(Status::OK);
+    });
+  }
+}
+
 grpc::ServerUnaryReactor* StorageService::PutCheckpoint(CallbackServerContext* context,
                                                         const v1::PutCheckpointRequest* r,
                                                         v1::PutCheckpointResponse* out) {
-  return Finish(context, ReplyWith(store_->PutCheckpoint(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->PutCheckpoint(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::GetJournal(CallbackServerContext* context, const v1::GetJournalRequest* r,
                                                      v1::Journal* out) {
-  return Finish(context, ReplyWith(store_->GetJournal(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->GetJournal(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::PutContinuation(CallbackServerContext* context, const v1::PutContinuationRequest* r,
                                        v1::PutContinuationResponse*) {
-  return Finish(context, Empty(store_->PutContinuation(r->continuation())));
+  return Run(context, [this, r] { return Empty(store_->PutContinuation(r->continuation())); });
 }
 grpc::ServerUnaryReactor* StorageService::GetContinuation(CallbackServerContext* context, const v1::GetContinuationRequest* r,
                                        v1::Continuation* out) {
-  return Finish(context, ReplyWith(store_->GetContinuation(r->stack_run_id()), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->GetContinuation(r->stack_run_id()), out); });
 }
 grpc::ServerUnaryReactor* StorageService::AcquireTaskLock(CallbackServerContext* context, const v1::AcquireTaskLockRequest* r,
                                        v1::TaskLock* out) {
-  return Finish(context, ReplyWith(store_->AcquireTaskLock(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->AcquireTaskLock(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ReleaseTaskLock(CallbackServerContext* context, const v1::ReleaseTaskLockRequest* r,
                                        v1::ReleaseTaskLockResponse*) {
-  return Finish(context, Empty(store_->ReleaseTaskLock(*r)));
+  return Run(context, [this, r] { return Empty(store_->ReleaseTaskLock(*r)); });
 }
 grpc::ServerUnaryReactor* StorageService::PutKeystoreEntry(CallbackServerContext* context, const v1::PutKeystoreEntryRequest* r,
                                         v1::PutKeystoreEntryResponse*) {
-  return Finish(context, Empty(store_->PutKeystoreEntry(r->row())));
+  return Run(context, [this, r] { return Empty(store_->PutKeystoreEntry(r->row())); });
 }
 grpc::ServerUnaryReactor* StorageService::GetKeystoreEntry(CallbackServerContext* context, const v1::GetKeystoreEntryRequest* r,
                                         v1::KeystoreRow* out) {
-  return Finish(context, ReplyWith(store_->GetKeystoreEntry(r->namespace_(), r->key()), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->GetKeystoreEntry(r->namespace_(), r->key()), out); });
 }
 grpc::ServerUnaryReactor* StorageService::DeleteKeystoreEntry(CallbackServerContext* context, const v1::DeleteKeystoreEntryRequest* r,
                                            v1::DeleteKeystoreEntryResponse* out) {
-  auto deleted = store_->DeleteKeystoreEntry(r->namespace_(), r->key());
-  if (deleted.ok()) out->set_deleted(*deleted);
-  return Finish(context, ToGrpcStatus(deleted.status()));
+  return Run(context, [this, r, out] {
+    auto deleted = store_->DeleteKeystoreEntry(r->namespace_(), r->key());
+    if (deleted.ok()) out->set_deleted(*deleted);
+    return ToGrpcStatus(deleted.status());
+  });
 }
 grpc::ServerUnaryReactor* StorageService::ListKeystoreEntries(CallbackServerContext* context, const v1::ListKeystoreEntriesRequest* r,
                                            v1::ListKeystoreEntriesResponse* out) {
-  return Finish(context, ReplyWith(store_->ListKeystoreEntries(*r), out));
+  return Run(context, [this, r, out] { return ReplyWith(store_->ListKeystoreEntries(*r), out); });
 }
 
 }  // namespace tasker::storage

@@ -1,20 +1,27 @@
 // The Storage gRPC service: a thin adapter from tasker.v1.Storage onto a
 // Store. Validation and logic live in the Store; this only converts.
-// Callback API: handlers run the (short, bounded) store transaction inline
-// and finish at once, which halves the per-call latency of the sync API's
-// thread hand-offs on small machines.
+// Callback API: each handler posts its store transaction to a pool of
+// `threads` threads (handler_pool.h) and finishes the call from there, so
+// transactions that wait (for the writer, a commit, the database) never hold
+// gRPC's few callback threads, and concurrent writes can share one commit.
 #ifndef TASKER_SERVICES_STORAGE_STORAGE_SERVICE_H_
 #define TASKER_SERVICES_STORAGE_STORAGE_SERVICE_H_
 
+#include <memory>
+
 #include "proto/tasker/v1/storage.grpc.pb.h"
+#include "services/storage/handler_pool.h"
 #include "storage/store.h"
 
 namespace tasker::storage {
 
 class StorageService final : public v1::Storage::CallbackService {
  public:
+  static constexpr int kMaxWriteBatch = 1000;
+
   // `store` must outlive the service.
-  explicit StorageService(Store* store) : store_(store) {}
+  explicit StorageService(Store* store, int threads = 32)
+      : store_(store), pool_(std::make_unique<HandlerPool>(threads)) {}
 
   grpc::ServerUnaryReactor* PublishTaskFunction(grpc::CallbackServerContext*, const v1::PublishTaskFunctionRequest*,
                                    v1::TaskFunction*) override;
@@ -47,6 +54,8 @@ class StorageService final : public v1::Storage::CallbackService {
   grpc::ServerUnaryReactor* RetryCall(grpc::CallbackServerContext*, const v1::RetryCallRequest*, v1::StackRun*) override;
   grpc::ServerUnaryReactor* RecordCalls(grpc::CallbackServerContext*, const v1::RecordCallsRequest*,
                                         v1::RecordCallsResponse*) override;
+  grpc::ServerUnaryReactor* WriteBatch(grpc::CallbackServerContext*, const v1::WriteBatchRequest*,
+                                       v1::WriteBatchResponse*) override;
   grpc::ServerUnaryReactor* PutCheckpoint(grpc::CallbackServerContext*, const v1::PutCheckpointRequest*,
                                           v1::PutCheckpointResponse*) override;
   grpc::ServerUnaryReactor* GetJournal(grpc::CallbackServerContext*, const v1::GetJournalRequest*,
@@ -69,7 +78,14 @@ class StorageService final : public v1::Storage::CallbackService {
                                    v1::ListKeystoreEntriesResponse*) override;
 
  private:
+  // WriteBatch's ops, each on its own method, all at once on the pool.
+  void FanOut(const v1::WriteBatchRequest* r, v1::WriteBatchResponse* out, grpc::ServerUnaryReactor* reactor);
+
+  template <typename Handler>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Handler handler);
+
   Store* store_;
+  std::unique_ptr<HandlerPool> pool_;
 };
 
 }  // namespace tasker::storage

@@ -8,7 +8,28 @@ namespace tasker::storage {
 using Stub = v1::Storage::Stub;
 
 RemoteStore::RemoteStore(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
-    : stub_(v1::Storage::NewStub(std::move(channel))), timeout_(timeout) {}
+    : stub_(v1::Storage::NewStub(std::move(channel))),
+      timeout_(timeout),
+      batcher_(std::make_unique<WriteBatcher>(stub_.get(), WriteBatcherOptions{.timeout = timeout})) {}
+
+RemoteStore::~RemoteStore() = default;
+
+template <typename Resp>
+std::optional<absl::StatusOr<Resp>> RemoteStore::Batched(v1::WriteOp op, Resp* (v1::WriteResult::*field)()) {
+  if (batch_unimplemented_.load(std::memory_order_relaxed)) return std::nullopt;
+  absl::StatusOr<v1::WriteResult> result = batcher_->Write(std::move(op));
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kUnimplemented) {
+      batch_unimplemented_ = true;
+      return std::nullopt;
+    }
+    return absl::StatusOr<Resp>(result.status());
+  }
+  if (result->code() != 0) {
+    return absl::StatusOr<Resp>(absl::Status(static_cast<absl::StatusCode>(result->code()), result->message()));
+  }
+  return absl::StatusOr<Resp>(std::move(*((*result).*field)()));
+}
 
 template <typename Req, typename Resp>
 absl::StatusOr<Resp> RemoteStore::Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
@@ -40,9 +61,15 @@ absl::StatusOr<v1::ListTaskRunsResponse> RemoteStore::ListTaskRuns(const v1::Lis
   return Call(&Stub::ListTaskRuns, r);
 }
 absl::StatusOr<v1::TaskRun> RemoteStore::CompleteRun(const v1::CompleteRunRequest& r) {
+  v1::WriteOp op;
+  *op.mutable_complete_run() = r;
+  if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_complete_run)) return *std::move(batched);
   return Call(&Stub::CompleteRun, r);
 }
 absl::StatusOr<v1::TaskRun> RemoteStore::FailRun(const v1::FailRunRequest& r) {
+  v1::WriteOp op;
+  *op.mutable_fail_run() = r;
+  if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_fail_run)) return *std::move(batched);
   return Call(&Stub::FailRun, r);
 }
 absl::StatusOr<v1::TaskRun> RemoteStore::CancelRun(const v1::CancelRunRequest& r) {
@@ -73,12 +100,18 @@ absl::StatusOr<v1::RenewLeasesResponse> RemoteStore::RenewLeases(const v1::Renew
   return Call(&Stub::RenewLeases, r);
 }
 absl::StatusOr<v1::CompleteCallResponse> RemoteStore::CompleteCall(const v1::CompleteCallRequest& r) {
+  v1::WriteOp op;
+  *op.mutable_complete_call() = r;
+  if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_complete_call)) return *std::move(batched);
   return Call(&Stub::CompleteCall, r);
 }
 absl::StatusOr<v1::StackRun> RemoteStore::RetryCall(const v1::RetryCallRequest& r) {
   return Call(&Stub::RetryCall, r);
 }
 absl::StatusOr<v1::RecordCallsResponse> RemoteStore::RecordCalls(const v1::RecordCallsRequest& r) {
+  v1::WriteOp op;
+  *op.mutable_record_calls() = r;
+  if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_record_calls)) return *std::move(batched);
   return Call(&Stub::RecordCalls, r);
 }
 absl::StatusOr<v1::PutCheckpointResponse> RemoteStore::PutCheckpoint(const v1::PutCheckpointRequest& r) {
@@ -124,6 +157,10 @@ absl::StatusOr<bool> RemoteStore::DeleteKeystoreEntry(const std::string& ns, con
 absl::StatusOr<v1::ListKeystoreEntriesResponse> RemoteStore::ListKeystoreEntries(
     const v1::ListKeystoreEntriesRequest& r) {
   return Call(&Stub::ListKeystoreEntries, r);
+}
+
+absl::StatusOr<v1::WriteBatchResponse> RemoteStore::WriteBatch(const v1::WriteBatchRequest& r) {
+  return Call(&Stub::WriteBatch, r);
 }
 
 }  // namespace tasker::storage

@@ -1,14 +1,19 @@
 // RemoteStore: the Store interface over the Storage gRPC service, so the
 // executor, the processor and the keystore use storage exactly as the
 // storage service does in-process. gRPC errors come back as the same
-// absl status codes the Store returned on the server.
+// absl status codes the Store returned on the server. The hot path's writes
+// (RecordCalls, CompleteCall, CompleteRun, FailRun) made concurrently from
+// several threads share Storage.WriteBatch round trips (write_batcher.h).
 #ifndef TASKER_STORAGE_REMOTE_REMOTE_STORE_H_
 #define TASKER_STORAGE_REMOTE_REMOTE_STORE_H_
 
+#include <atomic>
 #include <memory>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "proto/tasker/v1/storage.grpc.pb.h"
+#include "storage/remote/write_batcher.h"
 #include "storage/store.h"
 
 namespace tasker::storage {
@@ -16,6 +21,7 @@ namespace tasker::storage {
 class RemoteStore : public Store {
  public:
   RemoteStore(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(30));
+  ~RemoteStore() override;
 
   absl::StatusOr<v1::TaskFunction> PublishTaskFunction(const v1::PublishTaskFunctionRequest&) override;
   absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest&) override;
@@ -47,14 +53,23 @@ class RemoteStore : public Store {
   absl::StatusOr<bool> DeleteKeystoreEntry(const std::string& ns, const std::string& key) override;
   absl::StatusOr<v1::ListKeystoreEntriesResponse> ListKeystoreEntries(
       const v1::ListKeystoreEntriesRequest&) override;
+  // Storage.WriteBatch itself (the service groups the ops, or performs each).
+  absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest&) override;
 
  private:
   template <typename Req, typename Resp>
   absl::StatusOr<Resp> Call(grpc::Status (v1::Storage::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
                             const Req& request);
 
+  // The write's result through the batcher; nullopt when the server has no
+  // WriteBatch (the caller then uses the write's own method).
+  template <typename Resp>
+  std::optional<absl::StatusOr<Resp>> Batched(v1::WriteOp op, Resp* (v1::WriteResult::*field)());
+
   std::unique_ptr<v1::Storage::Stub> stub_;
   absl::Duration timeout_;
+  std::unique_ptr<WriteBatcher> batcher_;
+  std::atomic<bool> batch_unimplemented_{false};
 };
 
 }  // namespace tasker::storage

@@ -68,6 +68,19 @@ class Database {
   virtual absl::Status Transact(bool write,
                                 const std::function<absl::Status(Tx&)>& fn) = 0;
 
+  // Runs several write transactions so that they share one commit where the
+  // backend can (GroupsWrites); each `fn` is its own unit (rolled back alone
+  // when it fails) and gets its own status, in order. Backends that cannot
+  // group run each `fn` as its own Transact.
+  using TxFn = std::function<absl::Status(Tx&)>;
+  virtual bool GroupsWrites() const { return false; }
+  virtual std::vector<absl::Status> TransactGroup(const std::vector<TxFn>& fns) {
+    std::vector<absl::Status> statuses;
+    statuses.reserve(fns.size());
+    for (const auto& fn : fns) statuses.push_back(Transact(true, fn));
+    return statuses;
+  }
+
   // Runs DDL / a script outside any caller transaction (migrations).
   virtual absl::Status ExecScript(absl::string_view sql) = 0;
 

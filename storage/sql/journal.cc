@@ -76,6 +76,14 @@ absl::StatusOr<int64_t> SqlStore::AppendJournalSteps(
 }
 
 absl::StatusOr<v1::RecordCallsResponse> SqlStore::RecordCalls(const v1::RecordCallsRequest& request) {
+  v1::RecordCallsResponse out;
+  ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareRecordCalls(request, &out));
+  RETURN_IF_ERROR(db_->Transact(true, body));
+  return out;
+}
+
+absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::RecordCallsRequest& request,
+                                                                 v1::RecordCallsResponse* response) {
   RETURN_IF_ERROR(RequireId(request.root_stack_run_id(), "root_stack_run_id"));
   std::vector<std::string> args_json;
   RETURN_IF_ERROR(ValidateHostCalls(request.calls(), &args_json));
@@ -87,8 +95,8 @@ absl::StatusOr<v1::RecordCallsResponse> SqlStore::RecordCalls(const v1::RecordCa
     }
     RETURN_IF_ERROR(RequireLeaseMs(request.dispatch_lease_ms(), "dispatch_lease_ms"));
   }
-  v1::RecordCallsResponse out;
-  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+  return [this, &request, response, dispatch, args_json = std::move(args_json)](Tx& tx) -> absl::Status {
+    v1::RecordCallsResponse& out = *response;
     out.Clear();
     ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
                                                   request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
@@ -150,8 +158,7 @@ absl::StatusOr<v1::RecordCallsResponse> SqlStore::RecordCalls(const v1::RecordCa
       ASSIGN_OR_RETURN(*out.add_calls(), ParseStackRun(r));
     }
     return absl::OkStatus();
-  }));
-  return out;
+  };
 }
 
 absl::StatusOr<v1::PutCheckpointResponse> SqlStore::PutCheckpoint(const v1::PutCheckpointRequest& request) {

@@ -161,9 +161,9 @@ absl::StatusOr<v1::ListTaskRunsResponse> SqlStore::ListTaskRuns(const v1::ListTa
   return out;
 }
 
-absl::StatusOr<v1::TaskRun> SqlStore::FinishRun(const std::string& root_id, int64_t token,
-                                      const google::protobuf::Value* result,
-                                      const v1::ErrorInfo* error) {
+absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string& root_id, int64_t token,
+                                                               const google::protobuf::Value* result,
+                                                               const v1::ErrorInfo* error, v1::TaskRun* response) {
   RETURN_IF_ERROR(RequireId(root_id, "root_stack_run_id"));
   std::string result_json, error_json;
   if (result) {
@@ -177,14 +177,15 @@ absl::StatusOr<v1::TaskRun> SqlStore::FinishRun(const std::string& root_id, int6
     if (error->message().empty()) return absl::InvalidArgumentError("error.message: must not be empty");
     error_json = ToJson(*error);
   }
-  v1::TaskRun out;
-  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+  const bool completed = result != nullptr;
+  return [this, root_id, token, response, completed, result_json = std::move(result_json),
+          error_json = std::move(error_json)](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, root_id, token, v1::STACK_RUN_KIND_ROOT));
     const int64_t now = NowMicros();
-    const int64_t stack_status = result ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED;
-    const int64_t run_status = result ? v1::RUN_STATUS_COMPLETED : v1::RUN_STATUS_FAILED;
-    Param result_param = result ? Param(result_json) : Param(nullptr);
-    Param error_param = result ? Param(nullptr) : Param(error_json);
+    const int64_t stack_status = completed ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED;
+    const int64_t run_status = completed ? v1::RUN_STATUS_COMPLETED : v1::RUN_STATUS_FAILED;
+    Param result_param = completed ? Param(result_json) : Param(nullptr);
+    Param error_param = completed ? Param(nullptr) : Param(error_json);
     RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, result = ?, error = ?, lease_owner "
                             "= NULL, lease_expires_at = NULL, reply_to = '', waiting = 0, "
                             "updated_at = ?, completed_at = ? WHERE id = ?",
@@ -210,21 +211,83 @@ absl::StatusOr<v1::TaskRun> SqlStore::FinishRun(const std::string& root_id, int6
       return absl::FailedPreconditionError(
           absl::StrCat("task run '", root.task_run_id(), "' has already finished"));
     }
-    ASSIGN_OR_RETURN(out, LoadRun(tx, root.task_run_id()));
+    ASSIGN_OR_RETURN(*response, LoadRun(tx, root.task_run_id()));
     return absl::OkStatus();
-  }));
-  return out;
+  };
+}
+
+absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteRun(const v1::CompleteRunRequest& request,
+                                                                 v1::TaskRun* response) {
+  google::protobuf::Value null_value;
+  null_value.set_null_value(google::protobuf::NULL_VALUE);
+  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(),
+                          request.has_result() ? &request.result() : &null_value, nullptr, response);
+}
+
+absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFailRun(const v1::FailRunRequest& request,
+                                                             v1::TaskRun* response) {
+  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(), nullptr, &request.error(),
+                          response);
 }
 
 absl::StatusOr<v1::TaskRun> SqlStore::CompleteRun(const v1::CompleteRunRequest& request) {
-  google::protobuf::Value null_value;
-  null_value.set_null_value(google::protobuf::NULL_VALUE);
-  return FinishRun(request.root_stack_run_id(), request.fencing_token(),
-                   request.has_result() ? &request.result() : &null_value, nullptr);
+  v1::TaskRun out;
+  ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareCompleteRun(request, &out));
+  RETURN_IF_ERROR(db_->Transact(true, body));
+  return out;
 }
 
 absl::StatusOr<v1::TaskRun> SqlStore::FailRun(const v1::FailRunRequest& request) {
-  return FinishRun(request.root_stack_run_id(), request.fencing_token(), nullptr, &request.error());
+  v1::TaskRun out;
+  ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareFailRun(request, &out));
+  RETURN_IF_ERROR(db_->Transact(true, body));
+  return out;
+}
+
+absl::StatusOr<v1::WriteBatchResponse> SqlStore::WriteBatch(const v1::WriteBatchRequest& request) {
+  if (!db_->GroupsWrites()) return absl::UnimplementedError("this backend does not group writes");
+  v1::WriteBatchResponse out;
+  std::vector<sql::Database::TxFn> bodies;
+  std::vector<int> body_op;  // the op of each body
+  for (int i = 0; i < request.ops_size(); ++i) {
+    const v1::WriteOp& op = request.ops(i);
+    v1::WriteResult* result = out.add_results();
+    absl::StatusOr<sql::Database::TxFn> body;
+    switch (op.op_case()) {
+      case v1::WriteOp::kRecordCalls:
+        body = PrepareRecordCalls(op.record_calls(), result->mutable_record_calls());
+        break;
+      case v1::WriteOp::kCompleteCall:
+        body = PrepareCompleteCall(op.complete_call(), result->mutable_complete_call());
+        break;
+      case v1::WriteOp::kCompleteRun:
+        body = PrepareCompleteRun(op.complete_run(), result->mutable_complete_run());
+        break;
+      case v1::WriteOp::kFailRun:
+        body = PrepareFailRun(op.fail_run(), result->mutable_fail_run());
+        break;
+      default:
+        body = absl::InvalidArgumentError(absl::StrCat("ops[", i, "]: no op set"));
+    }
+    if (!body.ok()) {
+      result->Clear();
+      result->set_code(static_cast<int>(body.status().code()));
+      result->set_message(std::string(body.status().message()));
+      continue;
+    }
+    bodies.push_back(std::move(*body));
+    body_op.push_back(i);
+  }
+  const std::vector<absl::Status> statuses = db_->TransactGroup(bodies);
+  for (size_t b = 0; b < statuses.size(); ++b) {
+    v1::WriteResult* result = out.mutable_results(body_op[b]);
+    if (!statuses[b].ok()) {
+      result->Clear();
+      result->set_code(static_cast<int>(statuses[b].code()));
+      result->set_message(std::string(statuses[b].message()));
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& request) {

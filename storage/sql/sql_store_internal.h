@@ -162,7 +162,21 @@ class SqlStore : public Store {
   absl::StatusOr<v1::ListKeystoreEntriesResponse> ListKeystoreEntries(
       const v1::ListKeystoreEntriesRequest& request) override;
 
+  // One commit for all ops (backends that group writes: SQLite).
+  absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest& request) override;
+
  private:
+  // The hot-path writes, validated and made into a transaction body that
+  // fills `*response` (which, like `request`, must outlive the body). Used
+  // alone (Transact) or grouped (WriteBatch).
+  absl::StatusOr<sql::Database::TxFn> PrepareRecordCalls(const v1::RecordCallsRequest& request,
+                                                         v1::RecordCallsResponse* response);
+  absl::StatusOr<sql::Database::TxFn> PrepareCompleteCall(const v1::CompleteCallRequest& request,
+                                                          v1::CompleteCallResponse* response);
+  absl::StatusOr<sql::Database::TxFn> PrepareCompleteRun(const v1::CompleteRunRequest& request,
+                                                         v1::TaskRun* response);
+  absl::StatusOr<sql::Database::TxFn> PrepareFailRun(const v1::FailRunRequest& request, v1::TaskRun* response);
+
   int64_t NowMicros() const { return absl::ToUnixMicros(options_.clock()); }
 
   absl::StatusOr<v1::TaskFunction> LoadFunction(Tx& tx, const std::string& identifier,
@@ -173,9 +187,9 @@ class SqlStore : public Store {
 
   absl::StatusOr<v1::TaskRun> LoadRun(Tx& tx, const std::string& id);
 
-  absl::StatusOr<v1::TaskRun> FinishRun(const std::string& root_id, int64_t token,
-                                        const google::protobuf::Value* result,
-                                        const v1::ErrorInfo* error);
+  absl::StatusOr<sql::Database::TxFn> PrepareFinishRun(const std::string& root_id, int64_t token,
+                                                       const google::protobuf::Value* result,
+                                                       const v1::ErrorInfo* error, v1::TaskRun* response);
 
   absl::StatusOr<v1::StackRun> LoadStackRun(Tx& tx, const std::string& id);
 

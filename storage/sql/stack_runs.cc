@@ -332,6 +332,14 @@ absl::StatusOr<v1::RenewLeasesResponse> SqlStore::RenewLeases(const v1::RenewLea
 }
 
 absl::StatusOr<v1::CompleteCallResponse> SqlStore::CompleteCall(const v1::CompleteCallRequest& request) {
+  v1::CompleteCallResponse out;
+  ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareCompleteCall(request, &out));
+  RETURN_IF_ERROR(db_->Transact(true, body));
+  return out;
+}
+
+absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteCall(const v1::CompleteCallRequest& request,
+                                                                  v1::CompleteCallResponse* response) {
   RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
   std::string payload;
   bool success = false;
@@ -351,8 +359,8 @@ absl::StatusOr<v1::CompleteCallResponse> SqlStore::CompleteCall(const v1::Comple
   } else {
     return absl::InvalidArgumentError("outcome: one of result or error is required");
   }
-  v1::CompleteCallResponse out;
-  RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+  return [this, &request, response, success, payload = std::move(payload)](Tx& tx) -> absl::Status {
+    v1::CompleteCallResponse& out = *response;
     out.Clear();
     // The parent row is locked first (Postgres), in the order FinishRun and
     // CancelRun take them (root, then its calls), so they cannot deadlock.
@@ -398,8 +406,7 @@ absl::StatusOr<v1::CompleteCallResponse> SqlStore::CompleteCall(const v1::Comple
     }
     ASSIGN_OR_RETURN(*out.mutable_call(), LoadStackRun(tx, call.id()));
     return absl::OkStatus();
-  }));
-  return out;
+  };
 }
 
 absl::StatusOr<v1::StackRun> SqlStore::RetryCall(const v1::RetryCallRequest& request) {

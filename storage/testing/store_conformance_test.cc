@@ -781,6 +781,177 @@ TEST_P(StoreTest, StaleTokenIsAbortedAndNothingIsWritten) {
   EXPECT_EQ(CountStackRuns(submitted.run().id()), 1);
 }
 
+// Many threads write at once (the executor's and processor's hot path): on
+// SQLite the writes share commits (group commit), through gRPC they share
+// WriteBatch round trips. Each keeps its own outcome: the stale ones are
+// refused and write nothing, the others all land.
+TEST_P(StoreTest, ConcurrentHotPathWritesEachKeepTheirOwnOutcome) {
+  Publish("t");
+  constexpr int kRuns = 24;
+  std::vector<v1::SubmitRunResponse> runs;
+  std::vector<v1::ClaimWorkResponse> claims;
+  for (int i = 0; i < kRuns; ++i) {
+    runs.push_back(Submit("t"));
+    auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 30000, runs.back().root().id());
+    ASSERT_TRUE(claim.ok() && claim->has_stack_run()) << claim.status();
+    if (i % 3 == 2) claim->mutable_lease()->set_fencing_token(claim->lease().fencing_token() + 7);
+    claims.push_back(*claim);
+  }
+  std::vector<absl::StatusOr<v1::RecordCallsResponse>> recorded(kRuns, absl::UnknownError("not run"));
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kRuns; ++i) {
+      threads.emplace_back([&, i] { recorded[i] = Record(claims[i], 2, {.dispatch_owner = "d", .dispatch_lease_ms = 60000}); });
+    }
+    for (auto& t : threads) t.join();
+  }
+  std::vector<v1::StackRun> calls;
+  for (int i = 0; i < kRuns; ++i) {
+    auto journal = Journal(runs[i].root().id());
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    if (i % 3 == 2) {
+      EXPECT_EQ(recorded[i].status().code(), absl::StatusCode::kAborted) << i;
+      EXPECT_EQ(journal->calls_size(), 0) << i;
+      EXPECT_EQ(journal->steps_size(), 0) << i;
+      continue;
+    }
+    ASSERT_TRUE(recorded[i].ok()) << i << ": " << recorded[i].status();
+    ASSERT_EQ(recorded[i]->calls_size(), 2) << i;
+    for (const auto& call : recorded[i]->calls()) {
+      EXPECT_EQ(call.parent_id(), runs[i].root().id());
+      calls.push_back(call);
+    }
+    EXPECT_EQ(journal->calls_size(), 2) << i;
+    EXPECT_EQ(journal->steps_size(), 1) << i;
+  }
+  // Their results, all at once; every fourth with a stale token.
+  std::vector<absl::StatusOr<v1::CompleteCallResponse>> completed(calls.size(), absl::UnknownError("not run"));
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      threads.emplace_back([&, i] {
+        const int64_t token = calls[i].fencing_token() + (i % 4 == 3 ? 5 : 0);
+        completed[i] = Complete(calls[i].id(), token, absl::StrCat("{\"n\":", i, "}"));
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto row = store_->GetStackRun(calls[i].id());
+    ASSERT_TRUE(row.ok()) << row.status();
+    if (i % 4 == 3) {
+      EXPECT_EQ(completed[i].status().code(), absl::StatusCode::kAborted) << i;
+      EXPECT_EQ(row->status(), v1::STACK_RUN_STATUS_RUNNING) << i;
+      continue;
+    }
+    ASSERT_TRUE(completed[i].ok()) << i << ": " << completed[i].status();
+    EXPECT_EQ(completed[i]->call().id(), calls[i].id());
+    EXPECT_EQ(row->status(), v1::STACK_RUN_STATUS_COMPLETED) << i;
+    EXPECT_EQ(ToJsonText(row->result()), ToJsonText(Json(absl::StrCat("{\"n\":", i, "}")))) << i;
+  }
+}
+
+// WriteBatch: one round trip (and on SQLite one commit) for several writes,
+// each with its own result; a bad or refused op leaves the others alone.
+TEST_P(StoreTest, WriteBatchGivesEveryOpItsOwnResult) {
+  Publish("t");
+  auto a = Submit("t");
+  auto b = Submit("t");
+  auto c = Submit("t");
+  auto ca = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 30000, a.root().id());
+  auto cb = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 30000, b.root().id());
+  auto cc = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 30000, c.root().id());
+  ASSERT_TRUE(ca.ok() && cb.ok() && cc.ok());
+  auto record = [&](const v1::ClaimWorkResponse& claim, int64_t token) {
+    v1::WriteOp op;
+    auto* r = op.mutable_record_calls();
+    r->set_root_stack_run_id(claim.stack_run().id());
+    r->set_fencing_token(token);
+    auto* step = r->add_steps();
+    step->set_seq(0);
+    step->set_clock_ms(1);
+    auto* call = r->add_calls();
+    call->set_index(1);
+    call->set_call_id("c1");
+    call->set_service("admin-debug");
+    call->set_method("echo");
+    return op;
+  };
+  v1::WriteBatchRequest request;
+  *request.add_ops() = record(*ca, ca->lease().fencing_token());
+  *request.add_ops() = record(*cb, cb->lease().fencing_token() + 1);  // stale
+  request.add_ops();                                                  // no op
+  auto* complete = request.add_ops()->mutable_complete_run();
+  complete->set_root_stack_run_id(cc->stack_run().id());
+  complete->set_fencing_token(cc->lease().fencing_token());
+  *complete->mutable_result() = Json("[1,2]");
+  *request.add_ops() = record(*ca, ca->lease().fencing_token());  // the same call again: refused
+  auto batch = store_->WriteBatch(request);
+  if (batch.status().code() == absl::StatusCode::kUnimplemented) {
+    GTEST_SKIP() << "this backend does not group writes (the storage service performs each op alone)";
+  }
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->results_size(), 5);
+  EXPECT_EQ(batch->results(0).code(), 0) << batch->results(0).message();
+  ASSERT_EQ(batch->results(0).record_calls().calls_size(), 1);
+  EXPECT_EQ(batch->results(0).record_calls().calls(0).call_id(), "c1");
+  EXPECT_EQ(batch->results(1).code(), static_cast<int>(absl::StatusCode::kAborted));
+  EXPECT_FALSE(batch->results(1).has_record_calls());
+  EXPECT_EQ(batch->results(2).code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_NE(batch->results(2).message().find("ops[2]"), std::string::npos) << batch->results(2).message();
+  EXPECT_EQ(batch->results(3).code(), 0) << batch->results(3).message();
+  EXPECT_EQ(batch->results(3).complete_run().status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_NE(batch->results(4).code(), 0);
+  EXPECT_EQ(Journal(a.root().id())->calls_size(), 1);
+  EXPECT_EQ(Journal(b.root().id())->calls_size(), 0);
+  EXPECT_EQ(Journal(b.root().id())->steps_size(), 0);
+  EXPECT_EQ(GetRun(c.run().id()).status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(GetRun(b.run().id()).status(), v1::RUN_STATUS_RUNNING);
+  if (GetParam() == "sqlite-grpc") {
+    v1::WriteBatchRequest too_many;
+    for (int i = 0; i < 1001; ++i) *too_many.add_ops() = record(*cb, cb->lease().fencing_token());
+    auto refused = store_->WriteBatch(too_many);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find("ops"), std::string::npos) << refused.status();
+    EXPECT_EQ(Journal(b.root().id())->calls_size(), 0);
+  }
+}
+
+// The database's grouped writes: every function its own unit (a failing one
+// is rolled back alone), one commit for all where the backend groups them.
+TEST_P(StoreTest, GroupedTransactionsRollBackOnlyTheFailingOne) {
+  if (GetParam() == "sqlite-grpc") GTEST_SKIP() << "a database-level test; runs on sqlite and postgres";
+  auto db = OpenDatabase();
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->ExecScript("CREATE TABLE grouped (k TEXT PRIMARY KEY)").ok());
+  auto insert = [](const std::string& k) {
+    return [k](sql::Tx& tx) { return tx.Exec("INSERT INTO grouped (k) VALUES (?)", {k}).status(); };
+  };
+  std::vector<sql::Database::TxFn> fns = {
+      insert("a"),
+      [](sql::Tx& tx) -> absl::Status {
+        if (auto s = tx.Exec("INSERT INTO grouped (k) VALUES (?)", {std::string("b")}).status(); !s.ok()) return s;
+        return absl::FailedPreconditionError("changed my mind");
+      },
+      insert("a"),  // a duplicate: ALREADY_EXISTS, alone
+      insert("c"),
+  };
+  auto statuses = (*db)->TransactGroup(fns);
+  ASSERT_EQ(statuses.size(), 4u);
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(statuses[2].code(), absl::StatusCode::kAlreadyExists) << statuses[2];
+  EXPECT_TRUE(statuses[3].ok()) << statuses[3];
+  std::vector<std::string> keys;
+  ASSERT_TRUE((*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+                     auto rows = tx.Query("SELECT k FROM grouped ORDER BY k");
+                     if (!rows.ok()) return rows.status();
+                     for (const auto& row : *rows) keys.push_back(row.Str(0));
+                     return absl::OkStatus();
+                   }).ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "c"}));
+}
+
 TEST_P(StoreTest, ReleaseSuspendsOrReadiesByUndeliveredResults) {
   Publish("t");
   auto submitted = Submit("t");

@@ -94,7 +94,7 @@ TEST_P(ScaleTest, KillNineOfEveryComponentDuringALoad) {
     let acc = input.n;
     for (let i = 0; i < 3; i++) {
       // A slow call keeps the load going long enough for every kill to land in it.
-      await __callHostTool__('admin-debug', 'sleep', {ms: 60});
+      await __callHostTool__('admin-debug', 'sleep', {ms: 300});
       acc = (await __callHostTool__('admin-debug', 'echo', {acc: acc + 1})).acc;
     }
     return acc;

@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
                 "--executors=" + absl::StrJoin(executor_targets, ","), "--base_backoff=50ms",
                 "--lease=" + options.lease, "--sweep_interval=" + options.sweep_interval},
                {}};
+    for (const auto& arg : options.processor_args) c[name].args.push_back(arg);
     stack->order_.push_back(name);
     RETURN_IF_ERROR(stack->StartComponent(name));
   }
@@ -232,6 +233,27 @@ absl::StatusOr<v1::TaskRun> Stack::Wait(const std::string& run_id, absl::Duratio
   }
   return absl::DeadlineExceededError(absl::StrCat("run ", run_id, " did not finish; last status ",
                                                   v1::RunStatus_Name(response.run().status())));
+}
+
+absl::StatusOr<v1::TaskRun> Stack::Watch(const std::string& run_id, absl::Duration timeout) {
+  v1::WatchRunRequest request;
+  request.set_id(run_id);
+  auto context = MakeContext(timeout);
+  auto reader = api_->WatchRun(context.get(), request);
+  v1::RunEvent event;
+  v1::TaskRun last;
+  while (reader->Read(&event)) {
+    last = event.run();
+    if (event.final()) {
+      context->TryCancel();
+      (void)reader->Finish();
+      return last;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  return absl::InternalError(absl::StrCat("WatchRun of ", run_id, " ended before the run; last status ",
+                                          v1::RunStatus_Name(last.status())));
 }
 
 int Stack::http_port() {

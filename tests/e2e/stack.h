@@ -31,6 +31,8 @@ struct StackOptions {
   std::string auth_token;
   // Extra flags for every executor (e.g. "--warm_memory_mb=1").
   std::vector<std::string> executor_args;
+  // Extra flags for every processor.
+  std::vector<std::string> processor_args;
 };
 
 class Stack {
@@ -64,6 +66,8 @@ class Stack {
                                      const std::string& idempotency_key = "");
   // Polls until the run ends (or the timeout passes).
   absl::StatusOr<tasker::v1::TaskRun> Wait(const std::string& run_id, absl::Duration timeout);
+  // Follows the run with WatchRun until it ends (or the timeout passes).
+  absl::StatusOr<tasker::v1::TaskRun> Watch(const std::string& run_id, absl::Duration timeout);
   // Every component's log, concatenated.
   std::string Logs();
 

@@ -11,10 +11,19 @@
 //   bazel build //tests/e2e/bench:platform_bench && bazel-bin/tests/e2e/bench/platform_bench
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <unistd.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/tasker/v1/executor.grpc.pb.h"
 #include "runtime/client/channel.h"
@@ -25,6 +34,9 @@ ABSL_FLAG(int, runs, 64, "Concurrent runs.");
 ABSL_FLAG(int, calls, 10, "Sequential host calls per run.");
 ABSL_FLAG(std::string, backends, "sqlite,postgres", "Backends to measure.");
 ABSL_FLAG(std::string, sqlite_synchronous, "full", "SQLite durability: full (fsync per commit) or normal.");
+ABSL_FLAG(std::vector<std::string>, executor_args, {}, "Extra executor flags (comma-separated).");
+ABSL_FLAG(std::vector<std::string>, processor_args, {}, "Extra processor flags (comma-separated).");
+ABSL_FLAG(int, overhead_runs, 20, "Runs measured one at a time for the per-call overhead.");
 ABSL_FLAG(int, cold_runs, 12, "Runs whose every call finds them evicted (cold resume measurement).");
 
 namespace tasker::e2e {
@@ -34,6 +46,52 @@ double Pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+// CPU time (user + system, ms) of this process's descendants by program
+// name (storage-service, task-executor, tasker-js-worker, ...), from /proc.
+std::map<std::string, double> DescendantCpuMs() {
+  struct Proc {
+    int ppid = 0;
+    std::string name;
+    double cpu_ms = 0;
+  };
+  std::map<int, Proc> procs;
+  const double tick_ms = 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+    if (fields.size() < 13) continue;
+    Proc p;
+    p.name = stat.substr(open + 1, close - open - 1);
+    long utime = 0, stime = 0;
+    (void)absl::SimpleAtoi(fields[1], &p.ppid);
+    (void)absl::SimpleAtoi(fields[11], &utime);
+    (void)absl::SimpleAtoi(fields[12], &stime);
+    p.cpu_ms = static_cast<double>(utime + stime) * tick_ms;
+    procs[pid] = p;
+  }
+  std::map<std::string, double> by_name;
+  const int self = getpid();
+  for (const auto& [pid, p] : procs) {
+    bool descendant = false;
+    for (int up = p.ppid, hops = 0; up > 1 && hops < 8; ++hops) {
+      if (up == self) {
+        descendant = true;
+        break;
+      }
+      auto it = procs.find(up);
+      if (it == procs.end()) break;
+      up = it->second.ppid;
+    }
+    if (descendant) by_name[p.name] += p.cpu_ms;
+  }
+  return by_name;
 }
 
 // Reports why a measurement stopped; the exit code for it.
@@ -86,6 +144,8 @@ absl::StatusOr<std::pair<double, double>> ColdResume(StackOptions options) {
 
 int Measure(const std::string& backend) {
   StackOptions options;
+  options.executor_args = absl::GetFlag(FLAGS_executor_args);
+  options.processor_args = absl::GetFlag(FLAGS_processor_args);
   std::unique_ptr<testing::PostgresServer> pg;
   if (backend == "postgres") {
     auto started = testing::PostgresServer::Start({.fsync = true});
@@ -118,28 +178,43 @@ int Measure(const std::string& backend) {
   const int runs = absl::GetFlag(FLAGS_runs);
   // 1) Overhead: one run at a time, so nothing queues behind it.
   std::vector<double> overhead;
-  for (int r = 0; r < 20; ++r) {
+  for (int r = 0; r < absl::GetFlag(FLAGS_overhead_runs); ++r) {
     auto id = (*stack)->Submit("bench", absl::StrCat(R"({"calls":)", calls, "}"));
     if (!id.ok()) return Fail(id.status());
     auto run = (*stack)->Wait(*id, absl::Seconds(120));
     if (auto done = Completed(run); !done.ok()) return Fail(done);
     for (const auto& v : run->result().list_value().values()) overhead.push_back(v.number_value());
   }
-  // 2) Throughput: `runs` runs at once.
+  // 2) Throughput: `runs` runs submitted at once, each followed to its end
+  //    with WatchRun (as the peers' drivers start runs concurrently and
+  //    await each result); wall time from the first submit to the last result.
+  std::vector<absl::StatusOr<tasker::v1::TaskRun>> finished(runs, absl::UnknownError("not run"));
+  const auto cpu_before = DescendantCpuMs();
   const absl::Time start = absl::Now();
-  std::vector<std::string> ids;
-  for (int r = 0; r < runs; ++r) {
-    auto id = (*stack)->Submit("bench", absl::StrCat(R"({"calls":)", calls, "}"));
-    if (!id.ok()) return Fail(id.status());
-    ids.push_back(*id);
+  {
+    std::vector<std::thread> clients;
+    for (int r = 0; r < runs; ++r) {
+      clients.emplace_back([&, r] {
+        auto id = (*stack)->Submit("bench", absl::StrCat(R"({"calls":)", calls, "}"));
+        finished[r] = id.ok() ? (*stack)->Watch(*id, absl::Seconds(600)) : id.status();
+      });
+    }
+    for (auto& t : clients) t.join();
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::string cpu_line;
+  double cpu_total = 0;
+  for (const auto& [name, ms] : DescendantCpuMs()) {
+    auto it = cpu_before.find(name);
+    const double used = ms - (it == cpu_before.end() ? 0 : it->second);
+    cpu_total += used;
+    absl::StrAppend(&cpu_line, " ", name, " ", absl::StrFormat("%.0f", 1000 * used / (runs * calls)));
   }
   std::vector<double> loaded;
-  for (const auto& id : ids) {
-    auto run = (*stack)->Wait(id, absl::Seconds(600));
+  for (const auto& run : finished) {
     if (auto done = Completed(run); !done.ok()) return Fail(done);
     for (const auto& v : run->result().list_value().values()) loaded.push_back(v.number_value());
   }
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   const double steps = static_cast<double>(runs) * (calls + 1);  // start + one step per result
   stack->reset();
   auto cold = ColdResume(options);
@@ -150,6 +225,8 @@ int Measure(const std::string& backend) {
               Pct(overhead, 0.99));
   std::printf("%-28s %d concurrent runs x %d calls: %.0f host calls/s (%.0f steps/s), call latency p50 %.1f ms p99 %.1f ms\n",
               label.c_str(), runs, calls, runs * calls / seconds, steps / seconds, Pct(loaded, 0.5), Pct(loaded, 0.99));
+  std::printf("%-28s CPU per host call in the 64-run phase, us: total %.0f (%.2f cores);%s\n", label.c_str(),
+              1000 * cpu_total / (runs * calls), cpu_total / 1000 / seconds, cpu_line.c_str());
   std::printf("%-28s cold resume (restore of an evicted run from its checkpoint): p50 %.2f ms p99 %.2f ms\n",
               label.c_str(), cold->first, cold->second);
   std::printf("BENCH {\"backend\": \"%s\", \"synchronous\": \"%s\", \"call_p50_ms\": %.2f, \"call_p99_ms\": %.2f, "

@@ -1,0 +1,166 @@
+// The Notifier's pushes against scripted peers on real loopback ports: a
+// lone push goes at once; pushes made while one is on the wire to the same
+// peer leave together in the next; nothing is lost or sent twice.
+#include "services/common/notifier.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "runtime/server/server.h"
+
+namespace tasker::services {
+namespace {
+
+namespace v1 = ::tasker::v1;
+
+// Holds the first request of each kind until released, and records every
+// request's ids.
+class Gate {
+ public:
+  void Enter() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (entered_++ == 0) cv_.wait(lock, [this] { return open_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Record(std::vector<std::string> ids) {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests_.push_back(std::move(ids));
+  }
+  std::vector<std::vector<std::string>> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+  bool WaitForEntered(int n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (entered_ >= n) return true;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+  std::vector<std::vector<std::string>> requests_;
+};
+
+class ScriptedExecutor : public v1::Executor::Service {
+ public:
+  grpc::Status DeliverResults(grpc::ServerContext*, const v1::DeliverResultsRequest* request,
+                              v1::DeliverResultsResponse* response) override {
+    std::vector<std::string> ids;
+    for (const auto& call : request->calls()) ids.push_back(call.id());
+    gate.Record(ids);
+    gate.Enter();
+    response->set_accepted(request->calls_size());
+    return grpc::Status::OK;
+  }
+  Gate gate;
+};
+
+class ScriptedProcessor : public v1::StackProcessor::Service {
+ public:
+  grpc::Status NotifyCalls(grpc::ServerContext*, const v1::NotifyCallsRequest* request,
+                           v1::NotifyCallsResponse*) override {
+    std::vector<std::string> ids;
+    for (const auto& call : request->calls()) ids.push_back(call.id());
+    gate.Record(ids);
+    gate.Enter();
+    return grpc::Status::OK;
+  }
+  Gate gate;
+};
+
+v1::StackRun Call(int i) {
+  v1::StackRun call;
+  call.set_id(absl::StrCat("sr", i));
+  call.set_parent_id("root");
+  call.set_call_id(absl::StrCat("c", i));
+  call.set_status(v1::STACK_RUN_STATUS_COMPLETED);
+  return call;
+}
+
+// Every id exactly once, over all requests.
+std::multiset<std::string> AllIds(const std::vector<std::vector<std::string>>& requests) {
+  std::multiset<std::string> ids;
+  for (const auto& r : requests) ids.insert(r.begin(), r.end());
+  return ids;
+}
+
+TEST(NotifierTest, ResultsPushedWhileOneIsOnTheWireLeaveTogether) {
+  ScriptedExecutor executor;
+  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
+  runner.AddService(&executor);
+  ASSERT_TRUE(runner.Start().ok());
+  Notifier notifier({}, {}, "");
+  notifier.DeliverResult(runner.local_target(), Call(0));
+  ASSERT_TRUE(executor.gate.WaitForEntered(1));  // the first push is held on the wire
+  for (int i = 1; i <= 9; ++i) notifier.DeliverResult(runner.local_target(), Call(i));
+  executor.gate.Open();
+  notifier.Flush();
+  const auto requests = executor.gate.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0], std::vector<std::string>{"sr0"});
+  EXPECT_EQ(requests[1].size(), 9u);
+  std::multiset<std::string> expected;
+  for (int i = 0; i < 10; ++i) expected.insert(absl::StrCat("sr", i));
+  EXPECT_EQ(AllIds(requests), expected);
+  // Once the lane is idle, a lone push goes at once, alone.
+  notifier.DeliverResult(runner.local_target(), Call(10));
+  notifier.Flush();
+  ASSERT_EQ(executor.gate.requests().size(), 3u);
+  EXPECT_EQ(executor.gate.requests()[2], std::vector<std::string>{"sr10"});
+  runner.Shutdown();
+}
+
+TEST(NotifierTest, DispatchesWhileOneIsOnTheWireLeaveTogether) {
+  ScriptedProcessor processor;
+  ServerRunner runner(ServerConfig{.component = "scripted-processor"});
+  runner.AddService(&processor);
+  ASSERT_TRUE(runner.Start().ok());
+  Notifier notifier({}, {runner.local_target()}, "");
+  notifier.DispatchCalls({Call(0)});
+  ASSERT_TRUE(processor.gate.WaitForEntered(1));
+  for (int i = 1; i <= 6; i += 2) notifier.DispatchCalls({Call(i), Call(i + 1)});
+  processor.gate.Open();
+  notifier.Flush();
+  const auto requests = processor.gate.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1], (std::vector<std::string>{"sr1", "sr2", "sr3", "sr4", "sr5", "sr6"}));
+  runner.Shutdown();
+}
+
+TEST(NotifierTest, AnUnreachableExecutorLosesOnlyThePushes) {
+  // Pushes are best effort: a dead peer fails them (storage has the results)
+  // and the lane is free again for the next ones.
+  Notifier notifier({}, {}, "");
+  for (int i = 0; i < 5; ++i) notifier.DeliverResult("127.0.0.1:1", Call(i));
+  notifier.Flush();
+  ScriptedExecutor executor;
+  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
+  runner.AddService(&executor);
+  ASSERT_TRUE(runner.Start().ok());
+  executor.gate.Open();
+  notifier.DeliverResult(runner.local_target(), Call(7));
+  notifier.Flush();
+  ASSERT_EQ(executor.gate.requests().size(), 1u);
+  EXPECT_EQ(executor.gate.requests()[0], std::vector<std::string>{"sr7"});
+  runner.Shutdown();
+}
+
+}  // namespace
+}  // namespace tasker::services
