@@ -151,14 +151,13 @@ class Store : public FunctionStore,
  public:
   ~Store() override = default;
 
-  // Performs several hot-path writes (WriteBatchRequest: RecordCalls,
-  // CompleteCall, CompleteRun, FailRun) so that they share one commit, each
-  // still its own all-or-nothing unit with its own result. UNIMPLEMENTED when
-  // the backend cannot group writes; the caller then performs each op on its
-  // own method (concurrently, so that the database groups their commits).
-  virtual absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest& request) {
-    return absl::UnimplementedError("this store does not group writes");
-  }
+  // Performs several hot-path writes (RecordCalls, CompleteCall,
+  // CompleteRun, FailRun), each exactly as its own method would, with its
+  // own result (results[i] for ops[i]: the status as code and message, and
+  // the response when OK); an op without a write is INVALID_ARGUMENT naming
+  // it. Backends may make them share one commit (SqlStore does); this
+  // default performs them one after another.
+  virtual absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest& request);
 };
 
 }  // namespace tasker::storage

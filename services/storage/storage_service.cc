@@ -1,8 +1,5 @@
 #include "services/storage/storage_service.h"
 
-#include <atomic>
-#include <memory>
-
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status.h"
 
@@ -98,72 +95,17 @@ grpc::ServerUnaryReactor* StorageService::RecordCalls(CallbackServerContext* con
                                                       v1::RecordCallsResponse* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->RecordCalls(*r), out); });
 }
-namespace {
-
-template <typename Response>
-void SetResult(const absl::StatusOr<Response>& outcome, v1::WriteResult* result, Response* (v1::WriteResult::*field)()) {
-  result->set_code(static_cast<int>(outcome.status().code()));
-  result->set_message(std::string(outcome.status().message()));
-  if (outcome.ok()) *(result->*field)() = *outcome;
-}
-
-}  // namespace
-
-// The store groups the ops into one commit where it can (SQLite). Where it
-// cannot (Postgres), every op runs as its own transaction on the handler
-// pool, all at once, and the database groups their commits; the call
-// finishes when the last one has.
+// The store performs the ops (SqlStore: in one grouped transaction, one
+// commit) on one pool thread.
 grpc::ServerUnaryReactor* StorageService::WriteBatch(CallbackServerContext* context, const v1::WriteBatchRequest* r,
                                                      v1::WriteBatchResponse* out) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (r->ops_size() > kMaxWriteBatch) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(Status(grpc::StatusCode::INVALID_ARGUMENT,
                            absl::StrCat("ops: at most ", kMaxWriteBatch, " per batch, got ", r->ops_size())));
     return reactor;
   }
-  if (r->ops_size() == 0) {
-    reactor->Finish(Status::OK);
-    return reactor;
-  }
-  pool_->Post([this, r, out, reactor] {
-    auto grouped = store_->WriteBatch(*r);
-    if (grouped.status().code() != absl::StatusCode::kUnimplemented) {
-      reactor->Finish(ReplyWith(std::move(grouped), out));
-      return;
-    }
-    FanOut(r, out, reactor);
-  });
-  return reactor;
-}
-
-void StorageService::FanOut(const v1::WriteBatchRequest* r, v1::WriteBatchResponse* out,
-                            grpc::ServerUnaryReactor* reactor) {
-  for (int i = 0; i < r->ops_size(); ++i) out->add_results();
-  auto remaining = std::make_shared<std::atomic<int>>(r->ops_size());
-  for (int i = 0; i < r->ops_size(); ++i) {
-    pool_->Post([this, r, out, i, reactor, remaining] {
-      const v1::WriteOp& op = r->ops(i);
-      v1::WriteResult* result = out->mutable_results(i);
-      switch (op.op_case()) {
-        case v1::WriteOp::kRecordCalls:
-          SetResult(store_->RecordCalls(op.record_calls()), result, &v1::WriteResult::mutable_record_calls);
-          break;
-        case v1::WriteOp::kCompleteCall:
-          SetResult(store_->CompleteCall(op.complete_call()), result, &v1::WriteResult::mutable_complete_call);
-          break;
-        case v1::WriteOp::kCompleteRun:
-          SetResult(store_->CompleteRun(op.complete_run()), result, &v1::WriteResult::mutable_complete_run);
-          break;
-        case v1::WriteOp::kFailRun:
-          SetResult(store_->FailRun(op.fail_run()), result, &v1::WriteResult::mutable_fail_run);
-          break;
-        default:
-          result->set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-          result->set_message(absl::StrCat("ops[", i, "]: no op set"));
-      }
-      if (remaining->fetch_sub(1) == 1) reactor->Finish(Status::OK);
-    });
-  }
+  return Run(context, [this, r, out] { return ReplyWith(store_->WriteBatch(*r), out); });
 }
 
 grpc::ServerUnaryReactor* StorageService::PutCheckpoint(CallbackServerContext* context,

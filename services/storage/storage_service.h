@@ -78,9 +78,6 @@ class StorageService final : public v1::Storage::CallbackService {
                                    v1::ListKeystoreEntriesResponse*) override;
 
  private:
-  // WriteBatch's ops, each on its own method, all at once on the pool.
-  void FanOut(const v1::WriteBatchRequest* r, v1::WriteBatchResponse* out, grpc::ServerUnaryReactor* reactor);
-
   template <typename Handler>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Handler handler);
 

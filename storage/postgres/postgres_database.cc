@@ -39,9 +39,24 @@ absl::Status FromException(const std::exception& e, bool* broken) {
   return absl::InternalError(absl::StrCat("postgres: ", e.what()));
 }
 
+// A pooled connection and the statements prepared on it (by SQL text), so
+// that the server parses and plans each statement once per connection, not
+// on every execution.
+struct PgConnection {
+  explicit PgConnection(const std::string& url) : conn(url) {}
+  pqxx::connection conn;
+  std::unordered_map<std::string, std::string> prepared;  // SQL -> statement name
+};
+
+// Statements beyond this many per connection run unprepared (dynamic SQL
+// such as filtered listings would otherwise grow the cache without bound).
+constexpr size_t kMaxPrepared = 256;
+
 class PostgresTx : public Tx {
  public:
-  explicit PostgresTx(pqxx::work* work) : work_(work) {}
+  // `work` is the transaction (functions of a group share it, each behind
+  // its own savepoint).
+  explicit PostgresTx(pqxx::transaction_base* work, PgConnection* conn) : work_(work), conn_(conn) {}
 
   absl::StatusOr<Rows> Query(absl::string_view sql,
                              const std::vector<Param>& params) override {
@@ -106,15 +121,26 @@ class PostgresTx : public Tx {
       values.push_back(storage.back().c_str());
     }
     try {
-      *result = work_->exec_params(PostgresPlaceholders(sql),
-                                   pqxx::prepare::make_dynamic_params(values));
+      std::string key(sql);
+      auto it = conn_->prepared.find(key);
+      if (it == conn_->prepared.end() && conn_->prepared.size() < kMaxPrepared) {
+        std::string name = absl::StrCat("tasker_", conn_->prepared.size());
+        conn_->conn.prepare(name, PostgresPlaceholders(sql));
+        it = conn_->prepared.emplace(std::move(key), std::move(name)).first;
+      }
+      if (it != conn_->prepared.end()) {
+        *result = work_->exec_prepared(it->second, pqxx::prepare::make_dynamic_params(values));
+      } else {
+        *result = work_->exec_params(PostgresPlaceholders(sql), pqxx::prepare::make_dynamic_params(values));
+      }
     } catch (const std::exception& e) {
       return FromException(e, &broken_);
     }
     return absl::OkStatus();
   }
 
-  pqxx::work* work_;
+  pqxx::transaction_base* work_;
+  PgConnection* conn_;
   bool broken_ = false;
 };
 
@@ -141,11 +167,11 @@ class PostgresDatabase : public Database {
                         const std::function<absl::Status(Tx&)>& fn) override {
     absl::Status status;
     for (int attempt = 0; attempt < 8; ++attempt) {
-      ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, Acquire());
+      ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> conn, Acquire());
       bool broken = false;
       try {
-        pqxx::work work(*conn);
-        PostgresTx tx(&work);
+        pqxx::work work(conn->conn);
+        PostgresTx tx(&work, conn.get());
         status = fn(tx);
         broken = tx.broken();
         if (status.ok()) {
@@ -157,21 +183,84 @@ class PostgresDatabase : public Database {
         status = FromException(e, &broken);
       }
       Release(std::move(conn), broken);
-      const bool transient =
-          (status.code() == absl::StatusCode::kAborted ||
-           status.code() == absl::StatusCode::kUnavailable) &&
-          absl::StartsWith(status.message(), "postgres");
-      if (!transient) break;
+      if (!Transient(status)) break;
     }
     return status;
   }
 
+  // One transaction for the group: one commit, one WAL flush, for all. The
+  // functions run back to back; when one fails, the transaction is rolled
+  // back and the group runs again with each function behind its own
+  // savepoint, so that a failing one is rolled back alone (savepoints cost
+  // two round trips a function, so only groups with a failure pay them).
+  // Functions that meet a transient conflict (deadlock, serialization
+  // failure) run again in a later transaction, after the others committed.
+  bool GroupsWrites() const override { return true; }
+
+  std::vector<absl::Status> TransactGroup(const std::vector<TxFn>& fns) override {
+    std::vector<absl::Status> statuses(fns.size(), absl::UnknownError("not run"));
+    std::vector<size_t> pending(fns.size());
+    for (size_t i = 0; i < fns.size(); ++i) pending[i] = i;
+    bool savepoints = false;
+    for (int attempt = 0; attempt < 8 && !pending.empty(); ++attempt) {
+      auto conn = Acquire();
+      if (!conn.ok()) {
+        for (size_t i : pending) statuses[i] = conn.status();
+        return statuses;
+      }
+      bool broken = false;
+      bool failed = false;
+      bool redo = false;
+      try {
+        pqxx::work work((*conn)->conn);
+        for (size_t i : pending) {
+          // Savepoints by hand: after a failed statement the server accepts
+          // ROLLBACK TO SAVEPOINT, and libpqxx does not track that state.
+          if (savepoints) work.exec0("SAVEPOINT tasker_op");
+          PostgresTx tx(&work, conn->get());
+          statuses[i] = fns[i](tx);
+          if (tx.broken()) throw pqxx::broken_connection("connection lost in a grouped transaction");
+          if (savepoints) {
+            work.exec0(statuses[i].ok() ? "RELEASE SAVEPOINT tasker_op" : "ROLLBACK TO SAVEPOINT tasker_op");
+          } else if (!statuses[i].ok()) {
+            // Without savepoints a failure spoils the whole transaction.
+            failed = true;
+            redo = pending.size() > 1;
+            break;
+          }
+        }
+        if (failed) {
+          work.abort();
+        } else {
+          work.commit();
+        }
+      } catch (const std::exception& e) {
+        // Nothing of this transaction is durable.
+        const absl::Status failed = FromException(e, &broken);
+        for (size_t i : pending) {
+          if (statuses[i].ok() || Transient(statuses[i])) statuses[i] = failed;
+        }
+      }
+      Release(std::move(*conn), broken);
+      if (redo && !broken) {
+        savepoints = true;  // the whole group again, each behind a savepoint
+        continue;
+      }
+      std::vector<size_t> again;
+      for (size_t i : pending) {
+        if (Transient(statuses[i])) again.push_back(i);
+      }
+      pending = std::move(again);
+    }
+    return statuses;
+  }
+
   absl::Status ExecScript(absl::string_view sql) override {
-    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, Acquire());
+    ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> conn, Acquire());
     bool broken = false;
     absl::Status status;
     try {
-      pqxx::nontransaction work(*conn);
+      pqxx::nontransaction work(conn->conn);
       work.exec(std::string(sql));
     } catch (const std::exception& e) {
       status = FromException(e, &broken);
@@ -181,9 +270,15 @@ class PostgresDatabase : public Database {
   }
 
  private:
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() {
+  // A conflict or lost connection the database reported: worth another try.
+  static bool Transient(const absl::Status& status) {
+    return (status.code() == absl::StatusCode::kAborted || status.code() == absl::StatusCode::kUnavailable) &&
+           absl::StartsWith(status.message(), "postgres");
+  }
+
+  absl::StatusOr<std::unique_ptr<PgConnection>> Connect() {
     try {
-      return std::make_unique<pqxx::connection>(options_.url);
+      return std::make_unique<PgConnection>(options_.url);
     } catch (const std::exception& e) {
       // The URL may hold a password: never echo it.
       return absl::UnavailableError(
@@ -191,10 +286,10 @@ class PostgresDatabase : public Database {
     }
   }
 
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire() { return pool_.Acquire(); }
+  absl::StatusOr<std::unique_ptr<PgConnection>> Acquire() { return pool_.Acquire(); }
 
-  void Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
-    if (broken || !conn->is_open()) {
+  void Release(std::unique_ptr<PgConnection> conn, bool broken) {
+    if (broken || !conn->conn.is_open()) {
       conn.reset();
       pool_.Discard();
     } else {
@@ -203,7 +298,7 @@ class PostgresDatabase : public Database {
   }
 
   PostgresOptions options_;
-  Pool<pqxx::connection> pool_;
+  Pool<PgConnection> pool_;
 };
 
 }  // namespace

@@ -100,16 +100,18 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
     out.Clear();
     ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
                                                   request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
-    ASSIGN_OR_RETURN(auto max_index, tx.Query("SELECT COALESCE(MAX(call_index), 0) FROM stack_runs "
-                                              "WHERE parent_id = ?",
-                                              {root.id()}));
-    const int64_t last_index = max_index.empty() ? 0 : max_index[0].Int(0);
+    // The run's last call index and last journal step, in one round trip.
+    ASSIGN_OR_RETURN(auto last, tx.Query("SELECT (SELECT COALESCE(MAX(call_index), 0) FROM stack_runs "
+                                         "WHERE parent_id = ?), (SELECT COALESCE(MAX(seq), -1) FROM "
+                                         "journal_steps WHERE root_stack_run_id = ?)",
+                                         {root.id(), root.id()}));
+    const int64_t last_index = last.empty() ? 0 : last[0].Int(0);
     if (request.calls(0).index() <= last_index) {
       return absl::FailedPreconditionError(absl::StrCat(
           "calls[0].index: ", request.calls(0).index(), " is not greater than the run's last call index ",
           last_index));
     }
-    ASSIGN_OR_RETURN(int64_t last_seq, LastJournalSeq(tx, root.id()));
+    int64_t last_seq = last.empty() ? -1 : last[0].Int(1);
     ASSIGN_OR_RETURN(last_seq, AppendJournalSteps(tx, root.id(), last_seq, request.steps()));
     for (int i = 0; i < request.calls_size(); ++i) {
       if (request.calls(i).step() > last_seq) {
@@ -124,18 +126,23 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
     const Param owner = dispatch ? Param(request.dispatch_owner()) : Param(nullptr);
     const Param expires = dispatch ? Param(now + request.dispatch_lease_ms() * 1000) : Param(nullptr);
     const int64_t token = dispatch ? 1 : 0;
+    // The new calls, in request (= call_index) order, come back as
+    // inserted (RETURNING: no second read).
     for (int i = 0; i < request.calls_size(); ++i) {
       const auto& call = request.calls(i);
-      RETURN_IF_ERROR(tx.Exec("INSERT INTO stack_runs (id, task_run_id, parent_id, kind, status, "
-                              "service, method, args, call_index, call_id, next_attempt_at, "
-                              "lease_owner, lease_expires_at, fencing_token, attempt, suspension, "
-                              "step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                              "?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              {NewId("sr_"), root.task_run_id(), root.id(),
-                               int64_t{v1::STACK_RUN_KIND_CALL}, status, call.service(), call.method(),
-                               args_json[i], int64_t{call.index()}, call.call_id(), now, owner, expires,
-                               token, token, int64_t{suspension}, int64_t{call.step()}, now, now})
-                          .status());
+      ASSIGN_OR_RETURN(auto inserted,
+                       tx.Query(absl::StrCat("INSERT INTO stack_runs (id, task_run_id, parent_id, kind, status, "
+                                             "service, method, args, call_index, call_id, next_attempt_at, "
+                                             "lease_owner, lease_expires_at, fencing_token, attempt, suspension, "
+                                             "step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                                             "?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+                                             kStackRunColumns),
+                                {NewId("sr_"), root.task_run_id(), root.id(), int64_t{v1::STACK_RUN_KIND_CALL},
+                                 status, call.service(), call.method(), args_json[i], int64_t{call.index()},
+                                 call.call_id(), now, owner, expires, token, token, int64_t{suspension},
+                                 int64_t{call.step()}, now, now}));
+      if (inserted.empty()) return absl::InternalError("calls: the insert returned no row");
+      ASSIGN_OR_RETURN(*out.add_calls(), ParseStackRun(inserted[0]));
     }
     RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET waiting = waiting + ?, suspension = ?, updated_at = ? "
                             "WHERE id = ?",
@@ -148,15 +155,6 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
                             {int64_t{v1::RUN_STATUS_SUSPENDED_WAITING_CHILD}, now, now, root.task_run_id()})
                         .status());
     RETURN_IF_ERROR(AppendLogs(tx, root.task_run_id(), request.logs()).status());
-    // The new calls are exactly the root's calls of this suspension, and
-    // call_index increases in request order.
-    ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
-                                                      " FROM stack_runs WHERE parent_id = ? AND "
-                                                      "suspension = ? ORDER BY call_index"),
-                                         {root.id(), int64_t{suspension}}));
-    for (const auto& r : rows) {
-      ASSIGN_OR_RETURN(*out.add_calls(), ParseStackRun(r));
-    }
     return absl::OkStatus();
   };
 }

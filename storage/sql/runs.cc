@@ -1,4 +1,7 @@
 // SqlStore: Task runs: submit (idempotency key), read, list, finish, cancel, logs; task locks.
+#include <algorithm>
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/common/status.h"
@@ -244,8 +247,11 @@ absl::StatusOr<v1::TaskRun> SqlStore::FailRun(const v1::FailRunRequest& request)
   return out;
 }
 
+// The ops run in one grouped transaction (one commit), each in its own
+// savepoint. Where the database locks rows (Postgres), they run in the order
+// of the root each one locks first, so that two batches touching the same
+// roots lock them in the same order and cannot deadlock.
 absl::StatusOr<v1::WriteBatchResponse> SqlStore::WriteBatch(const v1::WriteBatchRequest& request) {
-  if (!db_->GroupsWrites()) return absl::UnimplementedError("this backend does not group writes");
   v1::WriteBatchResponse out;
   std::vector<sql::Database::TxFn> bodies;
   std::vector<int> body_op;  // the op of each body
@@ -278,13 +284,23 @@ absl::StatusOr<v1::WriteBatchResponse> SqlStore::WriteBatch(const v1::WriteBatch
     bodies.push_back(std::move(*body));
     body_op.push_back(i);
   }
-  const std::vector<absl::Status> statuses = db_->TransactGroup(bodies);
-  for (size_t b = 0; b < statuses.size(); ++b) {
+  std::vector<size_t> order(bodies.size());
+  for (size_t b = 0; b < order.size(); ++b) order[b] = b;
+  if (*db_->ForUpdate() != '\0' && bodies.size() > 1) {
+    ASSIGN_OR_RETURN(std::vector<std::string> roots, LockOrder(request, body_op));
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return roots[a] < roots[b]; });
+  }
+  std::vector<sql::Database::TxFn> ordered;
+  ordered.reserve(bodies.size());
+  for (size_t b : order) ordered.push_back(std::move(bodies[b]));
+  const std::vector<absl::Status> statuses = db_->TransactGroup(ordered);
+  for (size_t k = 0; k < statuses.size(); ++k) {
+    const size_t b = order[k];
     v1::WriteResult* result = out.mutable_results(body_op[b]);
-    if (!statuses[b].ok()) {
+    if (!statuses[k].ok()) {
       result->Clear();
-      result->set_code(static_cast<int>(statuses[b].code()));
-      result->set_message(std::string(statuses[b].message()));
+      result->set_code(static_cast<int>(statuses[k].code()));
+      result->set_message(std::string(statuses[k].message()));
     }
   }
   return out;
@@ -412,6 +428,53 @@ absl::Status SqlStore::ReleaseTaskLock(const v1::ReleaseTaskLockRequest& request
     }
     return absl::OkStatus();
   });
+}
+
+// The root each op locks first: its root stack run, or for a call's result
+// the call's parent (looked up; an unknown call sorts first and fails alone).
+absl::StatusOr<std::vector<std::string>> SqlStore::LockOrder(const v1::WriteBatchRequest& request,
+                                                            const std::vector<int>& ops) {
+  std::vector<std::string> roots(ops.size());
+  std::vector<std::string> call_ids;
+  for (size_t b = 0; b < ops.size(); ++b) {
+    const v1::WriteOp& op = request.ops(ops[b]);
+    switch (op.op_case()) {
+      case v1::WriteOp::kRecordCalls:
+        roots[b] = op.record_calls().root_stack_run_id();
+        break;
+      case v1::WriteOp::kCompleteRun:
+        roots[b] = op.complete_run().root_stack_run_id();
+        break;
+      case v1::WriteOp::kFailRun:
+        roots[b] = op.fail_run().root_stack_run_id();
+        break;
+      case v1::WriteOp::kCompleteCall:
+        call_ids.push_back(op.complete_call().stack_run_id());
+        break;
+      default:
+        break;
+    }
+  }
+  if (call_ids.empty()) return roots;
+  std::map<std::string, std::string> parent_of;
+  RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
+    for (size_t start = 0; start < call_ids.size(); start += kInChunk) {
+      const size_t n = std::min(kInChunk, call_ids.size() - start);
+      const size_t padded = PaddedSize(n);
+      std::vector<Param> params;
+      for (size_t i = 0; i < padded; ++i) params.push_back(call_ids[start + std::min(i, n - 1)]);
+      ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT id, parent_id FROM stack_runs WHERE id IN (",
+                                                        Placeholders(padded), ")"),
+                                           params));
+      for (const auto& row : rows) parent_of[row.Str(0)] = row.Str(1);
+    }
+    return absl::OkStatus();
+  }));
+  for (size_t b = 0; b < ops.size(); ++b) {
+    const v1::WriteOp& op = request.ops(ops[b]);
+    if (op.op_case() == v1::WriteOp::kCompleteCall) roots[b] = parent_of[op.complete_call().stack_run_id()];
+  }
+  return roots;
 }
 
 }  // namespace tasker::storage

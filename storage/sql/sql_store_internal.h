@@ -95,6 +95,23 @@ const std::string& TerminalStackStatuses();
 
 // --- The store ------------------------------------------------------------------
 
+// IN lists are padded to a few fixed sizes (by repeating the last id) so
+// SQLite's per-connection statement cache holds a handful of statements.
+constexpr size_t kInChunk = 512;
+
+inline size_t PaddedSize(size_t n) {
+  for (size_t size : {size_t{1}, size_t{8}, size_t{64}}) {
+    if (n <= size) return size;
+  }
+  return kInChunk;
+}
+
+inline std::string Placeholders(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
+  return out;
+}
+
 class SqlStore : public Store {
  public:
   SqlStore(std::unique_ptr<sql::Database> db, StoreOptions options)
@@ -176,6 +193,8 @@ class SqlStore : public Store {
   absl::StatusOr<sql::Database::TxFn> PrepareCompleteRun(const v1::CompleteRunRequest& request,
                                                          v1::TaskRun* response);
   absl::StatusOr<sql::Database::TxFn> PrepareFailRun(const v1::FailRunRequest& request, v1::TaskRun* response);
+  // For each of `ops` (indexes into request.ops), the root it locks first.
+  absl::StatusOr<std::vector<std::string>> LockOrder(const v1::WriteBatchRequest& request, const std::vector<int>& ops);
 
   int64_t NowMicros() const { return absl::ToUnixMicros(options_.clock()); }
 

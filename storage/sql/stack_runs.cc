@@ -248,23 +248,6 @@ namespace {
 
 constexpr int kMaxRenewLeases = 10000;
 
-// IN lists are padded to a few fixed sizes (by repeating the last id) so
-// SQLite's per-connection statement cache holds a handful of statements.
-constexpr size_t kInChunk = 512;
-
-size_t PaddedSize(size_t n) {
-  for (size_t size : {size_t{1}, size_t{8}, size_t{64}}) {
-    if (n <= size) return size;
-  }
-  return kInChunk;
-}
-
-std::string Placeholders(size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<v1::RenewLeasesResponse> SqlStore::RenewLeases(const v1::RenewLeasesRequest& request) {
@@ -296,8 +279,10 @@ absl::StatusOr<v1::RenewLeasesResponse> SqlStore::RenewLeases(const v1::RenewLea
       std::vector<Param> params;
       params.reserve(padded);
       for (size_t i = 0; i < padded; ++i) params.push_back(ids[start + std::min(i, n - 1)]);
+      // Rows are locked in id order, the order grouped writes take roots
+      // in (SqlStore::WriteBatch), so that the two cannot deadlock.
       ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT id, fencing_token, status FROM stack_runs "
-                                                        "WHERE id IN (", Placeholders(padded), ")",
+                                                        "WHERE id IN (", Placeholders(padded), ") ORDER BY id",
                                                         db_->ForUpdate()),
                                            params));
       for (const auto& r : rows) {
@@ -364,32 +349,32 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteCall(const v1::Comp
     out.Clear();
     // The parent row is locked first (Postgres), in the order FinishRun and
     // CancelRun take them (root, then its calls), so they cannot deadlock.
-    ASSIGN_OR_RETURN(auto parent_of, tx.Query("SELECT parent_id FROM stack_runs WHERE id = ?",
-                                              {request.stack_run_id()}));
-    std::string parent_id = parent_of.empty() ? "" : parent_of[0].Str(0);
+    ASSIGN_OR_RETURN(auto parent, tx.Query(absl::StrCat("SELECT id, status, reply_to FROM stack_runs WHERE id = "
+                                                        "(SELECT parent_id FROM stack_runs WHERE id = ?)",
+                                                        db_->ForUpdate()),
+                                           {request.stack_run_id()}));
+    std::string parent_id;
     int64_t parent_status = 0;
     std::string parent_reply_to;
-    if (!parent_id.empty()) {
-      ASSIGN_OR_RETURN(auto parent, tx.Query(absl::StrCat("SELECT status, reply_to FROM stack_runs "
-                                                          "WHERE id = ?",
-                                                          db_->ForUpdate()),
-                                             {parent_id}));
-      if (!parent.empty()) {
-        parent_status = parent[0].Int(0);
-        parent_reply_to = parent[0].Str(1);
-      }
+    if (!parent.empty()) {
+      parent_id = parent[0].Str(0);
+      parent_status = parent[0].Int(1);
+      parent_reply_to = parent[0].Str(2);
     }
     ASSIGN_OR_RETURN(v1::StackRun call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
                                                   v1::STACK_RUN_KIND_CALL));
     const int64_t now = NowMicros();
-    RETURN_IF_ERROR(
-        tx.Exec(success ? "UPDATE stack_runs SET status = ?, result = ?, lease_owner = NULL, "
-                          "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?"
-                        : "UPDATE stack_runs SET status = ?, error = ?, lease_owner = NULL, "
-                          "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?",
-                {int64_t{success ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED},
-                 payload, now, now, call.id()})
-            .status());
+    // The updated row comes back for the response (RETURNING: one round trip).
+    ASSIGN_OR_RETURN(
+        auto updated,
+        tx.Query(absl::StrCat(success ? "UPDATE stack_runs SET status = ?, result = ?, lease_owner = NULL, "
+                                        "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?"
+                                      : "UPDATE stack_runs SET status = ?, error = ?, lease_owner = NULL, "
+                                        "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?",
+                              " RETURNING ", kStackRunColumns),
+                 {int64_t{success ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED}, payload, now,
+                  now, call.id()}));
+    if (updated.empty()) return absl::InternalError(absl::StrCat("stack run '", call.id(), "' vanished"));
     out.set_parent_id(call.parent_id());
     if (call.parent_id() == parent_id && !parent_id.empty()) {
       // One call fewer outstanding. An evicted parent has a result to see
@@ -404,7 +389,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteCall(const v1::Comp
       out.set_parent_ready(wake);
       if (parent_status == v1::STACK_RUN_STATUS_RUNNING) out.set_reply_to(parent_reply_to);
     }
-    ASSIGN_OR_RETURN(*out.mutable_call(), LoadStackRun(tx, call.id()));
+    ASSIGN_OR_RETURN(*out.mutable_call(), ParseStackRun(updated[0]));
     return absl::OkStatus();
   };
 }

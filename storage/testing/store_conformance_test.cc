@@ -887,9 +887,6 @@ TEST_P(StoreTest, WriteBatchGivesEveryOpItsOwnResult) {
   *complete->mutable_result() = Json("[1,2]");
   *request.add_ops() = record(*ca, ca->lease().fencing_token());  // the same call again: refused
   auto batch = store_->WriteBatch(request);
-  if (batch.status().code() == absl::StatusCode::kUnimplemented) {
-    GTEST_SKIP() << "this backend does not group writes (the storage service performs each op alone)";
-  }
   ASSERT_TRUE(batch.ok()) << batch.status();
   ASSERT_EQ(batch->results_size(), 5);
   EXPECT_EQ(batch->results(0).code(), 0) << batch->results(0).message();
@@ -918,7 +915,7 @@ TEST_P(StoreTest, WriteBatchGivesEveryOpItsOwnResult) {
 }
 
 // The database's grouped writes: every function its own unit (a failing one
-// is rolled back alone), one commit for all where the backend groups them.
+// is rolled back alone), one commit for all.
 TEST_P(StoreTest, GroupedTransactionsRollBackOnlyTheFailingOne) {
   if (GetParam() == "sqlite-grpc") GTEST_SKIP() << "a database-level test; runs on sqlite and postgres";
   auto db = OpenDatabase();
