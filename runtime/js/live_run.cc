@@ -1,6 +1,9 @@
 #include "runtime/js/live_run.h"
 
 #include <cstdlib>
+#include <deque>
+#include <thread>
+#include <utility>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -111,6 +114,67 @@ LiveRun::~LiveRun() {
 
 void LiveRun::set_replaying(bool replaying) { state_->replaying = replaying; }
 
+namespace {
+
+// Isolates of finished runs kept for the next run of the same code, per
+// thread (an isolate without a Locker stays on its thread).
+constexpr size_t kMaxReusable = 4;
+constexpr size_t kMaxReusableHeap = size_t{16} << 20;
+
+struct Reusable {
+  std::mutex mu;
+  std::deque<std::pair<std::pair<std::string, std::thread::id>, std::unique_ptr<LiveRun>>> runs;  // oldest first
+};
+
+Reusable& Kept() {
+  static Reusable* kept = new Reusable();
+  return *kept;
+}
+
+}  // namespace
+
+void LiveRun::Release(std::unique_ptr<LiveRun> run) {
+  if (!run) return;
+  if (!run->finished_ || run->spent_ || !run->blob_.empty() || run->code_.empty() || !run->creator_ ||
+      run->state_->memory_exceeded || run->state_->time_exceeded || run->heap_bytes_ > kMaxReusableHeap) {
+    return;  // destroyed here
+  }
+  run->runtime_->Reset();
+  run->context_->Reset();
+  std::unique_ptr<LiveRun> evicted;
+  {
+    Reusable& kept = Kept();
+    std::lock_guard<std::mutex> lock(kept.mu);
+    auto key = std::make_pair(run->code_, std::this_thread::get_id());
+    kept.runs.emplace_back(std::move(key), std::move(run));
+    if (kept.runs.size() > kMaxReusable) {
+      evicted = std::move(kept.runs.front().second);
+      kept.runs.pop_front();
+    }
+  }
+  // `evicted` is destroyed here, outside the lock.
+}
+
+int LiveRun::ReusableIsolates() {
+  Reusable& kept = Kept();
+  std::lock_guard<std::mutex> lock(kept.mu);
+  return static_cast<int>(kept.runs.size());
+}
+
+void LiveRun::Reuse(const Limits& limits) {
+  state_ = std::make_unique<IsolateState>();
+  state_->limits = limits;
+  isolate_->SetData(0, state_.get());
+  steps_ = 0;
+  calls_made_ = 0;
+  heap_bytes_ = 0;
+  finished_ = false;
+  v8::Isolate::Scope isolate_scope(isolate_);
+  v8::HandleScope handle_scope(isolate_);
+  context_ = std::make_unique<v8::Global<v8::Context>>(isolate_, v8::Context::New(isolate_));
+  runtime_ = std::make_unique<v8::Global<v8::Object>>();
+}
+
 absl::Status LiveRun::CreateIsolate(const std::string* blob) {
   v8::StartupData startup{nullptr, 0};
   if (blob) {
@@ -154,16 +218,37 @@ absl::StatusOr<std::unique_ptr<LiveRun>> LiveRun::Start(absl::string_view code, 
                                                         Outcome* out) {
   InitializeV8({});
   if (code.empty()) return absl::InvalidArgumentError("code: must not be empty");
-  std::unique_ptr<LiveRun> run(new LiveRun(limits));
-  absl::Status created = run->CreateIsolate(nullptr);
-  if (!created.ok()) return created;
+  std::unique_ptr<LiveRun> run;
+  {
+    Reusable& kept = Kept();
+    std::lock_guard<std::mutex> lock(kept.mu);
+    const auto key = std::make_pair(std::string(code), std::this_thread::get_id());
+    for (auto it = kept.runs.rbegin(); it != kept.runs.rend(); ++it) {
+      if (it->first == key) {
+        run = std::move(it->second);
+        kept.runs.erase(std::next(it).base());
+        break;
+      }
+    }
+  }
+  if (run) {
+    run->Reuse(limits);
+  } else {
+    run.reset(new LiveRun(limits));
+    absl::Status created = run->CreateIsolate(nullptr);
+    if (!created.ok()) return created;
+  }
+  run->code_ = std::string(code);
   run->state_->replaying = values.replaying;
   SetStepClock(values.clock_ms);
   *out = run->Step([&](v8::Local<v8::Context>, Outcome* step_out) {
     return run->Begin(code, input_json.empty() ? "null" : input_json, values, step_out);
   });
   ClearStepClock();
-  if (out->kind != Outcome::Kind::kSuspended) return std::unique_ptr<LiveRun>();
+  if (out->kind != Outcome::Kind::kSuspended) {
+    Release(std::move(run));
+    return std::unique_ptr<LiveRun>();
+  }
   return run;
 }
 

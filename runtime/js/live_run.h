@@ -64,6 +64,16 @@ class LiveRun {
   static absl::StatusOr<std::unique_ptr<LiveRun>> Restore(absl::string_view checkpoint, int step,
                                                           const Limits& limits);
 
+  // Destroys a run, or keeps a finished run's isolate (without its context:
+  // nothing of the run stays reachable) for the next Start of the same code
+  // on the same thread, which then skips creating an isolate. Only isolates
+  // of runs that finished normally, were never restored from a checkpoint
+  // and stayed small are kept, a few per process, and only for the code that
+  // ran in them (a run never gets another task's isolate).
+  static void Release(std::unique_ptr<LiveRun> run);
+  // Isolates kept for reuse in this process.
+  static int ReusableIsolates();
+
   ~LiveRun();
   LiveRun(const LiveRun&) = delete;
   LiveRun& operator=(const LiveRun&) = delete;
@@ -92,6 +102,8 @@ class LiveRun {
  private:
   LiveRun(const Limits& limits);
   absl::Status CreateIsolate(const std::string* blob);
+  // A kept isolate taken for a new run: fresh state and a new context.
+  void Reuse(const Limits& limits);
   template <typename Body>
   Outcome Step(Body body);
   bool Begin(absl::string_view code, absl::string_view input_json, const StartValues& values, Outcome* out);
@@ -104,6 +116,7 @@ class LiveRun {
   v8::Isolate* isolate_ = nullptr;
   std::unique_ptr<v8::Global<v8::Context>> context_;
   std::unique_ptr<v8::Global<v8::Object>> runtime_;
+  std::string code_;  // the task code this isolate ran (Start)
   int steps_ = 0;
   int calls_made_ = 0;
   size_t heap_bytes_ = 0;

@@ -63,7 +63,10 @@ class Worker {
         auto out = it->second->Deliver(js::CallResultFromProto(request.deliver().result()),
                                        request.deliver().clock_ms());
         if (!out.ok()) return out.status();
-        if (it->second->finished()) runs_.erase(it);
+        if (it->second->finished()) {
+          js::LiveRun::Release(std::move(it->second));
+          runs_.erase(it);
+        }
         *response->mutable_step() = js::StepToProto(*out);
         return absl::OkStatus();
       }

@@ -208,6 +208,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
     std::lock_guard<std::mutex> lock(runs_mu_);
     if (runs_.count(id)) return absl::OkStatus();  // already warm here
   }
+  MakeRoom();
   v1::ClaimWorkRequest claim_request;
   claim_request.set_kind(static_cast<v1::WorkKind>(kind));
   claim_request.set_owner(config_.owner);

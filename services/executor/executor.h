@@ -153,6 +153,7 @@ class Executor {
   void UpkeepLoop();
   void RenewLeases();
   void EvictIfNeeded();
+  void MakeRoom();
   bool Evict(const RunPtr& run);
   void CheckpointIfDue();
   absl::Status WriteCheckpoint(const RunPtr& run);

@@ -90,6 +90,28 @@ void Executor::EvictIfNeeded() {
   }
 }
 
+// Admission control: a run is claimed (started or restored) only while the
+// warm runs fit the budget. Over it, the claiming thread evicts the least
+// recently active warm run first, so that starts go no faster than
+// evictions and a burst of submissions cannot grow the workers' isolates
+// past the budget (and the process past its memory map limit). Gives up
+// after a while when nothing can be evicted (every warm run busy).
+void Executor::MakeRoom() {
+  const absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while (!stopping_ && warm_bytes() >= config_.warm_memory_bytes && absl::Now() < give_up) {
+    RunPtr victim;
+    {
+      std::lock_guard<std::mutex> lock(runs_mu_);
+      for (const auto& [id, run] : runs_) {
+        if (!run->live || run->scheduled || run->checkpointing) continue;
+        if (!victim || run->last_active < victim->last_active) victim = run;
+      }
+    }
+    if (!victim) return;
+    if (!Evict(victim)) absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
 // Writes a checkpoint of the live run and lets the run go: storage holds it
 // (SUSPENDED, or READY when a result is already there) for any executor.
 bool Executor::Evict(const RunPtr& run) {
