@@ -119,7 +119,7 @@ namespace {
 // Isolates of finished runs kept for the next run of the same code, per
 // thread (an isolate without a Locker stays on its thread).
 constexpr size_t kMaxReusable = 4;
-constexpr size_t kMaxReusableHeap = size_t{16} << 20;
+constexpr size_t kMaxReusableHeap = size_t{8} << 20;
 
 struct Reusable {
   std::mutex mu;

@@ -10,12 +10,14 @@ WriteBatcher::WriteBatcher(v1::Storage::Stub* stub, WriteBatcherOptions options)
     : stub_(stub), options_(options) {}
 
 absl::StatusOr<v1::WriteResult> WriteBatcher::Write(v1::WriteOp op) {
-  Job job{std::move(op), absl::UnknownError("not sent")};
+  Job job;
+  job.op = std::move(op);
+  job.result = absl::UnknownError("not sent");
   std::unique_lock<std::mutex> lock(mu_);
   pending_.push_back(&job);
   while (!job.done) {
     if (in_flight_ >= options_.max_in_flight || pending_.empty()) {
-      cv_.wait(lock);
+      job.cv.wait(lock);
       continue;
     }
     // This thread sends what is queued (its own write among it, or ahead of it).
@@ -29,8 +31,12 @@ absl::StatusOr<v1::WriteResult> WriteBatcher::Write(v1::WriteOp op) {
     Send(batch);
     lock.lock();
     --in_flight_;
-    for (Job* sent : batch) sent->done = true;
-    cv_.notify_all();
+    for (Job* sent : batch) {
+      sent->done = true;
+      if (sent != &job) sent->cv.notify_one();
+    }
+    // The next in line sends what queued meanwhile.
+    if (!pending_.empty() && pending_.front() != &job) pending_.front()->cv.notify_one();
   }
   return std::move(job.result);
 }

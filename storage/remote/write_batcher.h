@@ -40,13 +40,15 @@ class WriteBatcher {
     v1::WriteOp op;
     absl::StatusOr<v1::WriteResult> result;
     bool done = false;
+    // Its writer waits here, woken when the job is done or when it is first
+    // in line and may send (no thundering herd of all waiting writers).
+    std::condition_variable cv;
   };
   void Send(const std::deque<Job*>& batch);
 
   v1::Storage::Stub* stub_;
   const WriteBatcherOptions options_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Job*> pending_;
   int in_flight_ = 0;
 };

@@ -230,9 +230,16 @@ class SqliteDatabase : public Database {
   static constexpr int kAttempts = 5;
   static constexpr size_t kMaxBatch = 256;
 
+  // A thread waiting for its write transactions: woken when they are done,
+  // or when one of them is first in line and it may lead the next group
+  // (not every waiting thread on every commit).
+  struct Waiter {
+    std::condition_variable cv;
+  };
   // A write transaction waiting for the group commit.
   struct WriteJob {
     const std::function<absl::Status(Tx&)>* fn;
+    Waiter* waiter = nullptr;
     absl::Status status;
     bool done = false;
   };
@@ -250,7 +257,7 @@ class SqliteDatabase : public Database {
   // failed COMMIT fails the whole batch (nothing of it is durable). Each
   // caller returns only after the commit that holds its writes.
   absl::Status Write(const std::function<absl::Status(Tx&)>& fn) {
-    WriteJob job{&fn};
+    WriteJob job{&fn, nullptr};
     WriteJob* jobs[] = {&job};
     WaitFor(jobs, 1);
     return job.status;
@@ -259,8 +266,12 @@ class SqliteDatabase : public Database {
   // Queues `jobs` together (so that they land in one group when the queue
   // allows) and returns when all are done.
   void WaitFor(WriteJob* const* jobs, size_t n) {
+    Waiter waiter;
     std::unique_lock<std::mutex> lock(batch_mu_);
-    for (size_t i = 0; i < n; ++i) queue_.push_back(jobs[i]);
+    for (size_t i = 0; i < n; ++i) {
+      jobs[i]->waiter = &waiter;
+      queue_.push_back(jobs[i]);
+    }
     auto all_done = [&] {
       for (size_t i = 0; i < n; ++i) {
         if (!jobs[i]->done) return false;
@@ -268,8 +279,8 @@ class SqliteDatabase : public Database {
       return true;
     };
     while (!all_done()) {
-      if (leader_) {
-        batch_cv_.wait(lock);
+      if (leader_ || queue_.empty()) {
+        waiter.cv.wait(lock);
         continue;
       }
       leader_ = true;
@@ -281,9 +292,13 @@ class SqliteDatabase : public Database {
       lock.unlock();
       RunBatch(batch);
       lock.lock();
-      for (WriteJob* done : batch) done->done = true;
+      for (WriteJob* done : batch) {
+        done->done = true;
+        if (done->waiter != &waiter) done->waiter->cv.notify_one();
+      }
       leader_ = false;
-      batch_cv_.notify_all();
+      // The first in line leads the next group.
+      if (!queue_.empty() && queue_.front()->waiter != &waiter) queue_.front()->waiter->cv.notify_one();
     }
   }
 
@@ -354,7 +369,6 @@ class SqliteDatabase : public Database {
   void Release(std::unique_ptr<Connection> conn) { pool_.Release(std::move(conn)); }
 
   std::mutex batch_mu_;
-  std::condition_variable batch_cv_;
   std::deque<WriteJob*> queue_;
   bool leader_ = false;
   SqliteOptions options_;

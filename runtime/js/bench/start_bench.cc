@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
       out = *o;
     }
     t0 = absl::Now();
-    run->reset();
+    js::LiveRun::Release(std::move(*run));
     dispose.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
   }
   for (auto* v : {&start, &deliver, &dispose}) std::sort(v->begin(), v->end());
