@@ -273,5 +273,59 @@ TEST(LiveRunTest, ManyLiveRunsInterleaveOnOneThread) {
   }
 }
 
+// A finished run's isolate is kept for the next run of the same code, which
+// starts in a new context: nothing of the earlier run is reachable, and
+// another task's code never gets the isolate.
+TEST(LiveRunTest, AFinishedRunsIsolateServesTheNextRunOfTheSameCodeOnly) {
+  const std::string code = R"(
+    const before = typeof globalThis.leak === 'undefined' && Array.prototype.mine === undefined
+        ? 'clean' : 'leaked:' + globalThis.leak;
+    globalThis.leak = input.v;
+    Array.prototype.mine = 1;
+    const r = await __callHostTool__('svc', 'echo', {v: input.v});
+    return {before, echoed: r, rand: Math.random()};
+  )";
+  auto finish = [&](const std::string& input, const std::string& task_code) -> std::string {
+    Outcome out;
+    auto run = LiveRun::Start(task_code, input, {.clock_ms = 1, .random_seed = 42}, {}, &out);
+    EXPECT_TRUE(run.ok() && *run) << (run.ok() ? out.error_message : run.status().ToString());
+    if (!run.ok() || !*run) return "";
+    auto done = (*run)->Deliver({out.calls.at(0).call_id, true, "\"ok\""}, 2);
+    EXPECT_TRUE(done.ok() && done->kind == Outcome::Kind::kCompleted);
+    LiveRun::Release(std::move(*run));
+    return done.ok() ? done->result_json : "";
+  };
+  const int kept_before = LiveRun::ReusableIsolates();
+  const std::string first = finish(R"({"v":"one"})", code);
+  EXPECT_EQ(LiveRun::ReusableIsolates(), std::min(kept_before + 1, 4));
+  const std::string second = finish(R"({"v":"two"})", code);
+  // The second run saw a clean global and clean builtins, and the same
+  // seeded random value as the first (the generator lives in the context).
+  EXPECT_NE(first.find(R"("before":"clean")"), std::string::npos) << first;
+  EXPECT_NE(second.find(R"("before":"clean")"), std::string::npos) << second;
+  const auto rand_of = [](const std::string& json) { return json.substr(json.find("\"rand\"")); };
+  EXPECT_EQ(rand_of(first), rand_of(second));
+  // Another task does not take it.
+  const int kept = LiveRun::ReusableIsolates();
+  const std::string other = finish(R"({"v":"three"})", std::string(code) + "\n// another task");
+  EXPECT_NE(other.find(R"("before":"clean")"), std::string::npos) << other;
+  EXPECT_GE(LiveRun::ReusableIsolates(), std::min(kept, 4));
+}
+
+TEST(LiveRunTest, ARunStoppedByTheTimeLimitIsNotKept) {
+  Limits limits;
+  limits.step_cpu = absl::Milliseconds(100);
+  const std::string code = "await __callHostTool__('svc', 'x', {}); while (true) {}";
+  Outcome out;
+  auto run = LiveRun::Start(code, "null", {.clock_ms = 1, .random_seed = 1}, limits, &out);
+  ASSERT_TRUE(run.ok() && *run);
+  auto stopped = (*run)->Deliver({out.calls.at(0).call_id, true, "1"}, 2);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->failure, FailureKind::kTimeLimit);
+  const int kept = LiveRun::ReusableIsolates();
+  LiveRun::Release(std::move(*run));
+  EXPECT_EQ(LiveRun::ReusableIsolates(), kept);
+}
+
 }  // namespace
 }  // namespace tasker::js
