@@ -268,7 +268,7 @@ absl::Status Executor::StartRun(RunPtr run) {
     fail.set_fencing_token(run->token);
     fail.mutable_error()->set_code("RUNTIME");
     fail.mutable_error()->set_message(response.status_message());
-    (void)stores_.steps->FailRun(fail);
+    if (auto failed = stores_.steps->FailRun(fail); failed.ok()) events_.Changed(run->run_id, &*failed);
     return absl::OkStatus();
   }
   run->live = true;
@@ -291,7 +291,7 @@ absl::Status Executor::RebuildRun(RunPtr run) {
       fail.mutable_error()->set_code("VERSION_MISMATCH");
       fail.mutable_error()->set_message(
           "the run was suspended by a Tasker version without a run journal and cannot be resumed; submit it again");
-      (void)stores_.steps->FailRun(fail);
+      if (auto failed = stores_.steps->FailRun(fail); failed.ok()) events_.Changed(run->run_id, &*failed);
       Forget(run, false);
       return absl::OkStatus();
     }
@@ -320,10 +320,10 @@ absl::Status Executor::RebuildRun(RunPtr run) {
     fail.mutable_error()->set_code(js::FailureKindName(outcome.failure));
     fail.mutable_error()->set_message(outcome.error_message);
     fail.mutable_error()->set_stack(outcome.error_stack);
-    absl::Status failed = stores_.steps->FailRun(fail).status();
+    auto failed = stores_.steps->FailRun(fail);
     if (failed.ok()) {
       ++counters_.failed;
-      events_.Changed(run->run_id);
+      events_.Changed(run->run_id, &*failed);
     }
     LogWarning("run rebuild failed", {{"stack_run", run->root_id}, {"error", outcome.error_message}});
     Forget(run, false);
@@ -399,8 +399,12 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
           break;
         }
         *complete.mutable_result() = std::move(*result);
-        recorded = stores_.steps->CompleteRun(complete).status();
-        if (recorded.ok()) ++counters_.completed;
+        auto completed = stores_.steps->CompleteRun(complete);
+        recorded = completed.status();
+        if (recorded.ok()) {
+          ++counters_.completed;
+          events_.Changed(run->run_id, &*completed);
+        }
       } else {
         v1::FailRunRequest fail;
         fail.set_root_stack_run_id(run->root_id);
@@ -411,10 +415,13 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
                                ? outcome.error_message
                                : absl::StrCat(outcome.error_name, ": ", outcome.error_message));
         error->set_stack(outcome.error_stack);
-        recorded = stores_.steps->FailRun(fail).status();
-        if (recorded.ok()) ++counters_.failed;
+        auto failed = stores_.steps->FailRun(fail);
+        recorded = failed.status();
+        if (recorded.ok()) {
+          ++counters_.failed;
+          events_.Changed(run->run_id, &*failed);
+        }
       }
-      if (recorded.ok()) events_.Changed(run->run_id);
       // The worker dropped the finished isolate itself.
       Forget(run, false);
       break;

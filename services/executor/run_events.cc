@@ -4,11 +4,12 @@
 
 namespace tasker::services {
 
-void RunEvents::Changed(const std::string& run_id) {
+void RunEvents::Changed(const std::string& run_id, const tasker::v1::TaskRun* final_run) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = watched_.find(run_id);
   if (it == watched_.end()) return;
   ++it->second.version;
+  if (final_run) it->second.final_run = std::make_shared<const tasker::v1::TaskRun>(*final_run);
   cv_.notify_all();
 }
 
@@ -31,6 +32,7 @@ bool RunEvents::Watcher::Wait(absl::Duration timeout) {
   const bool changed = events_->cv_.wait_for(lock, absl::ToChronoMicroseconds(timeout),
                                              [&] { return entry.version != seen_; });
   seen_ = entry.version;
+  if (entry.final_run) final_run_ = entry.final_run;
   return changed;
 }
 

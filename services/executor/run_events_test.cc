@@ -42,5 +42,20 @@ TEST(RunEventsTest, SeveralWatchersOfOneRunAllWake) {
   EXPECT_TRUE(a.Wait(absl::ZeroDuration()));
 }
 
+TEST(RunEventsTest, TheRecordedEndReachesTheWatcher) {
+  RunEvents events;
+  RunEvents::Watcher watcher(&events, "run");
+  events.Changed("run");
+  EXPECT_TRUE(watcher.Wait(absl::ZeroDuration()));
+  EXPECT_EQ(watcher.final_run(), nullptr);
+  tasker::v1::TaskRun done;
+  done.set_id("run");
+  done.set_status(tasker::v1::RUN_STATUS_COMPLETED);
+  events.Changed("run", &done);
+  EXPECT_TRUE(watcher.Wait(absl::ZeroDuration()));
+  ASSERT_NE(watcher.final_run(), nullptr);
+  EXPECT_EQ(watcher.final_run()->status(), tasker::v1::RUN_STATUS_COMPLETED);
+}
+
 }  // namespace
 }  // namespace tasker::services

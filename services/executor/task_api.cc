@@ -61,7 +61,7 @@ absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest
 
 absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request) {
   ASSIGN_OR_RETURN(v1::TaskRun run, runs_->CancelRun(request));
-  executor_->events()->Changed(run.id());
+  executor_->events()->Changed(run.id(), &run);
   return run;
 }
 
@@ -95,6 +95,14 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
       watcher.Wait(absl::Seconds(1));
     } else if (!watcher.Wait(poll)) {
       poll = std::min(poll * 2, absl::Milliseconds(500));
+    }
+    if (const v1::TaskRun* final_run = watcher.final_run()) {
+      // Its end as recorded here: no need to read it back.
+      v1::RunEvent event;
+      *event.mutable_run() = *final_run;
+      event.set_final(true);
+      emit(event);
+      return absl::OkStatus();
     }
   }
   return absl::CancelledError("watcher went away");
