@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <deque>
+#include <vector>
 #include <thread>
 #include <utility>
 #include <memory>
@@ -155,6 +156,29 @@ void LiveRun::Release(std::unique_ptr<LiveRun> run) {
   // `evicted` is destroyed here, outside the lock.
 }
 
+namespace {
+
+// Fresh isolates made ahead of need, per thread.
+thread_local std::vector<std::unique_ptr<LiveRun>>* t_spares = nullptr;
+
+std::vector<std::unique_ptr<LiveRun>>& Spares() {
+  if (!t_spares) t_spares = new std::vector<std::unique_ptr<LiveRun>>();  // lives as long as the thread's work
+  return *t_spares;
+}
+
+}  // namespace
+
+bool LiveRun::PrepareSpare(int max) {
+  if (static_cast<int>(Spares().size()) >= max) return false;
+  InitializeV8({});
+  std::unique_ptr<LiveRun> run(new LiveRun(Limits{}));
+  if (!run->CreateIsolate(nullptr).ok()) return false;
+  Spares().push_back(std::move(run));
+  return true;
+}
+
+int LiveRun::SpareIsolates() { return static_cast<int>(Spares().size()); }
+
 int LiveRun::ReusableIsolates() {
   Reusable& kept = Kept();
   std::lock_guard<std::mutex> lock(kept.mu);
@@ -233,6 +257,10 @@ absl::StatusOr<std::unique_ptr<LiveRun>> LiveRun::Start(absl::string_view code, 
   }
   if (run) {
     run->Reuse(limits);
+  } else if (!Spares().empty()) {
+    run = std::move(Spares().back());
+    Spares().pop_back();
+    run->state_->limits = limits;
   } else {
     run.reset(new LiveRun(limits));
     absl::Status created = run->CreateIsolate(nullptr);

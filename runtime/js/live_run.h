@@ -73,6 +73,14 @@ class LiveRun {
   static void Release(std::unique_ptr<LiveRun> run);
   // Isolates kept for reuse in this process.
   static int ReusableIsolates();
+  // Makes a fresh isolate (with its context) ahead of need, on this thread,
+  // for the next Start of any code here that finds no kept isolate: called
+  // when the thread is idle, it takes the ~1.3 ms of creating an isolate off
+  // a run's start. Keeps at most `max` such spares per thread; returns
+  // whether it made one.
+  static bool PrepareSpare(int max);
+  // Spare isolates ready on this thread.
+  static int SpareIsolates();
 
   ~LiveRun();
   LiveRun(const LiveRun&) = delete;

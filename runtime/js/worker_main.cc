@@ -5,6 +5,7 @@
 //
 //   tasker-js-worker --heap_limit_mb=256
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "runtime/js/worker_protocol.h"
 
 ABSL_FLAG(int, heap_limit_mb, 256, "V8 old-generation heap limit per isolate, MiB.");
+ABSL_FLAG(int, spare_isolates, 2, "Fresh isolates made while idle, ready for the next starts.");
 
 namespace js = tasker::js;
 
@@ -143,7 +145,15 @@ int main(int argc, char** argv) {
   js::InitializeV8({.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb)});
   Worker worker;
   int disposed = 0;
+  const int spares = absl::GetFlag(FLAGS_spare_isolates);
+  // Whether a request is waiting on stdin (then no spare is made now).
+  auto request_waiting = [] {
+    pollfd fd{0, POLLIN, 0};
+    return poll(&fd, 1, 0) > 0;
+  };
   while (true) {
+    while (!request_waiting() && js::LiveRun::PrepareSpare(spares)) {
+    }
     js::v1::Request request;
     if (!js::ReadFrame(0, &request).ok()) return 0;  // the host closed the pipe
     const size_t live = worker.live();

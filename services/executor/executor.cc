@@ -115,7 +115,7 @@ Executor::~Executor() { Stop(); }
 void Executor::Start() {
   if (started_.exchange(true)) return;
   claimers_.Start();
-  for (int i = 0; i < config_.threads; ++i) delivery_threads_.emplace_back([this] { DeliveryLoop(); });
+  for (int i = 0; i < config_.delivery_threads; ++i) delivery_threads_.emplace_back([this] { DeliveryLoop(); });
   upkeep_thread_ = std::thread([this] { UpkeepLoop(); });
 }
 

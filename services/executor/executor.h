@@ -45,8 +45,13 @@ struct ExecutorConfig {
   std::string owner;
   // Where processors push results of this executor's runs (host:port).
   std::string reply_to;
-  // Threads that claim, start and rebuild runs; as many again deliver results.
-  int threads = 16;
+  // Threads that claim, start and rebuild runs (each waits on storage and
+  // on a worker: they bound how many runs start at once).
+  int threads = 64;
+  // Threads that deliver results into warm runs and record their next
+  // calls; each waits for its step's commit, so they bound how many steps
+  // (and so how many writes per group commit) are in flight.
+  int delivery_threads = 64;
   // The lease on a warm run's root, renewed every `renew_interval`: a dead
   // executor's runs are taken over within lease + sweep_interval.
   absl::Duration lease = absl::Seconds(10);

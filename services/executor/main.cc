@@ -21,7 +21,10 @@ ABSL_FLAG(std::string, http_port_file, "", "Where to write the HTTP port once li
 ABSL_FLAG(std::vector<std::string>, processors, {}, "Stack processor targets to push new calls to.");
 ABSL_FLAG(std::string, js_worker, "", "Path of tasker-js-worker (default: next to this binary).");
 ABSL_FLAG(int, js_workers, 2, "JavaScript worker processes holding live runs (plus one checkpointer).");
-ABSL_FLAG(int, threads, 16, "Threads claiming and starting runs; as many deliver results.");
+ABSL_FLAG(int, threads, 64, "Threads claiming, starting and restoring runs (each waits on storage and a worker).");
+ABSL_FLAG(int, delivery_threads, 64,
+          "Threads delivering results into warm runs (each waits for its step's commit: they bound the steps in "
+          "flight).");
 ABSL_FLAG(int, heap_limit_mb, 256, "V8 heap limit per run, MiB.");
 ABSL_FLAG(absl::Duration, step_cpu, absl::Seconds(10), "CPU time one step may use.");
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),
@@ -87,6 +90,11 @@ int main(int argc, char** argv) {
     services::ExecutorConfig config;
     config.owner = ctx.ReplicaId();
     config.threads = absl::GetFlag(FLAGS_threads);
+    config.delivery_threads = absl::GetFlag(FLAGS_delivery_threads);
+    if (config.threads < 1 || config.threads > 1024) return absl::InvalidArgumentError("--threads: must be 1..1024");
+    if (config.delivery_threads < 1 || config.delivery_threads > 4096) {
+      return absl::InvalidArgumentError("--delivery_threads: must be 1..4096");
+    }
     config.lease = absl::GetFlag(FLAGS_lease);
     config.renew_interval = absl::GetFlag(FLAGS_renew_interval);
     if (config.renew_interval == absl::ZeroDuration()) config.renew_interval = config.lease / 3;
