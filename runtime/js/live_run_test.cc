@@ -312,6 +312,55 @@ TEST(LiveRunTest, AFinishedRunsIsolateServesTheNextRunOfTheSameCodeOnly) {
   EXPECT_GE(LiveRun::ReusableIsolates(), std::min(kept, 4));
 }
 
+// A run started in a kept isolate, or in a spare, checkpoints and restores
+// like any other.
+TEST(LiveRunTest, RunsInKeptAndSpareIsolatesCheckpointAndRestore) {
+  const std::string body = R"(
+    const a = await __callHostTool__('svc', 'one', {});
+    const b = await __callHostTool__('svc', 'two', {a});
+    return [a, b, Math.random() < 1];
+  )";
+  // Runs `code` to its end, answering 1 and 2.
+  auto finish = [](const std::string& code) {
+    Outcome o;
+    auto r = LiveRun::Start(code, "null", {.clock_ms = 1, .random_seed = 1}, {}, &o);
+    ASSERT_TRUE(r.ok() && *r);
+    auto d1 = (*r)->Deliver({o.calls.at(0).call_id, true, "1"}, 2);
+    ASSERT_TRUE(d1.ok());
+    auto d2 = (*r)->Deliver({d1->calls.at(0).call_id, true, "2"}, 3);
+    ASSERT_TRUE(d2.ok() && d2->kind == Outcome::Kind::kCompleted);
+    LiveRun::Release(std::move(*r));
+  };
+  for (const char* how : {"kept", "spare"}) {
+    const std::string code = absl::StrCat(body, "// ", how);
+    if (std::string(how) == "kept") {
+      finish(code);  // its isolate is kept for the next start of `code`
+    } else {
+      LiveRun::PrepareSpare(2);
+      ASSERT_GT(LiveRun::SpareIsolates(), 0);
+    }
+    const int kept = LiveRun::ReusableIsolates(), spares = LiveRun::SpareIsolates();
+    Outcome out;
+    auto run = LiveRun::Start(code, "null", {.clock_ms = 1, .random_seed = 7}, {}, &out);
+    ASSERT_TRUE(run.ok() && *run) << how;
+    if (std::string(how) == "kept") {
+      EXPECT_EQ(LiveRun::ReusableIsolates(), kept - 1);
+    } else {
+      EXPECT_EQ(LiveRun::SpareIsolates(), spares - 1);
+    }
+    auto second = (*run)->Deliver({out.calls.at(0).call_id, true, "1"}, 2);
+    ASSERT_TRUE(second.ok() && second->kind == Outcome::Kind::kSuspended) << how;
+    auto checkpoint = (*run)->Checkpoint();
+    ASSERT_TRUE(checkpoint.ok()) << how << ": " << checkpoint.status();
+    run->reset();
+    auto restored = LiveRun::Restore(*checkpoint, 2, {});
+    ASSERT_TRUE(restored.ok()) << how << ": " << restored.status();
+    auto done = (*restored)->Deliver({second->calls.at(0).call_id, true, "2"}, 3);
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->result_json, "[1,2,true]") << how;
+  }
+}
+
 TEST(LiveRunTest, ARunStoppedByTheTimeLimitIsNotKept) {
   Limits limits;
   limits.step_cpu = absl::Milliseconds(100);

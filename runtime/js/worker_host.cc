@@ -23,10 +23,12 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(const WorkerHostO
   if (options.workers < 1) return absl::InvalidArgumentError("workers: must be >= 1");
   signal(SIGPIPE, SIG_IGN);
   auto host = std::unique_ptr<WorkerHost>(new WorkerHost(options, std::move(on_lost)));
-  for (int i = 0; i < options.workers; ++i) {
-    host->slots_.push_back(std::make_unique<Slot>());
-    std::lock_guard<std::mutex> lock(host->slots_.back()->mu);
-    if (absl::Status s = host->Spawn(*host->slots_.back()); !s.ok()) return s;
+  // Every slot exists before the first reader thread starts: readers index
+  // slots_, which must not grow (and move) under them.
+  for (int i = 0; i < options.workers; ++i) host->slots_.push_back(std::make_unique<Slot>());
+  for (auto& slot : host->slots_) {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    if (absl::Status s = host->Spawn(*slot); !s.ok()) return s;
   }
   return host;
 }
