@@ -208,6 +208,9 @@ class PostgresDatabase : public Database {
         for (size_t i : pending) statuses[i] = conn.status();
         return statuses;
       }
+      // A function this attempt does not reach (the transaction broke
+      // first) is run again by the next one.
+      for (size_t i : pending) statuses[i] = absl::UnavailableError("postgres: not run (the group was interrupted)");
       bool broken = false;
       bool failed = false;
       bool redo = false;
