@@ -16,6 +16,11 @@ void SetResult(const absl::StatusOr<Response>& outcome, v1::WriteResult* result,
 
 }  // namespace
 
+absl::Status NoWriteInOp(int index) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("ops[", index, "]: no write set (one of record_calls, complete_call, complete_run, fail_run)"));
+}
+
 absl::StatusOr<v1::WriteBatchResponse> Store::WriteBatch(const v1::WriteBatchRequest& request) {
   v1::WriteBatchResponse out;
   for (int i = 0; i < request.ops_size(); ++i) {
@@ -34,9 +39,11 @@ absl::StatusOr<v1::WriteBatchResponse> Store::WriteBatch(const v1::WriteBatchReq
       case v1::WriteOp::kFailRun:
         SetResult(FailRun(op.fail_run()), result, &v1::WriteResult::mutable_fail_run);
         break;
-      default:
-        result->set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-        result->set_message(absl::StrCat("ops[", i, "]: no write set (record_calls, complete_call, complete_run or fail_run)"));
+      default: {
+        const absl::Status missing = NoWriteInOp(i);
+        result->set_code(static_cast<int>(missing.code()));
+        result->set_message(std::string(missing.message()));
+      }
     }
   }
   return out;

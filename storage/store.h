@@ -141,6 +141,10 @@ class KeystoreRowStore {
       const v1::ListKeystoreEntriesRequest& request) = 0;
 };
 
+// WriteBatch's answer for an op that carries no write: INVALID_ARGUMENT
+// naming ops[index].
+absl::Status NoWriteInOp(int index);
+
 // Everything durable in Tasker.
 class Store : public FunctionStore,
               public RunStore,

@@ -2,12 +2,12 @@
 
 #include <cstdlib>
 #include <deque>
-#include <vector>
-#include <thread>
-#include <utility>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -36,25 +36,25 @@ class PreludeCache {
   }
   v8::MaybeLocal<v8::Script> Compile(v8::Local<v8::Context> context, v8::ScriptOrigin* origin) {
     v8::Isolate* isolate = context->GetIsolate();
-    std::string bytes;
+    std::shared_ptr<const std::string> bytes;  // shared, not copied per start
     {
       std::lock_guard<std::mutex> lock(mu_);
       bytes = bytes_;
     }
-    if (bytes.empty()) {
+    if (!bytes) {
       v8::ScriptCompiler::Source source(Str(isolate, kPreludeSource), *origin);
       return v8::ScriptCompiler::Compile(context, &source);
     }
     // The source owns the CachedData (not its bytes, which `bytes` keeps).
     v8::ScriptCompiler::Source source(
         Str(isolate, kPreludeSource), *origin,
-        new v8::ScriptCompiler::CachedData(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                           static_cast<int>(bytes.size())));
+        new v8::ScriptCompiler::CachedData(reinterpret_cast<const uint8_t*>(bytes->data()),
+                                           static_cast<int>(bytes->size())));
     v8::MaybeLocal<v8::Script> script =
         v8::ScriptCompiler::Compile(context, &source, v8::ScriptCompiler::kConsumeCodeCache);
     if (source.GetCachedData()->rejected) {
       std::lock_guard<std::mutex> lock(mu_);
-      bytes_.clear();  // made by another V8 or flags: make it again
+      bytes_.reset();  // made by another V8 or flags: make it again
       made_ = false;
     }
     return script;
@@ -69,14 +69,16 @@ class PreludeCache {
     std::unique_ptr<v8::ScriptCompiler::CachedData> data(
         v8::ScriptCompiler::CreateCodeCache(script->GetUnboundScript()));
     if (!data) return;
+    auto bytes = std::make_shared<const std::string>(reinterpret_cast<const char*>(data->data),
+                                                     static_cast<size_t>(data->length));
     std::lock_guard<std::mutex> lock(mu_);
-    bytes_.assign(reinterpret_cast<const char*>(data->data), static_cast<size_t>(data->length));
+    bytes_ = std::move(bytes);
   }
 
  private:
   std::mutex mu_;
   bool made_ = false;
-  std::string bytes_;
+  std::shared_ptr<const std::string> bytes_;
 };
 
 void SetFailure(Outcome* out, FailureKind kind, std::string name, std::string message, std::string stack = "") {
@@ -122,12 +124,18 @@ namespace {
 constexpr size_t kMaxReusable = 4;
 constexpr size_t kMaxReusableHeap = size_t{8} << 20;
 
-struct Reusable {
-  std::mutex mu;
-  std::deque<std::pair<std::pair<std::string, std::thread::id>, std::unique_ptr<LiveRun>>> runs;  // oldest first
+struct Kept {
+  std::string code;
+  std::thread::id thread;
+  std::unique_ptr<LiveRun> run;
 };
 
-Reusable& Kept() {
+struct Reusable {
+  std::mutex mu;
+  std::deque<Kept> runs;  // oldest first
+};
+
+Reusable& KeptRuns() {
   static Reusable* kept = new Reusable();
   return *kept;
 }
@@ -144,12 +152,12 @@ void LiveRun::Release(std::unique_ptr<LiveRun> run) {
   run->context_->Reset();
   std::unique_ptr<LiveRun> evicted;
   {
-    Reusable& kept = Kept();
+    Reusable& kept = KeptRuns();
     std::lock_guard<std::mutex> lock(kept.mu);
-    auto key = std::make_pair(run->code_, std::this_thread::get_id());
-    kept.runs.emplace_back(std::move(key), std::move(run));
+    std::string code = run->code_;
+    kept.runs.push_back({std::move(code), std::this_thread::get_id(), std::move(run)});
     if (kept.runs.size() > kMaxReusable) {
-      evicted = std::move(kept.runs.front().second);
+      evicted = std::move(kept.runs.front().run);
       kept.runs.pop_front();
     }
   }
@@ -180,7 +188,7 @@ bool LiveRun::PrepareSpare(int max) {
 int LiveRun::SpareIsolates() { return static_cast<int>(Spares().size()); }
 
 int LiveRun::ReusableIsolates() {
-  Reusable& kept = Kept();
+  Reusable& kept = KeptRuns();
   std::lock_guard<std::mutex> lock(kept.mu);
   return static_cast<int>(kept.runs.size());
 }
@@ -244,12 +252,11 @@ absl::StatusOr<std::unique_ptr<LiveRun>> LiveRun::Start(absl::string_view code, 
   if (code.empty()) return absl::InvalidArgumentError("code: must not be empty");
   std::unique_ptr<LiveRun> run;
   {
-    Reusable& kept = Kept();
+    Reusable& kept = KeptRuns();
     std::lock_guard<std::mutex> lock(kept.mu);
-    const auto key = std::make_pair(std::string(code), std::this_thread::get_id());
     for (auto it = kept.runs.rbegin(); it != kept.runs.rend(); ++it) {
-      if (it->first == key) {
-        run = std::move(it->second);
+      if (it->code == code && it->thread == std::this_thread::get_id()) {
+        run = std::move(it->run);
         kept.runs.erase(std::next(it).base());
         break;
       }

@@ -47,20 +47,10 @@ void Notifier::NotifyCalls(const std::vector<std::string>& ids) {
 void Notifier::DispatchCalls(const std::vector<v1::StackRun>& calls) {
   if (processors_.empty() || calls.empty()) return;
   const size_t at = next_++ % processors_.size();
-  Lane<v1::NotifyCallsRequest>& lane = *dispatch_lanes_[at];
-  std::shared_ptr<v1::NotifyCallsRequest> request;
-  {
-    std::lock_guard<std::mutex> lock(lane.mu);
-    if (lane.in_flight) {
-      if (!lane.queued) lane.queued = std::make_shared<v1::NotifyCallsRequest>();
-      for (const auto& call : calls) *lane.queued->add_calls() = call;
-      return;
-    }
-    lane.in_flight = true;
-    request = std::make_shared<v1::NotifyCallsRequest>();
-    for (const auto& call : calls) *request->add_calls() = call;
-  }
-  Dispatch(std::move(request), at, 0);
+  auto request = dispatch_lanes_[at]->Push([&](v1::NotifyCallsRequest* r) {
+    for (const auto& call : calls) *r->add_calls() = call;
+  });
+  if (request) Dispatch(std::move(request), at, 0);
 }
 
 // A first try (tries == 0) holds processor `at`'s lane: when it is answered,
@@ -86,14 +76,7 @@ void Notifier::Dispatch(std::shared_ptr<v1::NotifyCallsRequest> request, size_t 
           }
         }
         if (tries == 0) {
-          Lane<v1::NotifyCallsRequest>& lane = *dispatch_lanes_[at];
-          std::shared_ptr<v1::NotifyCallsRequest> next;
-          {
-            std::lock_guard<std::mutex> lock(lane.mu);
-            next = std::move(lane.queued);
-            lane.in_flight = next != nullptr;
-          }
-          if (next) Dispatch(std::move(next), at, 0);
+          if (auto next = dispatch_lanes_[at]->Next()) Dispatch(std::move(next), at, 0);
         }
         --in_flight_;
       });
@@ -128,19 +111,8 @@ void Notifier::DeliverResult(const std::string& reply_to, const v1::StackRun& ca
     LogWarning("bad reply_to", {{"reply_to", reply_to}});
     return;
   }
-  std::shared_ptr<v1::DeliverResultsRequest> request;
-  {
-    std::lock_guard<std::mutex> lock(peer->results.mu);
-    if (peer->results.in_flight) {
-      if (!peer->results.queued) peer->results.queued = std::make_shared<v1::DeliverResultsRequest>();
-      *peer->results.queued->add_calls() = call;
-      return;
-    }
-    peer->results.in_flight = true;
-    request = std::make_shared<v1::DeliverResultsRequest>();
-    *request->add_calls() = call;
-  }
-  SendResults(peer, std::move(request));
+  auto request = peer->results.Push([&](v1::DeliverResultsRequest* r) { *r->add_calls() = call; });
+  if (request) SendResults(peer, std::move(request));
 }
 
 void Notifier::SendResults(ExecutorPeer* peer, std::shared_ptr<v1::DeliverResultsRequest> request) {
@@ -155,13 +127,7 @@ void Notifier::SendResults(ExecutorPeer* peer, std::shared_ptr<v1::DeliverResult
         // A lost push: the executor's straggler check, or whoever takes the
         // run over, reads it from storage.
         if (!status.ok()) LogInfo("result push failed", {{"error", status.error_message()}});
-        std::shared_ptr<v1::DeliverResultsRequest> next;
-        {
-          std::lock_guard<std::mutex> lock(peer->results.mu);
-          next = std::move(peer->results.queued);
-          peer->results.in_flight = next != nullptr;
-        }
-        if (next) SendResults(peer, std::move(next));
+        if (auto next = peer->results.Next()) SendResults(peer, std::move(next));
         --in_flight_;
       });
 }

@@ -47,10 +47,36 @@ class Notifier {
   // Pushes of one kind to one peer: at most one in flight, the rest queued
   // into the next request.
   template <typename Request>
-  struct Lane {
-    std::mutex mu;
-    bool in_flight = false;
-    std::shared_ptr<Request> queued;
+  class Lane {
+   public:
+    // Adds to the lane what `fill` puts in a request. Returns the request to
+    // send now, or null when one is in flight (the additions wait for it).
+    template <typename Fill>
+    std::shared_ptr<Request> Push(Fill fill) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (in_flight_) {
+        if (!queued_) queued_ = std::make_shared<Request>();
+        fill(queued_.get());
+        return nullptr;
+      }
+      in_flight_ = true;
+      auto request = std::make_shared<Request>();
+      fill(request.get());
+      return request;
+    }
+    // The one in flight was answered: what queued meanwhile, to send now
+    // (null: the lane is idle).
+    std::shared_ptr<Request> Next() {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::shared_ptr<Request> next = std::move(queued_);
+      in_flight_ = next != nullptr;
+      return next;
+    }
+
+   private:
+    std::mutex mu_;
+    bool in_flight_ = false;
+    std::shared_ptr<Request> queued_;
   };
   struct ExecutorPeer {
     std::unique_ptr<tasker::v1::Executor::Stub> stub;

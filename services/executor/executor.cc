@@ -263,12 +263,10 @@ absl::Status Executor::StartRun(RunPtr run) {
   ASSIGN_OR_RETURN(auto response, CallWorker(run->worker, std::move(request)));
   if (response.status_code() != 0) {
     // The runtime refused its input (a bug, not the task's fault): fail the run.
-    v1::FailRunRequest fail;
-    fail.set_root_stack_run_id(run->root_id);
-    fail.set_fencing_token(run->token);
-    fail.mutable_error()->set_code("RUNTIME");
-    fail.mutable_error()->set_message(response.status_message());
-    if (auto failed = stores_.steps->FailRun(fail); failed.ok()) events_.Changed(run->run_id, &*failed);
+    v1::ErrorInfo error;
+    error.set_code("RUNTIME");
+    error.set_message(response.status_message());
+    (void)RecordFailure(run, std::move(error));
     return absl::OkStatus();
   }
   run->live = true;
@@ -285,13 +283,11 @@ absl::Status Executor::RebuildRun(RunPtr run) {
     if (journal.calls_size() > 0 || journal.has_checkpoint()) {
       // Suspended by a Tasker before warm runs: there is no journal to
       // replay it from.
-      v1::FailRunRequest fail;
-      fail.set_root_stack_run_id(run->root_id);
-      fail.set_fencing_token(run->token);
-      fail.mutable_error()->set_code("VERSION_MISMATCH");
-      fail.mutable_error()->set_message(
+      v1::ErrorInfo error;
+      error.set_code("VERSION_MISMATCH");
+      error.set_message(
           "the run was suspended by a Tasker version without a run journal and cannot be resumed; submit it again");
-      if (auto failed = stores_.steps->FailRun(fail); failed.ok()) events_.Changed(run->run_id, &*failed);
+      (void)RecordFailure(run, std::move(error));
       Forget(run, false);
       return absl::OkStatus();
     }
@@ -314,17 +310,11 @@ absl::Status Executor::RebuildRun(RunPtr run) {
   }
   const js::Outcome outcome = js::StepFromProto(response.step());
   if (outcome.kind == js::Outcome::Kind::kFailed) {
-    v1::FailRunRequest fail;
-    fail.set_root_stack_run_id(run->root_id);
-    fail.set_fencing_token(run->token);
-    fail.mutable_error()->set_code(js::FailureKindName(outcome.failure));
-    fail.mutable_error()->set_message(outcome.error_message);
-    fail.mutable_error()->set_stack(outcome.error_stack);
-    auto failed = stores_.steps->FailRun(fail);
-    if (failed.ok()) {
-      ++counters_.failed;
-      events_.Changed(run->run_id, &*failed);
-    }
+    v1::ErrorInfo error;
+    error.set_code(js::FailureKindName(outcome.failure));
+    error.set_message(outcome.error_message);
+    error.set_stack(outcome.error_stack);
+    (void)RecordFailure(run, std::move(error));
     LogWarning("run rebuild failed", {{"stack_run", run->root_id}, {"error", outcome.error_message}});
     Forget(run, false);
     return absl::OkStatus();
@@ -406,21 +396,13 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
           events_.Changed(run->run_id, &*completed);
         }
       } else {
-        v1::FailRunRequest fail;
-        fail.set_root_stack_run_id(run->root_id);
-        fail.set_fencing_token(run->token);
-        auto* error = fail.mutable_error();
-        error->set_code(js::FailureKindName(outcome.failure));
-        error->set_message(outcome.error_name.empty() || outcome.failure != js::FailureKind::kTaskError
-                               ? outcome.error_message
-                               : absl::StrCat(outcome.error_name, ": ", outcome.error_message));
-        error->set_stack(outcome.error_stack);
-        auto failed = stores_.steps->FailRun(fail);
-        recorded = failed.status();
-        if (recorded.ok()) {
-          ++counters_.failed;
-          events_.Changed(run->run_id, &*failed);
-        }
+        v1::ErrorInfo error;
+        error.set_code(js::FailureKindName(outcome.failure));
+        error.set_message(outcome.error_name.empty() || outcome.failure != js::FailureKind::kTaskError
+                              ? outcome.error_message
+                              : absl::StrCat(outcome.error_name, ": ", outcome.error_message));
+        error.set_stack(outcome.error_stack);
+        recorded = RecordFailure(run, std::move(error));
       }
       // The worker dropped the finished isolate itself.
       Forget(run, false);
@@ -484,6 +466,18 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
                {{"stack_run", run->root_id}, {"error", recorded.ToString()}});
   }
   Forget(run, true);
+}
+
+absl::Status Executor::RecordFailure(const RunPtr& run, v1::ErrorInfo error) {
+  v1::FailRunRequest fail;
+  fail.set_root_stack_run_id(run->root_id);
+  fail.set_fencing_token(run->token);
+  *fail.mutable_error() = std::move(error);
+  auto failed = stores_.steps->FailRun(fail);
+  if (!failed.ok()) return failed.status();
+  ++counters_.failed;
+  events_.Changed(run->run_id, &*failed);
+  return absl::OkStatus();
 }
 
 void Executor::Forget(const RunPtr& run, bool drop_isolate) {

@@ -151,6 +151,9 @@ class Executor {
   void Schedule(const RunPtr& run);
   void DeliveryLoop();
   void DeliverInbox(const RunPtr& run);
+  // Records the run's failure (the root's lease held); counts it and wakes
+  // its watchers when it was recorded.
+  absl::Status RecordFailure(const RunPtr& run, tasker::v1::ErrorInfo error);
   // Forgets a run here (its isolate too); storage keeps it for whoever claims it.
   void Forget(const RunPtr& run, bool drop_isolate);
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     services::ProcessorConfig config;
     config.owner = ctx.ReplicaId();
     config.threads = absl::GetFlag(FLAGS_threads);
+    if (config.threads < 1 || config.threads > 4096) return absl::InvalidArgumentError("--threads: must be 1..4096");
     config.max_attempts = absl::GetFlag(FLAGS_max_attempts);
     config.base_backoff = absl::GetFlag(FLAGS_base_backoff);
     config.call_timeout = absl::GetFlag(FLAGS_call_timeout);

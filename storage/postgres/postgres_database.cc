@@ -195,8 +195,6 @@ class PostgresDatabase : public Database {
   // two round trips a function, so only groups with a failure pay them).
   // Functions that meet a transient conflict (deadlock, serialization
   // failure) run again in a later transaction, after the others committed.
-  bool GroupsWrites() const override { return true; }
-
   std::vector<absl::Status> TransactGroup(const std::vector<TxFn>& fns) override {
     std::vector<absl::Status> statuses(fns.size(), absl::UnknownError("not run"));
     std::vector<size_t> pending(fns.size());
@@ -239,9 +237,9 @@ class PostgresDatabase : public Database {
         }
       } catch (const std::exception& e) {
         // Nothing of this transaction is durable.
-        const absl::Status failed = FromException(e, &broken);
+        const absl::Status lost = FromException(e, &broken);
         for (size_t i : pending) {
-          if (statuses[i].ok() || Transient(statuses[i])) statuses[i] = failed;
+          if (statuses[i].ok() || Transient(statuses[i])) statuses[i] = lost;
         }
       }
       Release(std::move(*conn), broken);

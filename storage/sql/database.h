@@ -69,11 +69,10 @@ class Database {
                                 const std::function<absl::Status(Tx&)>& fn) = 0;
 
   // Runs several write transactions so that they share one commit where the
-  // backend can (GroupsWrites); each `fn` is its own unit (rolled back alone
-  // when it fails) and gets its own status, in order. Backends that cannot
-  // group run each `fn` as its own Transact.
+  // backend can (SQLite and Postgres both do); each `fn` is its own unit
+  // (rolled back alone when it fails) and gets its own status, in order.
+  // This default runs each `fn` as its own Transact.
   using TxFn = std::function<absl::Status(Tx&)>;
-  virtual bool GroupsWrites() const { return false; }
   virtual std::vector<absl::Status> TransactGroup(const std::vector<TxFn>& fns) {
     std::vector<absl::Status> statuses;
     statuses.reserve(fns.size());

@@ -273,7 +273,7 @@ absl::StatusOr<v1::WriteBatchResponse> SqlStore::WriteBatch(const v1::WriteBatch
         body = PrepareFailRun(op.fail_run(), result->mutable_fail_run());
         break;
       default:
-        body = absl::InvalidArgumentError(absl::StrCat("ops[", i, "]: no op set"));
+        body = NoWriteInOp(i);
     }
     if (!body.ok()) {
       result->Clear();

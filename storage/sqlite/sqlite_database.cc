@@ -204,8 +204,6 @@ class SqliteDatabase : public Database {
     return status;
   }
 
-  bool GroupsWrites() const override { return true; }
-
   std::vector<absl::Status> TransactGroup(const std::vector<TxFn>& fns) override {
     std::vector<WriteJob> jobs;
     jobs.reserve(fns.size());
