@@ -320,6 +320,9 @@ TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedT
   const std::string id = SuspendedCall("executor-a:4711", &dispatched);
   ASSERT_EQ(dispatched.status(), v1::STACK_RUN_STATUS_RUNNING);
   ASSERT_EQ(dispatched.fencing_token(), 1);
+  // The sweeper's first sweep (at start, then every 60 s) has happened: a
+  // claim after this point would be of the dispatched call.
+  ASSERT_TRUE(WaitFor([&] { return faulty_->Calls("ClaimWork") >= 1; }));
   const int claims = faulty_->Calls("ClaimWork");
   EXPECT_TRUE(processor_->Dispatch(dispatched));
   v1::StackRun call = WaitFinished(id);
