@@ -22,7 +22,7 @@ struct ClientConfig {
   std::string target;
   // Sent as "authorization: Bearer <token>" on every call when non-empty.
   std::string auth_token;
-  int max_message_bytes = 64 * 1024 * 1024;
+  int max_message_bytes = 128 * 1024 * 1024;
 };
 
 // Errors: INVALID_ARGUMENT for an empty or malformed target.

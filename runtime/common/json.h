@@ -22,6 +22,11 @@ struct JsonStyle {
 // unset prints as "null".
 std::string ProtoToJson(const google::protobuf::Message& message, JsonStyle style = {});
 
+// The same, for people and HTTP clients: every `*_json` string field (a JSON
+// payload, see common.proto) appears under its name without the suffix as
+// the JSON value itself (`"input": {"b":1}`), spliced in byte for byte.
+std::string ProtoToJsonWithPayloads(const google::protobuf::Message& message, JsonStyle style = {});
+
 // Parses JSON text into `out`. INVALID_ARGUMENT naming `field` when the text
 // is not JSON or does not fit the message.
 absl::Status JsonToProto(absl::string_view json, google::protobuf::Message* out,

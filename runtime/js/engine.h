@@ -41,8 +41,9 @@ struct Limits {
   // CPU time one step (start or resume to the next suspension) may use.
   absl::Duration step_cpu = absl::Seconds(10);
   int max_calls_per_suspension = 256;
-  size_t max_continuation_bytes = 32 << 20;
-  size_t max_result_bytes = 8 << 20;
+  size_t max_continuation_bytes = 64 << 20;
+  // The run's result, JSON (kMaxPayloadBytes, 16 MiB).
+  size_t max_result_bytes = 16 << 20;
   size_t max_log_bytes = 256 << 10;
   size_t max_log_lines = 2000;
 };

@@ -38,7 +38,7 @@ struct ServerConfig {
   // How long in-flight calls may run on after shutdown begins.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Largest request/response message accepted, in bytes.
-  int max_message_bytes = 64 * 1024 * 1024;
+  int max_message_bytes = 128 * 1024 * 1024;
 };
 
 class ServerRunner {

@@ -20,6 +20,7 @@
 #include "proto/tasker/v1/task_service.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
+#include "runtime/common/json_text.h"
 #include "runtime/common/status.h"
 #include "runtime/server/server_flags.h"
 
@@ -37,7 +38,7 @@ namespace v1 = ::tasker::v1;
 namespace {
 
 void Print(const google::protobuf::Message& message) {
-  std::cout << tasker::ProtoToJson(message, {.pretty = true});
+  std::cout << tasker::ProtoToJsonWithPayloads(message, {.pretty = true});
 }
 
 int Fail(const grpc::Status& status) {
@@ -104,9 +105,10 @@ int main(int argc, char** argv) {
     request.set_task_identifier(arg(2));
     request.set_idempotency_key(absl::GetFlag(FLAGS_idempotency_key));
     const std::string input = args.size() == 4 ? arg(3) : "null";
-    auto value = tasker::ParseJsonValue(input, "INPUT_JSON");
-    if (!value.ok()) return Usage("INPUT_JSON is not valid JSON");
-    *request.mutable_input() = *std::move(value);
+    if (absl::Status valid = tasker::ValidateJson(input, "INPUT_JSON"); !valid.ok()) {
+      return Usage(std::string(valid.message()).c_str());
+    }
+    request.set_input_json(input);
     v1::SubmitRunResponse response;
     grpc::Status status = stub->SubmitRun(context.get(), request, &response);
     if (!status.ok()) return Fail(status);

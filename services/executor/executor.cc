@@ -3,7 +3,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
-#include "runtime/common/json.h"
+#include "runtime/common/json_text.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "runtime/js/worker_protocol.h"
@@ -36,11 +36,11 @@ js::CallResult ResultOf(const v1::StackRun& call) {
   r.call_id = call.call_id();
   r.ok = call.status() == v1::STACK_RUN_STATUS_COMPLETED;
   if (r.ok) {
-    r.result_json = call.has_result() ? ProtoToJson(call.result()) : "null";
+    r.result_json = call.result_json().empty() ? "null" : call.result_json();
   } else {
     r.error_message = call.error().message().empty() ? "the call failed" : call.error().message();
     r.error_code = call.error().code();
-    if (call.error().has_details()) r.error_details_json = ProtoToJson(call.error().details());
+    r.error_details_json = call.error().details_json();
   }
   return r;
 }
@@ -73,7 +73,7 @@ void FillRebuild(const v1::Journal& journal, const std::string& code, const std:
     c.call_id = call.call_id();
     c.service = call.service();
     c.method = call.method();
-    c.args_json = call.has_args() ? ProtoToJson(call.args()) : "null";
+    c.args_json = call.args_json().empty() ? "null" : call.args_json();
     c.done = Finished(call);
     if (c.done) c.result = ResultOf(call);
     *op->add_calls() = js::JournalCallToProto(c);
@@ -93,10 +93,21 @@ v1::Continuation CheckpointRecord(const std::string& root_id, const js::v1::Resp
 
 namespace {
 
-absl::StatusOr<google::protobuf::Value> FromRuntimeJson(const std::string& json, absl::string_view what) {
-  auto value = ParseJsonValue(json, what);
-  if (!value.ok()) return absl::InternalError(absl::StrCat("the runtime produced ", what, " that does not parse"));
-  return value;
+// A payload the task produced (its result, a call's args) that cannot be
+// stored fails the run: it would fail the same way every time.
+absl::Status CheckTaskPayload(const std::string& json, absl::string_view what) {
+  if (json.size() > kMaxPayloadBytes) {
+    return absl::OutOfRangeError(absl::StrCat(what, " is ", json.size(), " bytes of JSON, above the limit of ",
+                                              kMaxPayloadBytes, " bytes (16 MiB)"));
+  }
+  return ValidateJson(json, what);
+}
+
+v1::ErrorInfo PayloadError(const absl::Status& status) {
+  v1::ErrorInfo error;
+  error.set_code(status.code() == absl::StatusCode::kOutOfRange ? "PAYLOAD_TOO_LARGE" : "INVALID_PAYLOAD");
+  error.set_message(std::string(status.message()));
+  return error;
 }
 
 }  // namespace
@@ -224,7 +235,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   run->run_id = claim.task_run().id();
   run->task_identifier = claim.task_run().task_identifier();
   run->task_version = claim.task_run().task_version();
-  run->input_json = claim.task_run().has_input() ? ProtoToJson(claim.task_run().input()) : "null";
+  run->input_json = claim.task_run().input_json().empty() ? "null" : claim.task_run().input_json();
   run->token = claim.lease().fencing_token();
   {
     std::lock_guard<std::mutex> lock(runs_mu_);
@@ -383,12 +394,12 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
         v1::CompleteRunRequest complete;
         complete.set_root_stack_run_id(run->root_id);
         complete.set_fencing_token(run->token);
-        auto result = FromRuntimeJson(outcome.result_json, "a result");
-        if (!result.ok()) {
-          recorded = result.status();
+        if (absl::Status valid = CheckTaskPayload(outcome.result_json, "the run's result"); !valid.ok()) {
+          recorded = RecordFailure(run, PayloadError(valid));
+          Forget(run, false);
           break;
         }
-        *complete.mutable_result() = std::move(*result);
+        complete.set_result_json(outcome.result_json);
         auto completed = stores_.steps->CompleteRun(complete);
         recorded = completed.status();
         if (recorded.ok()) {
@@ -422,14 +433,19 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
         c->set_method(call.method);
         c->set_index(call.index);
         c->set_step(step.seq());
-        auto args = FromRuntimeJson(call.args_json, "call args");
-        if (!args.ok()) {
-          recorded = args.status();
+        if (absl::Status valid = CheckTaskPayload(
+                call.args_json, absl::StrCat("the args of call ", call.index, " (", call.service, " ", call.method, ")"));
+            !valid.ok()) {
+          recorded = RecordFailure(run, PayloadError(valid));
           break;
         }
-        *c->mutable_args() = std::move(*args);
+        c->set_args_json(call.args_json);
       }
-      if (!recorded.ok()) break;
+      if (!recorded.ok() || record.calls_size() < static_cast<int>(outcome.calls.size())) {
+        Forget(run, true);
+        if (recorded.ok()) return;
+        break;
+      }
       record.set_dispatch_owner(absl::StrCat("dispatch/", config_.owner));
       record.set_dispatch_lease_ms(absl::ToInt64Milliseconds(config_.dispatch_lease));
       // The calls must be durable before anyone performs them: a store that
@@ -459,6 +475,16 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
     }
   }
   if (recorded.ok()) return;
+  if (recorded.code() == absl::StatusCode::kInvalidArgument) {
+    // Storage refused what the step produced: retrying cannot help.
+    v1::ErrorInfo error;
+    error.set_code("INVALID_PAYLOAD");
+    error.set_message(absl::StrCat("the step's output was refused: ", recorded.message()));
+    if (RecordFailure(run, std::move(error)).ok()) {
+      Forget(run, true);
+      return;
+    }
+  }
   if (LostRace(recorded)) {
     LogInfo("step result dropped", {{"stack_run", run->root_id}, {"reason", recorded.ToString()}});
   } else {

@@ -121,7 +121,7 @@ class ExecutorTest : public ::testing::Test {
     EXPECT_TRUE(store_->PublishTaskFunction(publish).ok());
     v1::SubmitRunRequest submit;
     submit.set_task_identifier("t");
-    *submit.mutable_input() = *ParseJsonValue(input_json, "input");
+    submit.set_input_json(input_json);
     auto submitted = store_->SubmitRun(submit);
     EXPECT_TRUE(submitted.ok()) << submitted.status();
     return submitted.ok() ? *submitted : v1::SubmitRunResponse();
@@ -183,7 +183,7 @@ constexpr char kTenCalls[] = R"(
 // The args of the run's calls, by call number, as JSON.
 std::vector<nlohmann::json> ArgsOf(const v1::Journal& journal) {
   std::vector<nlohmann::json> out;
-  for (const auto& call : journal.calls()) out.push_back(nlohmann::json::parse(ProtoToJson(call.args())));
+  for (const auto& call : journal.calls()) out.push_back(nlohmann::json::parse(call.args_json()));
   return out;
 }
 
@@ -191,7 +191,7 @@ std::vector<nlohmann::json> ArgsOf(const v1::Journal& journal) {
 // task saw before any crash are the ones it saw after.
 void ExpectResultMatchesJournal(const v1::TaskRun& run, const v1::Journal& journal, size_t calls) {
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message();
-  nlohmann::json result = nlohmann::json::parse(ProtoToJson(run.result()));
+  nlohmann::json result = nlohmann::json::parse(run.result_json());
   std::vector<nlohmann::json> args = ArgsOf(journal);
   ASSERT_EQ(args.size(), calls);
   ASSERT_EQ(result.size(), calls);
@@ -421,7 +421,7 @@ TEST_F(ExecutorTest, AThousandSuspendedRunsStayWithinTheWarmBudget) {
   for (int i = 0; i < kRuns; ++i) {
     v1::SubmitRunRequest submit;
     submit.set_task_identifier("t");
-    *submit.mutable_input() = *ParseJsonValue(absl::StrCat(R"({"k":)", i, "}"), "input");
+    submit.set_input_json(absl::StrCat(R"({"k":)", i, "}"));
     auto submitted = store_->SubmitRun(submit);
     ASSERT_TRUE(submitted.ok());
     runs.push_back(*submitted);
@@ -451,7 +451,7 @@ TEST_F(ExecutorTest, AThousandSuspendedRunsStayWithinTheWarmBudget) {
     ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(240)))
         << Run(run.run().id()).DebugString();
   }
-  for (int i = 0; i < kRuns; i += 97) EXPECT_EQ(Run(runs[i].run().id()).result().number_value(), 2 * i);
+  for (int i = 0; i < kRuns; i += 97) EXPECT_EQ(Run(runs[i].run().id()).result_json(), absl::StrCat(2 * i));
   EXPECT_EQ(processor_->total_performed(), kRuns);
 }
 

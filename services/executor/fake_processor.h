@@ -94,9 +94,7 @@ class FakeProcessor : public Notifier {
       tasker::v1::CompleteCallRequest complete;
       complete.set_stack_run_id(call.id());
       complete.set_fencing_token(call.fencing_token());
-      auto echo = ParseJsonValue(absl::StrCat(R"({"echo":)", call.has_args() ? ProtoToJson(call.args()) : "null", "}"),
-                                 "result");
-      *complete.mutable_result() = *echo;
+      complete.set_result_json(absl::StrCat(R"({"echo":)", call.args_json().empty() ? "null" : call.args_json(), "}"));
       auto done = store_->CompleteCall(complete);
       if (!done.ok()) continue;  // cancelled / finished run
       Executor* to = route ? route(done->reply_to()) : nullptr;

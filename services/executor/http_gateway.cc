@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/common/json.h"
+#include "runtime/common/json_text.h"
 
 namespace tasker::services {
 namespace {
@@ -24,15 +25,49 @@ void SendError(httplib::Response& res, const absl::Status& status) {
 
 void SendMessage(httplib::Response& res, const google::protobuf::Message& message) {
   res.status = 200;
-  res.set_content(ProtoToJson(message), "application/json");
+  res.set_content(ProtoToJsonWithPayloads(message), "application/json");
 }
 
-absl::StatusOr<Json> Body(const httplib::Request& req) {
-  if (req.body.empty()) return Json::object();
-  Json body = Json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return absl::InvalidArgumentError("body: not valid JSON");
-  return body;
-}
+// A request body: a JSON object's members, their values as raw text (so an
+// input keeps its key order and number formatting), parsed iteratively with
+// the documented depth limit.
+class Body {
+ public:
+  static absl::StatusOr<Body> Parse(const httplib::Request& req) {
+    Body body;
+    if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return body;
+    auto members = JsonObjectMembers(req.body, "body", kMaxJsonDepth, kMaxBodyBytes);
+    if (!members.ok()) return members.status();
+    body.members_ = std::move(*members);
+    return body;
+  }
+
+  // The raw JSON of member `name` (the last one, as JSON.parse keeps), or
+  // nullptr when absent.
+  const absl::string_view* Raw(absl::string_view name) const {
+    for (auto it = members_.rbegin(); it != members_.rend(); ++it) {
+      if (it->key == name) return &it->raw;
+    }
+    return nullptr;
+  }
+
+  // Member `name` as a string: `fallback` when absent or null;
+  // INVALID_ARGUMENT naming it when it is another type.
+  absl::StatusOr<std::string> String(absl::string_view name, std::string fallback = "") const {
+    const absl::string_view* raw = Raw(name);
+    if (raw == nullptr || TypeOfJson(*raw) == JsonType::kNull) return fallback;
+    if (TypeOfJson(*raw) != JsonType::kString) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": must be a string, got ", JsonTypeName(TypeOfJson(*raw))));
+    }
+    return JsonStringValue(*raw);
+  }
+
+  static constexpr size_t kMaxBodyBytes = kMaxPayloadBytes + (size_t{1} << 20);
+
+ private:
+  std::vector<JsonMember> members_;
+};
 
 
 }  // namespace
@@ -82,29 +117,35 @@ absl::Status HttpGateway::Start(const std::string& listen) {
     res.set_content(R"({"status":"ok"})", "application/json");
   });
   s.Post("/task/store-function", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req);
+    auto body = Body::Parse(req);
     if (!body.ok()) return SendError(res, body.status());
+    auto identifier = body->String("identifier");
+    if (!identifier.ok()) return SendError(res, identifier.status());
+    auto name = body->String("name", *identifier);
+    if (!name.ok()) return SendError(res, name.status());
+    auto code = body->String("code");
+    if (!code.ok()) return SendError(res, code.status());
     v1::PublishTaskRequest request;
-    request.set_identifier(body->value("name", body->value("identifier", "")));
-    request.set_code(body->value("code", ""));
-    if (body->contains("metadata")) {
-      auto metadata = NlohmannToValue((*body)["metadata"], "metadata");
-      if (!metadata.ok() || !metadata->has_struct_value()) {
-        return SendError(res, absl::InvalidArgumentError("metadata: must be a JSON object"));
+    request.set_identifier(*name);
+    request.set_code(*code);
+    if (const absl::string_view* metadata = body->Raw("metadata");
+        metadata != nullptr && TypeOfJson(*metadata) != JsonType::kNull) {
+      if (TypeOfJson(*metadata) != JsonType::kObject) {
+        return SendError(res, absl::InvalidArgumentError(absl::StrCat(
+                                  "metadata: must be a JSON object, got ", JsonTypeName(TypeOfJson(*metadata)))));
       }
-      *request.mutable_metadata() = metadata->struct_value();
+      request.set_metadata_json(std::string(*metadata));
     }
     auto published = api_->Publish(request);
     if (!published.ok()) return SendError(res, published.status());
     SendMessage(res, *published);
   });
-  auto submit = [this](httplib::Response& res, const std::string& name, const Json& input, const std::string& key) {
+  auto submit = [this](httplib::Response& res, const std::string& name, absl::string_view input,
+                       const std::string& key) {
     v1::SubmitRunRequest request;
     request.set_task_identifier(name);
     request.set_idempotency_key(key);
-    auto value = NlohmannToValue(input, "input");
-    if (!value.ok()) return SendError(res, value.status());
-    *request.mutable_input() = *value;
+    request.set_input_json(std::string(input));
     auto submitted = api_->Submit(request);
     if (!submitted.ok()) return SendError(res, submitted.status());
     res.set_content(Json{{"runId", submitted->run().id()},
@@ -114,15 +155,25 @@ absl::Status HttpGateway::Start(const std::string& listen) {
                     "application/json");
   };
   s.Post("/task/submit", [submit](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req);
+    auto body = Body::Parse(req);
     if (!body.ok()) return SendError(res, body.status());
-    const std::string name = body->value("name", body->value("taskName", ""));
-    submit(res, name, body->contains("input") ? (*body)["input"] : Json(nullptr), body->value("idempotencyKey", ""));
+    auto task_name = body->String("taskName");
+    if (!task_name.ok()) return SendError(res, task_name.status());
+    auto name = body->String("name", *task_name);
+    if (!name.ok()) return SendError(res, name.status());
+    auto key = body->String("idempotencyKey");
+    if (!key.ok()) return SendError(res, key.status());
+    const absl::string_view* input = body->Raw("input");
+    submit(res, *name, input ? *input : absl::string_view("null"), *key);
   });
   s.Post(R"(/functions/v1/tasks/([^/]+))", [submit](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req);
-    if (!body.ok()) return SendError(res, body.status());
-    submit(res, req.matches[1], *body, req.get_header_value("Idempotency-Key"));
+    // The whole body is the input.
+    const bool empty = req.body.find_first_not_of(" \t\r\n") == std::string::npos;
+    if (!empty) {
+      if (absl::Status valid = ValidateJson(req.body, "body"); !valid.ok()) return SendError(res, valid);
+    }
+    submit(res, req.matches[1], empty ? absl::string_view("{}") : absl::string_view(req.body),
+           req.get_header_value("Idempotency-Key"));
   });
   s.Get(R"(/task/status/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     v1::GetRunRequest request;
@@ -139,7 +190,24 @@ absl::Status HttpGateway::Start(const std::string& listen) {
     if (!functions.ok()) return SendError(res, functions.status());
     SendMessage(res, *functions);
   });
-  s.set_payload_max_length(4 << 20);
+  s.set_payload_max_length(Body::kMaxBodyBytes);
+  // httplib's own refusals (413 for a body above the limit, 404, ...) answer
+  // in the same JSON shape as ours.
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    absl::Status status = res.status == 413
+                              ? absl::InvalidArgumentError(absl::StrCat("body: larger than the limit of ",
+                                                                        Body::kMaxBodyBytes, " bytes"))
+                          : res.status == 404 ? absl::NotFoundError("no such route")
+                                              : absl::UnknownError(absl::StrCat("HTTP ", res.status));
+    const int code = res.status;
+    SendError(res, status);
+    res.status = code;
+  });
+  // A handler that throws answers 500 with a JSON error instead of an empty body.
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    SendError(res, absl::InternalError("the request could not be handled"));
+  });
   if (port == 0) {
     port_ = s.bind_to_any_port(host);
   } else {

@@ -1,18 +1,39 @@
 #include "services/executor/task_api.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "runtime/common/status.h"
 #include "runtime/js/engine.h"
 
 namespace tasker::services {
+namespace {
+
+// A client built from the protos before payloads became JSON text still
+// sends the old google.protobuf.Value/Struct field, which would otherwise be
+// dropped silently (an unknown field): refuse it, naming the new one.
+absl::Status RefuseRemovedField(const google::protobuf::Message& request, int number, absl::string_view old_name,
+                                absl::string_view new_name) {
+  const auto& unknown = request.GetReflection()->GetUnknownFields(request);
+  for (int i = 0; i < unknown.field_count(); ++i) {
+    if (unknown.field(i).number() == number) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          old_name, ": this field (number ", number, ") was removed; send the payload as JSON text in ", new_name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& request) {
+  RETURN_IF_ERROR(RefuseRemovedField(request, 3, "metadata", "metadata_json"));
   if (request.code().empty()) return absl::InvalidArgumentError("code: must not be empty");
   RETURN_IF_ERROR(js::CheckSyntax(request.code()));
   v1::PublishTaskFunctionRequest publish;
   publish.set_identifier(request.identifier());
   publish.set_code(request.code());
-  *publish.mutable_metadata() = request.metadata();
+  publish.set_metadata_json(request.metadata_json());
   return functions_->PublishTaskFunction(publish);
 }
 
@@ -25,6 +46,7 @@ absl::StatusOr<v1::ListTaskFunctionsResponse> TaskApi::ListTaskFunctions(const v
 }
 
 absl::StatusOr<v1::SubmitRunResponse> TaskApi::Submit(const v1::SubmitRunRequest& request) {
+  RETURN_IF_ERROR(RefuseRemovedField(request, 3, "input", "input_json"));
   ASSIGN_OR_RETURN(auto submitted, runs_->SubmitRun(request));
   if (submitted.created()) executor_->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
   return submitted;

@@ -81,7 +81,7 @@ int Main() {
   for (int i = 0; i < runs; ++i) {
     v1::SubmitRunRequest submit;
     submit.set_task_identifier("t");
-    *submit.mutable_input() = *ParseJsonValue(absl::StrCat(R"({"k":)", i, "}"), "input");
+    submit.set_input_json(absl::StrCat(R"({"k":)", i, "}"));
     auto submitted = (*store)->SubmitRun(submit);
     if (!submitted.ok()) return 1;
     ids.push_back(submitted->run().id());

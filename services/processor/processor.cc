@@ -92,7 +92,7 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   v1::CallRequest request;
   request.set_service(call.service());
   request.set_method(call.method());
-  *request.mutable_args() = call.args();
+  request.set_args_json(call.args_json());
   // The same key on every attempt of this call: providers may deduplicate.
   request.set_idempotency_key(absl::StrCat(call.task_run_id(), "/", call.id()));
   request.set_deadline_ms(absl::ToInt64Milliseconds(config_.call_timeout));
@@ -103,7 +103,7 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
 
   v1::ErrorInfo error;
   bool ok = false;
-  if (rpc.ok() && response.has_result()) {
+  if (rpc.ok() && response.outcome_case() == v1::CallResponse::kResultJson) {
     ok = true;
   } else if (rpc.ok()) {
     error = response.error();
@@ -140,7 +140,7 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   complete.set_stack_run_id(call.id());
   complete.set_fencing_token(token);
   if (ok) {
-    *complete.mutable_result() = response.result();
+    complete.set_result_json(response.result_json());
   } else {
     if (error.retryable()) {
       error.set_message(absl::StrCat(error.message(), " (gave up after ", call.attempt(), " attempts)"));

@@ -50,7 +50,7 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
       response->mutable_error()->set_message("busy");
       response->mutable_error()->set_retryable(retryable);
     } else {
-      response->mutable_result()->set_string_value("done");
+      response->set_result_json(R"("done")");
     }
     return grpc::Status::OK;
   }
@@ -204,7 +204,7 @@ TEST_F(ProcessorTest, RetriesRetryableFailuresThenSucceeds) {
   processor_->Enqueue(id);
   v1::StackRun call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
-  EXPECT_EQ(call.result().string_value(), "done");
+  EXPECT_EQ(call.result_json(), R"("done")");
   EXPECT_EQ(call.attempt(), 3);
   EXPECT_EQ(proxy_.calls.load(), 3);
   EXPECT_EQ(processor_->counters().retried.load(), 2);
@@ -249,7 +249,7 @@ TEST_F(ProcessorTest, AnUnreachableProxyIsRetriedUntilItIsBack) {
   proxy_.down = false;
   v1::StackRun call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
-  EXPECT_EQ(call.result().string_value(), "done");
+  EXPECT_EQ(call.result_json(), R"("done")");
 }
 
 // Short leases and frequent sweeps, for the fault tests: a call left RUNNING
@@ -278,7 +278,7 @@ TEST_F(ProcessorTest, CompleteCallAnswerDroppedIsNotPerformedAgain) {
   ASSERT_TRUE(WaitFor([&] { return faulty_->Calls("ClaimWork") >= claims + kClaimsBeyondALease; }));
   call = *store_->GetStackRun(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
-  EXPECT_EQ(call.result().string_value(), "done");
+  EXPECT_EQ(call.result_json(), R"("done")");
   EXPECT_EQ(call.attempt(), 1);
   EXPECT_EQ(proxy_.calls.load(), 1);
   EXPECT_EQ(faulty_->Calls("CompleteCall"), 1);
@@ -301,7 +301,7 @@ TEST_F(ProcessorTest, FailedRetryCallIsReclaimedAfterTheLeaseExpires) {
   ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("RetryCall") == 1; }));
   v1::StackRun call = WaitFinished(id);
   ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED) << call.DebugString();
-  EXPECT_EQ(call.result().string_value(), "done");
+  EXPECT_EQ(call.result_json(), R"("done")");
   // The retry was never recorded: the second attempt is the re-claim after
   // the lease expired.
   EXPECT_EQ(call.attempt(), 2);
@@ -339,7 +339,7 @@ TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedT
   ASSERT_EQ(notifier_.delivered.size(), 1u);
   EXPECT_EQ(notifier_.delivered[0].first, "executor-a:4711");
   EXPECT_EQ(notifier_.delivered[0].second.id(), id);
-  EXPECT_EQ(notifier_.delivered[0].second.result().string_value(), "done");
+  EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
   // The warm parent is still RUNNING under its executor's lease.
   EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_RUNNING);
 }

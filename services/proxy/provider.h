@@ -15,7 +15,9 @@
 
 namespace tasker::proxy {
 
-using Json = nlohmann::json;
+// Ordered: a provider's answer keeps the key order the remote service (or the
+// task's args) gave it.
+using Json = nlohmann::ordered_json;
 
 struct CallContext {
   std::string idempotency_key;

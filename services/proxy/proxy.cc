@@ -5,18 +5,27 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "runtime/common/json.h"
+#include "runtime/common/json_text.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 
 namespace tasker::proxy {
 namespace {
 
-bool JsonToValue(const Json& json, google::protobuf::Value* out) {
-  auto value = NlohmannToValue(json, "result");
-  if (!value.ok()) return false;
-  *out = *std::move(value);
-  return true;
+// JSON text for a provider's answer; strings that are not valid UTF-8 (a
+// remote service's bytes) get U+FFFD.
+std::string DumpJson(const Json& json) {
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// The task's args as nlohmann::json. Lone surrogates (valid in the JSON text
+// JSON.stringify writes, refused by nlohmann) reach providers as U+FFFD.
+absl::StatusOr<Json> ParseArgs(const std::string& text) {
+  if (text.empty()) return Json(nullptr);
+  RETURN_IF_ERROR(ValidateJson(text, "args_json"));
+  Json args = Json::parse(ReplaceLoneSurrogateEscapes(text), nullptr, false);
+  if (args.is_discarded()) return absl::InvalidArgumentError("args_json: not valid JSON");
+  return args;
 }
 
 }  // namespace
@@ -45,10 +54,7 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
   if (request.deadline_ms() < 0 || request.deadline_ms() > 600000) {
     return absl::InvalidArgumentError("deadline_ms: must be within 0..600000");
   }
-  Json args = nullptr;
-  if (request.has_args()) {
-    ASSIGN_OR_RETURN(args, ValueToNlohmann(request.args(), "args"));
-  }
+  ASSIGN_OR_RETURN(Json args, ParseArgs(request.args_json()));
   CallContext context;
   context.idempotency_key = request.idempotency_key();
   context.task_run_id = request.task_run_id();
@@ -60,15 +66,13 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
   v1::CallResponse response;
   response.set_provider_micros(micros);
   if (outcome->ok) {
-    if (!JsonToValue(outcome->result, response.mutable_result())) {
-      return absl::InternalError("provider result is not representable as JSON");
-    }
+    response.set_result_json(DumpJson(outcome->result));
   } else {
     auto* error = response.mutable_error();
     error->set_code(outcome->error_code);
     error->set_message(outcome->error_message);
     error->set_retryable(outcome->retryable);
-    if (!outcome->error_details.is_null()) JsonToValue(outcome->error_details, error->mutable_details());
+    if (!outcome->error_details.is_null()) error->set_details_json(DumpJson(outcome->error_details));
   }
   Log(LogLevel::kDebug, "call",
       {{"service", request.service()}, {"method", request.method()}, {"run", request.task_run_id()},

@@ -22,20 +22,17 @@ using emulators::SearchEmulator;
 constexpr char kAdmin[] = "admin@example.com";
 
 Json ResultJson(const v1::CallResponse& response) {
-  if (!response.has_result()) {
+  if (!response.has_result_json()) {
     ADD_FAILURE() << "call failed: " << response.error().code() << " " << response.error().message();
     return nullptr;
   }
-  auto result = ValueToNlohmann(response.result(), "result");
-  EXPECT_TRUE(result.ok()) << result.status();
-  return result.ok() ? *result : nullptr;
+  Json result = Json::parse(response.result_json(), nullptr, false);
+  EXPECT_FALSE(result.is_discarded()) << response.result_json();
+  return result.is_discarded() ? Json(nullptr) : result;
 }
 
-google::protobuf::Value Value(const std::string& json) {
-  auto v = ParseJsonValue(json, "test value");
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : google::protobuf::Value();
-}
+// Args are JSON text.
+std::string Value(const std::string& json) { return json; }
 
 class ProxyTest : public ::testing::Test {
  protected:
@@ -79,7 +76,7 @@ class ProxyTest : public ::testing::Test {
     v1::CallRequest request;
     request.set_service(service);
     request.set_method(method);
-    *request.mutable_args() = Value(args_json);
+    request.set_args_json(Value(args_json));
     request.set_deadline_ms(deadline_ms);
     request.set_idempotency_key("run_1/sr_1");
     return core_->Call(request);
@@ -156,7 +153,7 @@ TEST_F(ProxyTest, AdminDebugNeverRevealsSecrets) {
 
 TEST_F(ProxyTest, WebSearchNormalisesAndClassifiesFailures) {
   auto ok = Call("websearch", "search", R"({"query":"tasker durable","limit":2})");
-  ASSERT_TRUE(ok.has_result()) << ok.error().message();
+  ASSERT_TRUE(ok.has_result_json()) << ok.error().message();
   const Json results = ResultJson(ok);
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0]["title"], "Result 0 for tasker durable");
@@ -194,7 +191,7 @@ TEST_F(ProxyTest, WebSearchWithAWrongKeyIsAFinalAuthError) {
   v1::CallRequest request;
   request.set_service("websearch");
   request.set_method("search");
-  *request.mutable_args() = Value(R"({"query":"x"})");
+  request.set_args_json(Value(R"({"query":"x"})"));
   auto response = core.Call(request);
   ASSERT_TRUE(response.ok());
   EXPECT_EQ(response->error().code(), "HTTP_401");
@@ -223,11 +220,11 @@ TEST_F(ProxyTest, OpenAiMethods) {
 
 TEST_F(ProxyTest, GoogleDirectoryAndGmailWithDelegationAndPaging) {
   auto domains = Call("gapi", "admin.domains.list", R"([{"customer":"my_customer"}])");
-  ASSERT_TRUE(domains.has_result()) << domains.error().message();
+  ASSERT_TRUE(domains.has_result_json()) << domains.error().message();
   EXPECT_EQ(ResultJson(domains)["domains"].size(), 2u);
 
   auto page1 = Call("gapi", "admin.users.list", R"({"domain":"example.com","maxResults":2})");
-  ASSERT_TRUE(page1.has_result()) << page1.error().message();
+  ASSERT_TRUE(page1.has_result_json()) << page1.error().message();
   Json users = ResultJson(page1);
   EXPECT_EQ(users["users"].size(), 2u);
   ASSERT_TRUE(users.contains("nextPageToken"));
@@ -241,13 +238,13 @@ TEST_F(ProxyTest, GoogleDirectoryAndGmailWithDelegationAndPaging) {
 
   // Gmail impersonates the mailbox owner (the emulator checks sub == userId).
   auto list = Call("gapi", "gmail.users.messages.list", R"({"userId":"alice@example.com","maxResults":3})");
-  ASSERT_TRUE(list.has_result()) << list.error().message();
+  ASSERT_TRUE(list.has_result_json()) << list.error().message();
   Json messages = ResultJson(list);
   EXPECT_EQ(messages["messages"].size(), 3u);
   EXPECT_EQ(messages["nextPageToken"], "3");
   auto get = Call("gapi", "gmail.users.messages.get",
                   R"({"userId":"alice@example.com","id":"alice-m1","format":"metadata","metadataHeaders":["Subject"]})");
-  ASSERT_TRUE(get.has_result()) << get.error().message();
+  ASSERT_TRUE(get.has_result_json()) << get.error().message();
   EXPECT_EQ(ResultJson(get)["payload"]["headers"][0]["value"], "Subject 1");
   auto missing = Call("gapi", "gmail.users.messages.get", R"({"userId":"alice@example.com","id":"alice-m99"})");
   EXPECT_EQ(missing.error().code(), "HTTP_404");
@@ -266,19 +263,19 @@ TEST_F(ProxyTest, GoogleDirectoryAndGmailWithDelegationAndPaging) {
 }
 
 TEST_F(ProxyTest, GoogleTokensAreCachedAndRefreshedWhenRevoked) {
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result_json());
   EXPECT_EQ(google_->tokens_issued(), 1);
-  ASSERT_TRUE(Call("gapi", "gmail.users.messages.list", R"({"userId":"dave@example.org"})").has_result());
+  ASSERT_TRUE(Call("gapi", "gmail.users.messages.list", R"({"userId":"dave@example.org"})").has_result_json());
   EXPECT_EQ(google_->tokens_issued(), 2);  // another (subject, scopes)
   google_->RevokeAllTokens();
   auto after = Call("gapi", "admin.domains.list", "{}");
-  ASSERT_TRUE(after.has_result()) << after.error().message();
+  ASSERT_TRUE(after.has_result_json()) << after.error().message();
   EXPECT_EQ(google_->tokens_issued(), 3);
   // Short-lived tokens are renewed before they expire.
   google_->SetTokenLifetime(30);
   google_provider_->ClearTokenCache();
-  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
-  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result_json());
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result_json());
   EXPECT_EQ(google_->tokens_issued(), 5);
 }
 
@@ -295,7 +292,7 @@ TEST_F(ProxyTest, GoogleRejectsAssertionsSignedByAnotherKey) {
 }
 
 TEST_F(ProxyTest, GoogleServerErrorsAreRetryable) {
-  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result());
+  ASSERT_TRUE(Call("gapi", "admin.domains.list", "{}").has_result_json());
   google_->FailNext(1, 503);
   auto down = Call("gapi", "admin.domains.list", "{}");
   EXPECT_EQ(down.error().code(), "HTTP_503");
@@ -318,21 +315,21 @@ TEST(DatabaseProviderTest, ReadsRunsAndFunctionsWithoutSql) {
   v1::CallRequest request;
   request.set_service("database");
   request.set_method("taskRuns.list");
-  *request.mutable_args() = Value(R"({"status":"PENDING","limit":5})");
+  request.set_args_json(Value(R"({"status":"PENDING","limit":5})"));
   auto listed = core.Call(request);
   ASSERT_TRUE(listed.ok()) << listed.status();
   Json runs = ResultJson(*listed);
   ASSERT_EQ(runs["runs"].size(), 1u);
   EXPECT_EQ(runs["runs"][0]["id"], run->run().id());
-  *request.mutable_args() = Value(R"({"status":"BOGUS"})");
+  request.set_args_json(Value(R"({"status":"BOGUS"})"));
   EXPECT_EQ(core.Call(request).status().code(), absl::StatusCode::kInvalidArgument);
   request.set_method("taskFunctions.get");
-  *request.mutable_args() = Value(R"({"identifier":"t"})");
+  request.set_args_json(Value(R"({"identifier":"t"})"));
   auto function = core.Call(request);
   ASSERT_TRUE(function.ok()) << function.status();
   EXPECT_EQ(ResultJson(*function)["code"], "return 1");
   request.set_method("taskRuns.get");
-  *request.mutable_args() = Value(R"({"id":"run_missing"})");
+  request.set_args_json(Value(R"({"id":"run_missing"})"));
   auto missing = core.Call(request);
   ASSERT_TRUE(missing.ok()) << missing.status();
   EXPECT_EQ(missing->error().code(), "NOT_FOUND");

@@ -63,7 +63,7 @@ double Percentile(std::vector<double> v, double p) {
 void Lifecycle(Store* store, const std::string& owner, const std::string& blob, Samples* samples) {
   v1::SubmitRunRequest submit;
   submit.set_task_identifier("bench");
-  submit.mutable_input()->set_string_value("input");
+  submit.set_input_json(R"("input")");
   auto submitted = TIMED(kSubmit, store->SubmitRun(submit));
   v1::ClaimWorkRequest claim;
   claim.set_kind(v1::WORK_KIND_EXECUTE_ROOT);
@@ -91,7 +91,7 @@ void Lifecycle(Store* store, const std::string& owner, const std::string& blob, 
   v1::CompleteCallRequest complete;
   complete.set_stack_run_id(held.stack_run().id());
   complete.set_fencing_token(held.lease().fencing_token());
-  complete.mutable_result()->set_number_value(42);
+  complete.set_result_json("42");
   TIMED(kCompleteCall, store->CompleteCall(complete));
   // Off the hot path: the snapshot, and the step in which the task saw c1.
   v1::PutCheckpointRequest checkpoint;
@@ -108,7 +108,7 @@ void Lifecycle(Store* store, const std::string& owner, const std::string& blob, 
   v1::CompleteRunRequest finish;
   finish.set_root_stack_run_id(root.stack_run().id());
   finish.set_fencing_token(root.lease().fencing_token());
-  finish.mutable_result()->set_bool_value(true);
+  finish.set_result_json("true");
   TIMED(kCompleteRun, store->CompleteRun(finish));
 }
 

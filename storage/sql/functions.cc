@@ -18,7 +18,11 @@ absl::StatusOr<v1::TaskFunction> SqlStore::PublishTaskFunction(
         "code: ", request.code().size(), " bytes exceeds the limit of ",
         options_.limits.max_code_bytes));
   }
-  const std::string metadata = ToJson(request.metadata());
+  RETURN_IF_ERROR(ValidPayload(request.metadata_json(), "metadata_json", options_.limits.max_payload_bytes));
+  if (!request.metadata_json().empty() && TypeOfJson(request.metadata_json()) != JsonType::kObject) {
+    return absl::InvalidArgumentError("metadata_json: must be a JSON object");
+  }
+  const std::string metadata = request.metadata_json().empty() ? "{}" : request.metadata_json();
   const std::string sha = Sha256Hex(request.code());
   v1::TaskFunction out;
   absl::Status status;
@@ -42,7 +46,7 @@ absl::StatusOr<v1::TaskFunction> SqlStore::PublishTaskFunction(
       out.set_identifier(request.identifier());
       out.set_version(version);
       out.set_code(request.code());
-      *out.mutable_metadata() = request.metadata();
+      out.set_metadata_json(metadata);
       out.set_code_sha256(sha);
       *out.mutable_created_at() = Ts(now);
       return absl::OkStatus();

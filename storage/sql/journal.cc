@@ -38,10 +38,9 @@ absl::Status SqlStore::ValidateHostCalls(const google::protobuf::RepeatedPtrFiel
     if (call.step() < 0) {
       return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].step: must be >= 0"));
     }
-    args_json->push_back(call.has_args() ? ToJson(call.args()) : "null");
-    if (static_cast<int64_t>(args_json->back().size()) > options_.limits.max_input_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].args: too large"));
-    }
+    RETURN_IF_ERROR(ValidPayload(call.args_json(), absl::StrCat("calls[", i, "].args_json"),
+                                 options_.limits.max_payload_bytes));
+    args_json->push_back(PayloadText(call.args_json()));
   }
   return absl::OkStatus();
 }

@@ -19,15 +19,47 @@ google::protobuf::Timestamp Ts(int64_t micros) {
 }
 
 // Parses a stored JSON value; NULL/empty -> unset.
-absl::Status ParseValueInto(const Row& row, size_t i, google::protobuf::Value* out) {
-  if (row.IsNull(i)) return absl::OkStatus();
-  ASSIGN_OR_RETURN(*out, FromJson<google::protobuf::Value>(row.Str(i), "value"));
-  return absl::OkStatus();
+void ParsePayloadInto(const Row& row, size_t i, std::string* out) {
+  if (row.IsNull(i)) {
+    out->clear();
+  } else {
+    *out = row.Str(i);
+  }
+}
+
+std::string ErrorToJson(const v1::ErrorInfo& error) {
+  std::string out = absl::StrCat("{\"message\":", JsonQuote(error.message()));
+  if (!error.stack().empty()) absl::StrAppend(&out, ",\"stack\":", JsonQuote(error.stack()));
+  if (!error.code().empty()) absl::StrAppend(&out, ",\"code\":", JsonQuote(error.code()));
+  if (error.retryable()) absl::StrAppend(&out, ",\"retryable\":true");
+  if (!error.details_json().empty()) absl::StrAppend(&out, ",\"details\":", error.details_json());
+  out += "}";
+  return out;
+}
+
+absl::Status ValidError(const v1::ErrorInfo& error, absl::string_view field, int64_t max_bytes) {
+  return ValidPayload(error.details_json(), absl::StrCat(field, ".details_json"), max_bytes);
 }
 
 absl::Status ParseErrorInto(const Row& row, size_t i, v1::ErrorInfo* out) {
   if (row.IsNull(i)) return absl::OkStatus();
-  ASSIGN_OR_RETURN(*out, FromJson<v1::ErrorInfo>(row.Str(i), "error"));
+  const std::string text = row.Str(i);
+  auto members = JsonObjectMembers(text, "error");
+  if (!members.ok()) return absl::DataLossError("stored error is not a JSON object");
+  for (const JsonMember& m : *members) {
+    const JsonType type = TypeOfJson(m.raw);
+    if (m.key == "message" && type == JsonType::kString) {
+      out->set_message(JsonStringValue(m.raw));
+    } else if (m.key == "stack" && type == JsonType::kString) {
+      out->set_stack(JsonStringValue(m.raw));
+    } else if (m.key == "code" && type == JsonType::kString) {
+      out->set_code(JsonStringValue(m.raw));
+    } else if (m.key == "retryable" && type == JsonType::kBool) {
+      out->set_retryable(m.raw == "true");
+    } else if (m.key == "details" && type != JsonType::kNull) {
+      out->set_details_json(std::string(m.raw));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -40,12 +72,10 @@ absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r) {
   s.set_status(static_cast<v1::StackRunStatus>(r.Int(4)));
   s.set_service(r.Str(5));
   s.set_method(r.Str(6));
-  RETURN_IF_ERROR(ParseValueInto(r, 7, s.mutable_args()));
-  if (r.IsNull(7)) s.clear_args();
+  ParsePayloadInto(r, 7, s.mutable_args_json());
   s.set_call_index(static_cast<int32_t>(r.Int(8)));
   s.set_call_id(r.Str(9));
-  RETURN_IF_ERROR(ParseValueInto(r, 10, s.mutable_result()));
-  if (r.IsNull(10)) s.clear_result();
+  ParsePayloadInto(r, 10, s.mutable_result_json());
   RETURN_IF_ERROR(ParseErrorInto(r, 11, s.mutable_error()));
   if (r.IsNull(11)) s.clear_error();
   s.set_attempt(static_cast<int32_t>(r.Int(12)));
@@ -69,9 +99,8 @@ absl::StatusOr<v1::TaskRun> ParseTaskRun(const Row& r) {
   t.set_task_identifier(r.Str(1));
   t.set_task_version(r.Int(2));
   t.set_status(static_cast<v1::RunStatus>(r.Int(3)));
-  RETURN_IF_ERROR(ParseValueInto(r, 4, t.mutable_input()));
-  RETURN_IF_ERROR(ParseValueInto(r, 5, t.mutable_result()));
-  if (r.IsNull(5)) t.clear_result();
+  ParsePayloadInto(r, 4, t.mutable_input_json());
+  ParsePayloadInto(r, 5, t.mutable_result_json());
   RETURN_IF_ERROR(ParseErrorInto(r, 6, t.mutable_error()));
   if (r.IsNull(6)) t.clear_error();
   t.set_idempotency_key(r.Str(7));
@@ -89,7 +118,8 @@ absl::StatusOr<v1::TaskFunction> ParseFunction(const Row& r, bool with_code) {
   f.set_identifier(r.Str(0));
   f.set_version(r.Int(1));
   if (with_code) f.set_code(r.Str(2));
-  ASSIGN_OR_RETURN(*f.mutable_metadata(), FromJson<google::protobuf::Struct>(r.Str(3), "metadata"));
+  ParsePayloadInto(r, 3, f.mutable_metadata_json());
+  if (f.metadata_json() == "{}") f.clear_metadata_json();
   f.set_code_sha256(r.Str(4));
   *f.mutable_created_at() = Ts(r.Int(5));
   return f;

@@ -16,12 +16,8 @@ absl::StatusOr<v1::SubmitRunResponse> SqlStore::SubmitRun(const v1::SubmitRunReq
   if (request.idempotency_key().size() > 256) {
     return absl::InvalidArgumentError("idempotency_key: at most 256 characters");
   }
-  const std::string input = request.has_input() ? ToJson(request.input()) : "null";
-  if (static_cast<int64_t>(input.size()) > options_.limits.max_input_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("input: ", input.size(),
-                                                   " bytes of JSON exceeds the limit of ",
-                                                   options_.limits.max_input_bytes));
-  }
+  RETURN_IF_ERROR(ValidPayload(request.input_json(), "input_json", options_.limits.max_payload_bytes));
+  const std::string input = PayloadText(request.input_json());
   v1::SubmitRunResponse out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
@@ -165,20 +161,17 @@ absl::StatusOr<v1::ListTaskRunsResponse> SqlStore::ListTaskRuns(const v1::ListTa
 }
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string& root_id, int64_t token,
-                                                               const google::protobuf::Value* result,
+                                                               const std::string* result,
                                                                const v1::ErrorInfo* error, v1::TaskRun* response) {
   RETURN_IF_ERROR(RequireId(root_id, "root_stack_run_id"));
   std::string result_json, error_json;
   if (result) {
-    result_json = ToJson(*result);
-    if (static_cast<int64_t>(result_json.size()) > options_.limits.max_result_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("result: ", result_json.size(),
-                                                     " bytes of JSON exceeds the limit of ",
-                                                     options_.limits.max_result_bytes));
-    }
+    RETURN_IF_ERROR(ValidPayload(*result, "result_json", options_.limits.max_payload_bytes));
+    result_json = PayloadText(*result);
   } else {
     if (error->message().empty()) return absl::InvalidArgumentError("error.message: must not be empty");
-    error_json = ToJson(*error);
+    RETURN_IF_ERROR(ValidError(*error, "error", options_.limits.max_payload_bytes));
+    error_json = ErrorToJson(*error);
   }
   const bool completed = result != nullptr;
   return [this, root_id, token, response, completed, result_json = std::move(result_json),
@@ -221,10 +214,8 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteRun(const v1::CompleteRunRequest& request,
                                                                  v1::TaskRun* response) {
-  google::protobuf::Value null_value;
-  null_value.set_null_value(google::protobuf::NULL_VALUE);
-  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(),
-                          request.has_result() ? &request.result() : &null_value, nullptr, response);
+  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(), &request.result_json(), nullptr,
+                          response);
 }
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFailRun(const v1::FailRunRequest& request,
@@ -322,7 +313,7 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
     error.set_message(request.reason().empty() ? "cancelled" : request.reason());
     RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, error = ?, updated_at = ?, "
                             "completed_at = ? WHERE id = ?",
-                            {int64_t{v1::RUN_STATUS_CANCELLED}, ToJson(error), now, now, request.id()})
+                            {int64_t{v1::RUN_STATUS_CANCELLED}, ErrorToJson(error), now, now, request.id()})
                         .status());
     RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
                                          "lease_expires_at = NULL, reply_to = '', updated_at = ?, "

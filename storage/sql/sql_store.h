@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "runtime/common/json_text.h"
 #include "storage/sql/database.h"
 #include "storage/sql/migrations.h"
 #include "storage/store.h"
@@ -17,8 +18,9 @@ namespace tasker::storage {
 
 struct StoreLimits {
   int64_t max_code_bytes = 1 << 20;
-  int64_t max_input_bytes = 1 << 20;
-  int64_t max_result_bytes = 8 << 20;
+  // One JSON payload: a run's input or result, a call's args or result, error
+  // details, function metadata.
+  int64_t max_payload_bytes = int64_t{16} << 20;
   int64_t max_continuation_bytes = 64 << 20;
   int max_calls_per_suspension = 1000;
   int max_logs_per_run = 10000;

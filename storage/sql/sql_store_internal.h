@@ -16,7 +16,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
-#include "runtime/common/json.h"
+#include "runtime/common/json_text.h"
 #include "storage/sql/database.h"
 #include "storage/sql/sql_store.h"
 #include "storage/store.h"
@@ -49,23 +49,25 @@ inline constexpr char kFunctionColumns[] =
 
 google::protobuf::Timestamp Ts(int64_t micros);
 
-// Stored JSON columns use the proto field names.
-inline std::string ToJson(const google::protobuf::Message& message) {
-  return ProtoToJson(message, {.proto_field_names = true});
+// Payload columns (input, result, args, metadata) hold the JSON text as it
+// arrived; an empty payload field is stored as "null".
+inline std::string PayloadText(const std::string& json) { return json.empty() ? "null" : json; }
+
+// OK when `json` (empty: null) is JSON within the payload limits;
+// INVALID_ARGUMENT naming `field` otherwise.
+inline absl::Status ValidPayload(const std::string& json, absl::string_view field, int64_t max_bytes) {
+  if (json.empty()) return absl::OkStatus();
+  return ValidateJson(json, field, kMaxJsonDepth, static_cast<size_t>(max_bytes));
 }
 
-// A stored JSON column; DATA_LOSS when it does not parse.
-template <typename M>
-absl::StatusOr<M> FromJson(const std::string& json, absl::string_view what) {
-  M message;
-  if (!JsonToProto(json, &message, what).ok()) {
-    return absl::DataLossError(absl::StrCat("stored ", what, " is not valid JSON"));
-  }
-  return message;
-}
+// An error as stored: {"message", "stack", "code", "retryable", "details"},
+// its details spliced in as raw JSON (the format the column always had).
+std::string ErrorToJson(const v1::ErrorInfo& error);
+absl::Status ValidError(const v1::ErrorInfo& error, absl::string_view field, int64_t max_bytes);
 
-// Parses a stored JSON value; NULL -> unset.
-absl::Status ParseValueInto(const Row& row, size_t i, google::protobuf::Value* out);
+
+// A stored payload column; NULL -> empty.
+void ParsePayloadInto(const Row& row, size_t i, std::string* out);
 absl::Status ParseErrorInto(const Row& row, size_t i, v1::ErrorInfo* out);
 absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r);
 absl::StatusOr<v1::TaskRun> ParseTaskRun(const Row& r);
@@ -207,7 +209,7 @@ class SqlStore : public Store {
   absl::StatusOr<v1::TaskRun> LoadRun(Tx& tx, const std::string& id);
 
   absl::StatusOr<sql::Database::TxFn> PrepareFinishRun(const std::string& root_id, int64_t token,
-                                                       const google::protobuf::Value* result,
+                                                       const std::string* result_json,
                                                        const v1::ErrorInfo* error, v1::TaskRun* response);
 
   absl::StatusOr<v1::StackRun> LoadStackRun(Tx& tx, const std::string& id);

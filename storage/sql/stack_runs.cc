@@ -328,21 +328,18 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteCall(const v1::Comp
   RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
   std::string payload;
   bool success = false;
-  if (request.outcome_case() == v1::CompleteCallRequest::kResult) {
+  if (request.outcome_case() == v1::CompleteCallRequest::kResultJson) {
     success = true;
-    payload = ToJson(request.result());
-    if (static_cast<int64_t>(payload.size()) > options_.limits.max_result_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("result: ", payload.size(),
-                                                     " bytes of JSON exceeds the limit of ",
-                                                     options_.limits.max_result_bytes));
-    }
+    RETURN_IF_ERROR(ValidPayload(request.result_json(), "result_json", options_.limits.max_payload_bytes));
+    payload = PayloadText(request.result_json());
   } else if (request.outcome_case() == v1::CompleteCallRequest::kError) {
     if (request.error().message().empty()) {
       return absl::InvalidArgumentError("error.message: must not be empty");
     }
-    payload = ToJson(request.error());
+    RETURN_IF_ERROR(ValidError(request.error(), "error", options_.limits.max_payload_bytes));
+    payload = ErrorToJson(request.error());
   } else {
-    return absl::InvalidArgumentError("outcome: one of result or error is required");
+    return absl::InvalidArgumentError("outcome: one of result_json or error is required");
   }
   return [this, &request, response, success, payload = std::move(payload)](Tx& tx) -> absl::Status {
     v1::CompleteCallResponse& out = *response;
@@ -397,6 +394,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteCall(const v1::Comp
 absl::StatusOr<v1::StackRun> SqlStore::RetryCall(const v1::RetryCallRequest& request) {
   RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
   if (request.error().message().empty()) return absl::InvalidArgumentError("error.message: must not be empty");
+  RETURN_IF_ERROR(ValidError(request.error(), "error", options_.limits.max_payload_bytes));
   v1::StackRun out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(v1::StackRun call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
@@ -407,7 +405,7 @@ absl::StatusOr<v1::StackRun> SqlStore::RetryCall(const v1::RetryCallRequest& req
                              : now;
     RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, error = ?, next_attempt_at = ?, "
                             "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
-                            {int64_t{v1::STACK_RUN_STATUS_PENDING}, ToJson(request.error()), next, now,
+                            {int64_t{v1::STACK_RUN_STATUS_PENDING}, ErrorToJson(request.error()), next, now,
                              call.id()})
                         .status());
     ASSIGN_OR_RETURN(out, LoadStackRun(tx, call.id()));

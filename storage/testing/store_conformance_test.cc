@@ -27,19 +27,9 @@
 namespace tasker::storage {
 namespace {
 
-using ::google::protobuf::Value;
-
-Value Json(const std::string& text) {
-  auto v = ParseJsonValue(text, "test value");
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : Value();
-}
-
-// Canonical text for comparing JSON values (object keys are unordered).
-std::string ToJsonText(const Value& v) {
-  auto reparsed = ParseJsonValue(ProtoToJson(v), "test value");
-  return reparsed.ok() ? reparsed->DebugString() : "<invalid>";
-}
+// Payloads are JSON text, stored and returned byte for byte.
+std::string Json(const std::string& text) { return text; }
+std::string ToJsonText(const std::string& text) { return text.empty() ? "null" : text; }
 
 // What StoreTest::Record adds to a RecordCallsRequest.
 struct RecordOptions {
@@ -74,7 +64,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   absl::StatusOr<std::unique_ptr<Store>> Open() {
     StoreOptions options;
     options.clock = [this] { return absl::FromUnixMicros(now_micros_.load()); };
-    options.limits.max_input_bytes = 64 * 1024;
+    options.limits.max_payload_bytes = 64 * 1024;
     if (GetParam() != "sqlite-grpc") return OpenStore(url_, options);
     // The same suite through the gRPC boundary: SqlStore behind the Storage
     // service on a real loopback port, used through RemoteStore.
@@ -116,7 +106,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
                                const std::string& key = "") {
     v1::SubmitRunRequest request;
     request.set_task_identifier(task);
-    *request.mutable_input() = Json(input);
+    request.set_input_json(Json(input));
     request.set_idempotency_key(key);
     auto r = store_->SubmitRun(request);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -165,7 +155,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       call->set_call_id(absl::StrCat("c", first + i));
       call->set_service("admin-debug");
       call->set_method("echo");
-      *call->mutable_args() = Json(absl::StrCat("{\"i\":", first + i, "}"));
+      call->set_args_json(Json(absl::StrCat("{\"i\":", first + i, "}")));
     }
     request.set_dispatch_owner(options.dispatch_owner);
     request.set_dispatch_lease_ms(options.dispatch_lease_ms);
@@ -234,7 +224,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     v1::CompleteCallRequest request;
     request.set_stack_run_id(id);
     request.set_fencing_token(token);
-    *request.mutable_result() = Json(result_json);
+    request.set_result_json(Json(result_json));
     return store_->CompleteCall(request);
   }
 
@@ -360,7 +350,93 @@ TEST_P(StoreTest, SubmitCreatesRunAndRootAndPinsVersion) {
   Publish("t", "return 2");
   auto fetched = GetRun(r.run().id());
   EXPECT_EQ(fetched.task_version(), 1);
-  EXPECT_EQ(ToJsonText(fetched.input()), ToJsonText(Json(R"({"customer":"x","n":[1,2]})")));
+  EXPECT_EQ(ToJsonText(fetched.input_json()), ToJsonText(Json(R"({"customer":"x","n":[1,2]})")));
+}
+
+// Payloads are JSON text kept byte for byte: key order, -0, integers beyond
+// 2^53, exponents and lone-surrogate escapes come back exactly as written.
+TEST_P(StoreTest, PayloadsRoundTripByteForByte) {
+  const std::string exact =
+      R"({"b":1,"a":-0,"big":12345678901234567890,"e":1e400,"s":"\ud83d half","nested":[{"z":0,"y":[]}]})";
+  v1::PublishTaskFunctionRequest publish;
+  publish.set_identifier("t");
+  publish.set_code("return 1");
+  publish.set_metadata_json(R"({"z":"last","a":"first"})");
+  auto function = store_->PublishTaskFunction(publish);
+  ASSERT_TRUE(function.ok()) << function.status();
+  EXPECT_EQ(function->metadata_json(), R"({"z":"last","a":"first"})");
+  v1::GetTaskFunctionRequest get_function;
+  get_function.set_identifier("t");
+  EXPECT_EQ(store_->GetTaskFunction(get_function)->metadata_json(), R"({"z":"last","a":"first"})");
+
+  auto submitted = Submit("t", exact);
+  EXPECT_EQ(GetRun(submitted.run().id()).input_json(), exact);
+  auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_EQ(claim->task_run().input_json(), exact);
+  v1::RecordCallsRequest record;
+  record.set_root_stack_run_id(claim->stack_run().id());
+  record.set_fencing_token(claim->lease().fencing_token());
+  auto* start = record.add_steps();
+  start->set_seq(0);
+  auto* call = record.add_calls();
+  call->set_index(1);
+  call->set_call_id("c1");
+  call->set_service("admin-debug");
+  call->set_method("echo");
+  call->set_args_json(exact);
+  auto* second = record.add_calls();
+  second->set_index(2);
+  second->set_call_id("c2");
+  second->set_service("admin-debug");
+  second->set_method("echo");
+  ASSERT_TRUE(store_->RecordCalls(record).ok());
+  auto c1 = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-1");
+  auto c2 = Claim(v1::WORK_KIND_PERFORM_CALL, "proc-1");
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  if (c1->stack_run().call_id() != "c1") std::swap(c1, c2);
+  EXPECT_EQ(c1->stack_run().args_json(), exact);
+  auto done = CompleteCall(*c1, exact);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->call().result_json(), exact);
+  EXPECT_EQ(c2->stack_run().args_json(), "null");  // empty args: JSON null
+  v1::CompleteCallRequest failed;
+  failed.set_stack_run_id(c2->stack_run().id());
+  failed.set_fencing_token(c2->lease().fencing_token());
+  failed.mutable_error()->set_message("bad \xF0\x9F\x98\x80");
+  failed.mutable_error()->set_code("HTTP_400");
+  failed.mutable_error()->set_details_json(R"({"why":"\ud83d","n":-0})");
+  ASSERT_TRUE(store_->CompleteCall(failed).ok());
+  auto journal = Journal(claim->stack_run().id());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->calls(0).result_json(), exact);
+  EXPECT_EQ(journal->calls(1).error().details_json(), R"({"why":"\ud83d","n":-0})");
+  EXPECT_EQ(journal->calls(1).error().message(), "bad \xF0\x9F\x98\x80");
+  EXPECT_EQ(journal->calls(1).error().code(), "HTTP_400");
+}
+
+TEST_P(StoreTest, PayloadsThatAreNotJsonOrTooDeepAreRefusedNamingTheField) {
+  Publish("t");
+  v1::SubmitRunRequest request;
+  request.set_task_identifier("t");
+  for (const std::string& bad : {std::string("{\"a\":"), std::string("undefined"), std::string("{'a':1}"),
+                                 std::string(1001, '[') + std::string(1001, ']'), std::string(50000, '[')}) {
+    request.set_input_json(bad);
+    auto refused = store_->SubmitRun(request);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad.substr(0, 20);
+    EXPECT_NE(refused.status().message().find("input_json"), std::string::npos) << refused.status();
+  }
+  request.set_input_json(std::string(1000, '[') + std::string(1000, ']'));
+  EXPECT_TRUE(store_->SubmitRun(request).ok());
+  v1::PublishTaskFunctionRequest publish;
+  publish.set_identifier("u");
+  publish.set_code("return 1");
+  publish.set_metadata_json("[1]");
+  auto refused = store_->PublishTaskFunction(publish);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("metadata_json"), std::string::npos) << refused.status();
+  v1::ListTaskRunsRequest list;
+  EXPECT_EQ(store_->ListTaskRuns(list)->runs_size(), 1);  // only the valid one
 }
 
 TEST_P(StoreTest, IdempotencyKeyReturnsTheFirstRun) {
@@ -388,7 +464,7 @@ TEST_P(StoreTest, SubmitRejectsUnknownTaskAndOversizedInputStoringNothing) {
   request.set_task_version(9);
   EXPECT_EQ(store_->SubmitRun(request).status().code(), absl::StatusCode::kNotFound);
   request.set_task_version(0);
-  *request.mutable_input() = Json(absl::StrCat("\"", std::string(70000, 'x'), "\""));
+  request.set_input_json(Json(absl::StrCat("\"", std::string(70000, 'x'), "\"")));
   auto big = store_->SubmitRun(request);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(big.status().message().find("input"), std::string::npos);
@@ -491,7 +567,7 @@ TEST_P(StoreTest, WarmRunLifecycleRecordCompleteEvictRestoreFinish) {
   ASSERT_TRUE(journal.ok()) << journal.status();
   EXPECT_EQ(journal->root().id(), submitted.root().id());
   EXPECT_EQ(journal->run().id(), submitted.run().id());
-  EXPECT_EQ(ToJsonText(journal->run().input()), ToJsonText(Json("{}")));
+  EXPECT_EQ(ToJsonText(journal->run().input_json()), ToJsonText(Json("{}")));
   ASSERT_TRUE(journal->has_checkpoint());
   EXPECT_EQ(journal->checkpoint().data(), std::string("snap\0shot", 9));
   EXPECT_EQ(journal->checkpoint().step(), 2);
@@ -505,8 +581,8 @@ TEST_P(StoreTest, WarmRunLifecycleRecordCompleteEvictRestoreFinish) {
   EXPECT_EQ(journal->steps(1).trigger_call_id(), "c3");
   ASSERT_EQ(journal->calls_size(), 3);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(journal->calls(i).call_index(), i + 1);
-  EXPECT_EQ(ToJsonText(journal->calls(0).result()), ToJsonText(Json(R"({"v":1})")));
-  EXPECT_EQ(ToJsonText(journal->calls(0).args()), ToJsonText(Json(R"({"i":1})")));
+  EXPECT_EQ(ToJsonText(journal->calls(0).result_json()), ToJsonText(Json(R"({"v":1})")));
+  EXPECT_EQ(ToJsonText(journal->calls(0).args_json()), ToJsonText(Json(R"({"i":1})")));
   EXPECT_EQ(journal->calls(1).status(), v1::STACK_RUN_STATUS_FAILED);
   EXPECT_EQ(journal->calls(1).error().code(), "HTTP_404");
   EXPECT_EQ(journal->calls(2).status(), v1::STACK_RUN_STATUS_COMPLETED);
@@ -539,12 +615,12 @@ TEST_P(StoreTest, WarmRunLifecycleRecordCompleteEvictRestoreFinish) {
   v1::CompleteRunRequest done;
   done.set_root_stack_run_id(submitted.root().id());
   done.set_fencing_token(restored->lease().fencing_token());
-  *done.mutable_result() = Json(R"({"ok":true,"count":4})");
+  done.set_result_json(Json(R"({"ok":true,"count":4})"));
   auto finished = store_->CompleteRun(done);
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_EQ(finished->status(), v1::RUN_STATUS_COMPLETED);
   EXPECT_TRUE(finished->has_completed_at());
-  EXPECT_EQ(ToJsonText(finished->result()), ToJsonText(Json(R"({"ok":true,"count":4})")));
+  EXPECT_EQ(ToJsonText(finished->result_json()), ToJsonText(Json(R"({"ok":true,"count":4})")));
   EXPECT_EQ(finished->suspend_count(), 2);
   // Never completes twice.
   EXPECT_EQ(store_->CompleteRun(done).status().code(), absl::StatusCode::kFailedPrecondition);
@@ -637,7 +713,7 @@ TEST_P(StoreTest, DispatchedCallIsClaimableByAnotherOwnerAfterItsLeaseExpires) {
   EXPECT_EQ(Complete(id, 1, R"("late")").status().code(), absl::StatusCode::kAborted);
   auto ok = CompleteCall(*taken, R"("fresh")");
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->call().result().string_value(), "fresh");
+  EXPECT_EQ(ok->call().result_json(), R"("fresh")");
 }
 
 TEST_P(StoreTest, JournalStepsMustFollowTheJournal) {
@@ -847,7 +923,7 @@ TEST_P(StoreTest, ConcurrentHotPathWritesEachKeepTheirOwnOutcome) {
     ASSERT_TRUE(completed[i].ok()) << i << ": " << completed[i].status();
     EXPECT_EQ(completed[i]->call().id(), calls[i].id());
     EXPECT_EQ(row->status(), v1::STACK_RUN_STATUS_COMPLETED) << i;
-    EXPECT_EQ(ToJsonText(row->result()), ToJsonText(Json(absl::StrCat("{\"n\":", i, "}")))) << i;
+    EXPECT_EQ(ToJsonText(row->result_json()), ToJsonText(Json(absl::StrCat("{\"n\":", i, "}")))) << i;
   }
 }
 
@@ -884,7 +960,7 @@ TEST_P(StoreTest, WriteBatchGivesEveryOpItsOwnResult) {
   auto* complete = request.add_ops()->mutable_complete_run();
   complete->set_root_stack_run_id(cc->stack_run().id());
   complete->set_fencing_token(cc->lease().fencing_token());
-  *complete->mutable_result() = Json("[1,2]");
+  complete->set_result_json(Json("[1,2]"));
   *request.add_ops() = record(*ca, ca->lease().fencing_token());  // the same call again: refused
   auto batch = store_->WriteBatch(request);
   ASSERT_TRUE(batch.ok()) << batch.status();
@@ -1322,7 +1398,7 @@ TEST_P(StoreTest, ExpiredLeaseIsReclaimedAndOldOwnersWriteRefused) {
   EXPECT_EQ(late.status().code(), absl::StatusCode::kAborted);
   auto ok = CompleteCall(*call_b, R"("fresh")");
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->call().result().string_value(), "fresh");
+  EXPECT_EQ(ok->call().result_json(), R"("fresh")");
 }
 
 TEST_P(StoreTest, RenewKeepsLeaseAndReleaseMakesClaimable) {
@@ -1446,13 +1522,13 @@ TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
   EXPECT_EQ(no_method.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(no_method.status().message().find("calls[0].method"), std::string::npos) << no_method.status();
   call->set_method("echo");
-  *call->mutable_args() = Json(absl::StrCat("\"", std::string(70000, 'x'), "\""));
+  call->set_args_json(Json(absl::StrCat("\"", std::string(70000, 'x'), "\"")));
   auto big = store_->RecordCalls(request);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(big.status().message().find("calls[0].args"), std::string::npos) << big.status();
   request.set_root_stack_run_id("");
   EXPECT_EQ(store_->RecordCalls(request).status().code(), absl::StatusCode::kInvalidArgument);
-  call->clear_args();
+  call->clear_args_json();
   request.set_root_stack_run_id("sr_missing");
   EXPECT_EQ(store_->RecordCalls(request).status().code(), absl::StatusCode::kNotFound);
   // Nothing half-written: still RUNNING, no calls, no journal.

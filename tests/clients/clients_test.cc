@@ -19,7 +19,9 @@ TEST(ClientsTest, NodeClientPublishesSubmitsAndWatches) {
   auto result = nlohmann::json::parse(output, nullptr, false);
   ASSERT_FALSE(result.is_discarded()) << output;
   EXPECT_EQ(result["version"], 1);
-  EXPECT_EQ(result["result"], nlohmann::json::parse(R"({"hello":"node"})"));
+  EXPECT_EQ(result["result"], nlohmann::json::parse(R"({"hello":"node","z":1,"a":-5})"));
+  // Byte for byte as JSON.stringify wrote it in the task: key order kept.
+  EXPECT_EQ(result["resultJson"], R"({"hello":"node","z":1,"a":-5})");
   ASSERT_TRUE(result["events"].is_array()) << output;
   ASSERT_FALSE(result["events"].empty()) << output;
   EXPECT_EQ(result["events"].back(), "RUN_STATUS_COMPLETED");

@@ -15,44 +15,16 @@ const definition = loader.loadSync('proto/tasker/v1/task_service.proto', {
 const tasker = grpc.loadPackageDefinition(definition).tasker.v1;
 const client = new tasker.TaskService(target, grpc.credentials.createInsecure());
 
-// google.protobuf.Value <-> plain JSON.
-function toValue(v) {
-  if (v === null) return {nullValue: 'NULL_VALUE'};
-  if (Array.isArray(v)) return {listValue: {values: v.map(toValue)}};
-  if (typeof v === 'object') {
-    const fields = {};
-    for (const [k, x] of Object.entries(v)) fields[k] = toValue(x);
-    return {structValue: {fields}};
-  }
-  if (typeof v === 'number') return {numberValue: v};
-  if (typeof v === 'boolean') return {boolValue: v};
-  return {stringValue: String(v)};
-}
-function fromValue(v) {
-  if (!v) return null;
-  switch (v.kind) {
-    case 'nullValue': return null;
-    case 'numberValue': return v.numberValue;
-    case 'stringValue': return v.stringValue;
-    case 'boolValue': return v.boolValue;
-    case 'listValue': return (v.listValue.values || []).map(fromValue);
-    case 'structValue': {
-      const out = {};
-      for (const [k, x] of Object.entries(v.structValue.fields || {})) out[k] = fromValue(x);
-      return out;
-    }
-  }
-  return null;
-}
+// Payloads are JSON text (input_json, result_json): key order kept.
 const call = (method, request) => new Promise((resolve, reject) =>
     client[method](request, {deadline: Date.now() + 20000}, (err, res) => err ? reject(err) : resolve(res)));
 
 (async () => {
   const fn = await call('publishTask', {
     identifier: 'from-node',
-    code: "const r = await __callHostTool__('admin-debug', 'echo', {lang: input.lang}); return {hello: r.lang};",
+    code: "const r = await __callHostTool__('admin-debug', 'echo', {lang: input.lang}); return {hello: r.lang, z: 1, a: -0.5e1};",
   });
-  const submitted = await call('submitRun', {taskIdentifier: 'from-node', input: toValue({lang: 'node'})});
+  const submitted = await call('submitRun', {taskIdentifier: 'from-node', inputJson: JSON.stringify({lang: 'node'})});
   const events = [];
   const stream = client.watchRun({id: submitted.run.id});
   let last;
@@ -60,7 +32,8 @@ const call = (method, request) => new Promise((resolve, reject) =>
   await new Promise((resolve, reject) => { stream.on('end', resolve); stream.on('error', reject); });
   let badCode;
   try { await call('getRun', {id: 'run_nope'}); } catch (e) { badCode = e.code; }
-  console.log(JSON.stringify({version: fn.version, events, result: fromValue(last.run.result),
+  console.log(JSON.stringify({version: fn.version, events, result: JSON.parse(last.run.resultJson),
+                              resultJson: last.run.resultJson,
                               notFoundCode: badCode}));
   client.close();
 })().catch((e) => { console.error(e); process.exit(1); });

@@ -16,7 +16,7 @@ namespace {
 
 namespace v1 = ::tasker::v1;
 
-std::string ResultJson(const v1::TaskRun& run) { return ProtoToJson(run.result()); }
+std::string ResultJson(const v1::TaskRun& run) { return run.result_json(); }
 
 bool Finished(v1::RunStatus s) {
   return s == v1::RUN_STATUS_COMPLETED || s == v1::RUN_STATUS_FAILED || s == v1::RUN_STATUS_CANCELLED;

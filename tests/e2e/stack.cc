@@ -207,7 +207,7 @@ absl::StatusOr<std::string> Stack::Submit(const std::string& task, const std::st
   v1::SubmitRunRequest request;
   request.set_task_identifier(task);
   request.set_idempotency_key(key);
-  RETURN_IF_ERROR(JsonToProto(input_json, request.mutable_input(), "input"));
+  request.set_input_json(input_json);
   v1::SubmitRunResponse response;
   auto context = MakeContext(absl::Seconds(10));
   grpc::Status status = api_->SubmitRun(context.get(), request, &response);

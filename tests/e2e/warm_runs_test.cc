@@ -64,7 +64,7 @@ v1::GetRunResponse GetRun(Stack* stack, const std::string& id) {
 void CheckRun(Stack* stack, const std::string& id, int calls, const std::string& message) {
   v1::GetRunResponse response = GetRun(stack, id);
   ASSERT_EQ(response.run().status(), v1::RUN_STATUS_COMPLETED) << id << ": " << response.run().error().message();
-  nlohmann::json result = nlohmann::json::parse(ProtoToJson(response.run().result()));
+  nlohmann::json result = nlohmann::json::parse(response.run().result_json());
   EXPECT_EQ(result["mail"], message) << id;
   std::map<int, nlohmann::json> echo_args;
   std::set<int> indexes;
@@ -76,7 +76,7 @@ void CheckRun(Stack* stack, const std::string& id, int calls, const std::string&
     }
     EXPECT_EQ(s.status(), v1::STACK_RUN_STATUS_COMPLETED) << id << " call " << s.call_index();
     EXPECT_TRUE(indexes.insert(s.call_index()).second) << id << ": call " << s.call_index() << " recorded twice";
-    if (s.method() == "echo") echo_args[s.call_index()] = nlohmann::json::parse(ProtoToJson(s.args()));
+    if (s.method() == "echo") echo_args[s.call_index()] = nlohmann::json::parse(s.args_json());
   }
   EXPECT_EQ(roots, 1);
   const int sleeps = calls / 4;
@@ -183,7 +183,7 @@ TEST_P(WarmRunsTest, ADrainedExecutorCheckpointsItsWaitingRuns) {
     auto run = (*stack)->Wait(id, absl::Seconds(60));
     ASSERT_TRUE(run.ok()) << run.status();
     ASSERT_EQ(run->status(), v1::RUN_STATUS_COMPLETED) << run->error().message();
-    EXPECT_EQ(ProtoToJson(run->result()), "\"same\"");
+    EXPECT_EQ(run->result_json(), "\"same\"");
   }
 }
 

@@ -10,6 +10,7 @@
 //
 //   bazel build //tests/e2e/bench:platform_bench && bazel-bin/tests/e2e/bench/platform_bench
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -183,7 +184,7 @@ int Measure(const std::string& backend) {
     if (!id.ok()) return Fail(id.status());
     auto run = (*stack)->Wait(*id, absl::Seconds(120));
     if (auto done = Completed(run); !done.ok()) return Fail(done);
-    for (const auto& v : run->result().list_value().values()) overhead.push_back(v.number_value());
+    for (const auto& v : nlohmann::json::parse(run->result_json())) overhead.push_back(v.get<double>());
   }
   // 2) Throughput: `runs` runs submitted at once, each followed to its end
   //    with WatchRun (as the peers' drivers start runs concurrently and
@@ -213,7 +214,7 @@ int Measure(const std::string& backend) {
   std::vector<double> loaded;
   for (const auto& run : finished) {
     if (auto done = Completed(run); !done.ok()) return Fail(done);
-    for (const auto& v : run->result().list_value().values()) loaded.push_back(v.number_value());
+    for (const auto& v : nlohmann::json::parse(run->result_json())) loaded.push_back(v.get<double>());
   }
   const double steps = static_cast<double>(runs) * (calls + 1);  // start + one step per result
   stack->reset();
