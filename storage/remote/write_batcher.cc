@@ -22,7 +22,11 @@ absl::StatusOr<v1::WriteResult> WriteBatcher::Write(v1::WriteOp op) {
     }
     // This thread sends what is queued (its own write among it, or ahead of it).
     std::deque<Job*> batch;
+    size_t bytes = 0;
     while (!pending_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
+      const size_t size = pending_.front()->op.ByteSizeLong();
+      if (!batch.empty() && bytes + size > options_.max_batch_bytes) break;
+      bytes += size;
       batch.push_back(pending_.front());
       pending_.pop_front();
     }

@@ -21,6 +21,10 @@ namespace tasker::storage {
 struct WriteBatcherOptions {
   int max_in_flight = 2;
   int max_batch = 256;
+  // A batch stops growing past this many bytes of ops (one op alone may be
+  // larger), so batches of large payloads stay well under the gRPC message
+  // limit (128 MiB).
+  size_t max_batch_bytes = size_t{32} << 20;
   absl::Duration timeout = absl::Seconds(30);
 };
 

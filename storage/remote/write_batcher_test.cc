@@ -32,6 +32,7 @@ class ScriptedStorage : public v1::Storage::Service {
     {
       std::lock_guard<std::mutex> lock(mu_);
       batch_sizes_.push_back(request->ops_size());
+      batch_bytes_.push_back(request->ByteSizeLong());
     }
     absl::SleepFor(delay_);
     for (const auto& op : request->ops()) {
@@ -58,6 +59,10 @@ class ScriptedStorage : public v1::Storage::Service {
     return batch_sizes_;
   }
   int single_calls() const { return single_calls_; }
+  std::vector<size_t> batch_bytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batch_bytes_;
+  }
 
  private:
   static grpc::Status Answer(const v1::RecordCallsRequest& request, v1::RecordCallsResponse* response) {
@@ -70,6 +75,7 @@ class ScriptedStorage : public v1::Storage::Service {
   const absl::Duration delay_;
   std::mutex mu_;
   std::vector<int> batch_sizes_;
+  std::vector<size_t> batch_bytes_;
   std::atomic<int> single_calls_{0};
 };
 
@@ -125,6 +131,27 @@ TEST(WriteBatcherTest, ConcurrentWritesShareRoundTripsAndKeepTheirOwnResults) {
   // wire, the rest queue and leave together.
   EXPECT_LT(sizes.size(), 10u) << "writes were not coalesced";
   EXPECT_EQ(s.service->single_calls(), 0);
+  s.runner->Shutdown();
+}
+
+TEST(WriteBatcherTest, BatchesOfLargePayloadsStayUnderTheByteCap) {
+  Served s = Serve(true, absl::Milliseconds(40));
+  constexpr int kWriters = 8;
+  const std::string args = absl::StrCat("\"", std::string(12 << 20, 'x'), "\"");
+  std::vector<absl::Status> results(kWriters, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      v1::RecordCallsRequest request = Request(i * 5);
+      request.add_calls()->set_args_json(args);
+      results[i] = s.store->RecordCalls(request).status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kWriters; ++i) EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
+  // 8 x 12 MiB in one batch would be 96 MiB; the cap (32 MiB) allows two.
+  for (size_t bytes : s.service->batch_bytes()) EXPECT_LE(bytes, (size_t{32} << 20) + 1024);
+  for (int n : s.service->batch_sizes()) EXPECT_LE(n, 2);
   s.runner->Shutdown();
 }
 
