@@ -1,0 +1,148 @@
+// Hostile tasks end in a clear answer (issue 12): every test runs real task
+// code in real tasker-js-worker processes, and checks that the run ends with
+// its right result or a clear failure, and that the worker survives it.
+#include <signal.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "runtime/js/worker_host.h"
+#include "runtime/js/worker_protocol.h"
+#include "tests/support/process.h"
+
+namespace tasker::js {
+namespace {
+
+constexpr absl::Duration kTimeout = absl::Seconds(60);
+
+std::unique_ptr<WorkerHost> MakeHost(int workers = 1, int heap_limit_mb = 256) {
+  auto host = WorkerHost::Create({.worker_path = tasker::testing::Runfile("runtime/js/tasker-js-worker"),
+                                  .workers = workers,
+                                  .heap_limit_mb = heap_limit_mb});
+  EXPECT_TRUE(host.ok()) << host.status();
+  return host.ok() ? std::move(*host) : nullptr;
+}
+
+struct Ended {
+  absl::Status status;  // of the worker call (not the task)
+  v1::Step step;        // the last step
+  std::vector<std::string> logs;  // of every step
+  std::vector<std::string> args;  // of every call made
+};
+
+// Runs `code` to its end in worker 0 of `host`, answering each host call
+// with answer(args_json) (default: echo of the args).
+Ended RunTask(WorkerHost& host, const std::string& run, const std::string& code, const std::string& input = "null",
+              std::function<std::string(const std::string&)> answer = nullptr, v1::Limits limits = {}) {
+  Ended ended;
+  v1::Request start;
+  start.set_run(run);
+  start.mutable_start()->set_code(code);
+  start.mutable_start()->set_input_json(input);
+  start.mutable_start()->set_clock_ms(1700000000000);
+  *start.mutable_start()->mutable_limits() = limits;
+  auto response = host.Call(0, start, kTimeout);
+  std::vector<v1::HostCall> pending;
+  while (true) {
+    if (!response.ok()) {
+      ended.status = response.status();
+      return ended;
+    }
+    if (response->status_code() != 0) {
+      ended.status = absl::Status(static_cast<absl::StatusCode>(response->status_code()), response->status_message());
+      return ended;
+    }
+    ended.step = response->step();
+    for (const auto& line : ended.step.logs()) ended.logs.push_back(line.message());
+    for (const auto& call : ended.step.calls()) {
+      ended.args.push_back(call.args_json());
+      pending.push_back(call);
+    }
+    if (ended.step.kind() != static_cast<int>(Outcome::Kind::kSuspended) || pending.empty()) return ended;
+    const v1::HostCall call = pending.front();
+    pending.erase(pending.begin());
+    v1::Request deliver;
+    deliver.set_run(run);
+    deliver.mutable_deliver()->mutable_result()->set_call_id(call.call_id());
+    deliver.mutable_deliver()->mutable_result()->set_ok(true);
+    deliver.mutable_deliver()->mutable_result()->set_result_json(answer ? answer(call.args_json()) : call.args_json());
+    deliver.mutable_deliver()->set_clock_ms(1700000000001);
+    response = host.Call(0, deliver, kTimeout);
+  }
+}
+
+bool Completed(const Ended& e) { return e.status.ok() && e.step.kind() == static_cast<int>(Outcome::Kind::kCompleted); }
+bool FailedWith(const Ended& e, FailureKind kind) {
+  return e.status.ok() && e.step.kind() == static_cast<int>(Outcome::Kind::kFailed) &&
+         e.step.failure() == static_cast<int>(kind);
+}
+std::string Describe(const Ended& e) {
+  return absl::StrCat("status=", e.status.ToString(), " kind=", e.step.kind(), " failure=", e.step.failure(),
+                      " result=", e.step.result_json(), " error=", e.step.error_name(), ": ", e.step.error_message());
+}
+
+// The worker still runs tasks (and is the same process).
+void ExpectWorkerServes(WorkerHost& host, pid_t pid, const std::string& run) {
+  Ended after = RunTask(host, run, "const r = await __callHostTool__('svc', 'm', {x: 1}); return r.x + 1;");
+  EXPECT_TRUE(Completed(after)) << Describe(after);
+  EXPECT_EQ(after.step.result_json(), "2");
+  EXPECT_EQ(host.pids()[0], pid) << "the worker was replaced";
+  EXPECT_EQ(host.crashes(), 0);
+}
+
+// --- 1. Lone surrogates -------------------------------------------------------
+
+constexpr char kSurrogates[] = R"(
+  console.log('a\ud83db', '\udc00');
+  try { throw new Error('caught \ud83d'); } catch (e) { console.error(e.message); }
+  const echoed = await __callHostTool__('svc', 'echo', {s: '\ud83d'});
+  if (input.fail) throw new Error('bad \ud83d here');
+  return {s: '\ud83d', echoed, pair: '\ud83d\ude00'};
+)";
+
+TEST(HostileTest, LoneSurrogatesComeOutAsJsonEscapes) {
+  auto host = MakeHost();
+  ASSERT_NE(host, nullptr);
+  const pid_t pid = host->pids()[0];
+  Ended ok = RunTask(*host, "s1", kSurrogates, R"({"fail":false})");
+  ASSERT_TRUE(Completed(ok)) << Describe(ok);
+  EXPECT_EQ(ok.step.result_json(), R"({"s":"\ud83d","echoed":{"s":"\ud83d"},"pair":"😀"})");
+  ASSERT_EQ(ok.logs.size(), 2u);
+  EXPECT_EQ(ok.logs[0], R"(a\ud83db \udc00)");
+  EXPECT_EQ(ok.logs[1], R"(caught \ud83d)");
+  ASSERT_EQ(ok.args.size(), 1u);
+  EXPECT_EQ(ok.args[0], R"({"s":"\ud83d"})");
+
+  Ended failed = RunTask(*host, "s2", kSurrogates, R"({"fail":true})");
+  ASSERT_TRUE(FailedWith(failed, FailureKind::kTaskError)) << Describe(failed);
+  EXPECT_EQ(failed.step.error_message(), R"(bad \ud83d here)");
+  EXPECT_TRUE(absl::StrContains(failed.step.error_stack(), R"(Error: bad \ud83d here)")) << failed.step.error_stack();
+
+  // A rebuild replays the call from a journal whose args are spelt otherwise
+  // (as storage gives them back): still the same call.
+  v1::Request rebuild;
+  rebuild.set_run("s3");
+  auto* op = rebuild.mutable_rebuild();
+  op->set_code(kSurrogates);
+  op->set_input_json(R"({"fail":false})");
+  op->add_steps()->set_clock_ms(1700000000000);
+  auto* call = op->add_calls();
+  call->set_index(1);
+  call->set_call_id("c1");
+  call->set_service("svc");
+  call->set_method("echo");
+  call->set_args_json(R"({ "s" : "\ud83d" })");
+  auto rebuilt = host->Call(0, rebuild, kTimeout);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  ASSERT_EQ(rebuilt->status_code(), 0) << rebuilt->status_message();
+  EXPECT_EQ(rebuilt->step().kind(), static_cast<int>(Outcome::Kind::kSuspended))
+      << rebuilt->step().error_message();
+  ExpectWorkerServes(*host, pid, "s4");
+}
+
+}  // namespace
+}  // namespace tasker::js
