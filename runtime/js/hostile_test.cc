@@ -144,5 +144,100 @@ TEST(HostileTest, LoneSurrogatesComeOutAsJsonEscapes) {
   ExpectWorkerServes(*host, pid, "s4");
 }
 
+// --- 2. ArrayBuffer memory budget ----------------------------------------------
+
+TEST(HostileTest, ArrayBuffersPastTheMemoryLimitFailTheRunWithMemoryLimit) {
+  auto host = MakeHost(1, /*heap_limit_mb=*/128);
+  ASSERT_NE(host, nullptr);
+  const pid_t pid = host->pids()[0];
+  // Kept (and written, so resident): the 128 MiB budget is reached at the
+  // second; without a budget this grows until the machine runs out.
+  Ended kept = RunTask(*host, "ab1", R"(
+    const kept = [];
+    for (let i = 0; i < 64; i++) { const a = new Uint8Array(64 << 20); a.fill(1); kept.push(a); }
+    return kept.length;
+  )");
+  ASSERT_TRUE(FailedWith(kept, FailureKind::kMemoryLimit)) << Describe(kept);
+  EXPECT_EQ(kept.step.error_message(),
+            "memory limit exceeded (ArrayBuffer and typed array memory reached its limit of 128 MiB)");
+  EXPECT_LT(host->ResidentBytes(), int64_t{400} << 20);
+  // Catching the RangeError does not help.
+  Ended caught = RunTask(*host, "ab2", R"(
+    const kept = [];
+    try { for (;;) kept.push(new ArrayBuffer(64 << 20)); } catch (e) { return String(e); }
+  )");
+  ASSERT_TRUE(FailedWith(caught, FailureKind::kMemoryLimit)) << Describe(caught);
+  // Freed buffers give their budget back: 2 GiB allocated in all, 64 MiB at a time.
+  Ended freed = RunTask(*host, "ab3", R"(
+    let total = 0;
+    for (let i = 0; i < 32; i++) { const a = new Uint8Array(64 << 20); a[i] = 1; total += a.length; }
+    return total / (1 << 20);
+  )");
+  ASSERT_TRUE(Completed(freed)) << Describe(freed);
+  EXPECT_EQ(freed.step.result_json(), "2048");
+  ExpectWorkerServes(*host, pid, "ab4");
+}
+
+TEST(HostileTest, ArrayBuffersSurviveACheckpoint) {
+  auto host = MakeHost(1, /*heap_limit_mb=*/128);
+  ASSERT_NE(host, nullptr);
+  constexpr char kCode[] = R"(
+    const a = new Uint8Array(32 << 20);
+    for (let i = 0; i < a.length; i += 4096) a[i] = (i >> 12) & 0xff;
+    const b = new Float64Array([1.5, 2.5]);
+    await __callHostTool__('svc', 'wait', {});
+    let sum = 0;
+    for (let i = 0; i < a.length; i += 4096) sum += a[i];
+    return {sum, b: Array.from(b), big: new Uint8Array(64 << 20).length};
+  )";
+  v1::Request start;
+  start.set_run("cp");
+  start.mutable_start()->set_code(kCode);
+  start.mutable_start()->set_input_json("null");
+  start.mutable_start()->set_clock_ms(7);
+  auto started = host->Call(0, start, kTimeout);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_EQ(started->step().calls_size(), 1) << started->step().error_message();
+  v1::Request checkpoint;
+  checkpoint.set_run("cp");
+  checkpoint.mutable_checkpoint();
+  auto written = host->Call(0, checkpoint, kTimeout);
+  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_EQ(written->status_code(), 0) << written->status_message();
+  // Restored twice over (the budget of each restored isolate is its own).
+  for (int i = 0; i < 2; ++i) {
+    const std::string run = absl::StrCat("cp", i);
+    v1::Request rebuild;
+    rebuild.set_run(run);
+    auto* op = rebuild.mutable_rebuild();
+    op->set_code(kCode);
+    op->set_input_json("null");
+    op->set_checkpoint(written->checkpoint());
+    op->set_checkpoint_step(written->checkpoint_step());
+    op->add_steps()->set_clock_ms(7);
+    auto* call = op->add_calls();
+    call->set_index(1);
+    call->set_call_id("c1");
+    call->set_service("svc");
+    call->set_method("wait");
+    call->set_args_json("{}");
+    auto rebuilt = host->Call(0, rebuild, kTimeout);
+    ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+    ASSERT_EQ(rebuilt->status_code(), 0) << rebuilt->status_message();
+    ASSERT_TRUE(rebuilt->from_checkpoint()) << rebuilt->checkpoint_note();
+    v1::Request deliver;
+    deliver.set_run(run);
+    deliver.mutable_deliver()->mutable_result()->set_call_id("c1");
+    deliver.mutable_deliver()->mutable_result()->set_ok(true);
+    deliver.mutable_deliver()->mutable_result()->set_result_json("null");
+    auto done = host->Call(0, deliver, kTimeout);
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->step().kind(), static_cast<int>(Outcome::Kind::kCompleted)) << done->step().error_message();
+    int sum = 0;
+    for (int k = 0; k < (32 << 20) / 4096; ++k) sum += k & 0xff;
+    EXPECT_EQ(done->step().result_json(), absl::StrCat(R"({"sum":)", sum, R"(,"b":[1.5,2.5],"big":67108864})"));
+  }
+}
+
 }  // namespace
 }  // namespace tasker::js

@@ -1,5 +1,6 @@
 #include "runtime/js/live_run.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/js/array_buffer_budget.h"
 #include "runtime/js/natives.h"
 #include "runtime/js/v8_setup.h"
 #include "runtime/js/watchdog.h"
@@ -145,7 +147,8 @@ Reusable& KeptRuns() {
 void LiveRun::Release(std::unique_ptr<LiveRun> run) {
   if (!run) return;
   if (!run->finished_ || run->spent_ || !run->blob_.empty() || run->code_.empty() || !run->creator_ ||
-      run->state_->memory_exceeded || run->state_->time_exceeded || run->heap_bytes_ > kMaxReusableHeap) {
+      run->state_->memory_exceeded || run->state_->time_exceeded || run->heap_bytes_ > kMaxReusableHeap ||
+      (run->array_buffers_ && run->array_buffers_->exceeded())) {
     return;  // destroyed here
   }
   run->runtime_->Reset();
@@ -201,6 +204,7 @@ void LiveRun::Reuse(const Limits& limits) {
   calls_made_ = 0;
   heap_bytes_ = 0;
   finished_ = false;
+  if (array_buffers_) array_buffers_->ResetExceeded();
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handle_scope(isolate_);
   context_ = std::make_unique<v8::Global<v8::Context>>(isolate_, v8::Context::New(isolate_));
@@ -218,6 +222,14 @@ absl::Status LiveRun::CreateIsolate(const std::string* blob) {
   }
   creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), blob ? &startup : nullptr);
   isolate_ = creator_->GetIsolate();
+  array_buffers_ = std::make_unique<ArrayBufferBudget>(size_t{static_cast<size_t>(HeapLimitMb())} << 20);
+  if (!ArrayBufferBudget::Install(creator_.get(), isolate_, array_buffers_.get())) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      fprintf(stderr, "tasker-js: cannot install the ArrayBuffer budget in this V8 build; ArrayBuffers are unbudgeted\n");
+    });
+    array_buffers_.reset();
+  }
   // The creator entered the isolate on this thread; every use enters it
   // again for its own duration, so that runs can interleave on one thread.
   isolate_->Exit();
@@ -335,7 +347,14 @@ Outcome LiveRun::Step(Body body) {
       if (ok) isolate_->PerformMicrotaskCheckpoint();
       if (state_->memory_exceeded) {
         isolate_->CancelTerminateExecution();
-        SetFailure(&out, FailureKind::kMemoryLimit, "MemoryLimit", "memory limit exceeded");
+        SetFailure(&out, FailureKind::kMemoryLimit, "MemoryLimit",
+                   absl::StrCat("memory limit exceeded (the JavaScript heap reached its limit of ", HeapLimitMb(),
+                                " MiB)"));
+      } else if (array_buffers_ && array_buffers_->exceeded()) {
+        isolate_->CancelTerminateExecution();
+        SetFailure(&out, FailureKind::kMemoryLimit, "MemoryLimit",
+                   absl::StrCat("memory limit exceeded (ArrayBuffer and typed array memory reached its limit of ",
+                                array_buffers_->limit() >> 20, " MiB)"));
       } else if (state_->time_exceeded) {
         isolate_->CancelTerminateExecution();
         SetFailure(&out, FailureKind::kTimeLimit, "TimeLimit",

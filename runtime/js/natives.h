@@ -5,6 +5,7 @@
 #define TASKER_RUNTIME_JS_NATIVES_H_
 
 #include <atomic>
+#include <cstddef>
 #include <string>
 #include <vector>
 
