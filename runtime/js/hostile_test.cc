@@ -239,5 +239,72 @@ TEST(HostileTest, ArrayBuffersSurviveACheckpoint) {
   }
 }
 
+// --- 3. The CPU watchdog covers all task code ---------------------------------------
+
+TEST(HostileTest, EveryPieceOfTaskCodeIsUnderTheWatchdog) {
+  auto host = MakeHost();
+  ASSERT_NE(host, nullptr);
+  const pid_t pid = host->pids()[0];
+  v1::Limits limits;
+  limits.set_step_cpu_ms(300);
+  const std::vector<std::pair<std::string, std::string>> tasks = {
+      {"toJSON of the result", "return {toJSON() { for (;;) {} }};"},
+      {"getter on the result", "return {a: 1, get b() { for (;;) {} }};"},
+      {"getter on call args", "await __callHostTool__('svc', 'm', {get x() { for (;;) {} }}); return 1;"},
+      {"toJSON of call args", "await __callHostTool__('svc', 'm', {toJSON() { for (;;) {} }}); return 1;"},
+      {"then callback after a host call",
+       "await __callHostTool__('svc', 'm', {}).then(() => { for (;;) {} }); return 1;"},
+      {"thenable returned", "return {then(resolve) { for (;;) {} }};"},
+      {"thenable awaited after a host call",
+       "await __callHostTool__('svc', 'm', {}); await {then() { for (;;) {} }}; return 1;"},
+      {"microtask queued", "queueMicrotask(() => { for (;;) {} }); return 1;"},
+      {"getter on the error's message",
+       "const e = new Error('x'); Object.defineProperty(e, 'message', {get() { for (;;) {} }}); throw e;"},
+      {"getter on the error's stack",
+       "const e = new Error('x'); Object.defineProperty(e, 'stack', {get() { for (;;) {} }}); throw e;"},
+      {"toJSON of a thrown object", "throw {toJSON() { for (;;) {} }};"},
+      {"getter on a thrown error's name (sync)",
+       "module.exports = function () { const e = new Error('x'); "
+       "Object.defineProperty(e, 'name', {get() { for (;;) {} }}); throw e; };"},
+      {"toString of a value thrown at top level", "module.exports = 1; throw {toString() { for (;;) {} }};"},
+  };
+  int i = 0;
+  for (const auto& [what, code] : tasks) {
+    const absl::Time start = absl::Now();
+    Ended e = RunTask(*host, absl::StrCat("w", i++), code, "null", nullptr, limits);
+    EXPECT_TRUE(FailedWith(e, FailureKind::kTimeLimit)) << what << ": " << Describe(e);
+    EXPECT_EQ(e.step.error_message(), "time limit exceeded (300ms of CPU per step)") << what;
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << what;
+  }
+  ExpectWorkerServes(*host, pid, "w-after");
+}
+
+TEST(HostileTest, FinalizationCallbacksRunUnderTheWatchdogWhenCheckpointing) {
+  auto host = MakeHost();
+  ASSERT_NE(host, nullptr);
+  const pid_t pid = host->pids()[0];
+  v1::Request start;
+  start.set_run("fr");
+  start.mutable_start()->set_code(R"(
+    const registry = new FinalizationRegistry(() => { for (;;) {} });
+    (() => { registry.register({}, 1); })();
+    await __callHostTool__('svc', 'wait', {});
+    return registry !== undefined;
+  )");
+  start.mutable_start()->set_input_json("null");
+  start.mutable_start()->mutable_limits()->set_step_cpu_ms(300);
+  auto started = host->Call(0, start, kTimeout);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_EQ(started->step().calls_size(), 1) << started->step().error_message();
+  v1::Request checkpoint;
+  checkpoint.set_run("fr");
+  checkpoint.mutable_checkpoint();
+  auto written = host->Call(0, checkpoint, kTimeout);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->status_code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(absl::StrContains(written->status_message(), "FinalizationRegistry")) << written->status_message();
+  ExpectWorkerServes(*host, pid, "fr-after");
+}
+
 }  // namespace
 }  // namespace tasker::js

@@ -89,6 +89,7 @@ void SetFailure(Outcome* out, FailureKind kind, std::string name, std::string me
   out->error_name = std::move(name);
   out->error_message = std::move(message);
   out->error_stack = std::move(stack);
+  out->result_json.clear();
   out->calls.clear();
 }
 
@@ -339,12 +340,13 @@ Outcome LiveRun::Step(Body body) {
     v8::HandleScope handle_scope(isolate_);
     v8::Local<v8::Context> context = context_->Get(isolate_);
     v8::Context::Scope context_scope(context);
-    bool ok;
-    {
-      Watchdog::Scope watchdog(isolate_, &state_->time_exceeded, state_->limits.step_cpu);
-      v8::TryCatch try_catch(isolate_);
-      ok = body(context, &out);
-      if (ok) isolate_->PerformMicrotaskCheckpoint();
+    // Every piece of task code a step runs is under the watchdog: the body,
+    // the microtasks (then callbacks, thenables), describing a thrown value
+    // (getters, toString) and reading the outcome (toJSON and getters of
+    // the result, the error's message and stack).
+    const uint64_t watch = Watchdog::Get().Arm(isolate_, &state_->time_exceeded, state_->limits.step_cpu);
+    // Sets the failure of a limit the step reached, if any.
+    auto limited = [&] {
       if (state_->memory_exceeded) {
         isolate_->CancelTerminateExecution();
         SetFailure(&out, FailureKind::kMemoryLimit, "MemoryLimit",
@@ -360,15 +362,31 @@ Outcome LiveRun::Step(Body body) {
         SetFailure(&out, FailureKind::kTimeLimit, "TimeLimit",
                    absl::StrCat("time limit exceeded (", absl::FormatDuration(state_->limits.step_cpu),
                                 " of CPU per step)"));
-      } else if (!ok && out.error_message.empty()) {
-        SetFailure(&out, FailureKind::kTaskError, ExceptionName(isolate_, context, try_catch),
-                   DescribeException(isolate_, context, try_catch), ExceptionStack(isolate_, context, try_catch));
-      } else if (!ok) {
-        out.kind = Outcome::Kind::kFailed;
+      } else {
+        return false;
+      }
+      return true;
+    };
+    bool ok;
+    {
+      v8::TryCatch try_catch(isolate_);
+      ok = body(context, &out);
+      if (ok) isolate_->PerformMicrotaskCheckpoint();
+      if (!limited()) {
+        if (!ok && out.error_message.empty()) {
+          SetFailure(&out, FailureKind::kTaskError, ExceptionName(isolate_, context, try_catch),
+                     DescribeException(isolate_, context, try_catch), ExceptionStack(isolate_, context, try_catch));
+        } else if (!ok) {
+          out.kind = Outcome::Kind::kFailed;
+        }
       }
     }
-    out.stats.run_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
     if (ok && out.kind != Outcome::Kind::kFailed) Settle(&out);
+    limited();
+    Watchdog::Get().Disarm(watch);
+    // The watchdog terminates a step past its budget until disarmed.
+    if (state_->time_exceeded) isolate_->CancelTerminateExecution();
+    out.stats.run_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
   }
   ++steps_;
   if (out.kind != Outcome::Kind::kSuspended) finished_ = true;
