@@ -68,8 +68,16 @@ Ended RunTask(WorkerHost& host, const std::string& run, const std::string& code,
     v1::Request deliver;
     deliver.set_run(run);
     deliver.mutable_deliver()->mutable_result()->set_call_id(call.call_id());
-    deliver.mutable_deliver()->mutable_result()->set_ok(true);
-    deliver.mutable_deliver()->mutable_result()->set_result_json(answer ? answer(call.args_json()) : call.args_json());
+    const std::string answered = answer ? answer(call.args_json()) : call.args_json();
+    if (answered.rfind("!", 0) == 0) {  // "!code:message": a failed call
+      const size_t colon = answered.find(':');
+      deliver.mutable_deliver()->mutable_result()->set_ok(false);
+      deliver.mutable_deliver()->mutable_result()->set_error_code(answered.substr(1, colon - 1));
+      deliver.mutable_deliver()->mutable_result()->set_error_message(answered.substr(colon + 1));
+    } else {
+      deliver.mutable_deliver()->mutable_result()->set_ok(true);
+      deliver.mutable_deliver()->mutable_result()->set_result_json(answered);
+    }
     deliver.mutable_deliver()->set_clock_ms(1700000000001);
     response = host.Call(0, deliver, kTimeout);
   }
@@ -304,6 +312,95 @@ TEST(HostileTest, FinalizationCallbacksRunUnderTheWatchdogWhenCheckpointing) {
   EXPECT_EQ(written->status_code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
   EXPECT_TRUE(absl::StrContains(written->status_message(), "FinalizationRegistry")) << written->status_message();
   ExpectWorkerServes(*host, pid, "fr-after");
+}
+
+// --- 4. Builtin overrides do not reach the runtime ----------------------------------
+
+TEST(HostileTest, BuiltinOverridesNeverAbortTheWorker) {
+  auto host = MakeHost();
+  ASSERT_NE(host, nullptr);
+  const pid_t pid = host->pids()[0];
+  // The task's own work after its override: a call, a failed call, logs, a result.
+  constexpr char kBody[] = R"(
+    const r = await __callHostTool__('svc', 'm', {a: [1, 2]});
+    let err;
+    try { await __callHostTool__('svc', 'fail', {}); } catch (e) { err = e.name + ':' + e.message + ':' + e.code; }
+    console.log('got', r, err);
+    if (input === 'throw') throw new Error('boom');
+    return {r, err, ok: true};
+  )";
+  auto prop = [](const std::string& name, const std::string& how) {
+    return absl::StrCat("Object.defineProperty(Object.prototype, '", name, "', {__proto__: null, ", how,
+                        ", configurable: true});");
+  };
+  const std::string kThrowSetter = "set(v) { throw new Error('setter'); }";
+  const std::string kThrowGetter = "get() { throw new Error('getter'); }";
+  const std::vector<std::string> overrides = {
+      "Array.prototype.push = function () { throw new Error('push'); };",
+      "Array.prototype.pop = function () { throw new Error('pop'); }; Array.prototype.includes = () => { throw 1; };",
+      "Array.prototype.map = function () { throw new Error('map'); }; Array.prototype.join = () => { throw 2; };",
+      "Array.prototype.splice = () => { throw 1; }; Array.prototype.every = () => { throw 1; };",
+      "JSON.stringify = function () { throw new Error('stringify'); };",
+      "JSON.parse = function () { return 'hijacked'; };",
+      "Promise.prototype.then = function () { throw new Error('then'); };",
+      "Promise.resolve = () => { throw 1; }; Promise.reject = () => { throw 1; };",
+      "globalThis.Promise = function () { throw new Error('Promise'); };",
+      prop("result", kThrowSetter),
+      prop("exports", kThrowSetter),
+      prop("state", kThrowSetter) + prop("value", kThrowSetter) + prop("main", kThrowSetter),
+      prop("code", kThrowSetter) + prop("name", kThrowSetter) + prop("message", kThrowSetter) +
+          prop("details", kThrowSetter),
+      prop("get", kThrowGetter) + prop("set", kThrowGetter),
+      prop("0", kThrowSetter) + prop("1", kThrowSetter) + prop("2", kThrowSetter) + prop("3", kThrowSetter),
+      prop("resolve", kThrowSetter) + prop("reject", kThrowSetter),
+      "Array.prototype[Symbol.iterator] = function () { throw new Error('iterator'); };",
+      "Function.prototype.call = function () { throw new Error('call'); };"
+      "Function.prototype.apply = function () { throw new Error('apply'); };",
+      "Function.prototype.bind = () => { throw 1; };",
+      "Map.prototype.set = Map.prototype.get = Map.prototype.delete = Map.prototype.has = () => { throw 1; };",
+      "Object.keys = () => { throw 1; }; Array.isArray = () => { throw 1; };",
+      "Object.defineProperty = () => { throw 1; }; Reflect.defineProperty = () => { throw 1; };",
+      "Reflect.apply = () => { throw 1; }; Reflect.construct = () => { throw 1; };",
+      "globalThis.String = () => { throw 1; }; globalThis.TypeError = function () { throw 1; };",
+      "globalThis.Error = function () { throw 1; };",
+      "Error.prototype.toString = () => { throw 1; };",
+      "Object.defineProperty(Error, Symbol.hasInstance, {value: () => { throw 1; }});",
+      "Object.prototype.toString = () => { throw 1; }; Object.prototype.hasOwnProperty = () => { throw 1; };",
+      "String.prototype.split = () => { throw 1; }; String.prototype.slice = () => { throw 1; };",
+      "Object.freeze(Object.prototype); Object.freeze(Array.prototype); Object.freeze(Promise.prototype);",
+  };
+  auto answer = [](const std::string& args) { return args == "{}" ? std::string("!E1:nope") : args; };
+  int i = 0;
+  for (const std::string& override_code : overrides) {
+    const std::string code = override_code + kBody;
+    Ended ok = RunTask(*host, absl::StrCat("o", i), code, "null", answer);
+    EXPECT_TRUE(Completed(ok)) << override_code << "\n" << Describe(ok);
+    if (Completed(ok)) {
+      EXPECT_EQ(ok.step.result_json(), R"({"r":{"a":[1,2]},"err":"HostCallError:nope:E1","ok":true})")
+          << override_code;
+    }
+    Ended thrown = RunTask(*host, absl::StrCat("t", i), code, "\"throw\"", answer);
+    EXPECT_TRUE(FailedWith(thrown, FailureKind::kTaskError)) << override_code << "\n" << Describe(thrown);
+    EXPECT_FALSE(thrown.step.error_message().empty()) << override_code;
+    // A CommonJS module with the override at its top level.
+    Ended module = RunTask(*host, absl::StrCat("m", i),
+                           absl::StrCat(override_code, "\nmodule.exports = async function (input) {", kBody, "};"),
+                           "null", answer);
+    EXPECT_TRUE(Completed(module)) << override_code << "\n" << Describe(module);
+    ++i;
+  }
+  // Overrides that change what the task itself sees end in a clear failure.
+  const std::vector<std::string> failing = {
+      prop("then", kThrowGetter) + "return {x: 1};",
+      "Object.defineProperty(Promise.prototype, 'constructor', {get() { throw new Error('species'); }});"
+      "return 1;",
+  };
+  for (const std::string& code : failing) {
+    Ended e = RunTask(*host, absl::StrCat("f", i++), code, "null", answer);
+    EXPECT_TRUE(Completed(e) || FailedWith(e, FailureKind::kTaskError)) << code << "\n" << Describe(e);
+    EXPECT_TRUE(Completed(e) || !e.step.error_message().empty()) << code;
+  }
+  ExpectWorkerServes(*host, pid, "o-after");
 }
 
 }  // namespace

@@ -400,8 +400,14 @@ Outcome LiveRun::Step(Body body) {
 bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const StartValues& values, Outcome* out) {
   v8::Local<v8::Context> context = isolate_->GetCurrentContext();
   v8::Local<v8::Object> native = v8::Object::New(isolate_);
-  native->Set(context, Str(isolate_, "log"), v8::Function::New(context, NativeLog).ToLocalChecked()).Check();
-  native->Set(context, Str(isolate_, "random"), v8::Function::New(context, NativeRandom).ToLocalChecked()).Check();
+  v8::Local<v8::Function> log, random;
+  if (!v8::Function::New(context, NativeLog).ToLocal(&log) ||
+      !v8::Function::New(context, NativeRandom).ToLocal(&random) ||
+      !native->CreateDataProperty(context, Str(isolate_, "log"), log).FromMaybe(false) ||
+      !native->CreateDataProperty(context, Str(isolate_, "random"), random).FromMaybe(false)) {
+    SetFailure(out, FailureKind::kUnsupportedState, "Internal", "the runtime's native functions could not be made");
+    return false;
+  }
   v8::ScriptOrigin prelude_origin(isolate_, Str(isolate_, "tasker:prelude"));
   v8::Local<v8::Script> prelude;
   v8::Local<v8::Value> prelude_fn;
@@ -432,7 +438,8 @@ bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const 
   if (IsCommonJs(code)) {
     v8::Local<v8::Object> module = v8::Object::New(isolate_);
     v8::Local<v8::Object> exports = v8::Object::New(isolate_);
-    module->Set(context, Str(isolate_, "exports"), exports).Check();
+    // A data property (no setter of the task's can intercept it).
+    if (!module->CreateDataProperty(context, Str(isolate_, "exports"), exports).FromMaybe(false)) return false;
     v8::Local<v8::Value> args[] = {module, exports};
     v8::Local<v8::Value> ignored;
     if (!wrapper.As<v8::Function>()->Call(context, v8::Undefined(isolate_), 2, args).ToLocal(&ignored)) return false;

@@ -42,8 +42,14 @@ size_t OnNearHeapLimit(void* data, size_t current_heap_limit, size_t /*initial*/
 }
 
 v8::Local<v8::String> Str(v8::Isolate* isolate, absl::string_view text) {
-  return v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
-      .ToLocalChecked();
+  // Empty only past V8's string length limit (~512 M characters).
+  v8::Local<v8::String> out;
+  if (text.size() > static_cast<size_t>(v8::String::kMaxLength) ||
+      !v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
+           .ToLocal(&out)) {
+    return v8::String::Empty(isolate);
+  }
+  return out;
 }
 
 namespace {
