@@ -2,6 +2,11 @@
 // code in real tasker-js-worker processes, and checks that the run ends with
 // its right result or a clear failure, and that the worker survives it.
 #include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
 
 #include <functional>
 #include <string>
@@ -10,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "runtime/js/engine.h"
 #include "runtime/js/worker_host.h"
 #include "runtime/js/worker_protocol.h"
 #include "tests/support/process.h"
@@ -19,10 +25,14 @@ namespace {
 
 constexpr absl::Duration kTimeout = absl::Seconds(60);
 
-std::unique_ptr<WorkerHost> MakeHost(int workers = 1, int heap_limit_mb = 256) {
+std::unique_ptr<WorkerHost> MakeHost(int workers = 1, int heap_limit_mb = 256,
+                                     std::vector<std::string> extra_args = {},
+                                     WorkerHost::LostCallback lost = nullptr) {
   auto host = WorkerHost::Create({.worker_path = tasker::testing::Runfile("runtime/js/tasker-js-worker"),
                                   .workers = workers,
-                                  .heap_limit_mb = heap_limit_mb});
+                                  .heap_limit_mb = heap_limit_mb,
+                                  .extra_args = std::move(extra_args)},
+                                 std::move(lost));
   EXPECT_TRUE(host.ok()) << host.status();
   return host.ok() ? std::move(*host) : nullptr;
 }
@@ -401,6 +411,155 @@ TEST(HostileTest, BuiltinOverridesNeverAbortTheWorker) {
     EXPECT_TRUE(Completed(e) || !e.step.error_message().empty()) << code;
   }
   ExpectWorkerServes(*host, pid, "o-after");
+}
+
+// --- 5. Syntax checks run in a worker -----------------------------------------------
+
+absl::StatusOr<v1::Response> Check(WorkerHost& host, const std::string& code, absl::Duration timeout = kTimeout) {
+  v1::Request request;
+  request.mutable_check_syntax()->set_code(code);
+  return host.Call(0, request, timeout);
+}
+
+TEST(HostileTest, SyntaxIsCheckedInAWorkerThatMayDie) {
+  auto host = MakeHost(1, 256, {"--test_crash_marker=CRASH_ON_CHECK", "--test_hang_marker=HANG_ON_CHECK"});
+  ASSERT_NE(host, nullptr);
+  auto good = Check(*host, "const r = await __callHostTool__('s', 'm', {}); return r;");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->status_code(), 0) << good->status_message();
+  // The same message as the in-process check (what PublishTask returned).
+  InitializeV8({});
+  for (const std::string code : {"return (;", "module.exports = function () {\n  let x = ;\n};", "}"}) {
+    const absl::Status local = CheckSyntax(code);
+    ASSERT_FALSE(local.ok()) << code;
+    auto bad = Check(*host, code);
+    ASSERT_TRUE(bad.ok()) << bad.status();
+    EXPECT_EQ(bad->status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument)) << code;
+    EXPECT_EQ(bad->status_message(), local.message()) << code;
+  }
+  // Source that kills its checker takes only the worker down.
+  auto crashed = Check(*host, "// CRASH_ON_CHECK\nreturn 1;");
+  ASSERT_FALSE(crashed.ok());
+  EXPECT_EQ(crashed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(crashed.status().message(), "signal 6")) << crashed.status();
+  // Source whose check never ends is given up on in bounded time.
+  const absl::Time start = absl::Now();
+  auto hung = Check(*host, "// HANG_ON_CHECK\nreturn 1;", absl::Seconds(1));
+  ASSERT_FALSE(hung.ok());
+  EXPECT_EQ(hung.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  auto again = Check(*host, "return 2;");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->status_code(), 0);
+}
+
+// --- 7. The host never hangs on a stuck worker, nor on EINTR --------------------------
+
+TEST(HostileTest, AStuckWorkerDoesNotBlockItsCallersBeyondTheirTimeout) {
+  auto host = MakeHost();
+  ASSERT_NE(host, nullptr);
+  const pid_t pid = host->pids()[0];
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);  // busy forever: it reads no more requests
+  // A request larger than the pipe: its writer blocked forever in write()
+  // (the timeout started only after the write), holding the worker's write
+  // lock that every other caller waits for.
+  std::string big(1 << 20, ' ');
+  big += "return 1;";
+  const absl::Time start = absl::Now();
+  std::thread other([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    v1::Request small;
+    small.set_run("small");
+    small.mutable_drop();
+    // Answered by the stuck worker's replacement, or failed with it: in time.
+    (void)host->Call(0, small, absl::Seconds(2));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  });
+  v1::Request request;
+  request.set_run("big");
+  request.mutable_start()->set_code(big);
+  auto answered = host->Call(0, request, absl::Seconds(2));
+  other.join();
+  ASSERT_FALSE(answered.ok());
+  EXPECT_EQ(answered.status().code(), absl::StatusCode::kUnavailable) << answered.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  // The stuck worker was killed and replaced.
+  for (int i = 0; i < 100 && (host->pids()[0] == pid || host->pids()[0] < 0); ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  Ended after = RunTask(*host, "after", "return 3;");
+  EXPECT_TRUE(Completed(after)) << Describe(after);
+}
+
+TEST(HostileTest, DestroyingTheHostKillsAStuckWorker) {
+  auto host = MakeHost(2);
+  ASSERT_NE(host, nullptr);
+  ASSERT_EQ(kill(host->pids()[1], SIGSTOP), 0);
+  const absl::Time start = absl::Now();
+  host.reset();  // waited forever for the stopped worker to exit
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+void OnSignal(int) {}
+
+TEST(HostileTest, InterruptedSystemCallsAreRetried) {
+  // As the executor's SIGTERM handler does: no SA_RESTART, so blocking
+  // reads, writes, polls and waitpid calls return EINTR.
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  struct sigaction old {};
+  ASSERT_EQ(sigaction(SIGUSR1, &action, &old), 0);
+  std::mutex mu;
+  std::vector<std::string> reasons;
+  auto host = MakeHost(1, 256, {}, [&](int, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mu);
+    reasons.push_back(reason);
+  });
+  ASSERT_NE(host, nullptr);
+  // The signals go to the host's own threads (its readers, which also reap
+  // dead workers), not to this one or the spammer.
+  sigset_t usr1, previous;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &usr1, &previous), 0);
+  std::atomic<bool> stop{false};
+  std::thread spammer([&] {
+    while (!stop) {
+      kill(getpid(), SIGUSR1);
+      absl::SleepFor(absl::Microseconds(50));
+    }
+  });
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 10; ++i) {
+      Ended e = RunTask(*host, absl::StrCat("e", round, "-", i),
+                        "let s = ''; for (let k = 0; k < 3; k++) s += (await __callHostTool__('s', 'm', {k: 'x'.repeat(70000)})).k.length; return s;");
+      EXPECT_TRUE(Completed(e)) << Describe(e);
+      EXPECT_EQ(e.step.result_json(), "\"700007000070000\"");
+    }
+    const pid_t pid = host->pids()[0];
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    for (int i = 0; i < 200 && (host->pids()[0] == pid || host->pids()[0] < 0); ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (reasons.size() >= 3) break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  stop = true;
+  spammer.join();
+  host.reset();
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  sigaction(SIGUSR1, &old, nullptr);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(reasons.size(), 3u);
+  for (const std::string& reason : reasons) {
+    EXPECT_TRUE(absl::StartsWith(reason, "killed by signal 9")) << reason;
+  }
 }
 
 }  // namespace
