@@ -92,10 +92,9 @@ bool IsHex4(const std::string& s, size_t at, unsigned* value) {
   return true;
 }
 
-// JSON.stringify writes a lone surrogate as "\udXXX", which nlohmann
-// refuses: such an escape is turned into the text "\\udXXX" (in both JSON
-// texts compared) so that the comparison still sees it.
-std::string ForNlohmann(const std::string& json) {
+}  // namespace
+
+std::string LoneSurrogatesAsText(const std::string& json) {
   std::string out;
   out.reserve(json.size());
   bool in_string = false;
@@ -135,12 +134,12 @@ std::string ForNlohmann(const std::string& json) {
   return out;
 }
 
-}  // namespace
-
 bool SameJson(const std::string& a, const std::string& b) {
   if (a == b) return true;
-  nlohmann::json x = nlohmann::json::parse(ForNlohmann(a), nullptr, false);
-  nlohmann::json y = nlohmann::json::parse(ForNlohmann(b), nullptr, false);
+  // JSON.stringify writes a lone surrogate as "\udXXX", which nlohmann
+  // refuses: compared as the text "\\udXXX" (storage may hold it so, too).
+  nlohmann::json x = nlohmann::json::parse(LoneSurrogatesAsText(a), nullptr, false);
+  nlohmann::json y = nlohmann::json::parse(LoneSurrogatesAsText(b), nullptr, false);
   if (x.is_discarded() || y.is_discarded()) return false;
   return x == y;
 }

@@ -6,6 +6,7 @@
 #include "runtime/common/json.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/js/replay.h"
 #include "runtime/js/worker_protocol.h"
 #include "services/executor/warm_run.h"
 
@@ -95,6 +96,9 @@ namespace {
 
 absl::StatusOr<google::protobuf::Value> FromRuntimeJson(const std::string& json, absl::string_view what) {
   auto value = ParseJsonValue(json, what);
+  // A lone surrogate (JSON.stringify's "\ud83d") has no place in a protobuf
+  // string: kept as its escape's text.
+  if (!value.ok()) value = ParseJsonValue(js::LoneSurrogatesAsText(json), what);
   if (!value.ok()) return absl::InternalError(absl::StrCat("the runtime produced ", what, " that does not parse"));
   return value;
 }

@@ -543,5 +543,41 @@ TEST_F(ExecutorTest, PublishChecksSyntaxInAWorkerNotInTheExecutor) {
   EXPECT_TRUE(api.Publish(publish).ok());
 }
 
+TEST_F(ExecutorTest, LoneSurrogatesInLogsArgsErrorsAndResultsEndInAClearAnswer) {
+  Executor* executor = StartExecutor("A", Config("A"));
+  constexpr char kCode[] = R"(
+    console.log('a\ud83d');
+    const r = await __callHostTool__('admin-debug', 'echo', {s: '\ud83d'});
+    if (input.fail) throw new Error('bad \ud83d');
+    return {s: '\ud83d', r};
+  )";
+  auto run = Submit(kCode, R"({"fail":false})");
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, run.root().id());
+  ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(20)))
+      << Run(run.run().id()).DebugString();
+  // Storage holds protobuf strings (valid UTF-8): the escape's text.
+  EXPECT_EQ(ProtoToJson(Run(run.run().id()).result()), R"({"r":{"echo":{"s":"\\ud83d"}},"s":"\\ud83d"})");
+  v1::GetTaskRunRequest get;
+  get.set_id(run.run().id());
+  get.set_include_logs(true);
+  auto with_logs = store_->GetTaskRun(get);
+  ASSERT_TRUE(with_logs.ok()) << with_logs.status();
+  ASSERT_GE(with_logs->logs_size(), 1);
+  EXPECT_EQ(with_logs->logs(0).message(), R"(a\ud83d)");
+  // A worker lost mid-run: the replay matches the journal's args.
+  auto failing = Submit(kCode, R"({"fail":true})");
+  processor_->Hold(true);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, failing.root().id());
+  ASSERT_TRUE(WaitFor([&] { return processor_->held() == 1; }));
+  ASSERT_EQ(kill(HostOf(0)->pids()[0], SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return HostOf(0)->crashes() == 1 && HostOf(0)->pids()[0] > 0; }));
+  absl::SleepFor(absl::Milliseconds(300));
+  processor_->Hold(false);
+  ASSERT_TRUE(WaitForStatus(failing.run().id(), v1::RUN_STATUS_FAILED, absl::Seconds(20)))
+      << Run(failing.run().id()).DebugString();
+  EXPECT_EQ(Run(failing.run().id()).error().code(), "TASK_ERROR");
+  EXPECT_EQ(Run(failing.run().id()).error().message(), R"(Error: bad \ud83d)");
+}
+
 }  // namespace
 }  // namespace tasker::services
