@@ -57,6 +57,7 @@ class WorkerHost {
   absl::StatusOr<v1::Response> Call(int worker, v1::Request request, absl::Duration timeout);
 
   int workers() const { return static_cast<int>(slots_.size()); }
+  const WorkerHostOptions& options() const { return options_; }
   int crashes() const { return crashes_.load(); }
   // Pids of the current workers (for tests).
   std::vector<pid_t> pids();

@@ -208,11 +208,22 @@ absl::StatusOr<js::v1::Response> Executor::CallWorker(int worker, js::v1::Reques
 }
 
 absl::Status Executor::CheckSyntax(const std::string& code) {
+  js::WorkerHost* checker = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(syntax_mu_);
+    if (!syntax_checker_) {
+      js::WorkerHostOptions options = workers_->options();
+      options.workers = 1;
+      options.extra_args.push_back("--spare_isolates=0");
+      ASSIGN_OR_RETURN(syntax_checker_, js::WorkerHost::Create(options));
+    }
+    checker = syntax_checker_.get();
+  }
   js::v1::Request request;
   request.mutable_check_syntax()->set_code(code);
   absl::StatusOr<js::v1::Response> response;
   for (int attempt = 0; attempt < 2; ++attempt) {  // once more: the worker may have died of something else
-    response = workers_->Call(workers_->workers() - 1, request, config_.syntax_check_timeout);
+    response = checker->Call(0, request, config_.syntax_check_timeout);
     if (response.ok() || response.status().code() != absl::StatusCode::kUnavailable) break;
   }
   if (!response.ok()) {

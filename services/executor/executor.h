@@ -133,7 +133,8 @@ class Executor {
   // p50 and p99 of rebuilds from a checkpoint (restore to running), ms.
   std::pair<double, double> RebuildPercentiles() const;
 
-  // Checks that task code compiles, in a worker process (the checkpointer):
+  // Checks that task code compiles, in a worker process of its own (started
+  // on first use, off the runs' and the checkpointer's way):
   // hostile source cannot crash or hang this process. INVALID_ARGUMENT
   // "code: line L, column C: SyntaxError: ..." when it does not compile, or
   // when checking it killed the worker (twice) or outlasted
@@ -209,6 +210,9 @@ class Executor {
   std::atomic<bool> started_{false};
   absl::Time last_renew_ = absl::InfinitePast();
   absl::Time last_straggler_check_ = absl::InfinitePast();
+
+  std::mutex syntax_mu_;
+  std::unique_ptr<js::WorkerHost> syntax_checker_;
 
   std::mutex crashes_mu_;
   std::map<std::string, int> crashes_;  // worker crashes per root, while it runs here
