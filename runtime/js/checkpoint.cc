@@ -6,6 +6,7 @@
 #include "runtime/js/live_run.h"
 #include "runtime/js/natives.h"
 #include "runtime/js/v8_setup.h"
+#include "runtime/js/watchdog.h"
 #include "libplatform/libplatform.h"
 #include "v8.h"
 
@@ -72,9 +73,19 @@ absl::StatusOr<std::string> LiveRun::Checkpoint(StepStats* stats) {
   isolate_->ClearKeptObjects();
   if (needs_full_gc) {
     // Dead FinalizationRegistry targets must be collected and their cleanup
-    // tasks run before the serializer sees them.
+    // tasks run before the serializer sees them. The cleanup callbacks are
+    // task code: under the watchdog.
+    const uint64_t watch = Watchdog::Get().Arm(isolate_, &state_->time_exceeded, state_->limits.step_cpu);
     isolate_->LowMemoryNotification();
     while (v8::platform::PumpMessageLoop(DefaultPlatform(), isolate_)) {
+    }
+    Watchdog::Get().Disarm(watch);
+    if (state_->time_exceeded) {
+      isolate_->CancelTerminateExecution();
+      creator_.reset();
+      return absl::FailedPreconditionError(
+          absl::StrCat("time limit exceeded (", absl::FormatDuration(state_->limits.step_cpu),
+                       " of CPU) in a FinalizationRegistry cleanup callback while checkpointing"));
     }
   }
   v8::StartupData created = creator_->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);

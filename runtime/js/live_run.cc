@@ -1,5 +1,6 @@
 #include "runtime/js/live_run.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/js/array_buffer_budget.h"
 #include "runtime/js/natives.h"
 #include "runtime/js/v8_setup.h"
 #include "runtime/js/watchdog.h"
@@ -87,6 +89,7 @@ void SetFailure(Outcome* out, FailureKind kind, std::string name, std::string me
   out->error_name = std::move(name);
   out->error_message = std::move(message);
   out->error_stack = std::move(stack);
+  out->result_json.clear();
   out->calls.clear();
 }
 
@@ -145,7 +148,8 @@ Reusable& KeptRuns() {
 void LiveRun::Release(std::unique_ptr<LiveRun> run) {
   if (!run) return;
   if (!run->finished_ || run->spent_ || !run->blob_.empty() || run->code_.empty() || !run->creator_ ||
-      run->state_->memory_exceeded || run->state_->time_exceeded || run->heap_bytes_ > kMaxReusableHeap) {
+      run->state_->memory_exceeded || run->state_->time_exceeded || run->heap_bytes_ > kMaxReusableHeap ||
+      (run->array_buffers_ && run->array_buffers_->exceeded())) {
     return;  // destroyed here
   }
   run->runtime_->Reset();
@@ -201,6 +205,7 @@ void LiveRun::Reuse(const Limits& limits) {
   calls_made_ = 0;
   heap_bytes_ = 0;
   finished_ = false;
+  if (array_buffers_) array_buffers_->ResetExceeded();
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handle_scope(isolate_);
   context_ = std::make_unique<v8::Global<v8::Context>>(isolate_, v8::Context::New(isolate_));
@@ -218,6 +223,14 @@ absl::Status LiveRun::CreateIsolate(const std::string* blob) {
   }
   creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), blob ? &startup : nullptr);
   isolate_ = creator_->GetIsolate();
+  array_buffers_ = std::make_unique<ArrayBufferBudget>(size_t{static_cast<size_t>(HeapLimitMb())} << 20);
+  if (!ArrayBufferBudget::Install(creator_.get(), isolate_, array_buffers_.get())) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      fprintf(stderr, "tasker-js: cannot install the ArrayBuffer budget in this V8 build; ArrayBuffers are unbudgeted\n");
+    });
+    array_buffers_.reset();
+  }
   // The creator entered the isolate on this thread; every use enters it
   // again for its own duration, so that runs can interleave on one thread.
   isolate_->Exit();
@@ -327,29 +340,53 @@ Outcome LiveRun::Step(Body body) {
     v8::HandleScope handle_scope(isolate_);
     v8::Local<v8::Context> context = context_->Get(isolate_);
     v8::Context::Scope context_scope(context);
-    bool ok;
-    {
-      Watchdog::Scope watchdog(isolate_, &state_->time_exceeded, state_->limits.step_cpu);
-      v8::TryCatch try_catch(isolate_);
-      ok = body(context, &out);
-      if (ok) isolate_->PerformMicrotaskCheckpoint();
+    // Every piece of task code a step runs is under the watchdog: the body,
+    // the microtasks (then callbacks, thenables), describing a thrown value
+    // (getters, toString) and reading the outcome (toJSON and getters of
+    // the result, the error's message and stack).
+    const uint64_t watch = Watchdog::Get().Arm(isolate_, &state_->time_exceeded, state_->limits.step_cpu);
+    // Sets the failure of a limit the step reached, if any.
+    auto limited = [&] {
       if (state_->memory_exceeded) {
         isolate_->CancelTerminateExecution();
-        SetFailure(&out, FailureKind::kMemoryLimit, "MemoryLimit", "memory limit exceeded");
+        SetFailure(&out, FailureKind::kMemoryLimit, "MemoryLimit",
+                   absl::StrCat("memory limit exceeded (the JavaScript heap reached its limit of ", HeapLimitMb(),
+                                " MiB)"));
+      } else if (array_buffers_ && array_buffers_->exceeded()) {
+        isolate_->CancelTerminateExecution();
+        SetFailure(&out, FailureKind::kMemoryLimit, "MemoryLimit",
+                   absl::StrCat("memory limit exceeded (ArrayBuffer and typed array memory reached its limit of ",
+                                array_buffers_->limit() >> 20, " MiB)"));
       } else if (state_->time_exceeded) {
         isolate_->CancelTerminateExecution();
         SetFailure(&out, FailureKind::kTimeLimit, "TimeLimit",
                    absl::StrCat("time limit exceeded (", absl::FormatDuration(state_->limits.step_cpu),
                                 " of CPU per step)"));
-      } else if (!ok && out.error_message.empty()) {
-        SetFailure(&out, FailureKind::kTaskError, ExceptionName(isolate_, context, try_catch),
-                   DescribeException(isolate_, context, try_catch), ExceptionStack(isolate_, context, try_catch));
-      } else if (!ok) {
-        out.kind = Outcome::Kind::kFailed;
+      } else {
+        return false;
+      }
+      return true;
+    };
+    bool ok;
+    {
+      v8::TryCatch try_catch(isolate_);
+      ok = body(context, &out);
+      if (ok) isolate_->PerformMicrotaskCheckpoint();
+      if (!limited()) {
+        if (!ok && out.error_message.empty()) {
+          SetFailure(&out, FailureKind::kTaskError, ExceptionName(isolate_, context, try_catch),
+                     DescribeException(isolate_, context, try_catch), ExceptionStack(isolate_, context, try_catch));
+        } else if (!ok) {
+          out.kind = Outcome::Kind::kFailed;
+        }
       }
     }
-    out.stats.run_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
     if (ok && out.kind != Outcome::Kind::kFailed) Settle(&out);
+    limited();
+    Watchdog::Get().Disarm(watch);
+    // The watchdog terminates a step past its budget until disarmed.
+    if (state_->time_exceeded) isolate_->CancelTerminateExecution();
+    out.stats.run_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
   }
   ++steps_;
   if (out.kind != Outcome::Kind::kSuspended) finished_ = true;
@@ -363,8 +400,14 @@ Outcome LiveRun::Step(Body body) {
 bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const StartValues& values, Outcome* out) {
   v8::Local<v8::Context> context = isolate_->GetCurrentContext();
   v8::Local<v8::Object> native = v8::Object::New(isolate_);
-  native->Set(context, Str(isolate_, "log"), v8::Function::New(context, NativeLog).ToLocalChecked()).Check();
-  native->Set(context, Str(isolate_, "random"), v8::Function::New(context, NativeRandom).ToLocalChecked()).Check();
+  v8::Local<v8::Function> log, random;
+  if (!v8::Function::New(context, NativeLog).ToLocal(&log) ||
+      !v8::Function::New(context, NativeRandom).ToLocal(&random) ||
+      !native->CreateDataProperty(context, Str(isolate_, "log"), log).FromMaybe(false) ||
+      !native->CreateDataProperty(context, Str(isolate_, "random"), random).FromMaybe(false)) {
+    SetFailure(out, FailureKind::kUnsupportedState, "Internal", "the runtime's native functions could not be made");
+    return false;
+  }
   v8::ScriptOrigin prelude_origin(isolate_, Str(isolate_, "tasker:prelude"));
   v8::Local<v8::Script> prelude;
   v8::Local<v8::Value> prelude_fn;
@@ -395,7 +438,8 @@ bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const 
   if (IsCommonJs(code)) {
     v8::Local<v8::Object> module = v8::Object::New(isolate_);
     v8::Local<v8::Object> exports = v8::Object::New(isolate_);
-    module->Set(context, Str(isolate_, "exports"), exports).Check();
+    // A data property (no setter of the task's can intercept it).
+    if (!module->CreateDataProperty(context, Str(isolate_, "exports"), exports).FromMaybe(false)) return false;
     v8::Local<v8::Value> args[] = {module, exports};
     v8::Local<v8::Value> ignored;
     if (!wrapper.As<v8::Function>()->Call(context, v8::Undefined(isolate_), 2, args).ToLocal(&ignored)) return false;

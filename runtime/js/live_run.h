@@ -41,6 +41,7 @@ class Global;
 namespace tasker::js {
 
 struct IsolateState;
+class ArrayBufferBudget;
 
 struct StartValues {
   int64_t clock_ms = 0;
@@ -119,6 +120,8 @@ class LiveRun {
   void MeasureHeap();
 
   std::unique_ptr<IsolateState> state_;
+  // The isolate's ArrayBuffer allocator: outlives creator_ (the isolate).
+  std::unique_ptr<ArrayBufferBudget> array_buffers_;
   std::string blob_;  // the snapshot this isolate was restored from: outlives creator_
   std::unique_ptr<v8::SnapshotCreator> creator_;
   v8::Isolate* isolate_ = nullptr;

@@ -1,6 +1,7 @@
 #include "runtime/js/natives.h"
 
 #include <regex>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -12,9 +13,9 @@ void NativeLog(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   IsolateState* state = StateOf(isolate);
   if (!state || !state->logs || state->replaying || info.Length() < 2) return;
-  v8::String::Utf8Value level(isolate, info[0]);
-  v8::String::Utf8Value text(isolate, info[1]);
-  const size_t size = text.length();
+  std::string level = ToStd(isolate, info[0]);
+  std::string text = ToStd(isolate, info[1]);
+  const size_t size = text.size();
   if (state->log_lines >= state->limits.max_log_lines || state->log_bytes + size > state->limits.max_log_bytes) {
     *state->logs_truncated = true;
     return;
@@ -22,7 +23,7 @@ void NativeLog(const v8::FunctionCallbackInfo<v8::Value>& info) {
   state->log_bytes += size;
   ++state->log_lines;
   state->logs->push_back(
-      {static_cast<double>(RealClockMs()), *level ? *level : "log", *text ? std::string(*text, size) : ""});
+      {static_cast<double>(RealClockMs()), level.empty() ? "log" : std::move(level), std::move(text)});
 }
 
 // Kept in the native table (append-only); the warm-run prelude seeds its own
@@ -41,13 +42,78 @@ size_t OnNearHeapLimit(void* data, size_t current_heap_limit, size_t /*initial*/
 }
 
 v8::Local<v8::String> Str(v8::Isolate* isolate, absl::string_view text) {
-  return v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
-      .ToLocalChecked();
+  // Empty only past V8's string length limit (~512 M characters).
+  v8::Local<v8::String> out;
+  if (text.size() > static_cast<size_t>(v8::String::kMaxLength) ||
+      !v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
+           .ToLocal(&out)) {
+    return v8::String::Empty(isolate);
+  }
+  return out;
+}
+
+namespace {
+
+void AppendUtf8(uint32_t code_point, std::string* out) {
+  if (code_point < 0x80) {
+    out->push_back(static_cast<char>(code_point));
+  } else if (code_point < 0x800) {
+    out->push_back(static_cast<char>(0xc0 | (code_point >> 6)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
+  } else if (code_point < 0x10000) {
+    out->push_back(static_cast<char>(0xe0 | (code_point >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
+  } else {
+    out->push_back(static_cast<char>(0xf0 | (code_point >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
+  }
+}
+
+}  // namespace
+
+std::string Utf16ToUtf8(const uint16_t* units, size_t length) {
+  std::string out;
+  out.reserve(length + length / 2);
+  for (size_t i = 0; i < length; ++i) {
+    const uint32_t unit = units[i];
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < length && units[i + 1] >= 0xdc00 && units[i + 1] <= 0xdfff) {
+      AppendUtf8(0x10000 + ((unit - 0xd800) << 10) + (units[i + 1] - 0xdc00), &out);
+      ++i;
+    } else if (unit >= 0xd800 && unit <= 0xdfff) {
+      // A lone surrogate has no UTF-8 form: written as JSON.stringify does.
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out.push_back(kHex[(unit >> shift) & 0xf]);
+    } else {
+      AppendUtf8(unit, &out);
+    }
+  }
+  return out;
 }
 
 std::string ToStd(v8::Isolate* isolate, v8::Local<v8::Value> value) {
-  v8::String::Utf8Value utf8(isolate, value);
-  return *utf8 ? std::string(*utf8, utf8.length()) : std::string();
+  if (value.IsEmpty()) return std::string();
+  v8::Local<v8::String> text;
+  if (value->IsString()) {
+    text = value.As<v8::String>();
+  } else {
+    // ToString may run the task's code (toString, Symbol.toPrimitive) and throw.
+    v8::TryCatch try_catch(isolate);
+    v8::Local<v8::Context> context = isolate->GetCurrentContext();
+    if (context.IsEmpty() || !value->ToString(context).ToLocal(&text)) return std::string();
+  }
+  const int length = text->Length();
+  if (text->IsOneByte()) {  // Latin-1: no surrogates
+    std::string out(static_cast<size_t>(text->Utf8Length(isolate)), '\0');
+    text->WriteUtf8(isolate, out.data(), static_cast<int>(out.size()), nullptr, v8::String::NO_NULL_TERMINATION);
+    return out;
+  }
+  std::vector<uint16_t> units(static_cast<size_t>(length));
+  text->Write(isolate, units.data(), 0, length, v8::String::NO_NULL_TERMINATION);
+  return Utf16ToUtf8(units.data(), units.size());
 }
 
 std::string DescribeException(v8::Isolate* isolate, v8::Local<v8::Context> context, const v8::TryCatch& try_catch) {

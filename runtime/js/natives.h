@@ -5,6 +5,7 @@
 #define TASKER_RUNTIME_JS_NATIVES_H_
 
 #include <atomic>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,11 @@ void NativeRandom(const v8::FunctionCallbackInfo<v8::Value>& info);
 size_t OnNearHeapLimit(void* data, size_t current_heap_limit, size_t initial);
 
 v8::Local<v8::String> Str(v8::Isolate* isolate, absl::string_view text);
+// The UTF-8 of a value's string form. Lone surrogates (which UTF-8 cannot
+// carry) come out as the 6-character escape JSON.stringify writes ("\\ud83d"),
+// so the text is always valid UTF-8. Empty when ToString throws.
 std::string ToStd(v8::Isolate* isolate, v8::Local<v8::Value> value);
+std::string Utf16ToUtf8(const uint16_t* units, size_t length);
 // "line L, column C: Name: message" of the caught exception.
 std::string DescribeException(v8::Isolate* isolate, v8::Local<v8::Context> context, const v8::TryCatch& try_catch);
 std::string ExceptionName(v8::Isolate* isolate, v8::Local<v8::Context> context, const v8::TryCatch& try_catch);

@@ -9,8 +9,40 @@
 (function (global, native) {
   'use strict';
 
+  // --- Intrinsics ------------------------------------------------------------
+  // Captured here, before any task code runs: task code may replace any
+  // builtin (Array.prototype.push, JSON.stringify, Promise.prototype.then,
+  // Function.prototype.call, setters on Object.prototype, Symbol.iterator...)
+  // and the runtime must go on working. So everything below that runs after
+  // the task started uses only these, plain loops (no for-of, spread or
+  // array methods), own data properties defined with null-prototype
+  // descriptors, and async functions instead of then().
+  const ReflectApply = Reflect.apply;
+  const ReflectConstruct = Reflect.construct;
+  const ObjectDefineProperty = Object.defineProperty;
+  const ObjectKeys = Object.keys;
+  const ObjectCtor = Object;
+  const ObjectToString = Object.prototype.toString;
+  const ObjectHasOwnProperty = Object.prototype.hasOwnProperty;
+  const ArrayIsArray = Array.isArray;
+  const JSONStringify = JSON.stringify;
+  const JSONParse = JSON.parse;
+  const PromiseCtor = Promise;
+  const StringCtor = String;
+  const ErrorCtor = Error;
+  const TypeErrorCtor = TypeError;
+  const FunctionHasInstance = Function.prototype[Symbol.hasInstance];
+  const WeakRefCtor = typeof WeakRef === 'function' ? WeakRef : undefined;
+  const WeakRefDeref = WeakRefCtor ? WeakRefCtor.prototype.deref : undefined;
+
   const define = (object, name, value) =>
-      Object.defineProperty(object, name, {value, writable: true, configurable: true, enumerable: false});
+      ObjectDefineProperty(object, name, {__proto__: null, value, writable: true, configurable: true, enumerable: false});
+  const defineEnumerable = (object, name, value) =>
+      ObjectDefineProperty(object, name, {__proto__: null, value, writable: true, configurable: true, enumerable: true});
+  const append = (array, value) => defineEnumerable(array, array.length, value);
+  const isError = (value) =>
+      value !== null && typeof value === 'object' && ReflectApply(FunctionHasInstance, ErrorCtor, [value]);
+  const rejected = (error) => new PromiseCtor((resolve, reject) => reject(error));
 
   // --- Builtins missing in snapshot-creator isolates ----------------------
   if (typeof Error.stackTraceLimit !== 'number') Error.stackTraceLimit = 20;
@@ -22,7 +54,7 @@
   }
   if (!Array.prototype.at) define(Array.prototype, 'at', at);
   if (!String.prototype.at) {
-    define(String.prototype, 'at', function (index) { return at.call(String(this), index); });
+    define(String.prototype, 'at', function (index) { return ReflectApply(at, StringCtor(this), [index]); });
   }
   for (const TA of [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
                     Uint32Array, Float32Array, Float64Array]) {
@@ -30,24 +62,24 @@
   }
   if (!Array.prototype.findLast) {
     define(Array.prototype, 'findLast', function (predicate, thisArg) {
-      for (let i = this.length - 1; i >= 0; i--) if (predicate.call(thisArg, this[i], i, this)) return this[i];
+      for (let i = this.length - 1; i >= 0; i--) if (ReflectApply(predicate, thisArg, [this[i], i, this])) return this[i];
       return undefined;
     });
   }
   if (!Array.prototype.findLastIndex) {
     define(Array.prototype, 'findLastIndex', function (predicate, thisArg) {
-      for (let i = this.length - 1; i >= 0; i--) if (predicate.call(thisArg, this[i], i, this)) return i;
+      for (let i = this.length - 1; i >= 0; i--) if (ReflectApply(predicate, thisArg, [this[i], i, this])) return i;
       return -1;
     });
   }
   if (!Object.hasOwn) {
-    define(Object, 'hasOwn', (object, key) => Object.prototype.hasOwnProperty.call(Object(object), key));
+    define(Object, 'hasOwn', (object, key) => ReflectApply(ObjectHasOwnProperty, ObjectCtor(object), [key]));
   }
 
   if (typeof global.queueMicrotask !== 'function') {
     define(global, 'queueMicrotask', function queueMicrotask(callback) {
-      if (typeof callback !== 'function') throw new TypeError('queueMicrotask: callback must be a function');
-      Promise.resolve().then(() => callback());
+      if (typeof callback !== 'function') throw new TypeErrorCtor('queueMicrotask: callback must be a function');
+      (async () => { await undefined; callback(); })();
     });
   }
 
@@ -84,16 +116,17 @@
   // --- Intl objects cannot be snapshotted by V8 10.2 ------------------------
   // Instances are tracked weakly so that a suspension with one still alive
   // fails with a clear message instead of aborting V8.
-  const liveIntl = [];
-  if (typeof Intl === 'object' && typeof WeakRef === 'function') {
+  let liveIntl = [];
+  if (typeof Intl === 'object' && WeakRefCtor) {
     for (const name of ['Collator', 'DateTimeFormat', 'DisplayNames', 'ListFormat', 'Locale', 'NumberFormat',
                         'PluralRules', 'RelativeTimeFormat', 'Segmenter']) {
       const Original = Intl[name];
       if (typeof Original !== 'function') continue;
-      const track = (object) => { liveIntl.push([name, new WeakRef(object)]); return object; };
+      const track = (object) => { append(liveIntl, [name, new WeakRefCtor(object)]); return object; };
       const Wrapped = new Proxy(Original, {
-        construct(target, args, newTarget) { return track(Reflect.construct(target, args, newTarget)); },
-        apply(target, thisArg, args) { return track(Reflect.apply(target, thisArg, args)); },
+        __proto__: null,
+        construct(target, args, newTarget) { return track(ReflectConstruct(target, args, newTarget)); },
+        apply(target, thisArg, args) { return track(ReflectApply(target, thisArg, args)); },
       });
       define(Intl, name, Wrapped);
     }
@@ -106,27 +139,38 @@
   if (typeof FinalizationRegistry === 'function') {
     const Original = FinalizationRegistry;
     define(global, 'FinalizationRegistry', new Proxy(Original, {
-      construct(target, args, newTarget) { registries++; return Reflect.construct(target, args, newTarget); },
+      __proto__: null,
+      construct(target, args, newTarget) { registries++; return ReflectConstruct(target, args, newTarget); },
     }));
   }
 
   // --- console ---------------------------------------------------------------
   const nativeLog = native.log;
-  function format(value, seen) {
+  function format(value) {
     if (typeof value === 'string') return value;
-    if (value instanceof Error) return value.stack || String(value);
-    if (typeof value === 'function') return `[Function ${value.name || 'anonymous'}]`;
-    if (typeof value === 'bigint') return `${value}n`;
-    if (typeof value === 'symbol' || typeof value !== 'object' || value === null) return String(value);
     try {
-      return JSON.stringify(value, (k, v) => typeof v === 'bigint' ? `${v}n` : v);
+      if (isError(value)) return value.stack || StringCtor(value);
+      if (typeof value === 'function') return `[Function ${value.name || 'anonymous'}]`;
+      if (typeof value === 'bigint') return `${value}n`;
+      if (typeof value === 'symbol' || typeof value !== 'object' || value === null) return StringCtor(value);
+      return JSONStringify(value, (k, v) => typeof v === 'bigint' ? `${v}n` : v);
     } catch (e) {
-      return Object.prototype.toString.call(value);
+      try {
+        return ReflectApply(ObjectToString, value, []);
+      } catch (e2) {
+        return '[unprintable]';
+      }
     }
   }
   const console = {};
-  for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
-    define(console, level, function (...args) { nativeLog(level, args.map((a) => format(a)).join(' ')); });
+  const levels = ['log', 'info', 'warn', 'error', 'debug'];
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i];
+    define(console, level, function (...args) {
+      let text = '';
+      for (let k = 0; k < args.length; k++) text += (k === 0 ? '' : ' ') + format(args[k]);
+      nativeLog(level, text);
+    });
   }
   define(global, 'console', console);
 
@@ -137,67 +181,78 @@
     const stack = [];
     function check(v, path) {
       const t = typeof v;
-      if (t === 'function') throw new TypeError(`${what}: a function at ${path} cannot cross the JSON boundary`);
-      if (t === 'bigint') throw new TypeError(`${what}: a BigInt at ${path} cannot cross the JSON boundary`);
-      if (t === 'symbol') throw new TypeError(`${what}: a Symbol at ${path} cannot cross the JSON boundary`);
+      if (t === 'function') throw new TypeErrorCtor(`${what}: a function at ${path} cannot cross the JSON boundary`);
+      if (t === 'bigint') throw new TypeErrorCtor(`${what}: a BigInt at ${path} cannot cross the JSON boundary`);
+      if (t === 'symbol') throw new TypeErrorCtor(`${what}: a Symbol at ${path} cannot cross the JSON boundary`);
       if (t !== 'object' || v === null) return;
       if (typeof v.toJSON === 'function') return;
-      if (stack.includes(v)) throw new TypeError(`${what}: a cycle at ${path} cannot cross the JSON boundary`);
-      stack.push(v);
-      if (Array.isArray(v)) {
+      for (let i = 0; i < stack.length; i++) {
+        if (stack[i] === v) throw new TypeErrorCtor(`${what}: a cycle at ${path} cannot cross the JSON boundary`);
+      }
+      append(stack, v);
+      if (ArrayIsArray(v)) {
         for (let i = 0; i < v.length; i++) check(v[i], `${path}[${i}]`);
       } else {
-        for (const k of Object.keys(v)) check(v[k], `${path}.${k}`);
+        const keys = ObjectKeys(v);
+        for (let i = 0; i < keys.length; i++) check(v[keys[i]], `${path}.${keys[i]}`);
       }
-      stack.pop();
+      stack.length = stack.length - 1;
     }
     check(value, what);
-    const text = JSON.stringify(value);
+    const text = JSONStringify(value);
     return text === undefined ? 'null' : text;
   }
 
   // --- Host calls --------------------------------------------------------------
-  const pending = new Map();  // call id -> {resolve, reject}
+  const pending = {__proto__: null};  // call id -> {resolve, reject}
+  let pendingSize = 0;
   let queued = [];            // calls made since the last suspension
   let nextId = 1;
 
   function callHostTool(service, method, args) {
     if (typeof service !== 'string' || service.length === 0) {
-      return Promise.reject(new TypeError('__callHostTool__: service must be a non-empty string'));
+      return rejected(new TypeErrorCtor('__callHostTool__: service must be a non-empty string'));
     }
-    if (Array.isArray(method)) {
-      if (method.length === 0 || !method.every((p) => typeof p === 'string' && p.length > 0)) {
-        return Promise.reject(new TypeError('__callHostTool__: method path must be non-empty strings'));
+    if (ArrayIsArray(method)) {
+      let dotted = '';
+      for (let i = 0; i < method.length; i++) {
+        const part = method[i];
+        if (typeof part !== 'string' || part.length === 0) {
+          return rejected(new TypeErrorCtor('__callHostTool__: method path must be non-empty strings'));
+        }
+        dotted += (i === 0 ? '' : '.') + part;
       }
-      method = method.join('.');
+      method = dotted;
     }
     if (typeof method !== 'string' || method.length === 0) {
-      return Promise.reject(new TypeError('__callHostTool__: method must be a dotted string or a path array'));
+      return rejected(new TypeErrorCtor('__callHostTool__: method must be a dotted string or a path array'));
     }
     let argsJson;
     try {
       argsJson = toJson(args === undefined ? null : args, 'args');
     } catch (e) {
-      return Promise.reject(e);
+      return rejected(e);
     }
     const id = `c${nextId++}`;
-    return new Promise((resolve, reject) => {
-      pending.set(id, {resolve, reject});
-      queued.push([id, service, method, argsJson]);
+    return new PromiseCtor((resolve, reject) => {
+      pending[id] = {__proto__: null, resolve, reject};
+      pendingSize++;
+      append(queued, [id, service, method, argsJson]);
     });
   }
   define(global, '__callHostTool__', callHostTool);
 
-  class HostCallError extends Error {
+  class HostCallError extends ErrorCtor {
     constructor(message, code, details) {
       super(message);
-      this.name = 'HostCallError';
-      this.code = code;
-      if (details !== undefined) this.details = details;
+      defineEnumerable(this, 'name', 'HostCallError');
+      defineEnumerable(this, 'code', code);
+      if (details !== undefined) defineEnumerable(this, 'details', details);
     }
   }
 
   const runtime = {
+    __proto__: null,
     // The number of host calls made so far ("call N" of the journal).
     callsMade() { return nextId - 1; },
     // Set by the host: the task's top-level promise and its outcome.
@@ -207,16 +262,18 @@
     // Runs the task function and records the outcome of its promise.
     run(fn, inputJson, seedHi, seedLo) {
       seedRandom(seedHi >>> 0, seedLo >>> 0);
-      const input = JSON.parse(inputJson);
-      let promise;
-      try {
-        promise = Promise.resolve(fn(input));
-      } catch (e) {
-        promise = Promise.reject(e);
-      }
-      runtime.main = promise;
-      promise.then((v) => { runtime.state = 'fulfilled'; runtime.value = v; },
-                   (e) => { runtime.state = 'rejected'; runtime.value = e; });
+      const input = JSONParse(inputJson);
+      // An async function rather than then(): Promise.prototype.then is the
+      // task's to replace.
+      runtime.main = (async () => {
+        try {
+          runtime.value = await fn(input);
+          runtime.state = 'fulfilled';
+        } catch (e) {
+          runtime.value = e;
+          runtime.state = 'rejected';
+        }
+      })();
     },
     // Hands the host the calls made since the last suspension.
     takeCalls() {
@@ -224,16 +281,16 @@
       queued = [];
       return calls;
     },
-    pendingCount() { return pending.size; },
+    pendingCount() { return pendingSize; },
     settle(id, ok, resultJson, message, code, detailsJson) {
-      const entry = pending.get(id);
-      if (!entry) return false;
-      pending.delete(id);
+      const entry = pending[id];
+      if (entry === undefined) return false;
+      delete pending[id];
+      pendingSize--;
       if (ok) {
-        entry.resolve(JSON.parse(resultJson));
+        entry.resolve(JSONParse(resultJson));
       } else {
-        entry.reject(new HostCallError(message, code,
-                                       detailsJson ? JSON.parse(detailsJson) : undefined));
+        entry.reject(new HostCallError(message, code, detailsJson ? JSONParse(detailsJson) : undefined));
       }
       return true;
     },
@@ -244,9 +301,11 @@
     // finalization registries made].
     snapshotNeeds() { return [liveIntl.length, registries]; },
     snapshotHazard() {
-      for (let i = liveIntl.length - 1; i >= 0; i--) {
-        if (liveIntl[i][1].deref() === undefined) liveIntl.splice(i, 1);
+      const alive = [];
+      for (let i = 0; i < liveIntl.length; i++) {
+        if (ReflectApply(WeakRefDeref, liveIntl[i][1], []) !== undefined) append(alive, liveIntl[i]);
       }
+      liveIntl = alive;
       if (liveIntl.length > 0) {
         return `an Intl.${liveIntl[0][0]} object is alive across a host call; V8 cannot snapshot it. ` +
                'Create Intl objects after the last await, or keep only their formatted strings.';
@@ -259,19 +318,31 @@
       if (typeof exported === 'function') return exported;
       if (exported && typeof exported.handler === 'function') return exported.handler;
       if (exported && typeof exported === 'object') {
-        for (const key of Object.keys(exported)) {
-          if (typeof exported[key] === 'function') return exported[key];
+        const keys = ObjectKeys(exported);
+        for (let i = 0; i < keys.length; i++) {
+          if (typeof exported[keys[i]] === 'function') return exported[keys[i]];
         }
       }
       return undefined;
     },
     errorInfo() {
       const e = runtime.value;
-      if (e instanceof Error) {
-        return [String(e.message), String(e.stack || ''), String(e.name || 'Error')];
+      try {
+        if (isError(e)) return [StringCtor(e.message), StringCtor(e.stack || ''), StringCtor(e.name || 'Error')];
+      } catch (x) {
+        return ['the task threw an error whose message cannot be read', '', 'Error'];
       }
       let text;
-      try { text = typeof e === 'string' ? e : JSON.stringify(e); } catch (x) { text = String(e); }
+      try {
+        text = typeof e === 'string' ? e : JSONStringify(e);
+        if (text === undefined) text = StringCtor(e);
+      } catch (x) {
+        try {
+          text = StringCtor(e);
+        } catch (y) {
+          text = '[a value that cannot be printed]';
+        }
+      }
       return [`Uncaught ${text}`, '', 'Throw'];
     },
   };

@@ -64,6 +64,7 @@ class TaskerPlatform : public v8::Platform {
 };
 
 TaskerPlatform* g_platform = nullptr;
+int g_heap_limit_mb = 256;
 std::once_flag g_init_once;
 
 }  // namespace
@@ -78,10 +79,12 @@ void SetStepClock(int64_t clock_ms) {
   t_step_clock_ms = clock_ms;
 }
 void ClearStepClock() { t_step_clock_set = false; }
+int HeapLimitMb() { return g_heap_limit_mb; }
 int64_t RealClockMs() { return absl::ToUnixMillis(absl::Now()); }
 
 void InitializeV8(const EngineOptions& options) {
   std::call_once(g_init_once, [&] {
+    g_heap_limit_mb = options.heap_limit_mb;
     const std::string flags = absl::StrCat("--max-old-space-size=", options.heap_limit_mb,
                                            " --no-expose-wasm --stack-size=900 --single-threaded-gc");
     v8::V8::SetFlagsFromString(flags.c_str(), flags.size());

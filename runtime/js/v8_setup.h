@@ -23,6 +23,11 @@ v8::Platform* DefaultPlatform();
 // journaled clock. ClearStepClock() returns to the real clock.
 void SetStepClock(int64_t clock_ms);
 void ClearStepClock();
+// The memory limit of every isolate in this process, MiB
+// (EngineOptions::heap_limit_mb): its V8 heap, and separately its
+// ArrayBuffer memory (outside the heap).
+int HeapLimitMb();
+
 // The real wall clock, in ms since the epoch.
 int64_t RealClockMs();
 

@@ -44,14 +44,14 @@ void Watchdog::Loop() {
     // Armed: look every 10 ms (steps shorter than that are never checked).
     cv_.wait_for(lock, std::chrono::milliseconds(10));
     const absl::Time now = absl::Now();
-    for (auto it = armed_.begin(); it != armed_.end();) {
-      const Entry& e = it->second;
-      if (CpuNow(e.clock) - e.cpu_start > e.budget || now > e.wall_deadline) {
+    // A step past its budget is terminated again at every look until it is
+    // disarmed: V8 10.2 swallows a termination in places (formatting an
+    // error's stack whose toString throws), and task code could then run on.
+    for (auto& [handle, e] : armed_) {
+      if (e.fired || CpuNow(e.clock) - e.cpu_start > e.budget || now > e.wall_deadline) {
+        e.fired = true;
         e.exceeded->store(true);
         e.isolate->TerminateExecution();
-        it = armed_.erase(it);
-      } else {
-        ++it;
       }
     }
   }

@@ -1,7 +1,9 @@
 // The CPU watchdog: one thread per process that stops JavaScript running
 // longer than its step's CPU budget (or three times it in wall time, plus a
 // second, when the thread is starved). Arm() before a step, Disarm() after;
-// both are cheap (no thread is created per step).
+// both are cheap (no thread is created per step). Once past its budget, a
+// step's isolate is terminated again every 10 ms until Disarm(): callers
+// CancelTerminateExecution() after Disarm().
 #ifndef TASKER_RUNTIME_JS_WATCHDOG_H_
 #define TASKER_RUNTIME_JS_WATCHDOG_H_
 
@@ -49,6 +51,7 @@ class Watchdog {
     absl::Duration cpu_start;
     absl::Duration budget;
     absl::Time wall_deadline;
+    bool fired = false;
   };
 
   Watchdog();

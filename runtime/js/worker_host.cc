@@ -1,5 +1,6 @@
 #include "runtime/js/worker_host.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -13,6 +14,19 @@
 #include "runtime/js/worker_protocol.h"
 
 namespace tasker::js {
+
+namespace {
+
+// waitpid, retried on EINTR (the executor's SIGTERM handler interrupts
+// system calls). Returns the pid, or -1.
+pid_t WaitPid(pid_t pid, int* status, int options) {
+  while (true) {
+    const pid_t r = waitpid(pid, status, options);
+    if (r >= 0 || errno != EINTR) return r;
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(const WorkerHostOptions& options,
                                                                LostCallback on_lost) {
@@ -39,9 +53,17 @@ WorkerHost::~WorkerHost() {
     std::lock_guard<std::mutex> write_lock(slot->write_mu);
     std::lock_guard<std::mutex> lock(slot->mu);
     if (slot->pid > 0) {
-      close(slot->to_worker);  // a live worker exits on EOF
+      close(slot->to_worker);  // a live worker exits on EOF...
       int status = 0;
-      waitpid(slot->pid, &status, 0);
+      const absl::Time give_up = absl::Now() + options_.exit_grace;
+      while (WaitPid(slot->pid, &status, WNOHANG) == 0) {
+        if (absl::Now() >= give_up) {  // ...a busy or hung one is killed
+          kill(slot->pid, SIGKILL);
+          WaitPid(slot->pid, &status, 0);
+          break;
+        }
+        absl::SleepFor(absl::Milliseconds(5));
+      }
       slot->pid = -1;
     }
   }
@@ -61,13 +83,15 @@ absl::Status WorkerHost::Spawn(Slot& slot) {
     return absl::InternalError("pipe failed");
   }
   const std::string heap = absl::StrCat("--heap_limit_mb=", options_.heap_limit_mb);
+  std::vector<char*> argv = {const_cast<char*>(options_.worker_path.c_str()), const_cast<char*>(heap.c_str())};
+  for (const std::string& arg : options_.extra_args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
     dup2(to_child[0], 0);
     dup2(from_child[1], 1);
-    char* argv[] = {const_cast<char*>(options_.worker_path.c_str()), const_cast<char*>(heap.c_str()), nullptr};
-    execv(argv[0], argv);
+    execv(argv[0], argv.data());
     _exit(127);
   }
   close(to_child[0]);
@@ -118,7 +142,7 @@ void WorkerHost::Lost(int index, uint64_t generation, const std::string& reason)
     if (slot.generation != generation || slot.pid < 0) return;
     kill(slot.pid, SIGKILL);
     int status = 0;
-    waitpid(slot.pid, &status, 0);
+    WaitPid(slot.pid, &status, 0);
     how = WIFSIGNALED(status)
               ? absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")")
               : absl::StrCat("exited with status ", WEXITSTATUS(status));
@@ -158,7 +182,18 @@ absl::StatusOr<v1::Response> WorkerHost::Call(int index, v1::Request request, ab
       generation = slot.generation;
       fd = slot.to_worker;
     }
-    written = WriteFrame(fd, request);
+    written = WriteFrame(fd, request, absl::Now() + timeout);
+  }
+  if (written.code() == absl::StatusCode::kDeadlineExceeded) {
+    // Hung: it read nothing of the request in time. Killed; the reader
+    // fails the request.
+    {
+      std::lock_guard<std::mutex> lock(slot.mu);
+      if (slot.generation == generation && slot.pid > 0) kill(slot.pid, SIGKILL);
+    }
+    if (answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready) (void)answer.get();
+    return absl::UnavailableError(absl::StrCat("the worker read no request for ", absl::FormatDuration(timeout),
+                                               " and was killed"));
   }
   if (!written.ok()) {
     // The reader sees the same death and fails the request; wait for it.

@@ -30,6 +30,11 @@ struct WorkerHostOptions {
   std::string worker_path;
   int workers = 2;
   int heap_limit_mb = 256;
+  // More arguments for every worker (tests: the worker's --test_* faults).
+  std::vector<std::string> extra_args;
+  // How long the destructor lets a worker exit on its own (EOF on its
+  // stdin) before it kills it.
+  absl::Duration exit_grace = absl::Seconds(2);
 };
 
 class WorkerHost {
@@ -46,10 +51,13 @@ class WorkerHost {
   // Sends `request` to worker `worker` and waits for its answer (its
   // status_code may be non-zero: a refused request). UNAVAILABLE when the
   // worker died meanwhile; a worker that does not answer within `timeout`
-  // is killed as hung.
+  // is killed as hung. The deadline covers writing the request too: a hung
+  // worker that reads no more never blocks a caller (or, through the
+  // worker's write lock, every other caller) beyond `timeout`.
   absl::StatusOr<v1::Response> Call(int worker, v1::Request request, absl::Duration timeout);
 
   int workers() const { return static_cast<int>(slots_.size()); }
+  const WorkerHostOptions& options() const { return options_; }
   int crashes() const { return crashes_.load(); }
   // Pids of the current workers (for tests).
   std::vector<pid_t> pids();

@@ -4,6 +4,7 @@
 // which the executor rebuilds from the journal); the host starts another.
 //
 //   tasker-js-worker --heap_limit_mb=256
+#include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/js/engine.h"
@@ -23,10 +25,35 @@
 
 ABSL_FLAG(int, heap_limit_mb, 256, "V8 old-generation heap limit per isolate, MiB.");
 ABSL_FLAG(int, spare_isolates, 2, "Fresh isolates made while idle, ready for the next starts.");
+// Faults for tests of the host and the executor (never set in production).
+ABSL_FLAG(std::string, test_crash_marker, "",
+          "Tests only: the worker aborts on a start, rebuild or syntax check whose code, or a delivery whose "
+          "result, contains this text.");
+ABSL_FLAG(std::string, test_crash_once_file, "",
+          "Tests only: with --test_crash_marker, abort only if this file does not exist yet (it is created).");
+ABSL_FLAG(std::string, test_hang_marker, "",
+          "Tests only: like --test_crash_marker, but the worker hangs (reads no more requests) instead.");
 
 namespace js = tasker::js;
 
 namespace {
+
+// Test faults (see the --test_* flags).
+void MaybeFault(absl::string_view text) {
+  const std::string crash = absl::GetFlag(FLAGS_test_crash_marker);
+  if (!crash.empty() && absl::StrContains(text, crash)) {
+    const std::string once = absl::GetFlag(FLAGS_test_crash_once_file);
+    int fd = -1;
+    if (once.empty() || (fd = open(once.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644)) >= 0) {
+      if (fd >= 0) close(fd);
+      abort();
+    }
+  }
+  const std::string hang = absl::GetFlag(FLAGS_test_hang_marker);
+  if (!hang.empty() && absl::StrContains(text, hang)) {
+    while (true) pause();
+  }
+}
 
 class Worker {
  public:
@@ -44,11 +71,16 @@ class Worker {
 
  private:
   absl::Status Dispatch(const js::v1::Request& request, js::v1::Response* response) {
+    if (request.op_case() == js::v1::Request::kCheckSyntax) {
+      MaybeFault(request.check_syntax().code());
+      return js::CheckSyntax(request.check_syntax().code());
+    }
     const std::string& key = request.run();
     if (key.empty()) return absl::InvalidArgumentError("run: must not be empty");
     switch (request.op_case()) {
       case js::v1::Request::kStart: {
         const auto& op = request.start();
+        MaybeFault(op.code());
         if (runs_.count(key)) return absl::AlreadyExistsError(absl::StrCat("run '", key, "' is already live here"));
         js::Outcome out;
         auto run = js::LiveRun::Start(op.code(), op.input_json(),
@@ -62,6 +94,7 @@ class Worker {
       case js::v1::Request::kDeliver: {
         auto it = runs_.find(key);
         if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("run '", key, "' is not live here"));
+        MaybeFault(request.deliver().result().result_json());
         auto out = it->second->Deliver(js::CallResultFromProto(request.deliver().result()),
                                        request.deliver().clock_ms());
         if (!out.ok()) return out.status();
@@ -74,6 +107,7 @@ class Worker {
       }
       case js::v1::Request::kRebuild: {
         const auto& op = request.rebuild();
+        MaybeFault(op.code());
         js::RebuildInput input;
         input.code = op.code();
         input.input_json = op.input_json();

@@ -1,9 +1,14 @@
 #include "runtime/js/worker_protocol.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace tasker::js {
 
@@ -138,9 +143,21 @@ v1::JournalCall JournalCallToProto(const JournalCall& c) {
 }
 
 namespace {
-absl::Status WriteAll(int fd, const char* data, size_t size) {
+absl::Status WriteAll(int fd, const char* data, size_t size, absl::Time deadline) {
   while (size > 0) {
-    ssize_t n = write(fd, data, size);
+    if (deadline != absl::InfiniteFuture()) {
+      // Wait until the pipe has room, at most until the deadline.
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return absl::DeadlineExceededError("the worker read nothing in time");
+      pollfd p{fd, POLLOUT, 0};
+      const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000)));
+      if (ready < 0 && errno != EINTR) return absl::UnavailableError("worker pipe closed");
+      if (ready <= 0) continue;  // EINTR or not yet: look at the deadline again
+      if (p.revents & (POLLERR | POLLNVAL)) return absl::UnavailableError("worker pipe closed");
+    }
+    // A pipe with room takes at least PIPE_BUF bytes without blocking.
+    const size_t chunk = deadline == absl::InfiniteFuture() ? size : std::min<size_t>(size, PIPE_BUF);
+    ssize_t n = write(fd, data, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return absl::UnavailableError("worker pipe closed");
     data += n;
@@ -161,15 +178,15 @@ absl::Status ReadAll(int fd, char* data, size_t size) {
 constexpr uint32_t kMaxFrame = 512u << 20;
 }  // namespace
 
-absl::Status WriteFrame(int fd, const google::protobuf::Message& message) {
+absl::Status WriteFrame(int fd, const google::protobuf::Message& message, absl::Time deadline) {
   std::string bytes;
   message.SerializeToString(&bytes);
   const uint32_t size = static_cast<uint32_t>(bytes.size());
   char header[4] = {static_cast<char>(size & 0xff), static_cast<char>((size >> 8) & 0xff),
                     static_cast<char>((size >> 16) & 0xff), static_cast<char>(size >> 24)};
-  absl::Status status = WriteAll(fd, header, 4);
+  absl::Status status = WriteAll(fd, header, 4, deadline);
   if (!status.ok()) return status;
-  return WriteAll(fd, bytes.data(), bytes.size());
+  return WriteAll(fd, bytes.data(), bytes.size(), deadline);
 }
 
 absl::Status ReadFrame(int fd, google::protobuf::Message* message) {

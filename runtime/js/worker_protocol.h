@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "runtime/js/engine.h"
 #include "runtime/js/replay.h"
 #include "runtime/js/worker.pb.h"
@@ -23,9 +24,12 @@ v1::JournalStep JournalStepToProto(const JournalStep& step);
 JournalCall JournalCallFromProto(const v1::JournalCall& proto);
 v1::JournalCall JournalCallToProto(const JournalCall& call);
 
-// Blocking framed I/O on a file descriptor. ReadFrame returns UNAVAILABLE on
-// EOF (the peer exited).
-absl::Status WriteFrame(int fd, const google::protobuf::Message& message);
+// Blocking framed I/O on a file descriptor (EINTR is retried). ReadFrame
+// returns UNAVAILABLE on EOF (the peer exited). WriteFrame with a deadline
+// gives up with DEADLINE_EXCEEDED when the peer reads none of it in time (a
+// hung peer whose pipe is full would otherwise block the writer forever).
+absl::Status WriteFrame(int fd, const google::protobuf::Message& message,
+                        absl::Time deadline = absl::InfiniteFuture());
 absl::Status ReadFrame(int fd, google::protobuf::Message* message);
 
 }  // namespace tasker::js

@@ -6,6 +6,7 @@
 #include "runtime/common/json_text.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/js/replay.h"
 #include "runtime/js/worker_protocol.h"
 #include "services/executor/warm_run.h"
 
@@ -214,6 +215,56 @@ absl::StatusOr<js::v1::Response> Executor::CallWorker(int worker, js::v1::Reques
   return workers_->Call(worker, std::move(request), config_.limits.step_cpu * 3 + config_.worker_grace);
 }
 
+absl::Status Executor::CheckSyntax(const std::string& code) {
+  js::WorkerHost* checker = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(syntax_mu_);
+    if (!syntax_checker_) {
+      js::WorkerHostOptions options = workers_->options();
+      options.workers = 1;
+      options.extra_args.push_back("--spare_isolates=0");
+      ASSIGN_OR_RETURN(syntax_checker_, js::WorkerHost::Create(options));
+    }
+    checker = syntax_checker_.get();
+  }
+  js::v1::Request request;
+  request.mutable_check_syntax()->set_code(code);
+  absl::StatusOr<js::v1::Response> response;
+  for (int attempt = 0; attempt < 2; ++attempt) {  // once more: the worker may have died of something else
+    response = checker->Call(0, request, config_.syntax_check_timeout);
+    if (response.ok() || response.status().code() != absl::StatusCode::kUnavailable) break;
+  }
+  if (!response.ok()) {
+    if (response.status().code() != absl::StatusCode::kUnavailable) return response.status();
+    return absl::InvalidArgumentError(
+        absl::StrCat("code: could not be checked: the syntax check ended its JavaScript worker (",
+                     response.status().message(), ")"));
+  }
+  if (response->status_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(response->status_code()), response->status_message());
+  }
+  return absl::OkStatus();
+}
+
+bool Executor::CrashedTooOften(const RunPtr& run, const absl::Status& crash) {
+  int crashes = 0;
+  {
+    std::lock_guard<std::mutex> lock(crashes_mu_);
+    crashes = ++crashes_[run->root_id];
+    if (crashes > config_.worker_crash_retries) crashes_.erase(run->root_id);
+  }
+  LogWarning("a JavaScript worker died running a step",
+             {{"stack_run", run->root_id}, {"crashes", std::to_string(crashes)}, {"error", crash.ToString()}});
+  if (crashes <= config_.worker_crash_retries) return false;
+  v1::ErrorInfo error;
+  error.set_code(js::FailureKindName(js::FailureKind::kRuntimeCrash));
+  error.set_message(absl::StrCat("the JavaScript worker running this task crashed ", crashes, " times (",
+                                 crashes - 1, " retries on a fresh worker); the last time: ", crash.message()));
+  (void)RecordFailure(run, std::move(error));
+  Forget(run, false);
+  return true;
+}
+
 absl::Status Executor::Process(int kind, const std::string& id) {
   if (!id.empty()) {
     std::lock_guard<std::mutex> lock(runs_mu_);
@@ -271,7 +322,13 @@ absl::Status Executor::StartRun(RunPtr run) {
   *start->mutable_limits() = js::LimitsToProto(config_.limits);
   start->set_clock_ms(clock);
   start->set_random_seed(seed);
-  ASSIGN_OR_RETURN(auto response, CallWorker(run->worker, std::move(request)));
+  auto started = CallWorker(run->worker, std::move(request));
+  if (!started.ok() && started.status().code() == absl::StatusCode::kUnavailable) {
+    // The worker died (maybe of this task): again on a fresh one, a bounded number of times.
+    if (CrashedTooOften(run, started.status())) return absl::OkStatus();
+    return RebuildRun(run);
+  }
+  ASSIGN_OR_RETURN(auto response, std::move(started));
   if (response.status_code() != 0) {
     // The runtime refused its input (a bug, not the task's fault): fail the run.
     v1::ErrorInfo error;
@@ -315,7 +372,12 @@ absl::Status Executor::RebuildRun(RunPtr run) {
   for (const auto& step : journal.steps()) {
     if (!step.trigger_call_id().empty()) delivered.insert(step.trigger_call_id());
   }
-  ASSIGN_OR_RETURN(auto response, CallWorker(run->worker, std::move(request)));
+  auto rebuilt = CallWorker(run->worker, std::move(request));
+  if (!rebuilt.ok() && rebuilt.status().code() == absl::StatusCode::kUnavailable) {
+    if (CrashedTooOften(run, rebuilt.status())) return absl::OkStatus();
+    return RebuildRun(run);
+  }
+  ASSIGN_OR_RETURN(auto response, std::move(rebuilt));
   if (response.status_code() != 0) {
     return absl::Status(static_cast<absl::StatusCode>(response.status_code()), response.status_message());
   }
@@ -417,6 +479,10 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       }
       // The worker dropped the finished isolate itself.
       Forget(run, false);
+      {
+        std::lock_guard<std::mutex> lock(crashes_mu_);
+        crashes_.erase(run->root_id);
+      }
       break;
     }
     case js::Outcome::Kind::kSuspended: {
@@ -584,6 +650,10 @@ void Executor::DeliverInbox(const RunPtr& run) {
     *request.mutable_deliver()->mutable_result() = js::CallResultToProto(result);
     request.mutable_deliver()->set_clock_ms(clock);
     auto response = CallWorker(run->worker, std::move(request));
+    if (!response.ok() && response.status().code() == absl::StatusCode::kUnavailable &&
+        CrashedTooOften(run, response.status())) {
+      return;
+    }
     if (!response.ok() || response->status_code() == static_cast<int>(absl::StatusCode::kNotFound)) {
       // The worker died (or lost the isolate): rebuild from the journal, which
       // has every result, in place.

@@ -78,6 +78,12 @@ struct ExecutorConfig {
   // Results of a run's outstanding calls are looked up in storage when none
   // was pushed for this long (a lost push).
   absl::Duration straggler_after = absl::Seconds(20);
+  // A run whose step a worker did not survive (the worker crashed, or hung
+  // and was killed) is rebuilt on a fresh worker from its journal this many
+  // times; the next crash fails it with RUNTIME_CRASH.
+  int worker_crash_retries = 2;
+  // How long a syntax check (publish) may take in a worker.
+  absl::Duration syntax_check_timeout = absl::Seconds(10);
 };
 
 // The parts of the store an executor uses.
@@ -127,6 +133,14 @@ class Executor {
   // p50 and p99 of rebuilds from a checkpoint (restore to running), ms.
   std::pair<double, double> RebuildPercentiles() const;
 
+  // Checks that task code compiles, in a worker process of its own (started
+  // on first use, off the runs' and the checkpointer's way):
+  // hostile source cannot crash or hang this process. INVALID_ARGUMENT
+  // "code: line L, column C: SyntaxError: ..." when it does not compile, or
+  // when checking it killed the worker (twice) or outlasted
+  // syntax_check_timeout.
+  absl::Status CheckSyntax(const std::string& code);
+
   // One claim (exposed for tests): claim, then start or rebuild the run.
   // NOT_FOUND when nothing was claimable.
   absl::Status Process(int kind, const std::string& stack_run_id);
@@ -154,6 +168,10 @@ class Executor {
   // Records the run's failure (the root's lease held); counts it and wakes
   // its watchers when it was recorded.
   absl::Status RecordFailure(const RunPtr& run, tasker::v1::ErrorInfo error);
+  // Counts a worker crash (UNAVAILABLE from a worker call) against the run
+  // (run->mu held). True when it was one too many: the run has been failed
+  // with RUNTIME_CRASH and forgotten.
+  bool CrashedTooOften(const RunPtr& run, const absl::Status& crash);
   // Forgets a run here (its isolate too); storage keeps it for whoever claims it.
   void Forget(const RunPtr& run, bool drop_isolate);
 
@@ -192,6 +210,12 @@ class Executor {
   std::atomic<bool> started_{false};
   absl::Time last_renew_ = absl::InfinitePast();
   absl::Time last_straggler_check_ = absl::InfinitePast();
+
+  std::mutex syntax_mu_;
+  std::unique_ptr<js::WorkerHost> syntax_checker_;
+
+  std::mutex crashes_mu_;
+  std::map<std::string, int> crashes_;  // worker crashes per root, while it runs here
 
   mutable std::mutex stats_mu_;
   std::deque<double> rebuild_ms_;

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -25,6 +27,7 @@
 #include "runtime/js/worker_host.h"
 #include "services/common/notifier.h"
 #include "services/executor/fake_processor.h"
+#include "services/executor/task_api.h"
 #include "storage/open_store.h"
 #include "storage/testing/fault_injecting_store.h"
 #include "tests/support/process.h"
@@ -88,10 +91,13 @@ class ExecutorTest : public ::testing::Test {
   }
 
   // Starts an executor named `name` (its reply_to) with its own workers.
-  Executor* StartExecutor(const std::string& name, ExecutorConfig config, int live_workers = 1) {
+  Executor* StartExecutor(const std::string& name, ExecutorConfig config, int live_workers = 1,
+                          std::vector<std::string> worker_args = {}) {
     auto executor_slot = std::make_shared<std::atomic<Executor*>>(nullptr);
     auto host = js::WorkerHost::Create(
-        {.worker_path = tasker::testing::Runfile("runtime/js/tasker-js-worker"), .workers = live_workers + 1},
+        {.worker_path = tasker::testing::Runfile("runtime/js/tasker-js-worker"),
+         .workers = live_workers + 1,
+         .extra_args = std::move(worker_args)},
         [executor_slot](int worker, const std::string&) {
           if (Executor* e = executor_slot->load()) e->WorkerLost(worker);
         });
@@ -453,6 +459,124 @@ TEST_F(ExecutorTest, AThousandSuspendedRunsStayWithinTheWarmBudget) {
   }
   for (int i = 0; i < kRuns; i += 97) EXPECT_EQ(Run(runs[i].run().id()).result_json(), absl::StrCat(2 * i));
   EXPECT_EQ(processor_->total_performed(), kRuns);
+}
+
+// A task whose second call's result kills its worker (the worker's test
+// fault): the delivery of that result crashes the worker.
+constexpr char kCrashOnSecondResult[] = R"(
+  const a = await __callHostTool__('admin-debug', 'echo', {i: 1});
+  const b = await __callHostTool__('admin-debug', 'echo', {x: 'CRASH' + '_ME'});
+  return [a.echo.i, b.echo.x];
+)";
+
+TEST_F(ExecutorTest, ATaskThatCrashesItsWorkerEveryTimeFailsWithRuntimeCrashAfterTheRetries) {
+  ExecutorConfig config = Config("A");
+  config.worker_crash_retries = 2;
+  Executor* executor = StartExecutor("A", config, 1, {"--test_crash_marker=CRASH_ME"});
+  auto run = Submit(kCrashOnSecondResult);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, run.root().id());
+  ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_FAILED, absl::Seconds(20)))
+      << Run(run.run().id()).DebugString();
+  const v1::TaskRun failed = Run(run.run().id());
+  EXPECT_EQ(failed.error().code(), "RUNTIME_CRASH");
+  EXPECT_TRUE(absl::StrContains(failed.error().message(), "crashed 3 times (2 retries on a fresh worker)"))
+      << failed.error().message();
+  EXPECT_TRUE(absl::StrContains(failed.error().message(), "killed by signal 6 (Aborted)")) << failed.error().message();
+  EXPECT_GE(HostOf(0)->crashes(), 3);
+  // Retried from the journal: no call was performed twice.
+  for (const auto& [id, n] : processor_->performed()) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(processor_->total_performed(), 2);
+  // The executor and its (new) workers go on.
+  auto next = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, next.root().id());
+  ASSERT_TRUE(WaitForStatus(next.run().id(), v1::RUN_STATUS_COMPLETED)) << Run(next.run().id()).DebugString();
+}
+
+TEST_F(ExecutorTest, ATaskThatCrashedItsWorkerOnceResumesFromItsJournalOnAFreshOne) {
+  const std::string once = absl::StrCat(dir_, "/crashed-once");
+  Executor* executor =
+      StartExecutor("A", Config("A"), 1, {"--test_crash_marker=CRASH_ME", absl::StrCat("--test_crash_once_file=", once)});
+  auto run = Submit(kCrashOnSecondResult);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, run.root().id());
+  ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(20)))
+      << Run(run.run().id()).DebugString();
+  EXPECT_EQ(Run(run.run().id()).result_json(), R"([1,"CRASH_ME"])");
+  EXPECT_EQ(access(once.c_str(), F_OK), 0) << "the worker never crashed";
+  EXPECT_GE(HostOf(0)->crashes(), 1);
+  for (const auto& [id, n] : processor_->performed()) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(processor_->total_performed(), 2);
+}
+
+TEST_F(ExecutorTest, ATaskThatCrashesItsWorkerAtItsStartOnceIsStartedAgainAtOnce) {
+  const std::string once = absl::StrCat(dir_, "/crashed-at-start");
+  Executor* executor =
+      StartExecutor("A", Config("A"), 1, {"--test_crash_marker=CRASH_AT_START", absl::StrCat("--test_crash_once_file=", once)});
+  auto run = Submit("// CRASH_AT_START\nconst r = await __callHostTool__('admin-debug', 'echo', {k: 7}); return r.echo.k;");
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, run.root().id());
+  // Not left to its lease (30 s here): retried on a fresh worker at once.
+  ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(15)))
+      << Run(run.run().id()).DebugString();
+  EXPECT_EQ(Run(run.run().id()).result_json(), "7");
+  EXPECT_EQ(access(once.c_str(), F_OK), 0) << "the worker never crashed";
+  EXPECT_EQ(processor_->total_performed(), 1);
+}
+
+TEST_F(ExecutorTest, PublishChecksSyntaxInAWorkerNotInTheExecutor) {
+  Executor* executor = StartExecutor("A", Config("A"), 1, {"--test_crash_marker=CRASH_ON_CHECK"});
+  TaskApi api(store_.get(), store_.get(), executor);
+  v1::PublishTaskRequest publish;
+  publish.set_identifier("t");
+  // The user-visible error of a syntax error is the one it always was.
+  publish.set_code("const x = 1;\nreturn (;");
+  auto bad = api.Publish(publish);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), js::CheckSyntax(publish.code()).message());
+  EXPECT_TRUE(absl::StartsWith(bad.status().message(), "code: line 2, column 9: SyntaxError:")) << bad.status();
+  // Source that kills its checker is refused; this process lives on.
+  publish.set_code("// CRASH_ON_CHECK\nreturn 1;");
+  auto crashed = api.Publish(publish);
+  ASSERT_FALSE(crashed.ok());
+  EXPECT_EQ(crashed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(crashed.status().message(), "could not be checked")) << crashed.status();
+  publish.set_code("return 1;");
+  EXPECT_TRUE(api.Publish(publish).ok());
+}
+
+TEST_F(ExecutorTest, LoneSurrogatesInLogsArgsErrorsAndResultsEndInAClearAnswer) {
+  Executor* executor = StartExecutor("A", Config("A"));
+  constexpr char kCode[] = R"(
+    console.log('a\ud83d');
+    const r = await __callHostTool__('admin-debug', 'echo', {s: '\ud83d'});
+    if (input.fail) throw new Error('bad \ud83d');
+    return {s: '\ud83d', r};
+  )";
+  auto run = Submit(kCode, R"({"fail":false})");
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, run.root().id());
+  ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(20)))
+      << Run(run.run().id()).DebugString();
+  // Stored as JSON text, exactly as JSON.stringify wrote it: the escape.
+  EXPECT_EQ(Run(run.run().id()).result_json(), R"({"s":"\ud83d","r":{"echo":{"s":"\ud83d"}}})");
+  v1::GetTaskRunRequest get;
+  get.set_id(run.run().id());
+  get.set_include_logs(true);
+  auto with_logs = store_->GetTaskRun(get);
+  ASSERT_TRUE(with_logs.ok()) << with_logs.status();
+  ASSERT_GE(with_logs->logs_size(), 1);
+  EXPECT_EQ(with_logs->logs(0).message(), R"(a\ud83d)");
+  // A worker lost mid-run: the replay matches the journal's args.
+  auto failing = Submit(kCode, R"({"fail":true})");
+  processor_->Hold(true);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, failing.root().id());
+  ASSERT_TRUE(WaitFor([&] { return processor_->held() == 1; }));
+  ASSERT_EQ(kill(HostOf(0)->pids()[0], SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return HostOf(0)->crashes() == 1 && HostOf(0)->pids()[0] > 0; }));
+  absl::SleepFor(absl::Milliseconds(300));
+  processor_->Hold(false);
+  ASSERT_TRUE(WaitForStatus(failing.run().id(), v1::RUN_STATUS_FAILED, absl::Seconds(20)))
+      << Run(failing.run().id()).DebugString();
+  EXPECT_EQ(Run(failing.run().id()).error().code(), "TASK_ERROR");
+  EXPECT_EQ(Run(failing.run().id()).error().message(), R"(Error: bad \ud83d)");
 }
 
 }  // namespace

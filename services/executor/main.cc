@@ -40,6 +40,9 @@ ABSL_FLAG(absl::Duration, warm_idle, absl::Minutes(10), "A warm run without a st
 ABSL_FLAG(int, checkpoint_every_steps, 100, "Write a checkpoint every this many steps (0: never).");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Minutes(5),
           "Write a checkpoint this long after the last one when the run moved on (0: never).");
+ABSL_FLAG(int, worker_crash_retries, 2,
+          "Times a run whose JavaScript worker crashed is retried on a fresh worker before it fails with "
+          "RUNTIME_CRASH.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(20), "On SIGTERM, time spent checkpointing warm runs.");
 ABSL_FLAG(std::string, advertise_address, "",
           "host:port processors push results to (default 127.0.0.1:<bound port>; in Kubernetes "
@@ -103,6 +106,8 @@ int main(int argc, char** argv) {
     config.limits.step_cpu = absl::GetFlag(FLAGS_step_cpu);
     config.warm_memory_bytes = absl::GetFlag(FLAGS_warm_memory_mb) << 20;
     config.warm_idle = absl::GetFlag(FLAGS_warm_idle);
+    config.worker_crash_retries = absl::GetFlag(FLAGS_worker_crash_retries);
+    if (config.worker_crash_retries < 0) return absl::InvalidArgumentError("--worker_crash_retries: must be >= 0");
     config.checkpoint_every_steps = absl::GetFlag(FLAGS_checkpoint_every_steps);
     config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
     config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);

@@ -29,7 +29,8 @@ absl::Status RefuseRemovedField(const google::protobuf::Message& request, int nu
 absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& request) {
   RETURN_IF_ERROR(RefuseRemovedField(request, 3, "metadata", "metadata_json"));
   if (request.code().empty()) return absl::InvalidArgumentError("code: must not be empty");
-  RETURN_IF_ERROR(js::CheckSyntax(request.code()));
+  // In a worker process: hostile source cannot crash or hang this one.
+  RETURN_IF_ERROR(executor_->CheckSyntax(request.code()));
   v1::PublishTaskFunctionRequest publish;
   publish.set_identifier(request.identifier());
   publish.set_code(request.code());
