@@ -311,19 +311,37 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
   if (request.reason().size() > 1024) return absl::InvalidArgumentError("reason: at most 1024 characters");
   v1::TaskRun out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    // The run's root is locked first (Postgres), as FinishRun and
+    // CompleteCall take it: a CompleteRun/FailRun in flight finishes before
+    // the status below is read, so a run that has just finished is refused
+    // rather than overwritten.
+    RETURN_IF_ERROR(tx.Query(absl::StrCat("SELECT id FROM stack_runs WHERE task_run_id = ? AND kind = ",
+                                          v1::STACK_RUN_KIND_ROOT, " ORDER BY id", db_->ForUpdate()),
+                             {request.id()})
+                        .status());
     ASSIGN_OR_RETURN(v1::TaskRun run, LoadRun(tx, request.id()));
-    if (IsTerminalRun(run.status())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "task run '", request.id(), "' is already ", v1::RunStatus_Name(run.status())));
-    }
+    auto finished = [&](v1::RunStatus status) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task run '", request.id(), "' is already ", v1::RunStatus_Name(status)));
+    };
+    if (IsTerminalRun(run.status())) return finished(run.status());
     const int64_t now = NowMicros();
     v1::ErrorInfo error;
     error.set_code("CANCELLED");
     error.set_message(request.reason().empty() ? "cancelled" : request.reason());
-    RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, error = ?, updated_at = ?, "
-                            "completed_at = ? WHERE id = ?",
-                            {int64_t{v1::RUN_STATUS_CANCELLED}, ToJson(error), now, now, request.id()})
-                        .status());
+    // Only a run that is still unfinished is changed (whatever the backend's
+    // isolation lets through between the read and this write).
+    ASSIGN_OR_RETURN(int64_t changed,
+                     tx.Exec(absl::StrCat("UPDATE task_runs SET status = ?, error = ?, updated_at = ?, "
+                                          "completed_at = ? WHERE id = ? AND status NOT IN (",
+                                          StatusList({v1::RUN_STATUS_COMPLETED, v1::RUN_STATUS_FAILED,
+                                                      v1::RUN_STATUS_CANCELLED}),
+                                          ")"),
+                             {int64_t{v1::RUN_STATUS_CANCELLED}, ToJson(error), now, now, request.id()}));
+    if (changed != 1) {
+      ASSIGN_OR_RETURN(v1::TaskRun now_run, LoadRun(tx, request.id()));
+      return finished(now_run.status());
+    }
     RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
                                          "lease_expires_at = NULL, reply_to = '', updated_at = ?, "
                                          "completed_at = ? WHERE task_run_id = ? AND status NOT IN (",

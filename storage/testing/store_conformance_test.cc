@@ -2,6 +2,7 @@
 // file in a temp dir) and a real Postgres server started for this test.
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <set>
 #include <thread>
 
@@ -1411,6 +1412,90 @@ TEST_P(StoreTest, CancelStopsRunAndItsCalls) {
   }
   cancel.set_id("run_missing");
   EXPECT_EQ(store_->CancelRun(cancel).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A finished run is never cancelled afterwards: CancelRun refuses
+// (FAILED_PRECONDITION) and the result stays.
+TEST_P(StoreTest, CancelRefusesAFinishedRun) {
+  Publish("t");
+  for (bool fail : {false, true}) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    if (fail) {
+      v1::FailRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      request.mutable_error()->set_code("E");
+      request.mutable_error()->set_message("boom");
+      ASSERT_TRUE(store_->FailRun(request).ok());
+    } else {
+      v1::CompleteRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      *request.mutable_result() = Json("42");
+      ASSERT_TRUE(store_->CompleteRun(request).ok());
+    }
+    v1::CancelRunRequest cancel;
+    cancel.set_id(submitted.run().id());
+    EXPECT_EQ(store_->CancelRun(cancel).status().code(), absl::StatusCode::kFailedPrecondition);
+    auto run = GetRun(submitted.run().id());
+    EXPECT_EQ(run.status(), fail ? v1::RUN_STATUS_FAILED : v1::RUN_STATUS_COMPLETED);
+    if (!fail) EXPECT_EQ(run.result().number_value(), 42);
+    EXPECT_EQ(store_->GetStackRun(root->stack_run().id())->status(),
+              fail ? v1::STACK_RUN_STATUS_FAILED : v1::STACK_RUN_STATUS_COMPLETED);
+  }
+}
+
+// CompleteRun and CancelRun racing on one run: exactly one wins, the other
+// is refused, and the run and its root agree on the outcome.
+TEST_P(StoreTest, CompleteAndCancelRacingExactlyOneWins) {
+  Publish("t");
+  int completed_wins = 0, cancel_wins = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    ASSERT_TRUE(Record(*root, 1).ok());
+    std::atomic<int> ready{0};
+    absl::StatusOr<v1::TaskRun> completed, cancelled;
+    std::thread a([&] {
+      v1::CompleteRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      *request.mutable_result() = Json("\"done\"");
+      ++ready;
+      while (ready < 2) {}
+      completed = store_->CompleteRun(request);
+    });
+    std::thread b([&] {
+      v1::CancelRunRequest request;
+      request.set_id(submitted.run().id());
+      ++ready;
+      while (ready < 2) {}
+      cancelled = store_->CancelRun(request);
+    });
+    a.join();
+    b.join();
+    ASSERT_NE(completed.ok(), cancelled.ok())
+        << "complete: " << completed.status() << " cancel: " << cancelled.status();
+    auto run = GetRun(submitted.run().id());
+    auto stack = store_->GetStackRun(root->stack_run().id());
+    ASSERT_TRUE(stack.ok());
+    if (completed.ok()) {
+      ++completed_wins;
+      EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kFailedPrecondition) << cancelled.status();
+      EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+      EXPECT_EQ(run.result().string_value(), "done");
+      EXPECT_EQ(stack->status(), v1::STACK_RUN_STATUS_COMPLETED);
+    } else {
+      ++cancel_wins;
+      EXPECT_EQ(completed.status().code(), absl::StatusCode::kFailedPrecondition) << completed.status();
+      EXPECT_EQ(run.status(), v1::RUN_STATUS_CANCELLED);
+      EXPECT_EQ(stack->status(), v1::STACK_RUN_STATUS_CANCELLED);
+    }
+  }
+  std::cerr << "complete won " << completed_wins << ", cancel won " << cancel_wins << "\n";
 }
 
 TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
