@@ -375,6 +375,8 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       if (!run->pending_logs.empty()) {
         v1::AppendRunLogsRequest logs;
         logs.set_task_run_id(run->run_id);
+        logs.set_root_stack_run_id(run->root_id);
+        logs.set_fencing_token(run->token);
         for (auto& entry : run->pending_logs) *logs.add_logs() = std::move(entry);
         (void)stores_.steps->AppendRunLogs(logs);
         run->pending_logs.clear();

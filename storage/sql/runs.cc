@@ -379,9 +379,17 @@ absl::StatusOr<int> SqlStore::AppendLogs(Tx& tx, const std::string& task_run_id,
 
 absl::StatusOr<int> SqlStore::AppendRunLogs(const v1::AppendRunLogsRequest& request) {
   RETURN_IF_ERROR(RequireId(request.task_run_id(), "task_run_id"));
+  RETURN_IF_ERROR(RequireId(request.root_stack_run_id(), "root_stack_run_id"));
   int stored = 0;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     RETURN_IF_ERROR(LoadRun(tx, request.task_run_id()).status());
+    // Only the root's current holder writes its logs (as every fenced write).
+    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(), request.fencing_token(),
+                                                  v1::STACK_RUN_KIND_ROOT));
+    if (root.task_run_id() != request.task_run_id()) {
+      return absl::InvalidArgumentError(absl::StrCat("root_stack_run_id: '", root.id(),
+                                                     "' is not the root of task run '", request.task_run_id(), "'"));
+    }
     ASSIGN_OR_RETURN(stored, AppendLogs(tx, request.task_run_id(), request.logs()));
     return absl::OkStatus();
   }));

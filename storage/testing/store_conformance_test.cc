@@ -1586,8 +1586,12 @@ TEST_P(StoreTest, ListRunsFiltersAndPages) {
 TEST_P(StoreTest, LogsAppendInOrder) {
   Publish("t");
   auto run = Submit("t").run();
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
   v1::AppendRunLogsRequest request;
   request.set_task_run_id(run.id());
+  request.set_root_stack_run_id(root->stack_run().id());
+  request.set_fencing_token(root->lease().fencing_token());
   for (int i = 0; i < 3; ++i) {
     auto* log = request.add_logs();
     log->set_level(i == 2 ? "error" : "log");
@@ -1601,6 +1605,52 @@ TEST_P(StoreTest, LogsAppendInOrder) {
   EXPECT_EQ(fetched.logs(5).level(), "error");
   request.set_task_run_id("run_nope");
   EXPECT_EQ(store_->AppendRunLogs(request).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Logs are fenced like every other write of a run's holder: a holder whose
+// lease expired and was taken over (stale token) is ABORTED, a finished run
+// FAILED_PRECONDITION, an unfenced request INVALID_ARGUMENT; nothing stored.
+TEST_P(StoreTest, LogsFromAStaleHolderAreRefused) {
+  Publish("t");
+  auto run = Submit("t").run();
+  auto first = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e1", 1000);
+  ASSERT_TRUE(first.ok() && first->has_stack_run()) << first.status();
+  v1::AppendRunLogsRequest request;
+  request.set_task_run_id(run.id());
+  request.set_root_stack_run_id(first->stack_run().id());
+  request.set_fencing_token(first->lease().fencing_token());
+  request.add_logs()->set_message("from e1");
+  ASSERT_TRUE(store_->AppendRunLogs(request).ok());
+  // e1's lease expires and e2 takes the run over.
+  Advance(absl::Seconds(2));
+  auto second = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e2", 30000);
+  ASSERT_TRUE(second.ok() && second->has_stack_run()) << second.status();
+  ASSERT_GT(second->lease().fencing_token(), first->lease().fencing_token());
+  request.mutable_logs(0)->set_message("late from e1");
+  EXPECT_EQ(store_->AppendRunLogs(request).status().code(), absl::StatusCode::kAborted);
+  v1::AppendRunLogsRequest unfenced;
+  unfenced.set_task_run_id(run.id());
+  unfenced.add_logs()->set_message("unfenced");
+  EXPECT_EQ(store_->AppendRunLogs(unfenced).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::AppendRunLogsRequest current = request;
+  current.set_fencing_token(second->lease().fencing_token());
+  current.mutable_logs(0)->set_message("from e2");
+  ASSERT_TRUE(store_->AppendRunLogs(current).ok());
+  // Another run's root is not this run's.
+  auto other = Submit("t").run();
+  current.set_task_run_id(other.id());
+  EXPECT_EQ(store_->AppendRunLogs(current).status().code(), absl::StatusCode::kInvalidArgument);
+  current.set_task_run_id(run.id());
+  v1::CompleteRunRequest complete;
+  complete.set_root_stack_run_id(second->stack_run().id());
+  complete.set_fencing_token(second->lease().fencing_token());
+  ASSERT_TRUE(store_->CompleteRun(complete).ok());
+  current.mutable_logs(0)->set_message("after the end");
+  EXPECT_EQ(store_->AppendRunLogs(current).status().code(), absl::StatusCode::kFailedPrecondition);
+  auto fetched = GetRun(run.id());
+  ASSERT_EQ(fetched.logs_size(), 2);
+  EXPECT_EQ(fetched.logs(0).message(), "from e1");
+  EXPECT_EQ(fetched.logs(1).message(), "from e2");
 }
 
 TEST_P(StoreTest, ContinuationsRoundTripBinary) {
