@@ -95,7 +95,8 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
     }
     RETURN_IF_ERROR(RequireLeaseMs(request.dispatch_lease_ms(), "dispatch_lease_ms"));
   }
-  return [this, &request, response, dispatch, args_json = std::move(args_json)](Tx& tx) -> absl::Status {
+  return WithStepToken(request.root_stack_run_id(), request.step_token(), StepOp::kRecordCalls, response,
+                       [this, &request, response, dispatch, args_json = std::move(args_json)](Tx& tx) -> absl::Status {
     v1::RecordCallsResponse& out = *response;
     out.Clear();
     ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
@@ -156,7 +157,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
                         .status());
     RETURN_IF_ERROR(AppendLogs(tx, root.task_run_id(), request.logs()).status());
     return absl::OkStatus();
-  };
+  });
 }
 
 absl::StatusOr<v1::PutCheckpointResponse> SqlStore::PutCheckpoint(const v1::PutCheckpointRequest& request) {

@@ -223,14 +223,19 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteRun(const v1::Compl
                                                                  v1::TaskRun* response) {
   google::protobuf::Value null_value;
   null_value.set_null_value(google::protobuf::NULL_VALUE);
-  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(),
-                          request.has_result() ? &request.result() : &null_value, nullptr, response);
+  ASSIGN_OR_RETURN(sql::Database::TxFn body,
+                   PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(),
+                                    request.has_result() ? &request.result() : &null_value, nullptr, response));
+  return WithStepToken(request.root_stack_run_id(), request.step_token(), StepOp::kCompleteRun, response,
+                       std::move(body));
 }
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFailRun(const v1::FailRunRequest& request,
                                                              v1::TaskRun* response) {
-  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(), nullptr, &request.error(),
-                          response);
+  ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(),
+                                                              nullptr, &request.error(), response));
+  return WithStepToken(request.root_stack_run_id(), request.step_token(), StepOp::kFailRun, response,
+                       std::move(body));
 }
 
 absl::StatusOr<v1::TaskRun> SqlStore::CompleteRun(const v1::CompleteRunRequest& request) {

@@ -193,6 +193,14 @@ class SqlStore : public Store {
   absl::StatusOr<sql::Database::TxFn> PrepareCompleteRun(const v1::CompleteRunRequest& request,
                                                          v1::TaskRun* response);
   absl::StatusOr<sql::Database::TxFn> PrepareFailRun(const v1::FailRunRequest& request, v1::TaskRun* response);
+  // Idempotent step commits: `body` (which fills `*response`) wrapped so
+  // that, with a non-empty `step_token`, a write the root already committed
+  // under (op, token) only answers the stored response, and a first one
+  // stores its response with the write. The root is locked first.
+  enum class StepOp : int64_t { kRecordCalls = 1, kCompleteRun = 2, kFailRun = 3 };
+  absl::StatusOr<sql::Database::TxFn> WithStepToken(const std::string& root_id, const std::string& step_token,
+                                                    StepOp op, google::protobuf::Message* response,
+                                                    sql::Database::TxFn body);
   // For each of `ops` (indexes into request.ops), the root it locks first.
   absl::StatusOr<std::vector<std::string>> LockOrder(const v1::WriteBatchRequest& request, const std::vector<int>& ops);
 

@@ -30,6 +30,9 @@ namespace {
 
 using ::google::protobuf::Value;
 
+// The newest migration of both backends.
+constexpr int kLatestSchemaVersion = 3;
+
 Value Json(const std::string& text) {
   auto v = ParseJsonValue(text, "test value");
   EXPECT_TRUE(v.ok()) << v.status();
@@ -1498,6 +1501,106 @@ TEST_P(StoreTest, CompleteAndCancelRacingExactlyOneWins) {
   std::cerr << "complete won " << completed_wins << ", cancel won " << cancel_wins << "\n";
 }
 
+// A step write whose answer was lost is retried with the same step token:
+// the retry answers what the first write answered and changes nothing.
+// Without a token the retry is refused (the step is already journaled).
+TEST_P(StoreTest, StepTokenMakesAStepCommitIdempotent) {
+  using google::protobuf::util::MessageDifferencer;
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+  const std::string root_id = root->stack_run().id();
+  const int64_t token = root->lease().fencing_token();
+  v1::RecordCallsRequest record;
+  record.set_root_stack_run_id(root_id);
+  record.set_fencing_token(token);
+  auto* step = record.add_steps();
+  step->set_seq(0);
+  step->set_clock_ms(5);
+  for (int i = 1; i <= 2; ++i) {
+    auto* call = record.add_calls();
+    call->set_index(i);
+    call->set_step(0);
+    call->set_call_id(absl::StrCat("c", i));
+    call->set_service("admin-debug");
+    call->set_method("echo");
+  }
+  record.add_logs()->set_message("step 0");
+  record.set_step_token(absl::StrCat(submitted.run().id(), "/", token, "/0"));
+  auto first = store_->RecordCalls(record);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->calls_size(), 2);
+  auto again = store_->RecordCalls(record);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*first, *again)) << again->DebugString();
+  auto journal = Journal(root_id);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->steps_size(), 1);
+  EXPECT_EQ(journal->calls_size(), 2);
+  EXPECT_EQ(CountStackRuns(submitted.run().id()), 3);
+  EXPECT_EQ(GetRun(submitted.run().id()).logs_size(), 1);
+  EXPECT_EQ(store_->GetStackRun(root_id)->waiting(), 2);
+  // The same write without its token is a second step: refused.
+  v1::RecordCallsRequest untokened = record;
+  untokened.clear_step_token();
+  EXPECT_EQ(store_->RecordCalls(untokened).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Another token on the same op is another step (and fails as one would).
+  v1::RecordCallsRequest other = record;
+  other.set_step_token("another");
+  EXPECT_EQ(store_->RecordCalls(other).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // CompleteRun: the retry after the run finished gets the first answer.
+  v1::CompleteRunRequest complete;
+  complete.set_root_stack_run_id(root_id);
+  complete.set_fencing_token(token);
+  *complete.mutable_result() = Json(R"({"n":1})");
+  complete.set_step_token(absl::StrCat(submitted.run().id(), "/", token, "/1"));
+  auto completed = store_->CompleteRun(complete);
+  ASSERT_TRUE(completed.ok()) << completed.status();
+  Advance(absl::Seconds(1));
+  auto completed_again = store_->CompleteRun(complete);
+  ASSERT_TRUE(completed_again.ok()) << completed_again.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*completed, *completed_again)) << completed_again->DebugString();
+  EXPECT_EQ(completed_again->status(), v1::RUN_STATUS_COMPLETED);
+  auto run = GetRun(submitted.run().id());
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(run.completed_at().seconds(), completed->completed_at().seconds());
+  // The same token with another op is not a replay.
+  v1::FailRunRequest fail_same_token;
+  fail_same_token.set_root_stack_run_id(root_id);
+  fail_same_token.set_fencing_token(token);
+  fail_same_token.mutable_error()->set_message("x");
+  fail_same_token.set_step_token(complete.step_token());
+  EXPECT_EQ(store_->FailRun(fail_same_token).status().code(), absl::StatusCode::kFailedPrecondition);
+  complete.clear_step_token();
+  EXPECT_EQ(store_->CompleteRun(complete).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // FailRun likewise, and through WriteBatch.
+  auto submitted2 = Submit("t");
+  auto root2 = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root2.ok() && root2->has_stack_run()) << root2.status();
+  v1::FailRunRequest fail;
+  fail.set_root_stack_run_id(root2->stack_run().id());
+  fail.set_fencing_token(root2->lease().fencing_token());
+  fail.mutable_error()->set_code("TASK_ERROR");
+  fail.mutable_error()->set_message("boom");
+  fail.set_step_token("run2/1/0");
+  auto failed = store_->FailRun(fail);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  v1::WriteBatchRequest batch;
+  *batch.add_ops()->mutable_fail_run() = fail;
+  auto batched = store_->WriteBatch(batch);
+  ASSERT_TRUE(batched.ok()) << batched.status();
+  ASSERT_EQ(batched->results_size(), 1);
+  EXPECT_EQ(batched->results(0).code(), 0) << batched->results(0).message();
+  EXPECT_TRUE(MessageDifferencer::Equals(*failed, batched->results(0).fail_run()));
+  EXPECT_EQ(GetRun(submitted2.run().id()).error().message(), "boom");
+  // Oversized tokens are refused.
+  fail.set_step_token(std::string(300, 'x'));
+  EXPECT_EQ(store_->FailRun(fail).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
   Publish("t");
   Submit("t");
@@ -1903,7 +2006,7 @@ TEST_P(StoreTest, UpgradesAVersion1DatabaseInPlace) {
   store_ = std::move(*opened);
   auto db = OpenDatabase();
   ASSERT_TRUE(db.ok()) << db.status();
-  EXPECT_EQ(*SchemaVersion(**db), 2);
+  EXPECT_EQ(*SchemaVersion(**db), kLatestSchemaVersion);
   auto journal = Journal("sr_old");
   ASSERT_TRUE(journal.ok()) << journal.status();
   EXPECT_EQ(journal->root().status(), v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD);
