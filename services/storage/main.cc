@@ -8,6 +8,7 @@
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "services/common/service_main.h"
+#include "services/storage/retention.h"
 #include "services/storage/storage_service.h"
 #include "storage/open_store.h"
 
@@ -18,6 +19,12 @@ ABSL_FLAG(std::string, database_url, "",
 
 ABSL_FLAG(int, threads, 32,
           "Threads running store transactions; concurrent writes on them share one commit (SQLite).");
+
+ABSL_FLAG(absl::Duration, finished_run_retention, absl::ZeroDuration(),
+          "Delete runs that finished (completed, failed, cancelled) longer ago than this, with their stack "
+          "runs, journal, checkpoints and logs; 0 (the default) keeps them forever.");
+ABSL_FLAG(absl::Duration, retention_sweep_interval, absl::Minutes(1),
+          "How often the --finished_run_retention sweep runs.");
 
 int main(int argc, char** argv) {
   return tasker::services::ServiceMain(
@@ -31,7 +38,20 @@ int main(int argc, char** argv) {
         }
         ASSIGN_OR_RETURN(auto store, tasker::storage::OpenStore(url));
         tasker::LogInfo("database open", {{"backend", url.rfind("sqlite", 0) == 0 ? "sqlite" : "postgres"}});
+        const absl::Duration retention = absl::GetFlag(FLAGS_finished_run_retention);
+        const absl::Duration sweep = absl::GetFlag(FLAGS_retention_sweep_interval);
+        if (retention < absl::ZeroDuration()) {
+          return absl::InvalidArgumentError("--finished_run_retention: must not be negative");
+        }
+        if (sweep < absl::Milliseconds(10)) {
+          return absl::InvalidArgumentError("--retention_sweep_interval: must be at least 10ms");
+        }
         auto* owned = ctx.Own(std::move(store));
+        if (retention > absl::ZeroDuration()) {
+          ctx.Own(std::make_unique<tasker::storage::RetentionSweeper>(
+              owned, tasker::storage::RetentionConfig{.retention = retention, .interval = sweep}));
+          tasker::LogInfo("retention of finished runs", {{"keep", absl::FormatDuration(retention)}});
+        }
         ctx.AddService(ctx.Own(std::make_unique<tasker::storage::StorageService>(owned, threads)));
         return absl::OkStatus();
       });

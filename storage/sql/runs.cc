@@ -214,6 +214,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string
       return absl::FailedPreconditionError(
           absl::StrCat("task run '", root.task_run_id(), "' has already finished"));
     }
+    RETURN_IF_ERROR(DeleteRunContinuations(tx, root.task_run_id()));
     ASSIGN_OR_RETURN(*response, LoadRun(tx, root.task_run_id()));
     return absl::OkStatus();
   };
@@ -353,6 +354,7 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
                                          TerminalStackStatuses(), ")"),
                             {int64_t{v1::STACK_RUN_STATUS_CANCELLED}, now, now, request.id()})
                         .status());
+    RETURN_IF_ERROR(DeleteRunContinuations(tx, request.id()));
     ASSIGN_OR_RETURN(out, LoadRun(tx, request.id()));
     return absl::OkStatus();
   }));

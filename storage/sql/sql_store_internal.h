@@ -182,6 +182,8 @@ class SqlStore : public Store {
   // One commit for all ops (backends that group writes: SQLite).
   absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest& request) override;
 
+  absl::StatusOr<int64_t> PurgeFinishedRuns(absl::Time finished_before, int limit) override;
+
  private:
   // The hot-path writes, validated and made into a transaction body that
   // fills `*response` (which, like `request`, must outlive the body). Used
@@ -193,6 +195,9 @@ class SqlStore : public Store {
   absl::StatusOr<sql::Database::TxFn> PrepareCompleteRun(const v1::CompleteRunRequest& request,
                                                          v1::TaskRun* response);
   absl::StatusOr<sql::Database::TxFn> PrepareFailRun(const v1::FailRunRequest& request, v1::TaskRun* response);
+  // A finished run's checkpoints are of no further use: deleted when it ends.
+  absl::Status DeleteRunContinuations(Tx& tx, const std::string& task_run_id);
+
   // Idempotent step commits: `body` (which fills `*response`) wrapped so
   // that, with a non-empty `step_token`, a write the root already committed
   // under (op, token) only answers the stored response, and a first one

@@ -1756,6 +1756,106 @@ TEST_P(StoreTest, LogsFromAStaleHolderAreRefused) {
   EXPECT_EQ(fetched.logs(1).message(), "from e2");
 }
 
+// A run's checkpoints go when it ends: completed, failed or cancelled.
+TEST_P(StoreTest, ARunsContinuationsAreDeletedWhenItEnds) {
+  Publish("t");
+  for (const std::string how : {"complete", "fail", "cancel"}) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    ASSERT_TRUE(Record(*root, 1).ok());
+    const v1::Continuation checkpoint = Checkpoint(1);
+    ASSERT_TRUE(Put(*root, {}, &checkpoint, false).ok());
+    ASSERT_TRUE(store_->GetContinuation(root->stack_run().id()).ok());
+    if (how == "complete") {
+      v1::CompleteRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      ASSERT_TRUE(store_->CompleteRun(request).ok());
+    } else if (how == "fail") {
+      v1::FailRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      request.mutable_error()->set_message("boom");
+      ASSERT_TRUE(store_->FailRun(request).ok());
+    } else {
+      v1::CancelRunRequest request;
+      request.set_id(submitted.run().id());
+      ASSERT_TRUE(store_->CancelRun(request).ok());
+    }
+    EXPECT_EQ(store_->GetContinuation(root->stack_run().id()).status().code(), absl::StatusCode::kNotFound)
+        << how;
+    v1::GetJournalRequest get;
+    get.set_root_stack_run_id(root->stack_run().id());
+    auto journal = store_->GetJournal(get);
+    if (journal.ok()) EXPECT_FALSE(journal->has_checkpoint()) << how;
+  }
+}
+
+// Retention: runs finished before the cut are deleted with everything they
+// left; later-finished and unfinished runs stay.
+TEST_P(StoreTest, PurgeFinishedRunsDeletesOldFinishedRunsAndAllTheyLeft) {
+  Store* direct = backend_ ? backend_.get() : store_.get();  // the database's own store
+  Publish("t");
+  auto finish = [&](const v1::SubmitRunResponse& submitted) -> std::string {
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 30000, submitted.root().id());
+    EXPECT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    RecordOptions options;
+    options.logs = {"a line"};
+    auto recorded = Record(*root, 2, options);
+    EXPECT_TRUE(recorded.ok()) << recorded.status();
+    v1::CompleteRunRequest request;
+    request.set_root_stack_run_id(root->stack_run().id());
+    request.set_fencing_token(root->lease().fencing_token());
+    request.set_step_token("tok");
+    EXPECT_TRUE(store_->CompleteRun(request).ok());
+    return recorded.ok() ? recorded->calls(0).id() : "";
+  };
+  auto old_run = Submit("t");
+  const std::string old_call = finish(old_run);
+  const absl::Time cut = absl::FromUnixMicros(now_micros_.load()) + absl::Minutes(30);
+  Advance(absl::Hours(1));
+  auto new_run = Submit("t");
+  const std::string new_call = finish(new_run);
+  auto running = Submit("t");
+  EXPECT_EQ(*direct->PurgeFinishedRuns(cut, 100), 1);
+  v1::GetTaskRunRequest get;
+  get.set_id(old_run.run().id());
+  EXPECT_EQ(store_->GetTaskRun(get).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetStackRun(old_run.root().id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetStackRun(old_call).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(GetRun(new_run.run().id()).status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(GetRun(new_run.run().id()).logs_size(), 1);
+  EXPECT_TRUE(store_->GetStackRun(new_call).ok());
+  EXPECT_EQ(GetRun(running.run().id()).status(), v1::RUN_STATUS_PENDING);
+  // Nothing of the old run is left in any table.
+  if (GetParam() != "sqlite-grpc") {
+    auto db = OpenDatabase();
+    ASSERT_TRUE(db.ok()) << db.status();
+    for (const std::string sql :
+         {"SELECT COUNT(*) FROM run_logs WHERE task_run_id = ?",
+          "SELECT COUNT(*) FROM stack_runs WHERE task_run_id = ?",
+          "SELECT COUNT(*) FROM journal_steps WHERE root_stack_run_id IN (SELECT id FROM stack_runs WHERE "
+          "task_run_id = ?)",
+          "SELECT COUNT(*) FROM step_commits WHERE root_stack_run_id LIKE ?"}) {
+      int64_t count = -1;
+      const std::string param = sql.find("LIKE") != std::string::npos ? old_run.root().id() : old_run.run().id();
+      ASSERT_TRUE((*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+                         auto rows = tx.Query(sql, {param});
+                         if (!rows.ok()) return rows.status();
+                         count = (*rows)[0].Int(0);
+                         return absl::OkStatus();
+                       }).ok());
+      EXPECT_EQ(count, 0) << sql;
+    }
+  }
+  // Nothing more to purge at that cut; a later cut takes the newer run.
+  EXPECT_EQ(*direct->PurgeFinishedRuns(cut, 100), 0);
+  EXPECT_EQ(*direct->PurgeFinishedRuns(absl::FromUnixMicros(now_micros_.load()) + absl::Seconds(1), 100), 1);
+  EXPECT_EQ(GetRun(running.run().id()).status(), v1::RUN_STATUS_PENDING);
+  EXPECT_EQ(direct->PurgeFinishedRuns(cut, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreTest, ContinuationsRoundTripBinary) {
   Publish("t");
   auto root = Submit("t").root();
