@@ -26,6 +26,10 @@ ABSL_FLAG(absl::Duration, finished_run_retention, absl::ZeroDuration(),
 ABSL_FLAG(absl::Duration, retention_sweep_interval, absl::Minutes(1),
           "How often the --finished_run_retention sweep runs.");
 
+ABSL_FLAG(int, max_claim_attempts, 10,
+          "Fail a run or call (ATTEMPTS_EXHAUSTED) claimed this many times without its holder making progress "
+          "(a poison pill: every holder dies or cannot load, parse or perform it); 0 = no limit.");
+
 int main(int argc, char** argv) {
   return tasker::services::ServiceMain(
       argc, argv, "storage", [](tasker::services::ServiceContext& ctx) -> absl::Status {
@@ -36,7 +40,11 @@ int main(int argc, char** argv) {
           const char* env = std::getenv("TASKER_DATABASE_URL");
           url = env ? env : "sqlite:///var/lib/tasker/tasks.db";
         }
-        ASSIGN_OR_RETURN(auto store, tasker::storage::OpenStore(url));
+        const int max_claim_attempts = absl::GetFlag(FLAGS_max_claim_attempts);
+        if (max_claim_attempts < 0) return absl::InvalidArgumentError("--max_claim_attempts: must be >= 0");
+        tasker::storage::StoreOptions options;
+        options.max_claim_attempts = max_claim_attempts;
+        ASSIGN_OR_RETURN(auto store, tasker::storage::OpenStore(url, options));
         tasker::LogInfo("database open", {{"backend", url.rfind("sqlite", 0) == 0 ? "sqlite" : "postgres"}});
         const absl::Duration retention = absl::GetFlag(FLAGS_finished_run_retention);
         const absl::Duration sweep = absl::GetFlag(FLAGS_retention_sweep_interval);

@@ -145,7 +145,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
       if (inserted.empty()) return absl::InternalError("calls: the insert returned no row");
       ASSIGN_OR_RETURN(*out.add_calls(), ParseStackRun(inserted[0]));
     }
-    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET waiting = waiting + ?, suspension = ?, updated_at = ? "
+    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET waiting = waiting + ?, suspension = ?, claims = 0, updated_at = ? "
                             "WHERE id = ?",
                             {int64_t{request.calls_size()}, int64_t{suspension}, now, root.id()})
                         .status());
@@ -178,6 +178,9 @@ absl::StatusOr<v1::PutCheckpointResponse> SqlStore::PutCheckpoint(const v1::PutC
                                                   request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
     ASSIGN_OR_RETURN(int64_t last_seq, LastJournalSeq(tx, root.id()));
     ASSIGN_OR_RETURN(last_seq, AppendJournalSteps(tx, root.id(), last_seq, request.steps()));
+    if (request.steps_size() > 0) {  // progress: the run is not a poison pill
+      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET claims = 0 WHERE id = ?", {root.id()}).status());
+    }
     RETURN_IF_ERROR(AppendLogs(tx, root.task_run_id(), request.logs()).status());
     if (request.has_checkpoint()) {
       const v1::Continuation& c = request.checkpoint();

@@ -251,6 +251,11 @@ class SqlStore : public Store {
   absl::StatusOr<v1::StackRun> CheckHeld(Tx& tx, const std::string& id, int64_t token,
                                          v1::StackRunKind kind);
 
+  // Poison pills: when `id` was claimed max_claim_attempts times without
+  // progress, fails it (a root: its run, as FailRun; a call: as CompleteCall
+  // with an error) with ATTEMPTS_EXHAUSTED and returns true.
+  absl::StatusOr<bool> FailIfClaimsExhausted(Tx& tx, const std::string& id, int64_t now);
+
   // The ready condition of each work kind, as SQL over stack_runs.
   std::string ReadyCondition(v1::WorkKind kind);
 

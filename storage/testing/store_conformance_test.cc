@@ -31,7 +31,7 @@ namespace {
 using ::google::protobuf::Value;
 
 // The newest migration of both backends.
-constexpr int kLatestSchemaVersion = 3;
+constexpr int kLatestSchemaVersion = 4;
 
 Value Json(const std::string& text) {
   auto v = ParseJsonValue(text, "test value");
@@ -1599,6 +1599,87 @@ TEST_P(StoreTest, StepTokenMakesAStepCommitIdempotent) {
   // Oversized tokens are refused.
   fail.set_step_token(std::string(300, 'x'));
   EXPECT_EQ(store_->FailRun(fail).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Poison pills: a run claimed max_claim_attempts (10) times without its
+// holder making progress is failed at the next claim (ATTEMPTS_EXHAUSTED,
+// naming the count), never handed out again; progress resets the count.
+TEST_P(StoreTest, ARunClaimedTooOftenWithoutProgressIsFailed) {
+  Publish("t");
+  auto poison = Submit("t");
+  for (int i = 1; i <= 10; ++i) {
+    auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, absl::StrCat("e", i), 1000);
+    ASSERT_TRUE(claim.ok() && claim->has_stack_run()) << i << " " << claim.status();
+    ASSERT_EQ(claim->stack_run().id(), poison.root().id());
+    Advance(absl::Seconds(2));  // the holder died: its lease runs out
+  }
+  auto healthy = Submit("t");
+  Advance(absl::Seconds(1));
+  // The 11th claim fails the poison run and hands out the next one instead.
+  auto next = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e11", 1000);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_TRUE(next->has_stack_run());
+  EXPECT_EQ(next->stack_run().id(), healthy.root().id());
+  auto run = GetRun(poison.run().id());
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_EQ(run.error().code(), "ATTEMPTS_EXHAUSTED");
+  EXPECT_NE(run.error().message().find("10 times"), std::string::npos) << run.error().message();
+  EXPECT_NE(run.error().message().find("e10"), std::string::npos) << run.error().message();
+  EXPECT_EQ(store_->GetStackRun(poison.root().id())->status(), v1::STACK_RUN_STATUS_FAILED);
+  Advance(absl::Seconds(2));
+  auto again = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e12", 1000, poison.root().id());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_stack_run());
+
+  // Progress (a recorded step) resets the count: 9 + 1 with progress + 9.
+  auto busy = Submit("t");
+  Advance(absl::Seconds(2));
+  for (int i = 0; i < 19; ++i) {
+    auto claim = Claim(i < 10 ? v1::WORK_KIND_EXECUTE_ROOT : v1::WORK_KIND_RESUME_PARENT, "e", 1000,
+                       busy.root().id());
+    ASSERT_TRUE(claim.ok() && claim->has_stack_run()) << i << " " << claim.status();
+    if (i == 9) ASSERT_TRUE(Record(*claim, 1).ok());
+    Advance(absl::Seconds(2));
+  }
+  EXPECT_NE(GetRun(busy.run().id()).status(), v1::RUN_STATUS_FAILED);
+}
+
+TEST_P(StoreTest, ACallClaimedTooOftenWithoutAnOutcomeIsFailed) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+  ASSERT_TRUE(RecordAndRelease(*root, 2).ok());
+  auto journal = Journal(root->stack_run().id());
+  ASSERT_TRUE(journal.ok() && journal->calls_size() == 2);
+  const std::string poison = journal->calls(0).id();
+  const std::string retried = journal->calls(1).id();
+  for (int i = 1; i <= 12; ++i) {
+    // The poison call: its processor dies every time.
+    auto claim = Claim(v1::WORK_KIND_PERFORM_CALL, "p", 1000, poison);
+    ASSERT_TRUE(claim.ok()) << claim.status();
+    ASSERT_EQ(claim->has_stack_run(), i <= 10) << i;
+    // The other: each attempt ends in a recorded retry (an outcome), so it
+    // is never counted out.
+    auto other = Claim(v1::WORK_KIND_PERFORM_CALL, "p", 1000, retried);
+    ASSERT_TRUE(other.ok() && other->has_stack_run()) << i << " " << other.status();
+    v1::RetryCallRequest retry;
+    retry.set_stack_run_id(retried);
+    retry.set_fencing_token(other->lease().fencing_token());
+    retry.mutable_error()->set_message("busy");
+    ASSERT_TRUE(store_->RetryCall(retry).ok());
+    Advance(absl::Seconds(2));
+  }
+  auto call = store_->GetStackRun(poison);
+  ASSERT_TRUE(call.ok());
+  EXPECT_EQ(call->status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(call->error().code(), "ATTEMPTS_EXHAUSTED");
+  EXPECT_NE(call->error().message().find("10 times"), std::string::npos) << call->error().message();
+  // Its evicted parent has a result to see, and one call fewer to wait for.
+  auto parent = store_->GetStackRun(root->stack_run().id());
+  EXPECT_EQ(parent->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+  EXPECT_EQ(parent->waiting(), 1);
+  EXPECT_EQ(store_->GetStackRun(retried)->status(), v1::STACK_RUN_STATUS_PENDING);
 }
 
 TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
