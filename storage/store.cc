@@ -49,4 +49,8 @@ absl::StatusOr<v1::WriteBatchResponse> Store::WriteBatch(const v1::WriteBatchReq
   return out;
 }
 
+absl::StatusOr<int64_t> Store::PurgeFinishedRuns(absl::Time, int) {
+  return absl::UnimplementedError("PurgeFinishedRuns: only the database's own store deletes runs");
+}
+
 }  // namespace tasker::storage

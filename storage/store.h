@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "proto/tasker/v1/storage.pb.h"
 
 namespace tasker::storage {
@@ -162,6 +163,13 @@ class Store : public FunctionStore,
   // it. Backends may make them share one commit (SqlStore does); this
   // default performs them one after another.
   virtual absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest& request);
+
+  // Retention (the storage service's sweep): deletes up to `limit` runs that
+  // finished (COMPLETED, FAILED, CANCELLED) before `finished_before`, with
+  // their stack runs, journal, checkpoints, logs, locks and step commits;
+  // returns how many runs went. UNIMPLEMENTED unless the store is the
+  // database itself (this default).
+  virtual absl::StatusOr<int64_t> PurgeFinishedRuns(absl::Time finished_before, int limit);
 };
 
 }  // namespace tasker::storage

@@ -25,6 +25,13 @@ bool LostRace(const absl::Status& status) {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+// The token of a step's commit (RecordCalls, CompleteRun, FailRun): storage
+// answers a retry of an applied commit (its answer was lost) as it answered
+// the first, instead of refusing it as a second step.
+std::string StepToken(const std::string& run_id, int64_t fencing_token, int64_t seq) {
+  return absl::StrCat(run_id, "/", fencing_token, "/", seq);
+}
+
 uint64_t NewSeed() {
   thread_local absl::BitGen gen;
   return absl::Uniform<uint64_t>(gen);
@@ -448,6 +455,8 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       if (!run->pending_logs.empty()) {
         v1::AppendRunLogsRequest logs;
         logs.set_task_run_id(run->run_id);
+        logs.set_root_stack_run_id(run->root_id);
+        logs.set_fencing_token(run->token);
         for (auto& entry : run->pending_logs) *logs.add_logs() = std::move(entry);
         (void)stores_.steps->AppendRunLogs(logs);
         run->pending_logs.clear();
@@ -456,6 +465,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
         v1::CompleteRunRequest complete;
         complete.set_root_stack_run_id(run->root_id);
         complete.set_fencing_token(run->token);
+        complete.set_step_token(StepToken(run->run_id, run->token, step.seq()));
         if (absl::Status valid = CheckTaskPayload(outcome.result_json, "the run's result"); !valid.ok()) {
           recorded = RecordFailure(run, PayloadError(valid));
           Forget(run, false);
@@ -490,6 +500,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       v1::RecordCallsRequest record;
       record.set_root_stack_run_id(run->root_id);
       record.set_fencing_token(run->token);
+      record.set_step_token(StepToken(run->run_id, run->token, step.seq()));
       for (const auto& s : run->pending_steps) *record.add_steps() = s;
       for (const auto& l : run->pending_logs) *record.add_logs() = l;
       for (const auto& call : outcome.calls) {
@@ -564,6 +575,7 @@ absl::Status Executor::RecordFailure(const RunPtr& run, v1::ErrorInfo error) {
   v1::FailRunRequest fail;
   fail.set_root_stack_run_id(run->root_id);
   fail.set_fencing_token(run->token);
+  fail.set_step_token(StepToken(run->run_id, run->token, run->next_seq - 1));
   *fail.mutable_error() = std::move(error);
   auto failed = stores_.steps->FailRun(fail);
   if (!failed.ok()) return failed.status();

@@ -245,6 +245,28 @@ TEST_F(ExecutorTest, ACallNotRecordedBecauseStorageFailedIsRecordedLaterAndPerfo
   EXPECT_EQ(processor_->total_performed(), 10);
 }
 
+// A step commit applied but its answer lost (the connection dropped
+// mid-commit): the executor's retry carries the same step token, storage
+// answers it as the first, and the run goes on warm; nothing is re-run.
+TEST_F(ExecutorTest, AStepCommitWhoseAnswerWasLostIsNotRunAgain) {
+  faulty_->Inject({.method = "RecordCalls", .call = 3, .fault = Fault::kDropAnswer,
+                   .status = absl::UnavailableError("connection lost mid-commit")});
+  faulty_->Inject({.method = "CompleteRun", .call = 1, .fault = Fault::kDropAnswer,
+                   .status = absl::UnavailableError("connection lost mid-commit")});
+  Executor* executor = StartExecutor("A", Config("A"));
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED));
+  EXPECT_EQ(faulty_->Injected("RecordCalls"), 1);
+  EXPECT_EQ(faulty_->Calls("RecordCalls"), 11);  // ten steps and one retry
+  v1::Journal journal = Journal(submitted.root().id());
+  ExpectResultMatchesJournal(Run(submitted.run().id()), journal, 10);
+  EXPECT_EQ(journal.steps_size(), 10);
+  EXPECT_EQ(executor->counters().rebuilt, 0);
+  for (const auto& [id, n] : processor_->performed()) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(processor_->total_performed(), 10);
+}
+
 TEST_F(ExecutorTest, EvictedUnderATinyBudgetAndRestoredFromItsCheckpoint) {
   ExecutorConfig config = Config("A");
   config.warm_memory_bytes = 1;  // every waiting run is evicted

@@ -147,12 +147,52 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
     }
     *complete.mutable_error() = error;
   }
-  auto completed = stores_.calls->CompleteCall(complete);
+  // The provider has answered: the answer is kept and its recording retried
+  // while storage is unreachable (or its answer is lost), until it is
+  // recorded, storage says the lease is lost, or the processor stops.
+  // Dropping it would let the lease expire and the call be performed again.
+  absl::StatusOr<v1::CompleteCallResponse> completed;
+  bool outcome_unknown = false;  // an earlier attempt may have been applied
+  for (int attempt = 1;; ++attempt) {
+    completed = stores_.calls->CompleteCall(complete);
+    const absl::StatusCode code = completed.status().code();
+    if (code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded) break;
+    if (workers_.stopping()) break;
+    outcome_unknown = true;
+    if (attempt == 1 || attempt % 10 == 0) {
+      LogWarning("recording a call result failed; retrying",
+              {{"stack_run", call.id()}, {"attempt", std::to_string(attempt)},
+               {"reason", completed.status().ToString()}});
+    }
+    ProcessorConfig capped = config_;
+    // Short enough to renew the lease (below) well before it expires.
+    capped.max_backoff = std::min({config_.max_backoff, absl::Seconds(5), config_.lease / 3});
+    const absl::Time until = absl::Now() + Backoff(capped, attempt);
+    while (!workers_.stopping() && absl::Now() < until) {
+      absl::SleepFor(std::min(until - absl::Now(), absl::Milliseconds(50)));
+    }
+    // Keep the lease meanwhile, so that no sweep performs the call again;
+    // storage refusing it (lease lost, call finished) ends the retries.
+    v1::RenewLeaseRequest renew;
+    renew.set_stack_run_id(call.id());
+    renew.set_owner(call.lease_owner().empty() ? config_.owner : call.lease_owner());
+    renew.set_fencing_token(token);
+    renew.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
+    auto renewed = stores_.leases->RenewLease(renew);
+    if (renewed.status().code() == absl::StatusCode::kAborted ||
+        renewed.status().code() == absl::StatusCode::kFailedPrecondition ||
+        renewed.status().code() == absl::StatusCode::kNotFound) {
+      completed = renewed.status();
+      break;
+    }
+  }
   if (!completed.ok()) {
     if (completed.status().code() == absl::StatusCode::kAborted ||
         completed.status().code() == absl::StatusCode::kFailedPrecondition) {
-      // Lease lost or run cancelled: someone else owns it.
-      LogInfo("call result dropped", {{"stack_run", call.id()}, {"reason", completed.status().ToString()}});
+      // Lease lost or run cancelled: someone else owns it. After a lost
+      // answer, FAILED_PRECONDITION may also be our own earlier write.
+      LogInfo(outcome_unknown ? "call result already recorded or dropped" : "call result dropped",
+              {{"stack_run", call.id()}, {"reason", completed.status().ToString()}});
       return absl::OkStatus();
     }
     return completed.status();

@@ -281,6 +281,8 @@ TEST_F(ProcessorTest, CompleteCallAnswerDroppedIsNotPerformedAgain) {
   EXPECT_EQ(call.result_json(), R"("done")");
   EXPECT_EQ(call.attempt(), 1);
   EXPECT_EQ(proxy_.calls.load(), 1);
+  // The lost answer's retry found the call recorded (its lease renewal was
+  // refused: the call is COMPLETED) and stopped there.
   EXPECT_EQ(faulty_->Calls("CompleteCall"), 1);
   EXPECT_EQ(processor_->counters().performed.load(), 1);
   EXPECT_EQ(processor_->counters().retried.load(), 0);
@@ -290,6 +292,48 @@ TEST_F(ProcessorTest, CompleteCallAnswerDroppedIsNotPerformedAgain) {
   ASSERT_TRUE(parent.ok()) << parent.status();
   EXPECT_EQ(parent->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
   EXPECT_EQ(parent->waiting(), 0);
+}
+
+// Storage unreachable when the provider's answer is to be recorded (several
+// CompleteCall attempts fail, for longer than the call's lease): the answer
+// is kept and recorded once storage is back; the provider is called once.
+TEST_F(ProcessorTest, AnswerIsKeptAndRecordedWhenStorageIsUnavailable) {
+  faulty_->Inject({.method = "CompleteCall", .call = 1, .times = 6, .fault = FaultInjectingStore::Fault::kFail});
+  StartProcessor(FastSweeps(Config()));
+  const std::string id = SuspendedCall();
+  processor_->Enqueue(id);
+  v1::StackRun call = WaitFinished(id);
+  ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED) << call.DebugString();
+  EXPECT_EQ(call.result_json(), R"("done")");
+  EXPECT_EQ(faulty_->Injected("CompleteCall"), 6);
+  EXPECT_EQ(faulty_->Calls("CompleteCall"), 7);
+  // Well past the lease: nobody performs it again.
+  const int claims = faulty_->Calls("ClaimWork");
+  ASSERT_TRUE(WaitFor([&] { return faulty_->Calls("ClaimWork") >= claims + kClaimsBeyondALease; }));
+  EXPECT_EQ(proxy_.calls.load(), 1);
+  EXPECT_EQ(store_->GetStackRun(id)->attempt(), 1);
+  EXPECT_EQ(processor_->counters().performed.load(), 1);
+  EXPECT_EQ(processor_->counters().succeeded.load(), 1);
+  EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+}
+
+// The same for a dispatched call of a warm run: the result is recorded and
+// pushed to the run's executor.
+TEST_F(ProcessorTest, DispatchedAnswerIsKeptWhenStorageIsUnavailable) {
+  faulty_->Inject({.method = "CompleteCall", .call = 1, .times = 4, .fault = FaultInjectingStore::Fault::kFail});
+  StartProcessor(Config());
+  v1::StackRun dispatched;
+  const std::string id = SuspendedCall("executor-a:4711", &dispatched);
+  EXPECT_TRUE(processor_->Dispatch(dispatched));
+  v1::StackRun call = WaitFinished(id);
+  ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(proxy_.calls.load(), 1);
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(notifier_.mu);
+    return !notifier_.delivered.empty();
+  }));
+  std::lock_guard<std::mutex> lock(notifier_.mu);
+  EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
 }
 
 TEST_F(ProcessorTest, FailedRetryCallIsReclaimedAfterTheLeaseExpires) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "runtime/common/status.h"
 
 namespace tasker::proxy {
 namespace {
@@ -15,25 +16,39 @@ constexpr char kDomainScope[] = "https://www.googleapis.com/auth/admin.directory
 constexpr char kUserScope[] = "https://www.googleapis.com/auth/admin.directory.user.readonly";
 constexpr char kGmailScope[] = "https://www.googleapis.com/auth/gmail.readonly";
 
-std::string Str(const Json& args, const char* key, const std::string& fallback = "") {
-  if (args.contains(key) && args[key].is_string()) return args[key];
-  if (args.contains(key) && args[key].is_number()) return args[key].dump();
-  return fallback;
-}
-
-// Appends key=value pairs that are present in args.
-std::string Query(const Json& args, const std::vector<std::pair<const char*, const char*>>& names) {
+// Appends key=value pairs that are present in args: each a string, a
+// number, a boolean, or an array of those (a repeated parameter).
+absl::StatusOr<std::string> Query(const Json& args, const std::vector<std::pair<std::string, std::string>>& names,
+                                  const std::string& where = "args.") {
   std::vector<std::string> parts;
+  auto scalar = [](const Json& v) { return v.is_string() || v.is_number() || v.is_boolean(); };
+  auto text = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   for (const auto& [arg, param] : names) {
-    if (!args.contains(arg)) continue;
-    const Json& v = args[arg];
+    auto it = args.find(arg);
+    if (it == args.end() || it->is_null()) continue;
+    const Json& v = *it;
     if (v.is_array()) {
-      for (const auto& item : v) parts.push_back(absl::StrCat(param, "=", UrlEncode(item.is_string() ? item.get<std::string>() : item.dump())));
+      for (const auto& item : v) {
+        if (!scalar(item)) {
+          return absl::InvalidArgumentError(absl::StrCat(where, arg, ": expected strings or numbers, got an array with ",
+                                                         item.type_name()));
+        }
+        parts.push_back(absl::StrCat(param, "=", UrlEncode(text(item))));
+      }
+    } else if (scalar(v)) {
+      parts.push_back(absl::StrCat(param, "=", UrlEncode(text(v))));
     } else {
-      parts.push_back(absl::StrCat(param, "=", UrlEncode(v.is_string() ? v.get<std::string>() : v.dump())));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, arg, ": expected a string, a number or an array of them, got ", v.type_name()));
     }
   }
   return parts.empty() ? "" : absl::StrCat("?", absl::StrJoin(parts, "&"));
+}
+
+// A string field of the service account key, or "" when absent or another type.
+std::string KeyField(const Json& key, const char* name) {
+  auto it = key.find(name);
+  return it != key.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 }  // namespace
@@ -84,19 +99,21 @@ absl::StatusOr<std::string> GoogleProvider::AccessToken(const std::string& subje
     return absl::FailedPreconditionError("no key");
   }
   Json key = Json::parse(*key_json, nullptr, false);
-  if (key.is_discarded() || !key.is_object() || !key.contains("private_key") || !key.contains("client_email")) {
+  if (key.is_discarded() || !key.is_object() || KeyField(key, "private_key").empty() ||
+      KeyField(key, "client_email").empty()) {
     *failure = CallOutcome::Error("CREDENTIALS", "GAPI_KEY is not a service account key JSON", false);
     return absl::FailedPreconditionError("bad key");
   }
-  const std::string token_uri = !config_.google_token_url.empty() ? config_.google_token_url
-                                : key.contains("token_uri")        ? key["token_uri"].get<std::string>()
-                                                                   : "https://oauth2.googleapis.com/token";
+  const std::string token_uri = !config_.google_token_url.empty()     ? config_.google_token_url
+                                : !KeyField(key, "token_uri").empty() ? KeyField(key, "token_uri")
+                                                                      : "https://oauth2.googleapis.com/token";
   const int64_t now = absl::ToUnixSeconds(absl::Now());
   Json header = {{"alg", "RS256"}, {"typ", "JWT"}};
-  if (key.contains("private_key_id")) header["kid"] = key["private_key_id"];
-  Json claims = {{"iss", key["client_email"]}, {"scope", scope}, {"aud", token_uri}, {"iat", now}, {"exp", now + 3600}};
+  if (!KeyField(key, "private_key_id").empty()) header["kid"] = KeyField(key, "private_key_id");
+  Json claims = {{"iss", KeyField(key, "client_email")}, {"scope", scope}, {"aud", token_uri}, {"iat", now},
+                 {"exp", now + 3600}};
   if (!subject.empty()) claims["sub"] = subject;
-  auto jwt = SignJwt(header, claims, key["private_key"]);
+  auto jwt = SignJwt(header, claims, KeyField(key, "private_key"));
   if (!jwt.ok()) {
     *failure = CallOutcome::Error("CREDENTIALS", std::string(jwt.status().message()), false);
     return jwt.status();
@@ -118,10 +135,13 @@ absl::StatusOr<std::string> GoogleProvider::AccessToken(const std::string& subje
     *failure = CallOutcome::Error("MALFORMED_RESPONSE", "the token endpoint answered without an access_token", false);
     return absl::UnauthenticatedError("token exchange");
   }
-  const int64_t expires_in = exchanged.result.value("expires_in", 3600);
+  auto expires = exchanged.result.find("expires_in");
+  const int64_t expires_in =
+      expires != exchanged.result.end() && expires->is_number_integer() ? expires->get<int64_t>() : 3600;
+  const std::string access_token = exchanged.result["access_token"].get<std::string>();
   std::lock_guard<std::mutex> lock(mu_);
-  tokens_[cache_key] = {exchanged.result["access_token"], absl::Now() + absl::Seconds(expires_in)};
-  return exchanged.result["access_token"].get<std::string>();
+  tokens_[cache_key] = {access_token, absl::Now() + absl::Seconds(expires_in)};
+  return access_token;
 }
 
 CallOutcome GoogleProvider::Get(const std::string& url, const std::string& subject,
@@ -164,7 +184,7 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
   const std::string& dir = config_.google_directory_base_url;
   const std::string& gmail = config_.google_gmail_base_url;
   if (method == "admin.domains.list") {
-    const std::string customer = Str(args, "customer", "my_customer");
+    ASSIGN_OR_RETURN(const std::string customer, ScalarArg(args, "customer", "my_customer"));
     return Get(absl::StrCat(dir, "/admin/directory/v1/customer/", UrlEncode(customer), "/domains"), admin,
                {kDomainScope}, context);
   }
@@ -172,29 +192,31 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
     if (!args.contains("domain") && !args.contains("customer")) {
       return absl::InvalidArgumentError("args.domain or args.customer: one is required");
     }
-    return Get(absl::StrCat(dir, "/admin/directory/v1/users",
-                            Query(args, {{"domain", "domain"}, {"customer", "customer"}, {"maxResults", "maxResults"},
-                                         {"pageToken", "pageToken"}, {"query", "query"}, {"orderBy", "orderBy"}})),
-               admin, {kUserScope}, context);
+    ASSIGN_OR_RETURN(const std::string query,
+                     Query(args, {{"domain", "domain"}, {"customer", "customer"}, {"maxResults", "maxResults"},
+                                  {"pageToken", "pageToken"}, {"query", "query"}, {"orderBy", "orderBy"}}));
+    return Get(absl::StrCat(dir, "/admin/directory/v1/users", query), admin, {kUserScope}, context);
   }
   if (method == "gmail.users.messages.list" || method == "gmail.users.messages.get") {
-    const std::string user = Str(args, "userId", "me");
+    ASSIGN_OR_RETURN(const std::string user, ScalarArg(args, "userId", "me"));
     // Domain-wide delegation: act as the mailbox's owner.
     const std::string subject = user == "me" ? admin : user;
     if (method == "gmail.users.messages.list") {
-      return Get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages",
-                              Query(args, {{"q", "q"}, {"maxResults", "maxResults"}, {"pageToken", "pageToken"},
-                                           {"labelIds", "labelIds"}})),
-                 subject, {kGmailScope}, context);
+      ASSIGN_OR_RETURN(const std::string query, Query(args, {{"q", "q"}, {"maxResults", "maxResults"},
+                                                             {"pageToken", "pageToken"}, {"labelIds", "labelIds"}}));
+      return Get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages", query), subject,
+                 {kGmailScope}, context);
     }
-    if (Str(args, "id").empty()) return absl::InvalidArgumentError("args.id: the message id is required");
-    return Get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages/", UrlEncode(Str(args, "id")),
-                            Query(args, {{"format", "format"}, {"metadataHeaders", "metadataHeaders"}})),
+    ASSIGN_OR_RETURN(const std::string id, ScalarArg(args, "id"));
+    if (id.empty()) return absl::InvalidArgumentError("args.id: the message id is required");
+    ASSIGN_OR_RETURN(const std::string query,
+                     Query(args, {{"format", "format"}, {"metadataHeaders", "metadataHeaders"}}));
+    return Get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages/", UrlEncode(id), query),
                subject, {kGmailScope}, context);
   }
   if (method == "request") {
     // Any other Google REST method: {httpMethod, baseUrl?, path, query, body, scopes, subject}.
-    const std::string path = Str(args, "path");
+    ASSIGN_OR_RETURN(const std::string path, StringArg(args, "path"));
     if (path.empty() || path[0] != '/') return absl::InvalidArgumentError("args.path: must start with '/'");
     if (!args.contains("scopes") || !args["scopes"].is_array() || args["scopes"].empty()) {
       return absl::InvalidArgumentError("args.scopes: a non-empty array of OAuth scopes is required");
@@ -202,23 +224,26 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
     std::vector<std::string> scopes;
     for (const auto& s : args["scopes"]) {
       if (!s.is_string()) return absl::InvalidArgumentError("args.scopes: must be strings");
-      scopes.push_back(s);
+      scopes.push_back(s.get<std::string>());
     }
     std::string query;
-    if (args.contains("query") && args["query"].is_object()) {
-      std::vector<std::pair<const char*, const char*>> names;
-      std::vector<std::string> keys;
-      for (const auto& [k, v] : args["query"].items()) keys.push_back(k);
-      for (const auto& k : keys) names.push_back({k.c_str(), k.c_str()});
-      query = Query(args["query"], names);
+    if (args.contains("query") && !args["query"].is_null()) {
+      if (!args["query"].is_object()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("args.query: expected an object of parameters, got ", args["query"].type_name()));
+      }
+      std::vector<std::pair<std::string, std::string>> names;
+      for (const auto& [k, v] : args["query"].items()) names.push_back({k, k});
+      ASSIGN_OR_RETURN(query, Query(args["query"], names, "args.query."));
     }
-    const std::string base = Str(args, "baseUrl", dir);
+    ASSIGN_OR_RETURN(const std::string base, StringArg(args, "baseUrl", dir));
     if (base != dir && base != gmail) {
       return absl::InvalidArgumentError("args.baseUrl: must be one of the configured Google API base URLs");
     }
-    const std::string http_method = Str(args, "httpMethod", "GET");
-    const std::string body = args.contains("body") ? args["body"].dump() : "";
-    return Get(absl::StrCat(base, path, query), Str(args, "subject", admin), scopes, context, http_method, body);
+    ASSIGN_OR_RETURN(const std::string http_method, StringArg(args, "httpMethod", "GET"));
+    ASSIGN_OR_RETURN(const std::string subject, StringArg(args, "subject", admin));
+    const std::string body = args.contains("body") && !args["body"].is_null() ? args["body"].dump() : "";
+    return Get(absl::StrCat(base, path, query), subject, scopes, context, http_method, body);
   }
   return absl::InvalidArgumentError(absl::StrCat("method: gapi has no method '", method, "'; supported: ",
                                                  absl::StrJoin(methods(), ", ")));

@@ -5,6 +5,7 @@
 #include "services/keystore/keystore_service.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/status.h"
 
 namespace tasker::proxy {
 namespace {
@@ -26,8 +27,8 @@ class KeystoreProvider : public Provider {
     }
     auto args = NormalizeArgs(raw_args);
     if (!args.ok()) return args.status();
-    const std::string ns = args->value("namespace", "");
-    const std::string key = args->value("key", "");
+    ASSIGN_OR_RETURN(const std::string ns, StringArg(*args, "namespace"));
+    ASSIGN_OR_RETURN(const std::string key, StringArg(*args, "key"));
     if (ns.empty()) return absl::InvalidArgumentError("args.namespace: required");
     if (method != "list" && key.empty()) return absl::InvalidArgumentError("args.key: required");
     // Task-readable namespaces only; a secret one looks like a missing one.

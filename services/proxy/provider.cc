@@ -14,6 +14,50 @@ absl::StatusOr<Json> NormalizeArgs(const Json& args) {
   return absl::InvalidArgumentError("args: expected an object or [object]");
 }
 
+namespace {
+const Json* Present(const Json& args, const char* key) {
+  if (!args.is_object()) return nullptr;
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+}  // namespace
+
+absl::StatusOr<std::string> StringArg(const Json& args, const char* key, const std::string& fallback) {
+  const Json* v = Present(args, key);
+  if (v == nullptr) return fallback;
+  if (!v->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat("args.", key, ": expected a string, got ", v->type_name()));
+  }
+  return v->get<std::string>();
+}
+
+absl::StatusOr<std::string> ScalarArg(const Json& args, const char* key, const std::string& fallback) {
+  const Json* v = Present(args, key);
+  if (v == nullptr) return fallback;
+  if (v->is_string()) return v->get<std::string>();
+  if (v->is_number()) return v->dump();
+  return absl::InvalidArgumentError(
+      absl::StrCat("args.", key, ": expected a string or a number, got ", v->type_name()));
+}
+
+absl::StatusOr<int64_t> IntArg(const Json& args, const char* key, int64_t fallback, int64_t min, int64_t max) {
+  const Json* v = Present(args, key);
+  if (v == nullptr) return fallback;
+  const std::string range = absl::StrCat("an integer within ", min, "..", max);
+  if (v->is_number_unsigned()) {
+    const uint64_t u = v->get<uint64_t>();
+    if (u > static_cast<uint64_t>(max)) return absl::InvalidArgumentError(absl::StrCat("args.", key, ": ", range));
+    return static_cast<int64_t>(u);
+  }
+  if (!v->is_number_integer()) {
+    return absl::InvalidArgumentError(absl::StrCat("args.", key, ": expected ", range, ", got ", v->type_name()));
+  }
+  const int64_t i = v->get<int64_t>();
+  if (i < min || i > max) return absl::InvalidArgumentError(absl::StrCat("args.", key, ": ", range));
+  return i;
+}
+
 std::string ApiErrorMessage(const std::string& body) {
   Json parsed = Json::parse(body, nullptr, false);
   if (!parsed.is_discarded() && parsed.is_object()) {

@@ -63,6 +63,16 @@ class Provider {
 // element is the object ([{customer: 'x'}]). null/[] -> {}.
 absl::StatusOr<Json> NormalizeArgs(const Json& args);
 
+// Typed reads of one argument of normalized (object) args. Absent or null ->
+// the fallback; present with another type -> INVALID_ARGUMENT naming
+// `args.<key>`. Never throws (nlohmann's value()/get<> do on a wrong type).
+absl::StatusOr<std::string> StringArg(const Json& args, const char* key, const std::string& fallback = "");
+// A string, or a number written as its JSON text (ids and counts that APIs
+// take either way).
+absl::StatusOr<std::string> ScalarArg(const Json& args, const char* key, const std::string& fallback = "");
+// An integer within [min, max].
+absl::StatusOr<int64_t> IntArg(const Json& args, const char* key, int64_t fallback, int64_t min, int64_t max);
+
 // Maps an HTTP exchange to an outcome: 2xx -> JSON result; 429 and 5xx ->
 // retryable; other 4xx -> final with the API's own message; a body that is
 // not JSON on success -> final "MALFORMED_RESPONSE". Transport errors

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "runtime/common/json.h"
+#include "runtime/common/status.h"
 #include "services/proxy/google.h"
 
 namespace tasker::proxy {
@@ -32,8 +33,7 @@ class AdminDebugProvider : public Provider {
       // Waits, then echoes: a slow call for tests and timeouts.
       auto normalized = NormalizeArgs(args);
       if (!normalized.ok()) return normalized.status();
-      const int64_t ms = normalized->value("ms", int64_t{0});
-      if (ms < 0 || ms > 60000) return absl::InvalidArgumentError("args.ms: must be within 0..60000");
+      ASSIGN_OR_RETURN(const int64_t ms, IntArg(*normalized, "ms", 0, 0, 60000));
       absl::SleepFor(std::min(absl::Milliseconds(ms), context.timeout));
       if (absl::Milliseconds(ms) > context.timeout) return CallOutcome::Error("TIMEOUT", "sleep outlasted the call deadline", true);
       return CallOutcome::Ok({{"slept", ms}});
@@ -163,7 +163,7 @@ class OpenAiProvider : public Provider {
     } else if (method == "models.list") {
       request.url = absl::StrCat(config_.openai_base_url, "/v1/models");
     } else if (method == "models.retrieve") {
-      const std::string model = args->value("model", "");
+      ASSIGN_OR_RETURN(const std::string model, StringArg(*args, "model"));
       if (model.empty()) return absl::InvalidArgumentError("args.model: a model name is required");
       request.url = absl::StrCat(config_.openai_base_url, "/v1/models/", UrlEncode(model));
     } else {
@@ -205,14 +205,18 @@ class DatabaseProvider : public Provider {
       }
       return CallOutcome::Ok(ProtoToNlohmann(*result));
     };
-    auto page = [&](v1::PageRequest* p) {
-      p->set_limit(args.value("limit", 50));
-      p->set_page_token(args.value("pageToken", ""));
+    auto page = [&](v1::PageRequest* p) -> absl::Status {
+      ASSIGN_OR_RETURN(const int64_t limit, IntArg(args, "limit", 50, 0, INT32_MAX));
+      ASSIGN_OR_RETURN(std::string token, StringArg(args, "pageToken"));
+      p->set_limit(static_cast<int32_t>(limit));
+      p->set_page_token(std::move(token));
+      return absl::OkStatus();
     };
     if (method == "taskRuns.list") {
       v1::ListTaskRunsRequest request;
-      page(request.mutable_page());
-      request.mutable_filter()->set_task_identifier(args.value("taskIdentifier", ""));
+      RETURN_IF_ERROR(page(request.mutable_page()));
+      ASSIGN_OR_RETURN(std::string task, StringArg(args, "taskIdentifier"));
+      request.mutable_filter()->set_task_identifier(std::move(task));
       if (args.contains("status")) {
         v1::RunStatus status;
         if (!args["status"].is_string() ||
@@ -226,27 +230,32 @@ class DatabaseProvider : public Provider {
     }
     if (method == "taskRuns.get") {
       v1::GetTaskRunRequest request;
-      request.set_id(args.value("id", ""));
+      ASSIGN_OR_RETURN(std::string id, StringArg(args, "id"));
+      if (id.empty()) return absl::InvalidArgumentError("args.id: required");
+      request.set_id(std::move(id));
       return reply(runs_->GetTaskRun(request));
     }
     if (method == "stackRuns.list") {
       v1::ListStackRunsRequest request;
-      page(request.mutable_page());
-      const std::string run = args.value("taskRunId", "");
+      RETURN_IF_ERROR(page(request.mutable_page()));
+      ASSIGN_OR_RETURN(const std::string run, StringArg(args, "taskRunId"));
       if (run.empty()) return absl::InvalidArgumentError("args.taskRunId: required");
       request.mutable_filter()->set_task_run_id(run);
       return reply(runs_->ListStackRuns(request));
     }
     if (method == "taskFunctions.list") {
       v1::ListTaskFunctionsRequest request;
-      page(request.mutable_page());
+      RETURN_IF_ERROR(page(request.mutable_page()));
       request.set_omit_code(true);
       return reply(functions_->ListTaskFunctions(request));
     }
     if (method == "taskFunctions.get") {
       v1::GetTaskFunctionRequest request;
-      request.set_identifier(args.value("identifier", ""));
-      request.set_version(args.value("version", 0));
+      ASSIGN_OR_RETURN(std::string identifier, StringArg(args, "identifier"));
+      if (identifier.empty()) return absl::InvalidArgumentError("args.identifier: required");
+      ASSIGN_OR_RETURN(const int64_t version, IntArg(args, "version", 0, 0, INT64_MAX));
+      request.set_identifier(std::move(identifier));
+      request.set_version(version);
       return reply(functions_->GetTaskFunction(request));
     }
     return UnknownMethod(*this, method);

@@ -28,6 +28,29 @@ absl::StatusOr<Json> ParseArgs(const std::string& text) {
   return args;
 }
 
+// The provider boundary: nothing a provider throws may leave it (an escaped
+// exception terminates the proxy, and the processor then retries the call
+// against a crash-looping proxy forever). A JSON type error is a malformed
+// argument the provider read without checking; anything else is a final
+// error the task sees.
+absl::StatusOr<CallOutcome> CallProvider(Provider* provider, const CallContext& context, const std::string& method,
+                                         const Json& args) {
+  try {
+    return provider->Call(context, method, args);
+  } catch (const Json::type_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("args: a value has the wrong type for ", provider->name(), ".", method, " (", e.what(), ")"));
+  } catch (const Json::exception& e) {
+    return CallOutcome::Error("PROVIDER_ERROR", absl::StrCat(provider->name(), ".", method, " failed: ", e.what()),
+                              false);
+  } catch (const std::exception& e) {
+    return CallOutcome::Error("PROVIDER_ERROR", absl::StrCat(provider->name(), ".", method, " failed: ", e.what()),
+                              false);
+  } catch (...) {
+    return CallOutcome::Error("PROVIDER_ERROR", absl::StrCat(provider->name(), ".", method, " failed"), false);
+  }
+}
+
 }  // namespace
 
 void ProxyCore::Register(std::unique_ptr<Provider> provider) {
@@ -60,7 +83,7 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
   context.task_run_id = request.task_run_id();
   if (request.deadline_ms() > 0) context.timeout = absl::Milliseconds(request.deadline_ms());
   const absl::Time start = absl::Now();
-  auto outcome = provider->Call(context, request.method(), args);
+  auto outcome = CallProvider(provider, context, request.method(), args);
   const int64_t micros = absl::ToInt64Microseconds(absl::Now() - start);
   if (!outcome.ok()) return outcome.status();
   v1::CallResponse response;

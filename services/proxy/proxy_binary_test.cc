@@ -104,5 +104,173 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
   EXPECT_EQ(logs.find(kMasterKey), std::string::npos);
 }
 
+
+// Wrong-typed args for every method of every provider: each call gets an
+// answer (a result, an error result, or INVALID_ARGUMENT naming the arg) and
+// the proxy process keeps serving. Before, a nlohmann type error inside a
+// provider (value()/get<> on a wrong type) terminated the process, and the
+// processor retried the call against a crash-looping proxy forever.
+TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
+  const std::string dir = tasker::testing::MakeTempDir("proxyargs");
+  auto account = emulators::MakeTestServiceAccount();
+  emulators::GoogleFixtures fixtures;
+  fixtures.users = {{"example.com", {"alice@example.com"}}};
+  fixtures.messages = {{"alice@example.com", 1}};
+  emulators::GoogleEmulator google(account.client_email, account.public_key_pem, "admin@example.com", fixtures);
+  ASSERT_TRUE(google.Start());
+  auto storage = StartService("services/storage/storage-service", "storage", dir,
+                              {"--database_url=sqlite://" + dir + "/tasks.db"});
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  const std::map<std::string, std::string> env = {{"TASKER_MASTER_KEY", kMasterKey},
+                                                  {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
+  auto keystore = StartService("services/keystore/keystore", "keystore", dir, {"--storage=" + storage->target}, env);
+  ASSERT_TRUE(keystore.ok()) << keystore.status();
+  // OpenAI and search point at a closed port: a call that passes validation
+  // fails fast with a retryable error instead of reaching the internet.
+  auto proxy = StartService("services/proxy/wrapped-service-proxy", "proxy", dir,
+                            {"--storage=" + storage->target, "--keystore=" + keystore->target,
+                             "--google_directory_base_url=" + google.base_url(),
+                             "--google_gmail_base_url=" + google.base_url(),
+                             "--openai_base_url=http://127.0.0.1:1", "--websearch_base_url=http://127.0.0.1:1"},
+                            env);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore->target}));
+  auto set = [&](const std::string& ns, const std::string& key, const std::string& value) {
+    grpc::ClientContext context;
+    context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
+    v1::SetKeyRequest request;
+    request.set_namespace_(ns);
+    request.set_key(key);
+    request.set_value(value);
+    v1::SetKeyResponse response;
+    ASSERT_TRUE(ks->SetKey(&context, request, &response).ok());
+  };
+  set("global", "GAPI_KEY", account.KeyJson(google.token_url()));
+  set("global", "GAPI_ADMIN_EMAIL", "admin@example.com");
+  set("global", "OPENAI_API_KEY", "sk-test");
+  set("global", "WEBSEARCH_API_KEY", "search-key");
+  set("shared", "greeting", "hello");
+  {
+    grpc::ClientContext context;
+    context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
+    v1::SetNamespacePolicyRequest policy;
+    policy.set_namespace_("shared");
+    policy.set_task_readable(true);
+    v1::NamespacePolicy response;
+    ASSERT_TRUE(ks->SetNamespacePolicy(&context, policy, &response).ok());
+  }
+
+  auto stub = v1::WrappedServiceProxy::NewStub(*MakeChannel({.target = proxy->target}));
+  auto call = [&](const std::string& service, const std::string& method, const std::string& args,
+                  v1::CallResponse* response) {
+    v1::CallRequest request;
+    request.set_service(service);
+    request.set_method(method);
+    request.set_deadline_ms(2000);
+    request.set_args_json(args);
+    auto context = MakeContext(absl::Seconds(20));
+    return stub->Call(context.get(), request, response);
+  };
+
+  // Each documented argument given the wrong type: INVALID_ARGUMENT naming it.
+  struct Case {
+    const char* service;
+    const char* method;
+    const char* args;
+    const char* names;
+  };
+  const std::vector<Case> cases = {
+      {"admin-debug", "sleep", R"({"ms":"10"})", "args.ms"},
+      {"admin-debug", "sleep", R"({"ms":1.5})", "args.ms"},
+      {"openai", "models.retrieve", R"({"model":5})", "args.model"},
+      {"openai", "models.retrieve", R"({"model":["gpt"]})", "args.model"},
+      {"websearch", "search", R"({"query":5})", "args.query"},
+      {"websearch", "search", R"({"query":"x","limit":"5"})", "args.limit"},
+      {"database", "taskRuns.list", R"({"limit":"x"})", "args.limit"},
+      {"database", "taskRuns.list", R"({"pageToken":5})", "args.pageToken"},
+      {"database", "taskRuns.list", R"({"taskIdentifier":[1]})", "args.taskIdentifier"},
+      {"database", "taskRuns.list", R"({"status":5})", "args.status"},
+      {"database", "taskRuns.get", R"({"id":5})", "args.id"},
+      {"database", "stackRuns.list", R"({"taskRunId":{"a":1}})", "args.taskRunId"},
+      {"database", "taskFunctions.list", R"({"limit":[]})", "args.limit"},
+      {"database", "taskFunctions.get", R"({"identifier":5})", "args.identifier"},
+      {"database", "taskFunctions.get", R"({"identifier":"x","version":"1"})", "args.version"},
+      {"keystore", "get", R"({"namespace":5,"key":"greeting"})", "args.namespace"},
+      {"keystore", "has", R"({"namespace":"shared","key":[1]})", "args.key"},
+      {"keystore", "list", R"({"namespace":{"x":null}})", "args.namespace"},
+      {"keystore", "set", R"({"namespace":"shared","key":"k","value":5})", "args.value"},
+      {"gapi", "admin.domains.list", R"({"customer":[1]})", "args.customer"},
+      {"gapi", "admin.users.list", R"({"domain":{"a":1}})", "args.domain"},
+      {"gapi", "admin.users.list", R"({"domain":"example.com","maxResults":[{}]})", "args.maxResults"},
+      {"gapi", "gmail.users.messages.list", R"({"q":{"x":1}})", "args.q"},
+      {"gapi", "gmail.users.messages.list", R"({"userId":[]})", "args.userId"},
+      {"gapi", "gmail.users.messages.get", R"({"id":{}})", "args.id"},
+      {"gapi", "gmail.users.messages.get", R"({"id":"1","format":{"a":[]}})", "args.format"},
+      {"gapi", "request", R"({"path":5,"scopes":["s"]})", "args.path"},
+      {"gapi", "request", R"({"path":"/x","scopes":["s"],"query":"a=b"})", "args.query"},
+      {"gapi", "request", R"({"path":"/x","scopes":["s"],"query":{"k":{"n":1}}})", "args.query.k"},
+      {"gapi", "request", R"({"path":"/x","scopes":["s"],"baseUrl":5})", "args.baseUrl"},
+      {"gapi", "request", R"({"path":"/x","scopes":["s"],"httpMethod":5})", "args.httpMethod"},
+      {"gapi", "request", R"({"path":"/x","scopes":["s"],"subject":[1]})", "args.subject"},
+  };
+  for (const auto& c : cases) {
+    v1::CallResponse response;
+    grpc::Status status = call(c.service, c.method, c.args, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.service << "." << c.method << " " << c.args << ": " << status.error_message() << " "
+        << response.ShortDebugString();
+    EXPECT_NE(status.error_message().find(c.names), std::string::npos)
+        << c.service << "." << c.method << " " << c.args << ": " << status.error_message();
+    ASSERT_TRUE(proxy->process->running()) << "the proxy died on " << c.service << "." << c.method << " " << c.args;
+  }
+
+  // Every method, every argument name any provider reads, garbage of every
+  // JSON type, alone and all at once: an answer every time, never a dead proxy.
+  const std::vector<std::string> names = {
+      "ms", "model", "messages", "input", "query", "limit", "pageToken", "taskIdentifier", "status", "id",
+      "taskRunId", "identifier", "version", "namespace", "key", "value", "customer", "domain", "maxResults",
+      "orderBy", "userId", "q", "labelIds", "format", "metadataHeaders", "path", "scopes", "baseUrl",
+      "httpMethod", "subject", "body"};
+  const std::vector<std::string> garbage = {"42", "-1", "1.5", "true", "null", "[]", R"([1,"a",null,{}])", "{}",
+                                            R"({"a":{"b":[null,{"c":[[1]]}]}})", R"("")"};
+  const std::vector<std::string> whole_args = {"42", R"("text")", "true", "[]", "[42]", R"([[{}]])", "[null]", "{}",
+                                               R"([{"a":1},2])"};
+  v1::ListServicesResponse services;
+  {
+    auto context = MakeContext(absl::Seconds(5));
+    ASSERT_TRUE(stub->ListServices(context.get(), v1::ListServicesRequest(), &services).ok());
+  }
+  ASSERT_EQ(services.services_size(), 6);
+  int answered = 0;
+  for (const auto& service : services.services()) {
+    for (const auto& method : service.methods()) {
+      std::vector<std::string> args_list = whole_args;
+      for (const auto& value : garbage) {
+        std::string all = "{";
+        for (const auto& name : names) {
+          if (all.size() > 1) all += ",";
+          all += absl::StrCat("\"", name, "\":", value);
+          args_list.push_back(absl::StrCat("{\"", name, "\":", value, "}"));
+        }
+        args_list.push_back(all + "}");
+      }
+      for (const auto& args : args_list) {
+        v1::CallResponse response;
+        grpc::Status status = call(service.name(), method, args, &response);
+        ASSERT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+            << service.name() << "." << method << " " << args << ": " << status.error_code() << " "
+            << status.error_message();
+        if (!status.ok()) EXPECT_NE(status.error_message().find("args"), std::string::npos) << status.error_message();
+        ++answered;
+      }
+    }
+  }
+  EXPECT_GT(answered, 1000);
+  ASSERT_TRUE(proxy->process->running());
+  v1::CallResponse response;
+  ASSERT_TRUE(call("gapi", "admin.domains.list", "{}", &response).ok());
+  EXPECT_TRUE(response.has_result_json()) << response.error().message();
+}
+
 }  // namespace
 }  // namespace tasker::proxy

@@ -8,6 +8,7 @@
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "services/common/service_main.h"
+#include "services/storage/retention.h"
 #include "services/storage/storage_service.h"
 #include "storage/open_store.h"
 
@@ -19,6 +20,16 @@ ABSL_FLAG(std::string, database_url, "",
 ABSL_FLAG(int, threads, 32,
           "Threads running store transactions; concurrent writes on them share one commit (SQLite).");
 
+ABSL_FLAG(absl::Duration, finished_run_retention, absl::ZeroDuration(),
+          "Delete runs that finished (completed, failed, cancelled) longer ago than this, with their stack "
+          "runs, journal, checkpoints and logs; 0 (the default) keeps them forever.");
+ABSL_FLAG(absl::Duration, retention_sweep_interval, absl::Minutes(1),
+          "How often the --finished_run_retention sweep runs.");
+
+ABSL_FLAG(int, max_claim_attempts, 10,
+          "Fail a run or call (ATTEMPTS_EXHAUSTED) claimed this many times without its holder making progress "
+          "(a poison pill: every holder dies or cannot load, parse or perform it); 0 = no limit.");
+
 int main(int argc, char** argv) {
   return tasker::services::ServiceMain(
       argc, argv, "storage", [](tasker::services::ServiceContext& ctx) -> absl::Status {
@@ -29,9 +40,26 @@ int main(int argc, char** argv) {
           const char* env = std::getenv("TASKER_DATABASE_URL");
           url = env ? env : "sqlite:///var/lib/tasker/tasks.db";
         }
-        ASSIGN_OR_RETURN(auto store, tasker::storage::OpenStore(url));
+        const int max_claim_attempts = absl::GetFlag(FLAGS_max_claim_attempts);
+        if (max_claim_attempts < 0) return absl::InvalidArgumentError("--max_claim_attempts: must be >= 0");
+        tasker::storage::StoreOptions options;
+        options.max_claim_attempts = max_claim_attempts;
+        ASSIGN_OR_RETURN(auto store, tasker::storage::OpenStore(url, options));
         tasker::LogInfo("database open", {{"backend", url.rfind("sqlite", 0) == 0 ? "sqlite" : "postgres"}});
+        const absl::Duration retention = absl::GetFlag(FLAGS_finished_run_retention);
+        const absl::Duration sweep = absl::GetFlag(FLAGS_retention_sweep_interval);
+        if (retention < absl::ZeroDuration()) {
+          return absl::InvalidArgumentError("--finished_run_retention: must not be negative");
+        }
+        if (sweep < absl::Milliseconds(10)) {
+          return absl::InvalidArgumentError("--retention_sweep_interval: must be at least 10ms");
+        }
         auto* owned = ctx.Own(std::move(store));
+        if (retention > absl::ZeroDuration()) {
+          ctx.Own(std::make_unique<tasker::storage::RetentionSweeper>(
+              owned, tasker::storage::RetentionConfig{.retention = retention, .interval = sweep}));
+          tasker::LogInfo("retention of finished runs", {{"keep", absl::FormatDuration(retention)}});
+        }
         ctx.AddService(ctx.Own(std::make_unique<tasker::storage::StorageService>(owned, threads)));
         return absl::OkStatus();
       });

@@ -31,14 +31,15 @@ constexpr char kToken[] = "storage-test-token";
 class StorageServer {
  public:
   // Starts (or restarts) the binary on `url`.
-  void Start(const std::string& url, const std::string& dir) {
+  void Start(const std::string& url, const std::string& dir, const std::vector<std::string>& flags = {}) {
     const std::string port_file = dir + "/port";
     std::remove(port_file.c_str());
     std::ofstream(dir + "/token") << kToken;
-    auto process = Subprocess::Start(
-        {tasker::testing::Runfile("services/storage/storage-service"), "--listen=127.0.0.1:0",
-         "--port_file=" + port_file, "--auth_token_file=" + dir + "/token"},
-        {{"TASKER_DATABASE_URL", url}}, dir + "/storage.log");
+    std::vector<std::string> argv = {tasker::testing::Runfile("services/storage/storage-service"),
+                                     "--listen=127.0.0.1:0", "--port_file=" + port_file,
+                                     "--auth_token_file=" + dir + "/token"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto process = Subprocess::Start(argv, {{"TASKER_DATABASE_URL", url}}, dir + "/storage.log");
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto port = tasker::testing::WaitForPortFile(port_file, absl::Seconds(30));
@@ -200,6 +201,53 @@ TEST(StorageServiceTest, ServesTheStoreWithTheRightStatusCodes) {
   EXPECT_EQ(call_code, 0) << call_output;
   // Payloads are JSON text: the exact bytes submitted, as a string field.
   EXPECT_NE(call_output.find(R"("inputJson": "{\"customer\":\"x\"}")"), std::string::npos) << call_output;
+}
+
+// --finished_run_retention: the service's sweep deletes runs finished
+// longer ago than that; a run still going stays.
+TEST(StorageServiceTest, RetentionSweepDeletesFinishedRuns) {
+  const std::string dir = tasker::testing::MakeTempDir("svcret");
+  StorageServer server;
+  ASSERT_NO_FATAL_FAILURE(server.Start("sqlite://" + dir + "/tasks.db", dir,
+                                       {"--finished_run_retention=1s", "--retention_sweep_interval=100ms"}));
+  auto* stub = server.stub();
+  v1::PublishTaskFunctionRequest publish;
+  publish.set_identifier("t");
+  publish.set_code("return 1");
+  v1::TaskFunction function;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::PublishTaskFunction, stub, publish, &function).ok());
+  v1::SubmitRunRequest submit;
+  submit.set_task_identifier("t");
+  v1::SubmitRunResponse finished, going;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitRun, stub, submit, &finished).ok());
+  v1::ClaimWorkRequest claim;
+  claim.set_kind(v1::WORK_KIND_EXECUTE_ROOT);
+  claim.set_owner("exec");
+  claim.set_lease_ms(30000);
+  claim.set_stack_run_id(finished.root().id());
+  v1::ClaimWorkResponse claimed;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::ClaimWork, stub, claim, &claimed).ok());
+  v1::CompleteRunRequest complete;
+  complete.set_root_stack_run_id(claimed.stack_run().id());
+  complete.set_fencing_token(claimed.lease().fencing_token());
+  v1::TaskRun run;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::CompleteRun, stub, complete, &run).ok());
+  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitRun, stub, submit, &going).ok());
+  v1::GetTaskRunRequest get;
+  get.set_id(finished.run().id());
+  ASSERT_TRUE(Call(&v1::Storage::Stub::GetTaskRun, stub, get, &run).ok());  // not yet a second old
+  grpc::Status status;
+  for (int i = 0; i < 100; ++i) {
+    status = Call(&v1::Storage::Stub::GetTaskRun, stub, get, &run);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << "the finished run was not deleted";
+  get.set_id(going.run().id());
+  EXPECT_TRUE(Call(&v1::Storage::Stub::GetTaskRun, stub, get, &run).ok());
+  std::ifstream log(dir + "/storage.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("finished runs deleted"), std::string::npos);
 }
 
 TEST(StorageServiceTest, StartupRefusesABadDatabaseUrl) {

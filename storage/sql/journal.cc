@@ -94,7 +94,8 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
     }
     RETURN_IF_ERROR(RequireLeaseMs(request.dispatch_lease_ms(), "dispatch_lease_ms"));
   }
-  return [this, &request, response, dispatch, args_json = std::move(args_json)](Tx& tx) -> absl::Status {
+  return WithStepToken(request.root_stack_run_id(), request.step_token(), StepOp::kRecordCalls, response,
+                       [this, &request, response, dispatch, args_json = std::move(args_json)](Tx& tx) -> absl::Status {
     v1::RecordCallsResponse& out = *response;
     out.Clear();
     ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
@@ -143,7 +144,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
       if (inserted.empty()) return absl::InternalError("calls: the insert returned no row");
       ASSIGN_OR_RETURN(*out.add_calls(), ParseStackRun(inserted[0]));
     }
-    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET waiting = waiting + ?, suspension = ?, updated_at = ? "
+    RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET waiting = waiting + ?, suspension = ?, claims = 0, updated_at = ? "
                             "WHERE id = ?",
                             {int64_t{request.calls_size()}, int64_t{suspension}, now, root.id()})
                         .status());
@@ -155,7 +156,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
                         .status());
     RETURN_IF_ERROR(AppendLogs(tx, root.task_run_id(), request.logs()).status());
     return absl::OkStatus();
-  };
+  });
 }
 
 absl::StatusOr<v1::PutCheckpointResponse> SqlStore::PutCheckpoint(const v1::PutCheckpointRequest& request) {
@@ -176,6 +177,9 @@ absl::StatusOr<v1::PutCheckpointResponse> SqlStore::PutCheckpoint(const v1::PutC
                                                   request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
     ASSIGN_OR_RETURN(int64_t last_seq, LastJournalSeq(tx, root.id()));
     ASSIGN_OR_RETURN(last_seq, AppendJournalSteps(tx, root.id(), last_seq, request.steps()));
+    if (request.steps_size() > 0) {  // progress: the run is not a poison pill
+      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET claims = 0 WHERE id = ?", {root.id()}).status());
+    }
     RETURN_IF_ERROR(AppendLogs(tx, root.task_run_id(), request.logs()).status());
     if (request.has_checkpoint()) {
       const v1::Continuation& c = request.checkpoint();

@@ -207,6 +207,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string
       return absl::FailedPreconditionError(
           absl::StrCat("task run '", root.task_run_id(), "' has already finished"));
     }
+    RETURN_IF_ERROR(DeleteRunContinuations(tx, root.task_run_id()));
     ASSIGN_OR_RETURN(*response, LoadRun(tx, root.task_run_id()));
     return absl::OkStatus();
   };
@@ -214,14 +215,19 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteRun(const v1::CompleteRunRequest& request,
                                                                  v1::TaskRun* response) {
-  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(), &request.result_json(), nullptr,
-                          response);
+  ASSIGN_OR_RETURN(sql::Database::TxFn body,
+                   PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(), &request.result_json(),
+                                    nullptr, response));
+  return WithStepToken(request.root_stack_run_id(), request.step_token(), StepOp::kCompleteRun, response,
+                       std::move(body));
 }
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFailRun(const v1::FailRunRequest& request,
                                                              v1::TaskRun* response) {
-  return PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(), nullptr, &request.error(),
-                          response);
+  ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(),
+                                                              nullptr, &request.error(), response));
+  return WithStepToken(request.root_stack_run_id(), request.step_token(), StepOp::kFailRun, response,
+                       std::move(body));
 }
 
 absl::StatusOr<v1::TaskRun> SqlStore::CompleteRun(const v1::CompleteRunRequest& request) {
@@ -302,25 +308,44 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
   if (request.reason().size() > 1024) return absl::InvalidArgumentError("reason: at most 1024 characters");
   v1::TaskRun out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
+    // The run's root is locked first (Postgres), as FinishRun and
+    // CompleteCall take it: a CompleteRun/FailRun in flight finishes before
+    // the status below is read, so a run that has just finished is refused
+    // rather than overwritten.
+    RETURN_IF_ERROR(tx.Query(absl::StrCat("SELECT id FROM stack_runs WHERE task_run_id = ? AND kind = ",
+                                          v1::STACK_RUN_KIND_ROOT, " ORDER BY id", db_->ForUpdate()),
+                             {request.id()})
+                        .status());
     ASSIGN_OR_RETURN(v1::TaskRun run, LoadRun(tx, request.id()));
-    if (IsTerminalRun(run.status())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "task run '", request.id(), "' is already ", v1::RunStatus_Name(run.status())));
-    }
+    auto finished = [&](v1::RunStatus status) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task run '", request.id(), "' is already ", v1::RunStatus_Name(status)));
+    };
+    if (IsTerminalRun(run.status())) return finished(run.status());
     const int64_t now = NowMicros();
     v1::ErrorInfo error;
     error.set_code("CANCELLED");
     error.set_message(request.reason().empty() ? "cancelled" : request.reason());
-    RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, error = ?, updated_at = ?, "
-                            "completed_at = ? WHERE id = ?",
-                            {int64_t{v1::RUN_STATUS_CANCELLED}, ErrorToJson(error), now, now, request.id()})
-                        .status());
+    // Only a run that is still unfinished is changed (whatever the backend's
+    // isolation lets through between the read and this write).
+    ASSIGN_OR_RETURN(int64_t changed,
+                     tx.Exec(absl::StrCat("UPDATE task_runs SET status = ?, error = ?, updated_at = ?, "
+                                          "completed_at = ? WHERE id = ? AND status NOT IN (",
+                                          StatusList({v1::RUN_STATUS_COMPLETED, v1::RUN_STATUS_FAILED,
+                                                      v1::RUN_STATUS_CANCELLED}),
+                                          ")"),
+                             {int64_t{v1::RUN_STATUS_CANCELLED}, ErrorToJson(error), now, now, request.id()}));
+    if (changed != 1) {
+      ASSIGN_OR_RETURN(v1::TaskRun now_run, LoadRun(tx, request.id()));
+      return finished(now_run.status());
+    }
     RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
                                          "lease_expires_at = NULL, reply_to = '', updated_at = ?, "
                                          "completed_at = ? WHERE task_run_id = ? AND status NOT IN (",
                                          TerminalStackStatuses(), ")"),
                             {int64_t{v1::STACK_RUN_STATUS_CANCELLED}, now, now, request.id()})
                         .status());
+    RETURN_IF_ERROR(DeleteRunContinuations(tx, request.id()));
     ASSIGN_OR_RETURN(out, LoadRun(tx, request.id()));
     return absl::OkStatus();
   }));
@@ -352,9 +377,17 @@ absl::StatusOr<int> SqlStore::AppendLogs(Tx& tx, const std::string& task_run_id,
 
 absl::StatusOr<int> SqlStore::AppendRunLogs(const v1::AppendRunLogsRequest& request) {
   RETURN_IF_ERROR(RequireId(request.task_run_id(), "task_run_id"));
+  RETURN_IF_ERROR(RequireId(request.root_stack_run_id(), "root_stack_run_id"));
   int stored = 0;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     RETURN_IF_ERROR(LoadRun(tx, request.task_run_id()).status());
+    // Only the root's current holder writes its logs (as every fenced write).
+    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(), request.fencing_token(),
+                                                  v1::STACK_RUN_KIND_ROOT));
+    if (root.task_run_id() != request.task_run_id()) {
+      return absl::InvalidArgumentError(absl::StrCat("root_stack_run_id: '", root.id(),
+                                                     "' is not the root of task run '", request.task_run_id(), "'"));
+    }
     ASSIGN_OR_RETURN(stored, AppendLogs(tx, request.task_run_id(), request.logs()));
     return absl::OkStatus();
   }));

@@ -31,6 +31,11 @@ struct StoreOptions {
   StoreLimits limits;
   // Injectable clock (tests expire leases without sleeping).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Poison pills: a run (root) or call claimed this many times without its
+  // holder making progress (the holder died, or could not load, parse or
+  // perform it) is failed with ATTEMPTS_EXHAUSTED at the next claim instead
+  // of being handed out again. 0: no limit.
+  int max_claim_attempts = 10;
 };
 
 // The SqlStore over an already opened database, after applying the

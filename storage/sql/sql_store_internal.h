@@ -184,6 +184,8 @@ class SqlStore : public Store {
   // One commit for all ops (backends that group writes: SQLite).
   absl::StatusOr<v1::WriteBatchResponse> WriteBatch(const v1::WriteBatchRequest& request) override;
 
+  absl::StatusOr<int64_t> PurgeFinishedRuns(absl::Time finished_before, int limit) override;
+
  private:
   // The hot-path writes, validated and made into a transaction body that
   // fills `*response` (which, like `request`, must outlive the body). Used
@@ -195,6 +197,17 @@ class SqlStore : public Store {
   absl::StatusOr<sql::Database::TxFn> PrepareCompleteRun(const v1::CompleteRunRequest& request,
                                                          v1::TaskRun* response);
   absl::StatusOr<sql::Database::TxFn> PrepareFailRun(const v1::FailRunRequest& request, v1::TaskRun* response);
+  // A finished run's checkpoints are of no further use: deleted when it ends.
+  absl::Status DeleteRunContinuations(Tx& tx, const std::string& task_run_id);
+
+  // Idempotent step commits: `body` (which fills `*response`) wrapped so
+  // that, with a non-empty `step_token`, a write the root already committed
+  // under (op, token) only answers the stored response, and a first one
+  // stores its response with the write. The root is locked first.
+  enum class StepOp : int64_t { kRecordCalls = 1, kCompleteRun = 2, kFailRun = 3 };
+  absl::StatusOr<sql::Database::TxFn> WithStepToken(const std::string& root_id, const std::string& step_token,
+                                                    StepOp op, google::protobuf::Message* response,
+                                                    sql::Database::TxFn body);
   // For each of `ops` (indexes into request.ops), the root it locks first.
   absl::StatusOr<std::vector<std::string>> LockOrder(const v1::WriteBatchRequest& request, const std::vector<int>& ops);
 
@@ -239,6 +252,11 @@ class SqlStore : public Store {
   // when the item is no longer running (e.g. cancelled).
   absl::StatusOr<v1::StackRun> CheckHeld(Tx& tx, const std::string& id, int64_t token,
                                          v1::StackRunKind kind);
+
+  // Poison pills: when `id` was claimed max_claim_attempts times without
+  // progress, fails it (a root: its run, as FailRun; a call: as CompleteCall
+  // with an error) with ATTEMPTS_EXHAUSTED and returns true.
+  absl::StatusOr<bool> FailIfClaimsExhausted(Tx& tx, const std::string& id, int64_t now);
 
   // The ready condition of each work kind, as SQL over stack_runs.
   std::string ReadyCondition(v1::WorkKind kind);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "storage/sql/sql_store_internal.h"
 
@@ -139,6 +140,60 @@ std::string SqlStore::ReadyCondition(v1::WorkKind kind) {
   }
 }
 
+absl::StatusOr<bool> SqlStore::FailIfClaimsExhausted(Tx& tx, const std::string& id, int64_t now) {
+  const int max = options_.max_claim_attempts;
+  if (max <= 0) return false;
+  ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT kind, claims, task_run_id, parent_id, lease_owner, status "
+                                       "FROM stack_runs WHERE id = ?",
+                                       {id}));
+  if (rows.empty() || rows[0].Int(1) < max) return false;
+  const bool root = rows[0].Int(0) == v1::STACK_RUN_KIND_ROOT;
+  const std::string run_id = rows[0].Str(2);
+  const std::string parent_id = rows[0].Str(3);
+  const std::string last_holder = rows[0].Str(4);
+  v1::ErrorInfo error;
+  error.set_code("ATTEMPTS_EXHAUSTED");
+  error.set_message(absl::StrCat(
+      root ? "run" : "call", " '", id, "' was claimed ", rows[0].Int(1), " times (max_claim_attempts ", max,
+      ") and no holder got it any further: each one died or could not load, parse or ",
+      root ? "run" : "perform", " it before its lease ran out",
+      last_holder.empty() ? "" : absl::StrCat(" (last holder '", last_holder, "')"), "; not retried"));
+  const std::string error_json = ErrorToJson(error);
+  RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = "
+                          "NULL, reply_to = '', waiting = 0, updated_at = ?, completed_at = ? WHERE id = ?",
+                          {int64_t{v1::STACK_RUN_STATUS_FAILED}, error_json, now, now, id})
+                      .status());
+  if (root) {
+    // As FailRun: the run fails, its outstanding calls are dropped.
+    RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
+                                         "lease_expires_at = NULL, updated_at = ?, completed_at = ? "
+                                         "WHERE parent_id = ? AND status NOT IN (",
+                                         TerminalStackStatuses(), ")"),
+                            {int64_t{v1::STACK_RUN_STATUS_CANCELLED}, now, now, id})
+                        .status());
+    RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE task_runs SET status = ?, error = ?, updated_at = ?, "
+                                         "completed_at = ? WHERE id = ? AND status NOT IN (",
+                                         StatusList({v1::RUN_STATUS_COMPLETED, v1::RUN_STATUS_FAILED,
+                                                     v1::RUN_STATUS_CANCELLED}),
+                                         ")"),
+                            {int64_t{v1::RUN_STATUS_FAILED}, error_json, now, now, run_id})
+                        .status());
+    RETURN_IF_ERROR(DeleteRunContinuations(tx, run_id));
+  } else if (!parent_id.empty()) {
+    // As CompleteCall with an error: one call fewer outstanding, and an
+    // evicted parent has a result to see.
+    RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET waiting = CASE WHEN waiting > 0 THEN waiting - 1 "
+                                         "ELSE 0 END, status = CASE WHEN status = ",
+                                         v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD, " THEN ",
+                                         v1::STACK_RUN_STATUS_READY_TO_RESUME,
+                                         " ELSE status END, updated_at = ? WHERE id = ?"),
+                            {now, parent_id})
+                        .status());
+  }
+  LogWarning("poison pill failed", {{"stack_run", id}, {"claims", std::to_string(rows[0].Int(1))}});
+  return true;
+}
+
 absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkRequest& request) {
   if (request.kind() == v1::WORK_KIND_UNSPECIFIED || !v1::WorkKind_IsValid(request.kind())) {
     return absl::InvalidArgumentError(
@@ -166,22 +221,30 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
       select = absl::StrCat("SELECT id FROM stack_runs WHERE ", where, " ORDER BY ", order,
                             " LIMIT 1", db_->SkipLocked());
     }
-    ASSIGN_OR_RETURN(auto ids, tx.Query(select, params));
-    if (ids.empty()) return absl::OkStatus();
-    const std::string id = ids[0].Str(0);
+    // A candidate claimed too often without progress is failed, not handed
+    // out; the next candidate is tried (a few, then nothing this time).
+    std::string id;
+    for (int tries = 0; tries < 8 && id.empty(); ++tries) {
+      ASSIGN_OR_RETURN(auto ids, tx.Query(select, params));
+      if (ids.empty()) return absl::OkStatus();
+      ASSIGN_OR_RETURN(bool exhausted, FailIfClaimsExhausted(tx, ids[0].Str(0), now));
+      if (!exhausted) id = ids[0].Str(0);
+      if (exhausted && !request.stack_run_id().empty()) return absl::OkStatus();
+    }
+    if (id.empty()) return absl::OkStatus();
     const int64_t expires = now + request.lease_ms() * 1000;
     // A claimed root's reply_to names its new holder (empty: nobody to push to).
     if (root_kind) {
       RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = ?, lease_expires_at = ?, "
-                              "fencing_token = fencing_token + 1, attempt = attempt + 1, updated_at = ?, "
-                              "reply_to = ? WHERE id = ?",
+                              "fencing_token = fencing_token + 1, attempt = attempt + 1, claims = claims + 1, "
+                              "updated_at = ?, reply_to = ? WHERE id = ?",
                               {int64_t{v1::STACK_RUN_STATUS_RUNNING}, request.owner(), expires, now,
                                request.reply_to(), id})
                           .status());
     } else {
       RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, lease_owner = ?, lease_expires_at = ?, "
-                              "fencing_token = fencing_token + 1, attempt = attempt + 1, updated_at = ? "
-                              "WHERE id = ?",
+                              "fencing_token = fencing_token + 1, attempt = attempt + 1, claims = claims + 1, "
+                              "updated_at = ? WHERE id = ?",
                               {int64_t{v1::STACK_RUN_STATUS_RUNNING}, request.owner(), expires, now, id})
                           .status());
     }
@@ -404,7 +467,7 @@ absl::StatusOr<v1::StackRun> SqlStore::RetryCall(const v1::RetryCallRequest& req
                              ? TimeUtil::TimestampToMicroseconds(request.next_attempt_at())
                              : now;
     RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, error = ?, next_attempt_at = ?, "
-                            "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+                            "lease_owner = NULL, lease_expires_at = NULL, claims = 0, updated_at = ? WHERE id = ?",
                             {int64_t{v1::STACK_RUN_STATUS_PENDING}, ErrorToJson(request.error()), next, now,
                              call.id()})
                         .status());

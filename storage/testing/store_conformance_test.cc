@@ -2,6 +2,7 @@
 // file in a temp dir) and a real Postgres server started for this test.
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <set>
 #include <thread>
 
@@ -30,6 +31,9 @@ namespace {
 // Payloads are JSON text, stored and returned byte for byte.
 std::string Json(const std::string& text) { return text; }
 std::string ToJsonText(const std::string& text) { return text.empty() ? "null" : text; }
+
+// The newest migration of both backends.
+constexpr int kLatestSchemaVersion = 4;
 
 // What StoreTest::Record adds to a RecordCallsRequest.
 struct RecordOptions {
@@ -1489,6 +1493,271 @@ TEST_P(StoreTest, CancelStopsRunAndItsCalls) {
   EXPECT_EQ(store_->CancelRun(cancel).status().code(), absl::StatusCode::kNotFound);
 }
 
+// A finished run is never cancelled afterwards: CancelRun refuses
+// (FAILED_PRECONDITION) and the result stays.
+TEST_P(StoreTest, CancelRefusesAFinishedRun) {
+  Publish("t");
+  for (bool fail : {false, true}) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    if (fail) {
+      v1::FailRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      request.mutable_error()->set_code("E");
+      request.mutable_error()->set_message("boom");
+      ASSERT_TRUE(store_->FailRun(request).ok());
+    } else {
+      v1::CompleteRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      request.set_result_json(Json("42"));
+      ASSERT_TRUE(store_->CompleteRun(request).ok());
+    }
+    v1::CancelRunRequest cancel;
+    cancel.set_id(submitted.run().id());
+    EXPECT_EQ(store_->CancelRun(cancel).status().code(), absl::StatusCode::kFailedPrecondition);
+    auto run = GetRun(submitted.run().id());
+    EXPECT_EQ(run.status(), fail ? v1::RUN_STATUS_FAILED : v1::RUN_STATUS_COMPLETED);
+    if (!fail) EXPECT_EQ(run.result_json(), "42");
+    EXPECT_EQ(store_->GetStackRun(root->stack_run().id())->status(),
+              fail ? v1::STACK_RUN_STATUS_FAILED : v1::STACK_RUN_STATUS_COMPLETED);
+  }
+}
+
+// CompleteRun and CancelRun racing on one run: exactly one wins, the other
+// is refused, and the run and its root agree on the outcome.
+TEST_P(StoreTest, CompleteAndCancelRacingExactlyOneWins) {
+  Publish("t");
+  int completed_wins = 0, cancel_wins = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    ASSERT_TRUE(Record(*root, 1).ok());
+    std::atomic<int> ready{0};
+    absl::StatusOr<v1::TaskRun> completed, cancelled;
+    std::thread a([&] {
+      v1::CompleteRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      request.set_result_json(Json("\"done\""));
+      ++ready;
+      while (ready < 2) {}
+      completed = store_->CompleteRun(request);
+    });
+    std::thread b([&] {
+      v1::CancelRunRequest request;
+      request.set_id(submitted.run().id());
+      ++ready;
+      while (ready < 2) {}
+      cancelled = store_->CancelRun(request);
+    });
+    a.join();
+    b.join();
+    ASSERT_NE(completed.ok(), cancelled.ok())
+        << "complete: " << completed.status() << " cancel: " << cancelled.status();
+    auto run = GetRun(submitted.run().id());
+    auto stack = store_->GetStackRun(root->stack_run().id());
+    ASSERT_TRUE(stack.ok());
+    if (completed.ok()) {
+      ++completed_wins;
+      EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kFailedPrecondition) << cancelled.status();
+      EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+      EXPECT_EQ(run.result_json(), R"("done")");
+      EXPECT_EQ(stack->status(), v1::STACK_RUN_STATUS_COMPLETED);
+    } else {
+      ++cancel_wins;
+      EXPECT_EQ(completed.status().code(), absl::StatusCode::kFailedPrecondition) << completed.status();
+      EXPECT_EQ(run.status(), v1::RUN_STATUS_CANCELLED);
+      EXPECT_EQ(stack->status(), v1::STACK_RUN_STATUS_CANCELLED);
+    }
+  }
+  std::cerr << "complete won " << completed_wins << ", cancel won " << cancel_wins << "\n";
+}
+
+// A step write whose answer was lost is retried with the same step token:
+// the retry answers what the first write answered and changes nothing.
+// Without a token the retry is refused (the step is already journaled).
+TEST_P(StoreTest, StepTokenMakesAStepCommitIdempotent) {
+  using google::protobuf::util::MessageDifferencer;
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+  const std::string root_id = root->stack_run().id();
+  const int64_t token = root->lease().fencing_token();
+  v1::RecordCallsRequest record;
+  record.set_root_stack_run_id(root_id);
+  record.set_fencing_token(token);
+  auto* step = record.add_steps();
+  step->set_seq(0);
+  step->set_clock_ms(5);
+  for (int i = 1; i <= 2; ++i) {
+    auto* call = record.add_calls();
+    call->set_index(i);
+    call->set_step(0);
+    call->set_call_id(absl::StrCat("c", i));
+    call->set_service("admin-debug");
+    call->set_method("echo");
+  }
+  record.add_logs()->set_message("step 0");
+  record.set_step_token(absl::StrCat(submitted.run().id(), "/", token, "/0"));
+  auto first = store_->RecordCalls(record);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->calls_size(), 2);
+  auto again = store_->RecordCalls(record);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*first, *again)) << again->DebugString();
+  auto journal = Journal(root_id);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->steps_size(), 1);
+  EXPECT_EQ(journal->calls_size(), 2);
+  EXPECT_EQ(CountStackRuns(submitted.run().id()), 3);
+  EXPECT_EQ(GetRun(submitted.run().id()).logs_size(), 1);
+  EXPECT_EQ(store_->GetStackRun(root_id)->waiting(), 2);
+  // The same write without its token is a second step: refused.
+  v1::RecordCallsRequest untokened = record;
+  untokened.clear_step_token();
+  EXPECT_EQ(store_->RecordCalls(untokened).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Another token on the same op is another step (and fails as one would).
+  v1::RecordCallsRequest other = record;
+  other.set_step_token("another");
+  EXPECT_EQ(store_->RecordCalls(other).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // CompleteRun: the retry after the run finished gets the first answer.
+  v1::CompleteRunRequest complete;
+  complete.set_root_stack_run_id(root_id);
+  complete.set_fencing_token(token);
+  complete.set_result_json(Json(R"({"n":1})"));
+  complete.set_step_token(absl::StrCat(submitted.run().id(), "/", token, "/1"));
+  auto completed = store_->CompleteRun(complete);
+  ASSERT_TRUE(completed.ok()) << completed.status();
+  Advance(absl::Seconds(1));
+  auto completed_again = store_->CompleteRun(complete);
+  ASSERT_TRUE(completed_again.ok()) << completed_again.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*completed, *completed_again)) << completed_again->DebugString();
+  EXPECT_EQ(completed_again->status(), v1::RUN_STATUS_COMPLETED);
+  auto run = GetRun(submitted.run().id());
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(run.completed_at().seconds(), completed->completed_at().seconds());
+  // The same token with another op is not a replay.
+  v1::FailRunRequest fail_same_token;
+  fail_same_token.set_root_stack_run_id(root_id);
+  fail_same_token.set_fencing_token(token);
+  fail_same_token.mutable_error()->set_message("x");
+  fail_same_token.set_step_token(complete.step_token());
+  EXPECT_EQ(store_->FailRun(fail_same_token).status().code(), absl::StatusCode::kFailedPrecondition);
+  complete.clear_step_token();
+  EXPECT_EQ(store_->CompleteRun(complete).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // FailRun likewise, and through WriteBatch.
+  auto submitted2 = Submit("t");
+  auto root2 = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root2.ok() && root2->has_stack_run()) << root2.status();
+  v1::FailRunRequest fail;
+  fail.set_root_stack_run_id(root2->stack_run().id());
+  fail.set_fencing_token(root2->lease().fencing_token());
+  fail.mutable_error()->set_code("TASK_ERROR");
+  fail.mutable_error()->set_message("boom");
+  fail.set_step_token("run2/1/0");
+  auto failed = store_->FailRun(fail);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  v1::WriteBatchRequest batch;
+  *batch.add_ops()->mutable_fail_run() = fail;
+  auto batched = store_->WriteBatch(batch);
+  ASSERT_TRUE(batched.ok()) << batched.status();
+  ASSERT_EQ(batched->results_size(), 1);
+  EXPECT_EQ(batched->results(0).code(), 0) << batched->results(0).message();
+  EXPECT_TRUE(MessageDifferencer::Equals(*failed, batched->results(0).fail_run()));
+  EXPECT_EQ(GetRun(submitted2.run().id()).error().message(), "boom");
+  // Oversized tokens are refused.
+  fail.set_step_token(std::string(300, 'x'));
+  EXPECT_EQ(store_->FailRun(fail).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Poison pills: a run claimed max_claim_attempts (10) times without its
+// holder making progress is failed at the next claim (ATTEMPTS_EXHAUSTED,
+// naming the count), never handed out again; progress resets the count.
+TEST_P(StoreTest, ARunClaimedTooOftenWithoutProgressIsFailed) {
+  Publish("t");
+  auto poison = Submit("t");
+  for (int i = 1; i <= 10; ++i) {
+    auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, absl::StrCat("e", i), 1000);
+    ASSERT_TRUE(claim.ok() && claim->has_stack_run()) << i << " " << claim.status();
+    ASSERT_EQ(claim->stack_run().id(), poison.root().id());
+    Advance(absl::Seconds(2));  // the holder died: its lease runs out
+  }
+  auto healthy = Submit("t");
+  Advance(absl::Seconds(1));
+  // The 11th claim fails the poison run and hands out the next one instead.
+  auto next = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e11", 1000);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_TRUE(next->has_stack_run());
+  EXPECT_EQ(next->stack_run().id(), healthy.root().id());
+  auto run = GetRun(poison.run().id());
+  EXPECT_EQ(run.status(), v1::RUN_STATUS_FAILED);
+  EXPECT_EQ(run.error().code(), "ATTEMPTS_EXHAUSTED");
+  EXPECT_NE(run.error().message().find("10 times"), std::string::npos) << run.error().message();
+  EXPECT_NE(run.error().message().find("e10"), std::string::npos) << run.error().message();
+  EXPECT_EQ(store_->GetStackRun(poison.root().id())->status(), v1::STACK_RUN_STATUS_FAILED);
+  Advance(absl::Seconds(2));
+  auto again = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e12", 1000, poison.root().id());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_stack_run());
+
+  // Progress (a recorded step) resets the count: 9 + 1 with progress + 9.
+  auto busy = Submit("t");
+  Advance(absl::Seconds(2));
+  for (int i = 0; i < 19; ++i) {
+    auto claim = Claim(i < 10 ? v1::WORK_KIND_EXECUTE_ROOT : v1::WORK_KIND_RESUME_PARENT, "e", 1000,
+                       busy.root().id());
+    ASSERT_TRUE(claim.ok() && claim->has_stack_run()) << i << " " << claim.status();
+    if (i == 9) ASSERT_TRUE(Record(*claim, 1).ok());
+    Advance(absl::Seconds(2));
+  }
+  EXPECT_NE(GetRun(busy.run().id()).status(), v1::RUN_STATUS_FAILED);
+}
+
+TEST_P(StoreTest, ACallClaimedTooOftenWithoutAnOutcomeIsFailed) {
+  Publish("t");
+  auto submitted = Submit("t");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+  ASSERT_TRUE(RecordAndRelease(*root, 2).ok());
+  auto journal = Journal(root->stack_run().id());
+  ASSERT_TRUE(journal.ok() && journal->calls_size() == 2);
+  const std::string poison = journal->calls(0).id();
+  const std::string retried = journal->calls(1).id();
+  for (int i = 1; i <= 12; ++i) {
+    // The poison call: its processor dies every time.
+    auto claim = Claim(v1::WORK_KIND_PERFORM_CALL, "p", 1000, poison);
+    ASSERT_TRUE(claim.ok()) << claim.status();
+    ASSERT_EQ(claim->has_stack_run(), i <= 10) << i;
+    // The other: each attempt ends in a recorded retry (an outcome), so it
+    // is never counted out.
+    auto other = Claim(v1::WORK_KIND_PERFORM_CALL, "p", 1000, retried);
+    ASSERT_TRUE(other.ok() && other->has_stack_run()) << i << " " << other.status();
+    v1::RetryCallRequest retry;
+    retry.set_stack_run_id(retried);
+    retry.set_fencing_token(other->lease().fencing_token());
+    retry.mutable_error()->set_message("busy");
+    ASSERT_TRUE(store_->RetryCall(retry).ok());
+    Advance(absl::Seconds(2));
+  }
+  auto call = store_->GetStackRun(poison);
+  ASSERT_TRUE(call.ok());
+  EXPECT_EQ(call->status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(call->error().code(), "ATTEMPTS_EXHAUSTED");
+  EXPECT_NE(call->error().message().find("10 times"), std::string::npos) << call->error().message();
+  // Its evicted parent has a result to see, and one call fewer to wait for.
+  auto parent = store_->GetStackRun(root->stack_run().id());
+  EXPECT_EQ(parent->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
+  EXPECT_EQ(parent->waiting(), 1);
+  EXPECT_EQ(store_->GetStackRun(retried)->status(), v1::STACK_RUN_STATUS_PENDING);
+}
+
 TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
   Publish("t");
   Submit("t");
@@ -1577,8 +1846,12 @@ TEST_P(StoreTest, ListRunsFiltersAndPages) {
 TEST_P(StoreTest, LogsAppendInOrder) {
   Publish("t");
   auto run = Submit("t").run();
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+  ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
   v1::AppendRunLogsRequest request;
   request.set_task_run_id(run.id());
+  request.set_root_stack_run_id(root->stack_run().id());
+  request.set_fencing_token(root->lease().fencing_token());
   for (int i = 0; i < 3; ++i) {
     auto* log = request.add_logs();
     log->set_level(i == 2 ? "error" : "log");
@@ -1592,6 +1865,152 @@ TEST_P(StoreTest, LogsAppendInOrder) {
   EXPECT_EQ(fetched.logs(5).level(), "error");
   request.set_task_run_id("run_nope");
   EXPECT_EQ(store_->AppendRunLogs(request).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Logs are fenced like every other write of a run's holder: a holder whose
+// lease expired and was taken over (stale token) is ABORTED, a finished run
+// FAILED_PRECONDITION, an unfenced request INVALID_ARGUMENT; nothing stored.
+TEST_P(StoreTest, LogsFromAStaleHolderAreRefused) {
+  Publish("t");
+  auto run = Submit("t").run();
+  auto first = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e1", 1000);
+  ASSERT_TRUE(first.ok() && first->has_stack_run()) << first.status();
+  v1::AppendRunLogsRequest request;
+  request.set_task_run_id(run.id());
+  request.set_root_stack_run_id(first->stack_run().id());
+  request.set_fencing_token(first->lease().fencing_token());
+  request.add_logs()->set_message("from e1");
+  ASSERT_TRUE(store_->AppendRunLogs(request).ok());
+  // e1's lease expires and e2 takes the run over.
+  Advance(absl::Seconds(2));
+  auto second = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e2", 30000);
+  ASSERT_TRUE(second.ok() && second->has_stack_run()) << second.status();
+  ASSERT_GT(second->lease().fencing_token(), first->lease().fencing_token());
+  request.mutable_logs(0)->set_message("late from e1");
+  EXPECT_EQ(store_->AppendRunLogs(request).status().code(), absl::StatusCode::kAborted);
+  v1::AppendRunLogsRequest unfenced;
+  unfenced.set_task_run_id(run.id());
+  unfenced.add_logs()->set_message("unfenced");
+  EXPECT_EQ(store_->AppendRunLogs(unfenced).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::AppendRunLogsRequest current = request;
+  current.set_fencing_token(second->lease().fencing_token());
+  current.mutable_logs(0)->set_message("from e2");
+  ASSERT_TRUE(store_->AppendRunLogs(current).ok());
+  // Another run's root is not this run's.
+  auto other = Submit("t").run();
+  current.set_task_run_id(other.id());
+  EXPECT_EQ(store_->AppendRunLogs(current).status().code(), absl::StatusCode::kInvalidArgument);
+  current.set_task_run_id(run.id());
+  v1::CompleteRunRequest complete;
+  complete.set_root_stack_run_id(second->stack_run().id());
+  complete.set_fencing_token(second->lease().fencing_token());
+  ASSERT_TRUE(store_->CompleteRun(complete).ok());
+  current.mutable_logs(0)->set_message("after the end");
+  EXPECT_EQ(store_->AppendRunLogs(current).status().code(), absl::StatusCode::kFailedPrecondition);
+  auto fetched = GetRun(run.id());
+  ASSERT_EQ(fetched.logs_size(), 2);
+  EXPECT_EQ(fetched.logs(0).message(), "from e1");
+  EXPECT_EQ(fetched.logs(1).message(), "from e2");
+}
+
+// A run's checkpoints go when it ends: completed, failed or cancelled.
+TEST_P(StoreTest, ARunsContinuationsAreDeletedWhenItEnds) {
+  Publish("t");
+  for (const std::string how : {"complete", "fail", "cancel"}) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e");
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    ASSERT_TRUE(Record(*root, 1).ok());
+    const v1::Continuation checkpoint = Checkpoint(1);
+    ASSERT_TRUE(Put(*root, {}, &checkpoint, false).ok());
+    ASSERT_TRUE(store_->GetContinuation(root->stack_run().id()).ok());
+    if (how == "complete") {
+      v1::CompleteRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      ASSERT_TRUE(store_->CompleteRun(request).ok());
+    } else if (how == "fail") {
+      v1::FailRunRequest request;
+      request.set_root_stack_run_id(root->stack_run().id());
+      request.set_fencing_token(root->lease().fencing_token());
+      request.mutable_error()->set_message("boom");
+      ASSERT_TRUE(store_->FailRun(request).ok());
+    } else {
+      v1::CancelRunRequest request;
+      request.set_id(submitted.run().id());
+      ASSERT_TRUE(store_->CancelRun(request).ok());
+    }
+    EXPECT_EQ(store_->GetContinuation(root->stack_run().id()).status().code(), absl::StatusCode::kNotFound)
+        << how;
+    v1::GetJournalRequest get;
+    get.set_root_stack_run_id(root->stack_run().id());
+    auto journal = store_->GetJournal(get);
+    if (journal.ok()) EXPECT_FALSE(journal->has_checkpoint()) << how;
+  }
+}
+
+// Retention: runs finished before the cut are deleted with everything they
+// left; later-finished and unfinished runs stay.
+TEST_P(StoreTest, PurgeFinishedRunsDeletesOldFinishedRunsAndAllTheyLeft) {
+  Store* direct = backend_ ? backend_.get() : store_.get();  // the database's own store
+  Publish("t");
+  auto finish = [&](const v1::SubmitRunResponse& submitted) -> std::string {
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 30000, submitted.root().id());
+    EXPECT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    RecordOptions options;
+    options.logs = {"a line"};
+    auto recorded = Record(*root, 2, options);
+    EXPECT_TRUE(recorded.ok()) << recorded.status();
+    v1::CompleteRunRequest request;
+    request.set_root_stack_run_id(root->stack_run().id());
+    request.set_fencing_token(root->lease().fencing_token());
+    request.set_step_token("tok");
+    EXPECT_TRUE(store_->CompleteRun(request).ok());
+    return recorded.ok() ? recorded->calls(0).id() : "";
+  };
+  auto old_run = Submit("t");
+  const std::string old_call = finish(old_run);
+  const absl::Time cut = absl::FromUnixMicros(now_micros_.load()) + absl::Minutes(30);
+  Advance(absl::Hours(1));
+  auto new_run = Submit("t");
+  const std::string new_call = finish(new_run);
+  auto running = Submit("t");
+  EXPECT_EQ(*direct->PurgeFinishedRuns(cut, 100), 1);
+  v1::GetTaskRunRequest get;
+  get.set_id(old_run.run().id());
+  EXPECT_EQ(store_->GetTaskRun(get).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetStackRun(old_run.root().id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetStackRun(old_call).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(GetRun(new_run.run().id()).status(), v1::RUN_STATUS_COMPLETED);
+  EXPECT_EQ(GetRun(new_run.run().id()).logs_size(), 1);
+  EXPECT_TRUE(store_->GetStackRun(new_call).ok());
+  EXPECT_EQ(GetRun(running.run().id()).status(), v1::RUN_STATUS_PENDING);
+  // Nothing of the old run is left in any table.
+  if (GetParam() != "sqlite-grpc") {
+    auto db = OpenDatabase();
+    ASSERT_TRUE(db.ok()) << db.status();
+    for (const std::string sql :
+         {"SELECT COUNT(*) FROM run_logs WHERE task_run_id = ?",
+          "SELECT COUNT(*) FROM stack_runs WHERE task_run_id = ?",
+          "SELECT COUNT(*) FROM journal_steps WHERE root_stack_run_id IN (SELECT id FROM stack_runs WHERE "
+          "task_run_id = ?)",
+          "SELECT COUNT(*) FROM step_commits WHERE root_stack_run_id LIKE ?"}) {
+      int64_t count = -1;
+      const std::string param = sql.find("LIKE") != std::string::npos ? old_run.root().id() : old_run.run().id();
+      ASSERT_TRUE((*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+                         auto rows = tx.Query(sql, {param});
+                         if (!rows.ok()) return rows.status();
+                         count = (*rows)[0].Int(0);
+                         return absl::OkStatus();
+                       }).ok());
+      EXPECT_EQ(count, 0) << sql;
+    }
+  }
+  // Nothing more to purge at that cut; a later cut takes the newer run.
+  EXPECT_EQ(*direct->PurgeFinishedRuns(cut, 100), 0);
+  EXPECT_EQ(*direct->PurgeFinishedRuns(absl::FromUnixMicros(now_micros_.load()) + absl::Seconds(1), 100), 1);
+  EXPECT_EQ(GetRun(running.run().id()).status(), v1::RUN_STATUS_PENDING);
+  EXPECT_EQ(direct->PurgeFinishedRuns(cut, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(StoreTest, ContinuationsRoundTripBinary) {
@@ -1844,7 +2263,7 @@ TEST_P(StoreTest, UpgradesAVersion1DatabaseInPlace) {
   store_ = std::move(*opened);
   auto db = OpenDatabase();
   ASSERT_TRUE(db.ok()) << db.status();
-  EXPECT_EQ(*SchemaVersion(**db), 2);
+  EXPECT_EQ(*SchemaVersion(**db), kLatestSchemaVersion);
   auto journal = Journal("sr_old");
   ASSERT_TRUE(journal.ok()) << journal.status();
   EXPECT_EQ(journal->root().status(), v1::STACK_RUN_STATUS_SUSPENDED_WAITING_CHILD);
