@@ -409,6 +409,15 @@ TEST(HostileTest, BuiltinOverridesNeverAbortTheWorker) {
     EXPECT_TRUE(Completed(module)) << override_code << "\n" << Describe(module);
     ++i;
   }
+  // The task's own error survives hostile stack formatting and getters.
+  for (const std::string& code : {
+           std::string("Error.prepareStackTrace = () => { throw 1; }; throw new Error('boom');"),
+           std::string("const e = new Error('boom'); Object.defineProperty(e, 'name', {get() { throw 1; }}); throw e;"),
+       }) {
+    Ended e = RunTask(*host, absl::StrCat("p", i++), code, "null", answer);
+    ASSERT_TRUE(FailedWith(e, FailureKind::kTaskError)) << code << "\n" << Describe(e);
+    EXPECT_EQ(e.step.error_message(), "boom") << code;
+  }
   // Overrides that change what the task itself sees end in a clear failure.
   const std::vector<std::string> failing = {
       prop("then", kThrowGetter) + "return {x: 1};",

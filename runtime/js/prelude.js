@@ -327,10 +327,24 @@
     },
     errorInfo() {
       const e = runtime.value;
+      // Each part on its own: a getter (or Error.prepareStackTrace) that
+      // throws loses only its part.
+      const read = (part, fallback) => {
+        try {
+          return StringCtor(part());
+        } catch (x) {
+          return fallback;
+        }
+      };
+      let error = false;
       try {
-        if (isError(e)) return [StringCtor(e.message), StringCtor(e.stack || ''), StringCtor(e.name || 'Error')];
+        error = isError(e);
       } catch (x) {
-        return ['the task threw an error whose message cannot be read', '', 'Error'];
+        error = false;
+      }
+      if (error) {
+        return [read(() => e.message, '(the error\'s message cannot be read)'), read(() => e.stack || '', ''),
+                read(() => e.name || 'Error', 'Error')];
       }
       let text;
       try {
