@@ -206,7 +206,11 @@
   // --- Host calls --------------------------------------------------------------
   const pending = {__proto__: null};  // call id -> {resolve, reject}
   let pendingSize = 0;
-  let queued = [];            // calls made since the last suspension
+  // Calls made since the last suspension, oldest first: a list of
+  // {call: [id, service, method, argsJson], next} literals (a 'next' of the
+  // literal's own is written, never a setter of the task's).
+  let queuedHead = null;
+  let queuedTail = null;
   let nextId = 1;
 
   function callHostTool(service, method, args) {
@@ -237,7 +241,9 @@
     return new PromiseCtor((resolve, reject) => {
       pending[id] = {resolve, reject};  // own properties: read as they are
       pendingSize++;
-      append(queued, [id, service, method, argsJson]);
+      const node = {call: [id, service, method, argsJson], next: null};
+      if (queuedTail === null) queuedHead = node; else queuedTail.next = node;
+      queuedTail = node;
     });
   }
   define(global, '__callHostTool__', callHostTool);
@@ -274,10 +280,11 @@
         }
       })();
     },
-    // Hands the host the calls made since the last suspension.
+    // Hands the host the calls made since the last suspension (the head of
+    // their list, or null).
     takeCalls() {
-      const calls = queued;
-      queued = [];
+      const calls = queuedHead;
+      queuedHead = queuedTail = null;
       return calls;
     },
     pendingCount() { return pendingSize; },

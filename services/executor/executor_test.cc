@@ -556,7 +556,8 @@ TEST_F(ExecutorTest, LoneSurrogatesInLogsArgsErrorsAndResultsEndInAClearAnswer) 
   ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(20)))
       << Run(run.run().id()).DebugString();
   // Storage holds protobuf strings (valid UTF-8): the escape's text.
-  EXPECT_EQ(ProtoToJson(Run(run.run().id()).result()), R"({"r":{"echo":{"s":"\\ud83d"}},"s":"\\ud83d"})");
+  EXPECT_EQ(nlohmann::json::parse(ProtoToJson(Run(run.run().id()).result())),
+            nlohmann::json::parse(R"({"r":{"echo":{"s":"\\ud83d"}},"s":"\\ud83d"})"));
   v1::GetTaskRunRequest get;
   get.set_id(run.run().id());
   get.set_include_logs(true);
