@@ -373,6 +373,7 @@ TEST(HostileTest, BuiltinOverridesNeverAbortTheWorker) {
       prop("get", kThrowGetter) + prop("set", kThrowGetter),
       prop("0", kThrowSetter) + prop("1", kThrowSetter) + prop("2", kThrowSetter) + prop("3", kThrowSetter),
       prop("resolve", kThrowSetter) + prop("reject", kThrowSetter),
+      prop("next", kThrowSetter) + prop("call", kThrowSetter) + prop("v", kThrowSetter) + prop("up", kThrowSetter),
       "Array.prototype[Symbol.iterator] = function () { throw new Error('iterator'); };",
       "Function.prototype.call = function () { throw new Error('call'); };"
       "Function.prototype.apply = function () { throw new Error('apply'); };",
