@@ -373,6 +373,7 @@ TEST(HostileTest, BuiltinOverridesNeverAbortTheWorker) {
       prop("get", kThrowGetter) + prop("set", kThrowGetter),
       prop("0", kThrowSetter) + prop("1", kThrowSetter) + prop("2", kThrowSetter) + prop("3", kThrowSetter),
       prop("resolve", kThrowSetter) + prop("reject", kThrowSetter),
+      prop("next", kThrowSetter) + prop("call", kThrowSetter) + prop("v", kThrowSetter) + prop("up", kThrowSetter),
       "Array.prototype[Symbol.iterator] = function () { throw new Error('iterator'); };",
       "Function.prototype.call = function () { throw new Error('call'); };"
       "Function.prototype.apply = function () { throw new Error('apply'); };",
@@ -408,6 +409,15 @@ TEST(HostileTest, BuiltinOverridesNeverAbortTheWorker) {
                            "null", answer);
     EXPECT_TRUE(Completed(module)) << override_code << "\n" << Describe(module);
     ++i;
+  }
+  // The task's own error survives hostile stack formatting and getters.
+  for (const std::string& code : {
+           std::string("Error.prepareStackTrace = () => { throw 1; }; throw new Error('boom');"),
+           std::string("const e = new Error('boom'); Object.defineProperty(e, 'name', {get() { throw 1; }}); throw e;"),
+       }) {
+    Ended e = RunTask(*host, absl::StrCat("p", i++), code, "null", answer);
+    ASSERT_TRUE(FailedWith(e, FailureKind::kTaskError)) << code << "\n" << Describe(e);
+    EXPECT_EQ(e.step.error_message(), "boom") << code;
   }
   // Overrides that change what the task itself sees end in a clear failure.
   const std::vector<std::string> failing = {

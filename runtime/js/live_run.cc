@@ -505,20 +505,42 @@ void LiveRun::Settle(Outcome* out) {
   }
   // Still pending: waiting on host calls, new or earlier.
   v8::Local<v8::Value> calls_value;
-  if (!CallMethod(isolate_, context, runtime, "takeCalls", {}, &calls_value) || !calls_value->IsArray()) {
+  if (!CallMethod(isolate_, context, runtime, "takeCalls", {}, &calls_value) ||
+      !(calls_value->IsNull() || calls_value->IsObject())) {
     SetFailure(out, FailureKind::kUnsupportedState, "Internal", "cannot read the task's host calls");
     return;
   }
-  auto calls = calls_value.As<v8::Array>();
-  if (static_cast<int>(calls->Length()) > state_->limits.max_calls_per_suspension) {
+  // The calls: a list of {call: [id, service, method, args], next} (a
+  // checkpoint of an earlier prelude has them as an array of those arrays).
+  std::vector<v8::Local<v8::Value>> entries;
+  size_t count = 0;
+  if (calls_value->IsArray()) {
+    auto array = calls_value.As<v8::Array>();
+    for (uint32_t i = 0; i < array->Length(); ++i) {
+      v8::Local<v8::Value> entry;
+      if (array->Get(context, i).ToLocal(&entry)) entries.push_back(entry);
+    }
+    count = entries.size();
+  } else {
+    v8::Local<v8::String> call_key = Str(isolate_, "call"), next_key = Str(isolate_, "next");
+    for (v8::Local<v8::Value> node = calls_value; node->IsObject(); ++count) {
+      v8::Local<v8::Value> entry, next;
+      if (!node.As<v8::Object>()->Get(context, call_key).ToLocal(&entry) ||
+          !node.As<v8::Object>()->Get(context, next_key).ToLocal(&next)) {
+        break;
+      }
+      if (static_cast<int>(count) < state_->limits.max_calls_per_suspension) entries.push_back(entry);
+      node = next;
+    }
+  }
+  if (count > static_cast<size_t>(state_->limits.max_calls_per_suspension)) {
     SetFailure(out, FailureKind::kLimitExceeded, "LimitExceeded",
-               absl::StrCat(calls->Length(), " host calls in one step exceeds the limit of ",
+               absl::StrCat(count, " host calls in one step exceeds the limit of ",
                             state_->limits.max_calls_per_suspension));
     return;
   }
-  for (uint32_t i = 0; i < calls->Length(); ++i) {
-    v8::Local<v8::Value> entry_value;
-    if (!calls->Get(context, i).ToLocal(&entry_value) || !entry_value->IsArray()) continue;
+  for (const v8::Local<v8::Value>& entry_value : entries) {
+    if (!entry_value->IsArray()) continue;
     auto entry = entry_value.As<v8::Array>();
     HostCall call;
     v8::Local<v8::Value> field;

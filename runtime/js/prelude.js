@@ -178,27 +178,27 @@
   // Only JSON crosses into or out of task code: functions, symbols, BigInt
   // and cycles are errors rather than silently dropped.
   function toJson(value, what) {
-    const stack = [];
-    function check(v, path) {
+    // The objects being visited, as a list of {v, up} (object literals
+    // define their properties: no setter of the task's is involved).
+    function check(v, path, parents) {
       const t = typeof v;
       if (t === 'function') throw new TypeErrorCtor(`${what}: a function at ${path} cannot cross the JSON boundary`);
       if (t === 'bigint') throw new TypeErrorCtor(`${what}: a BigInt at ${path} cannot cross the JSON boundary`);
       if (t === 'symbol') throw new TypeErrorCtor(`${what}: a Symbol at ${path} cannot cross the JSON boundary`);
       if (t !== 'object' || v === null) return;
       if (typeof v.toJSON === 'function') return;
-      for (let i = 0; i < stack.length; i++) {
-        if (stack[i] === v) throw new TypeErrorCtor(`${what}: a cycle at ${path} cannot cross the JSON boundary`);
+      for (let p = parents; p !== null; p = p.up) {
+        if (p.v === v) throw new TypeErrorCtor(`${what}: a cycle at ${path} cannot cross the JSON boundary`);
       }
-      append(stack, v);
+      const here = {v, up: parents};
       if (ArrayIsArray(v)) {
-        for (let i = 0; i < v.length; i++) check(v[i], `${path}[${i}]`);
+        for (let i = 0; i < v.length; i++) check(v[i], `${path}[${i}]`, here);
       } else {
         const keys = ObjectKeys(v);
-        for (let i = 0; i < keys.length; i++) check(v[keys[i]], `${path}.${keys[i]}`);
+        for (let i = 0; i < keys.length; i++) check(v[keys[i]], `${path}.${keys[i]}`, here);
       }
-      stack.length = stack.length - 1;
     }
-    check(value, what);
+    check(value, what, null);
     const text = JSONStringify(value);
     return text === undefined ? 'null' : text;
   }
@@ -206,7 +206,11 @@
   // --- Host calls --------------------------------------------------------------
   const pending = {__proto__: null};  // call id -> {resolve, reject}
   let pendingSize = 0;
-  let queued = [];            // calls made since the last suspension
+  // Calls made since the last suspension, oldest first: a list of
+  // {call: [id, service, method, argsJson], next} literals (a 'next' of the
+  // literal's own is written, never a setter of the task's).
+  let queuedHead = null;
+  let queuedTail = null;
   let nextId = 1;
 
   function callHostTool(service, method, args) {
@@ -235,9 +239,11 @@
     }
     const id = `c${nextId++}`;
     return new PromiseCtor((resolve, reject) => {
-      pending[id] = {__proto__: null, resolve, reject};
+      pending[id] = {resolve, reject};  // own properties: read as they are
       pendingSize++;
-      append(queued, [id, service, method, argsJson]);
+      const node = {call: [id, service, method, argsJson], next: null};
+      if (queuedTail === null) queuedHead = node; else queuedTail.next = node;
+      queuedTail = node;
     });
   }
   define(global, '__callHostTool__', callHostTool);
@@ -252,7 +258,6 @@
   }
 
   const runtime = {
-    __proto__: null,
     // The number of host calls made so far ("call N" of the journal).
     callsMade() { return nextId - 1; },
     // Set by the host: the task's top-level promise and its outcome.
@@ -275,10 +280,11 @@
         }
       })();
     },
-    // Hands the host the calls made since the last suspension.
+    // Hands the host the calls made since the last suspension (the head of
+    // their list, or null).
     takeCalls() {
-      const calls = queued;
-      queued = [];
+      const calls = queuedHead;
+      queuedHead = queuedTail = null;
       return calls;
     },
     pendingCount() { return pendingSize; },
@@ -327,10 +333,24 @@
     },
     errorInfo() {
       const e = runtime.value;
+      // Each part on its own: a getter (or Error.prepareStackTrace) that
+      // throws loses only its part.
+      const read = (part, fallback) => {
+        try {
+          return StringCtor(part());
+        } catch (x) {
+          return fallback;
+        }
+      };
+      let error = false;
       try {
-        if (isError(e)) return [StringCtor(e.message), StringCtor(e.stack || ''), StringCtor(e.name || 'Error')];
+        error = isError(e);
       } catch (x) {
-        return ['the task threw an error whose message cannot be read', '', 'Error'];
+        error = false;
+      }
+      if (error) {
+        return [read(() => e.message, '(the error\'s message cannot be read)'), read(() => e.stack || '', ''),
+                read(() => e.name || 'Error', 'Error')];
       }
       let text;
       try {

@@ -66,6 +66,9 @@ WorkerHost::~WorkerHost() {
       }
       slot->pid = -1;
     }
+    // Callers still waiting are answered now, not at their timeout.
+    for (auto& [id, promise] : slot->pending) promise.set_value(absl::UnavailableError("the worker host is shutting down"));
+    slot->pending.clear();
   }
   while (threads_.load() > 0) absl::SleepFor(absl::Milliseconds(5));
   for (auto& slot : slots_) {
