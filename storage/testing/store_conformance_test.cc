@@ -1644,6 +1644,62 @@ TEST_P(StoreTest, ARunClaimedTooOftenWithoutProgressIsFailed) {
   EXPECT_NE(GetRun(busy.run().id()).status(), v1::RUN_STATUS_FAILED);
 }
 
+// A run whose stored input does not load: each claim fails (DATA_LOSS naming
+// it and the claim count) without blocking other work, and after
+// max_claim_attempts it is failed naming the cause and the count.
+TEST_P(StoreTest, ARunThatCannotBeLoadedIsFailedAfterBoundedClaims) {
+  Publish("t");
+  auto poison = Submit("t");
+  {
+    auto db = OpenDatabase();
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Transact(true, [&](sql::Tx& tx) {
+                     return tx.Exec("UPDATE task_runs SET input = 'not json {' WHERE id = ?",
+                                    {poison.run().id()})
+                         .status();
+                   }).ok());
+  }
+  Advance(absl::Seconds(1));
+  auto healthy = Submit("t");
+  for (int i = 1; i <= 10; ++i) {
+    auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 1000);
+    ASSERT_FALSE(claim.ok()) << i;
+    EXPECT_EQ(claim.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_NE(claim.status().message().find(absl::StrCat("claim ", i, " of 10")), std::string::npos)
+        << claim.status();
+    if (i == 1) {
+      // Meanwhile the rest of the queue moves.
+      auto next = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 60000);
+      ASSERT_TRUE(next.ok() && next->has_stack_run()) << next.status();
+      EXPECT_EQ(next->stack_run().id(), healthy.root().id());
+    }
+    Advance(absl::Seconds(2));
+  }
+  auto last = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 1000);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_FALSE(last->has_stack_run());
+  auto root = store_->GetStackRun(poison.root().id());
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(root->error().code(), "ATTEMPTS_EXHAUSTED");
+  EXPECT_NE(root->error().message().find("10 times"), std::string::npos) << root->error().message();
+  EXPECT_NE(root->error().message().find(absl::StrCat("last failure: task run '", poison.run().id(), "'")),
+            std::string::npos)
+      << root->error().message();
+  EXPECT_NE(root->error().message().find("not valid JSON"), std::string::npos) << root->error().message();
+  // The run row itself (its input still unreadable) says FAILED too.
+  auto db = OpenDatabase();
+  ASSERT_TRUE(db.ok()) << db.status();
+  int64_t status = 0;
+  ASSERT_TRUE((*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+                   auto rows = tx.Query("SELECT status FROM task_runs WHERE id = ?", {poison.run().id()});
+                   if (!rows.ok()) return rows.status();
+                   status = (*rows)[0].Int(0);
+                   return absl::OkStatus();
+                 }).ok());
+  EXPECT_EQ(status, v1::RUN_STATUS_FAILED);
+}
+
 TEST_P(StoreTest, ACallClaimedTooOftenWithoutAnOutcomeIsFailed) {
   Publish("t");
   auto submitted = Submit("t");
