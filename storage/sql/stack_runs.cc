@@ -221,12 +221,12 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     params.push_back(now);
     std::string select;
     if (!request.stack_run_id().empty()) {
-      select = absl::StrCat("SELECT id FROM stack_runs WHERE id = ? AND ", where, db_->SkipLocked());
+      select = absl::StrCat("SELECT id, claims FROM stack_runs WHERE id = ? AND ", where, db_->SkipLocked());
       params.insert(params.begin(), request.stack_run_id());
     } else {
       const char* order = request.kind() == v1::WORK_KIND_PERFORM_CALL ? "next_attempt_at, call_index, id"
                                                                         : "updated_at, id";
-      select = absl::StrCat("SELECT id FROM stack_runs WHERE ", where, " ORDER BY ", order,
+      select = absl::StrCat("SELECT id, claims FROM stack_runs WHERE ", where, " ORDER BY ", order,
                             " LIMIT 1", db_->SkipLocked());
     }
     // A candidate claimed too often without progress is failed, not handed
@@ -235,7 +235,11 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     for (int tries = 0; tries < 8 && id.empty(); ++tries) {
       ASSIGN_OR_RETURN(auto ids, tx.Query(select, params));
       if (ids.empty()) return absl::OkStatus();
-      ASSIGN_OR_RETURN(bool exhausted, FailIfClaimsExhausted(tx, ids[0].Str(0), now));
+      const bool over = options_.max_claim_attempts > 0 && ids[0].Int(1) >= options_.max_claim_attempts;
+      bool exhausted = false;
+      if (over) {
+        ASSIGN_OR_RETURN(exhausted, FailIfClaimsExhausted(tx, ids[0].Str(0), now));
+      }
       if (!exhausted) id = ids[0].Str(0);
       if (exhausted && !request.stack_run_id().empty()) return absl::OkStatus();
     }
