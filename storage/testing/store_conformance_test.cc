@@ -1738,6 +1738,47 @@ TEST_P(StoreTest, ACallClaimedTooOftenWithoutAnOutcomeIsFailed) {
   EXPECT_EQ(store_->GetStackRun(retried)->status(), v1::STACK_RUN_STATUS_PENDING);
 }
 
+// A retry racing its original still in flight (the client gave up waiting):
+// both get the one answer, the step is applied once.
+TEST_P(StoreTest, ConcurrentRepeatsOfATokenedStepApplyOnce) {
+  using google::protobuf::util::MessageDifferencer;
+  Publish("t");
+  for (int i = 0; i < 10; ++i) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 30000, submitted.root().id());
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    v1::RecordCallsRequest record;
+    record.set_root_stack_run_id(root->stack_run().id());
+    record.set_fencing_token(root->lease().fencing_token());
+    record.add_steps()->set_seq(0);
+    auto* call = record.add_calls();
+    call->set_index(1);
+    call->set_call_id("c1");
+    call->set_service("admin-debug");
+    call->set_method("echo");
+    record.set_step_token(absl::StrCat(submitted.run().id(), "/1/0"));
+    std::atomic<int> ready{0};
+    absl::StatusOr<v1::RecordCallsResponse> a, b;
+    std::thread ta([&] {
+      ++ready;
+      while (ready < 2) {}
+      a = store_->RecordCalls(record);
+    });
+    std::thread tb([&] {
+      ++ready;
+      while (ready < 2) {}
+      b = store_->RecordCalls(record);
+    });
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_TRUE(MessageDifferencer::Equals(*a, *b));
+    EXPECT_EQ(CountStackRuns(submitted.run().id()), 2);  // the root and one call
+    EXPECT_EQ(store_->GetStackRun(root->stack_run().id())->waiting(), 1);
+  }
+}
+
 TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
   Publish("t");
   Submit("t");
