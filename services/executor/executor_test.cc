@@ -267,6 +267,40 @@ TEST_F(ExecutorTest, AStepCommitWhoseAnswerWasLostIsNotRunAgain) {
   EXPECT_EQ(processor_->total_performed(), 10);
 }
 
+// A poison pill at the executor: a run whose stored input cannot be loaded
+// is claimed a bounded number of times, never blocks the other runs, and
+// ends FAILED with ATTEMPTS_EXHAUSTED naming the cause and the count.
+TEST_F(ExecutorTest, ARunThatCannotBeLoadedFailsAfterBoundedAttempts) {
+  auto poison = Submit("return 1");
+  Sql(absl::StrCat("UPDATE task_runs SET error = 'not json {' WHERE id = '", poison.run().id(), "'"));
+  auto healthy = Submit("return 2");
+  Executor* executor = StartExecutor("A", Config("A"));
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, poison.root().id());
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, healthy.root().id());
+  ASSERT_TRUE(WaitForStatus(healthy.run().id(), v1::RUN_STATUS_COMPLETED));
+  // Each claim of the poison run leaves it leased to nobody: time runs on
+  // past each lease until the store gives up on it.
+  v1::StackRun root;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        skew_micros_ += absl::ToInt64Microseconds(absl::Seconds(31));
+        auto r = store_->GetStackRun(poison.root().id());
+        if (r.ok()) root = *r;
+        return r.ok() && r->status() == v1::STACK_RUN_STATUS_FAILED;
+      },
+      absl::Seconds(60)));
+  EXPECT_EQ(root.error().code(), "ATTEMPTS_EXHAUSTED");
+  EXPECT_NE(root.error().message().find("10 times"), std::string::npos) << root.error().message();
+  EXPECT_NE(root.error().message().find("not valid JSON"), std::string::npos) << root.error().message();
+  EXPECT_EQ(root.attempt(), 10);
+  // Not handed out again.
+  const int claims = faulty_->Calls("ClaimWork");
+  skew_micros_ += absl::ToInt64Microseconds(absl::Seconds(31));
+  ASSERT_TRUE(WaitFor([&] { return faulty_->Calls("ClaimWork") >= claims + 10; }));
+  EXPECT_EQ(store_->GetStackRun(poison.root().id())->attempt(), 10);
+  EXPECT_EQ(executor->counters().started, 1);
+}
+
 TEST_F(ExecutorTest, EvictedUnderATinyBudgetAndRestoredFromItsCheckpoint) {
   ExecutorConfig config = Config("A");
   config.warm_memory_bytes = 1;  // every waiting run is evicted

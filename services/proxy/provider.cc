@@ -47,7 +47,9 @@ absl::StatusOr<int64_t> IntArg(const Json& args, const char* key, int64_t fallba
   const std::string range = absl::StrCat("an integer within ", min, "..", max);
   if (v->is_number_unsigned()) {
     const uint64_t u = v->get<uint64_t>();
-    if (u > static_cast<uint64_t>(max)) return absl::InvalidArgumentError(absl::StrCat("args.", key, ": ", range));
+    if (u > static_cast<uint64_t>(max) || static_cast<int64_t>(u) < min) {
+      return absl::InvalidArgumentError(absl::StrCat("args.", key, ": ", range));
+    }
     return static_cast<int64_t>(u);
   }
   if (!v->is_number_integer()) {

@@ -1,5 +1,6 @@
 #include "storage/remote/remote_store.h"
 
+#include "absl/time/clock.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
 
@@ -60,17 +61,44 @@ absl::StatusOr<v1::TaskRun> RemoteStore::GetTaskRun(const v1::GetTaskRunRequest&
 absl::StatusOr<v1::ListTaskRunsResponse> RemoteStore::ListTaskRuns(const v1::ListTaskRunsRequest& r) {
   return Call(&Stub::ListTaskRuns, r);
 }
+namespace {
+
+// A step write carrying a step token may be sent again when its answer was
+// lost (UNAVAILABLE, DEADLINE_EXCEEDED: applied or not, nobody knows):
+// storage answers a repeat of an applied one as it answered the first. A few
+// tries over about a second and a half; without a token, one.
+template <typename F>
+auto SendStepWrite(bool tokened, F send) -> decltype(send()) {
+  absl::Duration backoff = absl::Milliseconds(50);
+  for (int attempt = 1;; ++attempt) {
+    auto result = send();
+    const absl::StatusCode code = result.status().code();
+    if (!tokened || attempt >= 5 ||
+        (code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded)) {
+      return result;
+    }
+    absl::SleepFor(backoff);
+    backoff *= 2;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<v1::TaskRun> RemoteStore::CompleteRun(const v1::CompleteRunRequest& r) {
-  v1::WriteOp op;
-  *op.mutable_complete_run() = r;
-  if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_complete_run)) return *std::move(batched);
-  return Call(&Stub::CompleteRun, r);
+  return SendStepWrite(!r.step_token().empty(), [&]() -> absl::StatusOr<v1::TaskRun> {
+    v1::WriteOp op;
+    *op.mutable_complete_run() = r;
+    if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_complete_run)) return *std::move(batched);
+    return Call(&Stub::CompleteRun, r);
+  });
 }
 absl::StatusOr<v1::TaskRun> RemoteStore::FailRun(const v1::FailRunRequest& r) {
-  v1::WriteOp op;
-  *op.mutable_fail_run() = r;
-  if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_fail_run)) return *std::move(batched);
-  return Call(&Stub::FailRun, r);
+  return SendStepWrite(!r.step_token().empty(), [&]() -> absl::StatusOr<v1::TaskRun> {
+    v1::WriteOp op;
+    *op.mutable_fail_run() = r;
+    if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_fail_run)) return *std::move(batched);
+    return Call(&Stub::FailRun, r);
+  });
 }
 absl::StatusOr<v1::TaskRun> RemoteStore::CancelRun(const v1::CancelRunRequest& r) {
   return Call(&Stub::CancelRun, r);

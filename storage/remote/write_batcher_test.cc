@@ -181,5 +181,59 @@ TEST(WriteBatcherTest, AStorageServiceWithoutWriteBatchGetsEachWriteOnItsMethod)
   s.runner->Shutdown();
 }
 
+// Loses the answer of the first `lose` finishing writes (UNAVAILABLE after
+// applying them), then answers; counts what it applied.
+class LossyStorage : public v1::Storage::Service {
+ public:
+  explicit LossyStorage(int lose) : lose_(lose) {}
+  grpc::Status WriteBatch(grpc::ServerContext*, const v1::WriteBatchRequest* request,
+                          v1::WriteBatchResponse* response) override {
+    ++received;
+    if (lose_-- > 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection lost mid-commit");
+    for (const auto& op : request->ops()) {
+      auto* result = response->add_results();
+      if (op.has_complete_run()) result->mutable_complete_run()->set_id(op.complete_run().step_token());
+      if (op.has_fail_run()) result->mutable_fail_run()->set_id(op.fail_run().step_token());
+    }
+    return grpc::Status::OK;
+  }
+  std::atomic<int> received{0};
+
+ private:
+  std::atomic<int> lose_;
+};
+
+TEST(RemoteStoreTest, AStepWriteWithATokenIsSentAgainWhenItsAnswerIsLost) {
+  for (bool tokened : {true, false}) {
+    LossyStorage service(2);
+    ServerRunner runner(ServerConfig{.component = "lossy-storage"});
+    runner.AddService(&service);
+    ASSERT_TRUE(runner.Start().ok());
+    auto channel = MakeChannel({.target = runner.local_target()});
+    ASSERT_TRUE(channel.ok());
+    RemoteStore store(*channel);
+    v1::CompleteRunRequest complete;
+    complete.set_root_stack_run_id("root");
+    complete.set_fencing_token(1);
+    if (tokened) complete.set_step_token("run/1/7");
+    auto completed = store.CompleteRun(complete);
+    if (tokened) {
+      ASSERT_TRUE(completed.ok()) << completed.status();
+      EXPECT_EQ(completed->id(), "run/1/7");
+      EXPECT_EQ(service.received.load(), 3);
+    } else {
+      EXPECT_EQ(completed.status().code(), absl::StatusCode::kUnavailable);
+      EXPECT_EQ(service.received.load(), 1);  // not known to be safe to repeat
+    }
+    v1::FailRunRequest fail;
+    fail.set_root_stack_run_id("root");
+    fail.set_step_token("run/1/8");
+    auto failed = store.FailRun(fail);
+    ASSERT_TRUE(failed.ok()) << failed.status();
+    EXPECT_EQ(failed->id(), "run/1/8");
+    runner.Shutdown();
+  }
+}
+
 }  // namespace
 }  // namespace tasker::storage

@@ -45,7 +45,9 @@ absl::Status ParseErrorInto(const Row& row, size_t i, v1::ErrorInfo* out) {
   if (row.IsNull(i)) return absl::OkStatus();
   const std::string text = row.Str(i);
   auto members = JsonObjectMembers(text, "error");
-  if (!members.ok()) return absl::DataLossError("stored error is not a JSON object");
+  if (!members.ok()) {
+    return absl::DataLossError(absl::StrCat("stored error is not valid JSON (", members.status().message(), ")"));
+  }
   for (const JsonMember& m : *members) {
     const JsonType type = TypeOfJson(m.raw);
     if (m.key == "message" && type == JsonType::kString) {

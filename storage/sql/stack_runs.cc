@@ -143,7 +143,7 @@ std::string SqlStore::ReadyCondition(v1::WorkKind kind) {
 absl::StatusOr<bool> SqlStore::FailIfClaimsExhausted(Tx& tx, const std::string& id, int64_t now) {
   const int max = options_.max_claim_attempts;
   if (max <= 0) return false;
-  ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT kind, claims, task_run_id, parent_id, lease_owner, status "
+  ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT kind, claims, task_run_id, parent_id, lease_owner, error "
                                        "FROM stack_runs WHERE id = ?",
                                        {id}));
   if (rows.empty() || rows[0].Int(1) < max) return false;
@@ -151,13 +151,21 @@ absl::StatusOr<bool> SqlStore::FailIfClaimsExhausted(Tx& tx, const std::string& 
   const std::string run_id = rows[0].Str(2);
   const std::string parent_id = rows[0].Str(3);
   const std::string last_holder = rows[0].Str(4);
+  // The last cause recorded at a claim (a payload that did not load), if any.
+  std::string cause;
+  if (!rows[0].IsNull(5)) {
+    v1::ErrorInfo last;
+    if (ParseErrorInto(rows[0], 5, &last).ok() && last.code() == "UNLOADABLE") {
+      cause = absl::StrCat("; last failure: ", last.message());
+    }
+  }
   v1::ErrorInfo error;
   error.set_code("ATTEMPTS_EXHAUSTED");
   error.set_message(absl::StrCat(
       root ? "run" : "call", " '", id, "' was claimed ", rows[0].Int(1), " times (max_claim_attempts ", max,
       ") and no holder got it any further: each one died or could not load, parse or ",
       root ? "run" : "perform", " it before its lease ran out",
-      last_holder.empty() ? "" : absl::StrCat(" (last holder '", last_holder, "')"), "; not retried"));
+      last_holder.empty() ? "" : absl::StrCat(" (last holder '", last_holder, "')"), cause, "; not retried"));
   const std::string error_json = ErrorToJson(error);
   RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = "
                           "NULL, reply_to = '', waiting = 0, updated_at = ?, completed_at = ? WHERE id = ?",
@@ -204,8 +212,10 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
   if (request.reply_to().size() > 256) return absl::InvalidArgumentError("reply_to: at most 256 characters");
   const bool root_kind = request.kind() != v1::WORK_KIND_PERFORM_CALL;
   v1::ClaimWorkResponse out;
+  absl::Status load_error;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
+    load_error = absl::OkStatus();
     const int64_t now = NowMicros();
     std::string where = ReadyCondition(request.kind());
     std::vector<Param> params;
@@ -213,12 +223,12 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     params.push_back(now);
     std::string select;
     if (!request.stack_run_id().empty()) {
-      select = absl::StrCat("SELECT id FROM stack_runs WHERE id = ? AND ", where, db_->SkipLocked());
+      select = absl::StrCat("SELECT id, claims FROM stack_runs WHERE id = ? AND ", where, db_->SkipLocked());
       params.insert(params.begin(), request.stack_run_id());
     } else {
       const char* order = request.kind() == v1::WORK_KIND_PERFORM_CALL ? "next_attempt_at, call_index, id"
                                                                         : "updated_at, id";
-      select = absl::StrCat("SELECT id FROM stack_runs WHERE ", where, " ORDER BY ", order,
+      select = absl::StrCat("SELECT id, claims FROM stack_runs WHERE ", where, " ORDER BY ", order,
                             " LIMIT 1", db_->SkipLocked());
     }
     // A candidate claimed too often without progress is failed, not handed
@@ -227,7 +237,11 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     for (int tries = 0; tries < 8 && id.empty(); ++tries) {
       ASSIGN_OR_RETURN(auto ids, tx.Query(select, params));
       if (ids.empty()) return absl::OkStatus();
-      ASSIGN_OR_RETURN(bool exhausted, FailIfClaimsExhausted(tx, ids[0].Str(0), now));
+      const bool over = options_.max_claim_attempts > 0 && ids[0].Int(1) >= options_.max_claim_attempts;
+      bool exhausted = false;
+      if (over) {
+        ASSIGN_OR_RETURN(exhausted, FailIfClaimsExhausted(tx, ids[0].Str(0), now));
+      }
       if (!exhausted) id = ids[0].Str(0);
       if (exhausted && !request.stack_run_id().empty()) return absl::OkStatus();
     }
@@ -248,7 +262,30 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
                               {int64_t{v1::STACK_RUN_STATUS_RUNNING}, request.owner(), expires, now, id})
                           .status());
     }
-    ASSIGN_OR_RETURN(*out.mutable_stack_run(), LoadStackRun(tx, id));
+    // What is stored may not load (a payload that does not parse). The claim
+    // is committed all the same, with the cause, and the claimer gets the
+    // error: the item waits for its lease like one whose holder died, other
+    // work is claimable meanwhile, and after max_claim_attempts it is failed
+    // naming this cause (FailIfClaimsExhausted).
+    auto unloadable = [&](const absl::Status& status, const std::string& what) -> absl::Status {
+      if (status.code() != absl::StatusCode::kDataLoss && status.code() != absl::StatusCode::kInvalidArgument) {
+        return status;
+      }
+      v1::ErrorInfo cause;
+      cause.set_code("UNLOADABLE");
+      cause.set_message(absl::StrCat(what, ": ", status.message()));
+      RETURN_IF_ERROR(tx.Exec("UPDATE stack_runs SET error = ? WHERE id = ?", {ErrorToJson(cause), id}).status());
+      ASSIGN_OR_RETURN(auto claims, tx.Query("SELECT claims FROM stack_runs WHERE id = ?", {id}));
+      load_error = absl::DataLossError(absl::StrCat(
+          "stack run '", id, "' could not be loaded (claim ", claims.empty() ? 0 : claims[0].Int(0),
+          options_.max_claim_attempts > 0 ? absl::StrCat(" of ", options_.max_claim_attempts) : "",
+          "): ", cause.message()));
+      out.Clear();
+      return absl::OkStatus();
+    };
+    auto loaded = LoadStackRun(tx, id);
+    if (!loaded.ok()) return unloadable(loaded.status(), absl::StrCat("stack run '", id, "'"));
+    *out.mutable_stack_run() = *std::move(loaded);
     const v1::StackRun& s = out.stack_run();
     auto* lease = out.mutable_lease();
     lease->set_stack_run_id(id);
@@ -259,10 +296,13 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
       RETURN_IF_ERROR(tx.Exec("UPDATE task_runs SET status = ?, updated_at = ? WHERE id = ?",
                               {int64_t{v1::RUN_STATUS_RUNNING}, now, s.task_run_id()})
                           .status());
-      ASSIGN_OR_RETURN(*out.mutable_task_run(), LoadRun(tx, s.task_run_id()));
+      auto run = LoadRun(tx, s.task_run_id());
+      if (!run.ok()) return unloadable(run.status(), absl::StrCat("task run '", s.task_run_id(), "'"));
+      *out.mutable_task_run() = *std::move(run);
     }
     return absl::OkStatus();
   }));
+  if (!load_error.ok()) return load_error;
   return out;
 }
 

@@ -14,14 +14,16 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::WithStepToken(const std::string& r
   if (step_token.empty()) return body;
   if (step_token.size() > 256) return absl::InvalidArgumentError("step_token: at most 256 characters");
   return [this, root_id, step_token, op, response, body = std::move(body)](Tx& tx) -> absl::Status {
-    // The root first (Postgres): a retry racing its original waits for it
-    // and then sees its commit.
+    // The root first (Postgres): a repeat racing its original waits for it.
+    // Then the lookup, in a statement of its own: under READ COMMITTED only
+    // a statement begun after the lock sees what the original committed (a
+    // join in the locking statement would read the step from before it).
     RETURN_IF_ERROR(
         tx.Query(absl::StrCat("SELECT id FROM stack_runs WHERE id = ?", db_->ForUpdate()), {root_id}).status());
     ASSIGN_OR_RETURN(auto done, tx.Query("SELECT response FROM step_commits WHERE root_stack_run_id = ? AND "
                                          "op = ? AND step_token = ?",
                                          {root_id, static_cast<int64_t>(op), step_token}));
-    if (!done.empty()) {
+    if (!done.empty() && !done[0].IsNull(0)) {
       response->Clear();
       if (!response->ParseFromString(done[0].Str(0))) {
         return absl::InternalError(absl::StrCat("step_token: the stored answer of '", step_token,

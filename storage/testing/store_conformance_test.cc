@@ -1720,6 +1720,63 @@ TEST_P(StoreTest, ARunClaimedTooOftenWithoutProgressIsFailed) {
   EXPECT_NE(GetRun(busy.run().id()).status(), v1::RUN_STATUS_FAILED);
 }
 
+// A run whose stored input does not load: each claim fails (DATA_LOSS naming
+// it and the claim count) without blocking other work, and after
+// max_claim_attempts it is failed naming the cause and the count.
+TEST_P(StoreTest, ARunThatCannotBeLoadedIsFailedAfterBoundedClaims) {
+  Publish("t");
+  auto poison = Submit("t");
+  {
+    auto db = OpenDatabase();
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Transact(true, [&](sql::Tx& tx) {
+                     // Payloads are passed through as text; a stored error is parsed.
+                     return tx.Exec("UPDATE task_runs SET error = 'not json {' WHERE id = ?",
+                                    {poison.run().id()})
+                         .status();
+                   }).ok());
+  }
+  Advance(absl::Seconds(1));
+  auto healthy = Submit("t");
+  for (int i = 1; i <= 10; ++i) {
+    auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 1000);
+    ASSERT_FALSE(claim.ok()) << i;
+    EXPECT_EQ(claim.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_NE(claim.status().message().find(absl::StrCat("claim ", i, " of 10")), std::string::npos)
+        << claim.status();
+    if (i == 1) {
+      // Meanwhile the rest of the queue moves.
+      auto next = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 60000);
+      ASSERT_TRUE(next.ok() && next->has_stack_run()) << next.status();
+      EXPECT_EQ(next->stack_run().id(), healthy.root().id());
+    }
+    Advance(absl::Seconds(2));
+  }
+  auto last = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 1000);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_FALSE(last->has_stack_run());
+  auto root = store_->GetStackRun(poison.root().id());
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->status(), v1::STACK_RUN_STATUS_FAILED);
+  EXPECT_EQ(root->error().code(), "ATTEMPTS_EXHAUSTED");
+  EXPECT_NE(root->error().message().find("10 times"), std::string::npos) << root->error().message();
+  EXPECT_NE(root->error().message().find(absl::StrCat("last failure: task run '", poison.run().id(), "'")),
+            std::string::npos)
+      << root->error().message();
+  EXPECT_NE(root->error().message().find("not valid JSON"), std::string::npos) << root->error().message();
+  // The run row itself says FAILED too.
+  auto db = OpenDatabase();
+  ASSERT_TRUE(db.ok()) << db.status();
+  int64_t status = 0;
+  ASSERT_TRUE((*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+                   auto rows = tx.Query("SELECT status FROM task_runs WHERE id = ?", {poison.run().id()});
+                   if (!rows.ok()) return rows.status();
+                   status = (*rows)[0].Int(0);
+                   return absl::OkStatus();
+                 }).ok());
+  EXPECT_EQ(status, v1::RUN_STATUS_FAILED);
+}
+
 TEST_P(StoreTest, ACallClaimedTooOftenWithoutAnOutcomeIsFailed) {
   Publish("t");
   auto submitted = Submit("t");
@@ -1756,6 +1813,47 @@ TEST_P(StoreTest, ACallClaimedTooOftenWithoutAnOutcomeIsFailed) {
   EXPECT_EQ(parent->status(), v1::STACK_RUN_STATUS_READY_TO_RESUME);
   EXPECT_EQ(parent->waiting(), 1);
   EXPECT_EQ(store_->GetStackRun(retried)->status(), v1::STACK_RUN_STATUS_PENDING);
+}
+
+// A retry racing its original still in flight (the client gave up waiting):
+// both get the one answer, the step is applied once.
+TEST_P(StoreTest, ConcurrentRepeatsOfATokenedStepApplyOnce) {
+  using google::protobuf::util::MessageDifferencer;
+  Publish("t");
+  for (int i = 0; i < 10; ++i) {
+    auto submitted = Submit("t");
+    auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 30000, submitted.root().id());
+    ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
+    v1::RecordCallsRequest record;
+    record.set_root_stack_run_id(root->stack_run().id());
+    record.set_fencing_token(root->lease().fencing_token());
+    record.add_steps()->set_seq(0);
+    auto* call = record.add_calls();
+    call->set_index(1);
+    call->set_call_id("c1");
+    call->set_service("admin-debug");
+    call->set_method("echo");
+    record.set_step_token(absl::StrCat(submitted.run().id(), "/1/0"));
+    std::atomic<int> ready{0};
+    absl::StatusOr<v1::RecordCallsResponse> a, b;
+    std::thread ta([&] {
+      ++ready;
+      while (ready < 2) {}
+      a = store_->RecordCalls(record);
+    });
+    std::thread tb([&] {
+      ++ready;
+      while (ready < 2) {}
+      b = store_->RecordCalls(record);
+    });
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_TRUE(MessageDifferencer::Equals(*a, *b));
+    EXPECT_EQ(CountStackRuns(submitted.run().id()), 2);  // the root and one call
+    EXPECT_EQ(store_->GetStackRun(root->stack_run().id())->waiting(), 1);
+  }
 }
 
 TEST_P(StoreTest, BadClaimAndRecordInputsAreRejected) {
