@@ -3,6 +3,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
@@ -117,6 +118,7 @@ void Executor::Start() {
   claimers_.Start();
   for (int i = 0; i < config_.delivery_threads; ++i) delivery_threads_.emplace_back([this] { DeliveryLoop(); });
   upkeep_thread_ = std::thread([this] { UpkeepLoop(); });
+  renew_thread_ = std::thread([this] { RenewLoop(); });
 }
 
 void Executor::Stop() {
@@ -130,6 +132,7 @@ void Executor::Stop() {
   for (auto& t : delivery_threads_) t.join();
   delivery_threads_.clear();
   if (upkeep_thread_.joinable()) upkeep_thread_.join();
+  if (renew_thread_.joinable()) renew_thread_.join();
 }
 
 bool Executor::Enqueue(int kind, const std::string& id) { return queue_.Push({kind, id}); }
@@ -158,8 +161,10 @@ int64_t Executor::warm_bytes() const {
 void Executor::Sweep() {
   // Claims by kind without an id find work whose notification was lost or
   // whose lease expired (a dead executor's runs); each is processed here.
+  // It runs however busy the claim threads are (admission control bounds
+  // what it takes on): a takeover must not wait for them.
   for (int kind : {v1::WORK_KIND_RESUME_PARENT, v1::WORK_KIND_EXECUTE_ROOT}) {
-    for (int i = 0; i < 100 && !claimers_.stopping() && counters_.in_flight < config_.threads; ++i) {
+    for (int i = 0; i < 100 && !claimers_.stopping(); ++i) {
       absl::Status status = Process(kind, "");
       if (!status.ok()) break;  // NOT_FOUND: nothing ready
     }
@@ -389,7 +394,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
           break;
         }
         *complete.mutable_result() = std::move(*result);
-        auto completed = stores_.steps->CompleteRun(complete);
+        auto completed = WhileUnreachable([&] { return stores_.steps->CompleteRun(complete); });
         recorded = completed.status();
         if (recorded.ok()) {
           ++counters_.completed;
@@ -437,6 +442,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       absl::StatusOr<v1::RecordCallsResponse> recorded_calls;
       const absl::Time give_up = absl::Now() + config_.lease;
       absl::Duration backoff = absl::Milliseconds(20);
+      bool unanswered = false;  // an earlier try may have been committed
       while (true) {
         recorded_calls = stores_.steps->RecordCalls(record);
         if (recorded_calls.ok() || LostRace(recorded_calls.status()) ||
@@ -444,8 +450,15 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
             stopping_) {
           break;
         }
+        unanswered = unanswered || Transient(recorded_calls.status());
         absl::SleepFor(backoff);
         backoff = std::min(backoff * 2, absl::Seconds(1));
+      }
+      if (!recorded_calls.ok() && unanswered && LostRace(recorded_calls.status())) {
+        // Refused as already recorded? Then the try whose answer was lost
+        // (storage died after its commit) recorded it: go on with the
+        // recorded calls instead of leaving the run to its lease.
+        if (auto found = RecordedEarlier(record)) recorded_calls = std::move(*found);
       }
       recorded = recorded_calls.status();
       if (!recorded.ok()) break;
@@ -468,12 +481,39 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
   Forget(run, true);
 }
 
+template <typename Fn>
+auto Executor::WhileUnreachable(Fn fn) -> decltype(fn()) {
+  const absl::Time give_up = absl::Now() + config_.lease;
+  absl::Duration backoff = absl::Milliseconds(20);
+  while (true) {
+    auto result = fn();
+    if (result.ok() || !Transient(result.status()) || absl::Now() + backoff > give_up || stopping_) return result;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(500));
+  }
+}
+
+std::optional<v1::RecordCallsResponse> Executor::RecordedEarlier(const v1::RecordCallsRequest& record) {
+  auto journal = stores_.steps->GetJournal(JournalRequest(record.root_stack_run_id()));
+  if (!journal.ok()) return std::nullopt;
+  std::map<std::string, const v1::StackRun*> by_call_id;
+  for (const auto& call : journal->calls()) by_call_id[call.call_id()] = &call;
+  v1::RecordCallsResponse response;
+  for (const auto& call : record.calls()) {
+    auto it = by_call_id.find(call.call_id());
+    if (it == by_call_id.end()) return std::nullopt;
+    *response.add_calls() = *it->second;
+  }
+  LogInfo("calls found recorded by a try whose answer was lost", {{"stack_run", record.root_stack_run_id()}});
+  return response;
+}
+
 absl::Status Executor::RecordFailure(const RunPtr& run, v1::ErrorInfo error) {
   v1::FailRunRequest fail;
   fail.set_root_stack_run_id(run->root_id);
   fail.set_fencing_token(run->token);
   *fail.mutable_error() = std::move(error);
-  auto failed = stores_.steps->FailRun(fail);
+  auto failed = WhileUnreachable([&] { return stores_.steps->FailRun(fail); });
   if (!failed.ok()) return failed.status();
   ++counters_.failed;
   events_.Changed(run->run_id, &*failed);

@@ -239,6 +239,35 @@ TEST_F(ExecutorTest, ACallNotRecordedBecauseStorageFailedIsRecordedLaterAndPerfo
   EXPECT_EQ(processor_->total_performed(), 10);
 }
 
+// Storage died right after committing the calls (their answer lost): the
+// retry is refused as already recorded, and the executor goes on with the
+// recorded calls instead of dropping the run and leaving it to its lease.
+TEST_F(ExecutorTest, CallsWhoseCommitsAnswerWasLostGoOnWithoutWaitingForTheLease) {
+  faulty_->Inject({.method = "RecordCalls", .call = 3, .fault = Fault::kDropAnswer,
+                   .status = absl::UnavailableError("storage died after the commit")});
+  Executor* executor = StartExecutor("A", Config("A"));  // a 30 s lease
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(10)));
+  EXPECT_EQ(faulty_->Injected("RecordCalls"), 1);
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+  EXPECT_EQ(processor_->total_performed(), 10);
+  EXPECT_EQ(executor->counters().rebuilt, 0);  // never dropped and taken over
+}
+
+// The run's end not recorded because storage was unreachable: tried again,
+// not left to the lease.
+TEST_F(ExecutorTest, ARunsEndIsTriedAgainWhileStorageIsUnreachable) {
+  faulty_->Inject({.method = "CompleteRun", .call = 1, .times = 2, .fault = Fault::kFail,
+                   .status = absl::UnavailableError("storage is restarting")});
+  Executor* executor = StartExecutor("A", Config("A"));  // a 30 s lease
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(10)));
+  EXPECT_EQ(faulty_->Calls("CompleteRun"), 3);
+  EXPECT_EQ(executor->counters().rebuilt, 0);
+}
+
 TEST_F(ExecutorTest, EvictedUnderATinyBudgetAndRestoredFromItsCheckpoint) {
   ExecutorConfig config = Config("A");
   config.warm_memory_bytes = 1;  // every waiting run is evicted

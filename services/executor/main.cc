@@ -27,13 +27,14 @@ ABSL_FLAG(int, delivery_threads, 64,
           "flight).");
 ABSL_FLAG(int, heap_limit_mb, 256, "V8 heap limit per run, MiB.");
 ABSL_FLAG(absl::Duration, step_cpu, absl::Seconds(10), "CPU time one step may use.");
-ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(3),
           "Lease on a warm run, renewed every --renew_interval while this executor lives; a dead "
           "executor's runs are taken over within --lease + --sweep_interval.");
 ABSL_FLAG(absl::Duration, renew_interval, absl::ZeroDuration(),
           "How often the leases of warm runs are renewed (default: a third of --lease).");
-ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(2), "How often un-notified ready work is looked for.");
-ABSL_FLAG(absl::Duration, dispatch_lease, absl::Seconds(40),
+ABSL_FLAG(absl::Duration, sweep_interval, absl::Milliseconds(500),
+          "How often un-notified ready work and expired leases are looked for.");
+ABSL_FLAG(absl::Duration, dispatch_lease, absl::Seconds(3),
           "Lease a recorded call carries to its processor (a lost dispatch is claimed by another after it).");
 ABSL_FLAG(int64_t, warm_memory_mb, 1024, "Isolate heap of warm runs beyond which the least recent are evicted, MiB.");
 ABSL_FLAG(absl::Duration, warm_idle, absl::Minutes(10), "A warm run without a step for this long is evicted.");
