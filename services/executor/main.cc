@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
           absl::StrCat("cannot start JavaScript workers (set --js_worker): ", pool.status().message()));
     }
     ASSIGN_OR_RETURN(auto storage, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
+    ctx.DependsOn("storage", storage);
     auto* js_pool = ctx.Own(std::move(*pool));
     auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(storage));
     auto* notifier = ctx.Own(std::make_unique<services::Notifier>(

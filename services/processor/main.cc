@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   return services::ServiceMain(argc, argv, "stack-processor", [](services::ServiceContext& ctx) -> absl::Status {
     ASSIGN_OR_RETURN(auto storage, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
     ASSIGN_OR_RETURN(auto proxy, ctx.Channel(absl::GetFlag(FLAGS_proxy), "--proxy"));
+    ctx.DependsOn("storage", storage);
+    ctx.DependsOn("proxy", proxy);
     services::ProcessorConfig config;
     config.owner = ctx.ReplicaId();
     config.threads = absl::GetFlag(FLAGS_threads);

@@ -294,5 +294,44 @@ TEST(ChaosTest, EveryServiceKilledAndFrozenWithDefaultSettings) {
               all.size() * kCallsPerRun, twice, never);
 }
 
+// Health follows the dependencies: with storage killed, every service that
+// needs it reports NOT_SERVING (the processor also while the proxy is down),
+// while "liveness" stays SERVING; all serve again once it is back.
+TEST(ChaosTest, HealthReflectsDependencies) {
+  StackOptions options;
+  options.lease = "";
+  options.sweep_interval = "";
+  auto started = Stack::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack* stack = started->get();
+  const std::vector<std::string> dependents = {"keystore", "proxy", "processor0", "executor0"};
+  auto health_of = [&](const std::string& name, const std::string& service = "") {
+    auto status = CheckHealth(*MakeChannel({.target = stack->target(name)}), service, absl::Seconds(1));
+    return status.ok() ? *status : HealthStatus::kUnknown;
+  };
+  auto wait_all = [&](const std::vector<std::string>& names, HealthStatus want) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < deadline) {
+      bool all = true;
+      for (const auto& name : names) all = all && health_of(name) == want;
+      if (all) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_all(dependents, HealthStatus::kServing));
+  ASSERT_TRUE(stack->Signal("storage", SIGKILL).ok());
+  EXPECT_TRUE(wait_all(dependents, HealthStatus::kNotServing)) << stack->Logs();
+  for (const auto& name : dependents) EXPECT_EQ(health_of(name, "liveness"), HealthStatus::kServing) << name;
+  ASSERT_TRUE(stack->Restart("storage").ok());
+  EXPECT_TRUE(wait_all(dependents, HealthStatus::kServing)) << stack->Logs();
+  // The proxy down: the processor is not serving, the executor still is.
+  ASSERT_TRUE(stack->Signal("proxy", SIGKILL).ok());
+  EXPECT_TRUE(wait_all({"processor0"}, HealthStatus::kNotServing));
+  EXPECT_EQ(health_of("executor0"), HealthStatus::kServing);
+  ASSERT_TRUE(stack->Restart("proxy").ok());
+  EXPECT_TRUE(wait_all({"processor0"}, HealthStatus::kServing));
+}
+
 }  // namespace
 }  // namespace tasker::e2e
