@@ -1,5 +1,7 @@
 #include "services/executor/executor.h"
 
+#include <utility>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -182,6 +184,7 @@ absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_
   request.set_version(version);
   ASSIGN_OR_RETURN(auto function, stores_.functions->GetTaskFunction(request));
   std::lock_guard<std::mutex> lock(code_mu_);
+  if (static_cast<int>(code_cache_.size()) >= config_.code_cache_entries) code_cache_.erase(code_cache_.begin());
   code_cache_[{identifier, version}] = function.code();
   return function.code();
 }
@@ -549,16 +552,42 @@ int Executor::Deliver(const std::vector<v1::StackRun>& calls) {
       if (it == runs_.end()) continue;  // not warm here: storage has it for whoever claims the run
       run = it->second;
     }
-    std::lock_guard<std::mutex> lock(run->mu);
-    if (run->gone || !run->outstanding.count(call.call_id())) continue;
-    bool queued = false;
-    for (const auto& r : run->inbox) queued |= r.call_id == call.call_id();
-    if (queued) continue;
-    run->inbox.push_back(ResultOf(call));
-    ++accepted;
-    Schedule(run);
+    std::unique_lock<std::mutex> lock(run->mu, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      // A step (and its commit, which may wait on storage) holds the run:
+      // the result waits in its mail instead of this thread (a gRPC
+      // handler's) waiting for the step.
+      bool queue = false;
+      {
+        std::lock_guard<std::mutex> mail_lock(run->mail_mu);
+        run->mail.push_back(call);
+        queue = !std::exchange(run->mail_queued, true);
+      }
+      if (queue) {
+        std::lock_guard<std::mutex> ready_lock(ready_mu_);
+        ready_.push_back(run);
+        ready_cv_.notify_one();
+      }
+      ++accepted;
+      continue;
+    }
+    if (Accept(run, call)) {
+      ++accepted;
+      Schedule(run);
+    }
   }
   return accepted;
+}
+
+// Called with run->mu held: queues a result for delivery unless it is not
+// awaited (or already queued).
+bool Executor::Accept(const RunPtr& run, const v1::StackRun& call) {
+  if (run->gone || !run->outstanding.count(call.call_id())) return false;
+  for (const auto& r : run->inbox) {
+    if (r.call_id == call.call_id()) return false;
+  }
+  run->inbox.push_back(ResultOf(call));
+  return true;
 }
 
 // Called with run->mu held.
@@ -581,6 +610,13 @@ void Executor::DeliveryLoop() {
       ready_.pop_front();
     }
     std::lock_guard<std::mutex> lock(run->mu);
+    std::vector<v1::StackRun> mail;
+    {
+      std::lock_guard<std::mutex> mail_lock(run->mail_mu);
+      mail.swap(run->mail);
+      run->mail_queued = false;
+    }
+    for (const auto& call : mail) Accept(run, call);
     DeliverInbox(run);
     run->scheduled = false;
   }

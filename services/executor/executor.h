@@ -83,6 +83,10 @@ struct ExecutorConfig {
   // Results of a run's outstanding calls are looked up in storage when none
   // was pushed for this long (a lost push).
   absl::Duration straggler_after = absl::Seconds(5);
+  // Bounds: runs queued to claim (notifications beyond are dropped: storage
+  // has the work), and task versions whose code is cached.
+  int max_queued = 100000;
+  int code_cache_entries = 1000;
 };
 
 // The parts of the store an executor uses.
@@ -156,6 +160,7 @@ class Executor {
   void Schedule(const RunPtr& run);
   void DeliveryLoop();
   void DeliverInbox(const RunPtr& run);
+  bool Accept(const RunPtr& run, const tasker::v1::StackRun& call);
   // Records the run's failure (the root's lease held); counts it and wakes
   // its watchers when it was recorded.
   absl::Status RecordFailure(const RunPtr& run, tasker::v1::ErrorInfo error);
@@ -188,7 +193,7 @@ class Executor {
   ExecutorConfig config_;
   ExecutorCounters counters_;
   RunEvents events_;
-  WorkQueue queue_;
+  WorkQueue queue_{static_cast<size_t>(std::max(1, config_.max_queued))};
   std::mutex code_mu_;
   std::map<std::pair<std::string, int64_t>, std::string> code_cache_;  // versions are immutable
 

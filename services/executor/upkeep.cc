@@ -136,6 +136,10 @@ bool Executor::Evict(const RunPtr& run) {
       run->checkpointing) {
     return false;  // busy: try again later
   }
+  {
+    std::lock_guard<std::mutex> mail_lock(run->mail_mu);
+    if (!run->mail.empty()) return false;  // results to deliver first
+  }
   v1::PutCheckpointRequest request;
   request.set_root_stack_run_id(run->root_id);
   request.set_fencing_token(run->token);

@@ -22,6 +22,8 @@ ABSL_FLAG(absl::Duration, renew_interval, absl::ZeroDuration(),
           "How often held calls' leases are renewed (0: a third of --lease).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Milliseconds(500),
           "How often un-notified ready calls and expired leases are looked for.");
+ABSL_FLAG(int, max_queued, 100000, "Call ids queued here (notified, retries due); beyond, left to the sweeps.");
+ABSL_FLAG(int, notify_max_queued, 10000, "Result pushes queued per executor; beyond, dropped (found by its checks).");
 ABSL_FLAG(int, max_held, 10000, "Calls held at once (queued or being performed); dispatches beyond are refused.");
 
 int main(int argc, char** argv) {
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
     if (config.renew_interval == absl::ZeroDuration()) config.renew_interval = config.lease / 3;
     config.sweep_interval = absl::GetFlag(FLAGS_sweep_interval);
     config.max_held = absl::GetFlag(FLAGS_max_held);
+    config.max_queued = absl::GetFlag(FLAGS_max_queued);
+    if (config.max_queued < 1) return absl::InvalidArgumentError("--max_queued: must be >= 1");
     if (config.renew_interval <= absl::ZeroDuration() || config.renew_interval * 2 > config.lease) {
       return absl::InvalidArgumentError("--renew_interval: must be positive and at most half of --lease");
     }
@@ -50,7 +54,8 @@ int main(int argc, char** argv) {
     auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(storage));
     auto* notifier = ctx.Own(
         std::make_unique<services::Notifier>(absl::GetFlag(FLAGS_executors), std::vector<std::string>{},
-                                             ctx.config().auth_token));
+                                             ctx.config().auth_token,
+                                             services::NotifierOptions{.max_queued = absl::GetFlag(FLAGS_notify_max_queued)}));
     auto* processor = ctx.Own(
         std::make_unique<services::Processor>(services::ProcessorStores::Of(store), proxy, notifier, config));
     ctx.AddService(ctx.Own(std::make_unique<services::ProcessorService>(processor)));

@@ -156,7 +156,14 @@ bool Processor::Dispatch(const v1::StackRun& call) {
     dispatched_[call.id()] = call;
   }
   Hold(call, call.fencing_token());
-  return queue_.Push({v1::WORK_KIND_PERFORM_CALL, call.id()});
+  if (queue_.Push({v1::WORK_KIND_PERFORM_CALL, call.id()})) return true;
+  // Full (or queued already): not held here; after its lease a sweep claims it.
+  {
+    std::lock_guard<std::mutex> lock(dispatched_mu_);
+    dispatched_.erase(call.id());
+  }
+  Release(call.id());
+  return false;
 }
 
 absl::Status Processor::Process(const std::string& id) {

@@ -42,6 +42,9 @@ struct ProcessorConfig {
   // are refused (the executor's notifier tries another processor; the
   // dispatch lease covers the rest) and sweeps claim no more.
   int max_held = 10000;
+  // Call ids queued (notified, retries due later); beyond, dropped (storage
+  // has them; a sweep claims them).
+  int max_queued = 100000;
   // How long an outcome is retried while storage is unreachable.
   absl::Duration write_retry = absl::Seconds(60);
   int max_attempts = 5;
@@ -121,7 +124,7 @@ class Processor {
   Notifier* notifier_;
   ProcessorConfig config_;
   ProcessorCounters counters_;
-  WorkQueue queue_;
+  WorkQueue queue_{static_cast<size_t>(std::max(1, config_.max_queued))};
   WorkerThreads workers_;
 };
 
