@@ -211,6 +211,7 @@ class Executor {
   // succeeds looks up the results of every waiting run at once (a result
   // whose commit's answer was lost was not pushed).
   std::atomic<bool> storage_was_down_{false};
+  std::atomic<bool> check_all_stragglers_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> started_{false};
   absl::Time last_straggler_check_ = absl::InfinitePast();

@@ -37,7 +37,10 @@ void Executor::Upkeep(bool force_renew) {
   if (force_renew) RenewLeases();
   EvictIfNeeded();
   CheckpointIfDue();
-  if (now - last_straggler_check_ >= config_.sweep_interval) {
+  if (check_all_stragglers_.exchange(false)) {
+    last_straggler_check_ = now;
+    FindStragglers(absl::ZeroDuration());
+  } else if (now - last_straggler_check_ >= config_.sweep_interval) {
     last_straggler_check_ = now;
     FindStragglers(config_.straggler_after);
   }
@@ -70,9 +73,10 @@ void Executor::RenewLeases() {
   }
   if (storage_was_down_.exchange(false)) {
     // Storage is back: results committed just before it went down may not
-    // have been pushed (their commit's answer was lost).
+    // have been pushed (their commit's answer was lost). Looked up by the
+    // upkeep thread: renewals must not wait for it.
     LogInfo("storage reachable again; looking up results of waiting runs");
-    FindStragglers(absl::ZeroDuration());
+    check_all_stragglers_ = true;
   }
   for (const std::string& id : renewed->lost()) {
     // Cancelled, finished elsewhere, or taken over: it is not ours any more.
