@@ -123,19 +123,26 @@ void Notifier::NotifyResume(const std::string& root_id) {
                         });
 }
 
-Notifier::ExecutorPeer* Notifier::ExecutorAt(const std::string& target) {
+std::shared_ptr<Notifier::ExecutorPeer> Notifier::ExecutorAt(const std::string& target) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_target_.find(target);
-  if (it != by_target_.end()) return it->second.get();
+  if (it != by_target_.end()) return it->second;
+  if (static_cast<int>(by_target_.size()) >= options_.max_executor_peers) {
+    // Let go of peers nobody is pushing to (a push in flight keeps its own
+    // reference until it is answered).
+    for (auto p = by_target_.begin(); p != by_target_.end();) {
+      p = p->second.use_count() == 1 ? by_target_.erase(p) : std::next(p);
+    }
+  }
   auto channel = MakeChannel({.target = target, .auth_token = auth_token_});
   if (!channel.ok()) return nullptr;
-  auto peer = std::make_unique<ExecutorPeer>();
+  auto peer = std::make_shared<ExecutorPeer>();
   peer->stub = v1::Executor::NewStub(*channel);
-  return (by_target_[target] = std::move(peer)).get();
+  return by_target_[target] = std::move(peer);
 }
 
 void Notifier::DeliverResult(const std::string& reply_to, const v1::StackRun& call) {
-  ExecutorPeer* peer = ExecutorAt(reply_to);
+  std::shared_ptr<ExecutorPeer> peer = ExecutorAt(reply_to);
   if (!peer) {
     LogWarning("bad reply_to", {{"reply_to", reply_to}});
     return;
@@ -147,7 +154,7 @@ void Notifier::DeliverResult(const std::string& reply_to, const v1::StackRun& ca
   if (request) SendResults(peer, std::move(request));
 }
 
-void Notifier::SendResults(ExecutorPeer* peer, std::shared_ptr<v1::DeliverResultsRequest> request) {
+void Notifier::SendResults(std::shared_ptr<ExecutorPeer> peer, std::shared_ptr<v1::DeliverResultsRequest> request) {
   struct Pending {
     std::unique_ptr<grpc::ClientContext> context;
     v1::DeliverResultsResponse response;

@@ -36,6 +36,9 @@ struct NotifierOptions {
   // dispatch lease.
   absl::Duration deadline = absl::Seconds(2);
   absl::Duration suspect_for = absl::Seconds(5);
+  // Executors (reply_to addresses) kept with their channel; beyond, idle
+  // ones are let go (addresses change as pods come and go).
+  int max_executor_peers = 1024;
 };
 
 class Notifier {
@@ -56,6 +59,11 @@ class Notifier {
   void Flush();
   // Pushes dropped because their peer's queue was full.
   int64_t dropped() const { return dropped_; }
+  // Executors kept (bounded by max_executor_peers).
+  int executor_peers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(by_target_.size());
+  }
 
  private:
   // Pushes of one kind to one peer: at most one in flight, the rest queued
@@ -109,8 +117,8 @@ class Notifier {
 
   // Sends `request` to processor `at` now (a retry, or a lane's next batch).
   void Dispatch(std::shared_ptr<tasker::v1::NotifyCallsRequest> request, size_t at, size_t tries);
-  void SendResults(ExecutorPeer* peer, std::shared_ptr<tasker::v1::DeliverResultsRequest> request);
-  ExecutorPeer* ExecutorAt(const std::string& target);
+  void SendResults(std::shared_ptr<ExecutorPeer> peer, std::shared_ptr<tasker::v1::DeliverResultsRequest> request);
+  std::shared_ptr<ExecutorPeer> ExecutorAt(const std::string& target);
   // The next processor to push to, round-robin, passing over suspect ones
   // (unless all are).
   size_t NextProcessor();
@@ -122,7 +130,7 @@ class Notifier {
   std::vector<std::unique_ptr<Lane<tasker::v1::NotifyCallsRequest>>> dispatch_lanes_;  // one per processor
   std::atomic<uint64_t> next_{0};
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<ExecutorPeer>> by_target_;
+  std::map<std::string, std::shared_ptr<ExecutorPeer>> by_target_;
   std::atomic<int> in_flight_{0};
   std::atomic<int64_t> dropped_{0};
   std::mutex suspect_mu_;

@@ -179,6 +179,26 @@ TEST(NotifierTest, WhatWaitsForAPeerIsBounded) {
   runner.Shutdown();
 }
 
+TEST(NotifierTest, ExecutorsKeptAreBounded) {
+  Notifier notifier({}, {}, "", NotifierOptions{.deadline = absl::Milliseconds(200), .max_executor_peers = 3});
+  for (int i = 0; i < 10; ++i) {
+    notifier.DeliverResult(absl::StrCat("127.0.0.1:", i + 1), Call(i));
+    notifier.Flush();  // answered (failed): the peer is idle
+  }
+  EXPECT_LE(notifier.executor_peers(), 3);
+  // A live one still gets its pushes.
+  ScriptedExecutor executor;
+  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
+  runner.AddService(&executor);
+  ASSERT_TRUE(runner.Start().ok());
+  executor.gate.Open();
+  notifier.DeliverResult(runner.local_target(), Call(42));
+  notifier.Flush();
+  ASSERT_EQ(executor.gate.requests().size(), 1u);
+  EXPECT_LE(notifier.executor_peers(), 3);
+  runner.Shutdown();
+}
+
 // A processor that does not answer (frozen): the dispatch is not resent to
 // another processor with the same fencing token (the frozen one could still
 // perform it), and the next dispatches pass it over.
