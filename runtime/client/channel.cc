@@ -76,6 +76,16 @@ std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout) {
   return context;
 }
 
+std::unique_ptr<grpc::ClientContext> MakeWaitingContext(absl::Duration timeout) {
+  auto context = MakeContext(timeout);
+  context->set_wait_for_ready(true);
+  return context;
+}
+
+bool Transient(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
 bool WaitForReady(const std::shared_ptr<grpc::Channel>& channel,
                   absl::Duration timeout) {
   return channel->WaitForConnected(

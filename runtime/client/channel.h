@@ -32,6 +32,16 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
 // A context whose deadline is `timeout` from now.
 std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout);
 
+// The same, for calls that should wait out a peer's restart: the call waits
+// (until its deadline) for the channel to connect instead of failing at once
+// with UNAVAILABLE while the peer is down or the channel is backing off
+// (gRPC's wait_for_ready). A call in flight when the peer dies still fails.
+std::unique_ptr<grpc::ClientContext> MakeWaitingContext(absl::Duration timeout);
+
+// Whether a failed call may succeed when tried again (the peer was down,
+// restarting or slow): UNAVAILABLE, DEADLINE_EXCEEDED.
+bool Transient(const absl::Status& status);
+
 // Waits until the channel is connected or the timeout passes.
 bool WaitForReady(const std::shared_ptr<grpc::Channel>& channel,
                   absl::Duration timeout);

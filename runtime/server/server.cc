@@ -110,6 +110,10 @@ absl::Status ServerRunner::Start() {
     return absl::UnavailableError("cannot listen on " + config_.listen_address);
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
+  // "liveness" stays SERVING until shutdown whatever the dependencies do
+  // (SetServing changes only ""): for liveness probes, which must not
+  // restart a process because storage is down.
+  server_->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
   if (!config_.port_file.empty()) {
     absl::Status written = WritePortFile(config_.port_file, port_);
     if (!written.ok()) return written;
@@ -144,9 +148,18 @@ absl::Status ServerRunner::Serve() {
 
 void ServerRunner::RequestShutdown() { OnSignal(0); }
 
-void ServerRunner::Shutdown() {
+void ServerRunner::SetServing(bool serving) {
+  std::lock_guard<std::mutex> lock(health_mu_);
   if (!server_ || shut_down_) return;
-  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus("", serving);
+}
+
+void ServerRunner::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    if (!server_ || shut_down_) return;
+    shut_down_ = true;
+  }
   LogInfo("shutting down",
           {{"grace_ms",
             std::to_string(absl::ToInt64Milliseconds(config_.shutdown_grace))}});

@@ -16,6 +16,7 @@
 #define TASKER_RUNTIME_SERVER_SERVER_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct ServerConfig {
   // Largest request/response message accepted, in bytes.
   int max_message_bytes = 128 * 1024 * 1024;
 };
+
+// The health service name that reports only whether the process is up.
+inline constexpr char kLivenessService[] = "liveness";
 
 class ServerRunner {
  public:
@@ -66,6 +70,12 @@ class ServerRunner {
   // Makes WaitForShutdownSignal() return; safe from any thread.
   void RequestShutdown();
 
+  // Sets the whole server's health (grpc.health.v1, service ""), e.g. to
+  // NOT_SERVING while a dependency is unreachable (readiness). The service
+  // kLivenessService stays SERVING until shutdown (liveness). Ignored once
+  // shutting down.
+  void SetServing(bool serving);
+
   // Graceful shutdown; idempotent. Returns once the server has stopped.
   void Shutdown();
 
@@ -78,6 +88,7 @@ class ServerRunner {
   std::vector<grpc::Service*> services_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::mutex health_mu_;
   bool shut_down_ = false;
 };
 

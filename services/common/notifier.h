@@ -5,7 +5,8 @@
 // The hot path of a warm run uses two pushes: DispatchCalls (executor →
 // processor, the recorded calls with their dispatch leases) and
 // DeliverResult (processor → the executor holding the run, its reply_to).
-// Both are asynchronous: the caller never waits for the peer, and both
+// Both are asynchronous: the caller never waits for the peer (nor does
+// NotifyResume), and both
 // coalesce: to each peer at most one push of a kind is on the wire; what is
 // pushed meanwhile leaves together in the next one. A lone push goes at once;
 // under load one RPC carries many calls or results.
@@ -19,20 +20,34 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "proto/tasker/v1/executor.grpc.pb.h"
 #include "proto/tasker/v1/stack_processor.grpc.pb.h"
 
 namespace tasker::services {
 
+// Every push is fire-and-forget: no caller waits for a peer, and what waits
+// to be sent is bounded: beyond `max_queued` items queued to one peer, new
+// pushes to it are dropped (counted in dropped()).
+struct NotifierOptions {
+  int max_queued = 10000;
+  // Deadline of one push. A processor that does not answer within it (frozen,
+  // overloaded) is passed over for `suspect_for`, its calls left to their
+  // dispatch lease.
+  absl::Duration deadline = absl::Seconds(2);
+  absl::Duration suspect_for = absl::Seconds(5);
+  // Executors (reply_to addresses) kept with their channel; beyond, idle
+  // ones are let go (addresses change as pods come and go).
+  int max_executor_peers = 1024;
+};
+
 class Notifier {
  public:
   // `executors` and `processors` are gRPC targets; either list may be empty.
   Notifier(const std::vector<std::string>& executors, const std::vector<std::string>& processors,
-           const std::string& auth_token);
+           const std::string& auth_token, NotifierOptions options = {});
   virtual ~Notifier();
 
-  // Asks a processor to claim these calls (by id).
-  void NotifyCalls(const std::vector<std::string>& stack_run_ids);
   // Hands calls already leased for dispatch to a processor (round-robin;
   // another one is tried when the first cannot be reached).
   virtual void DispatchCalls(const std::vector<tasker::v1::StackRun>& calls);
@@ -42,6 +57,13 @@ class Notifier {
   virtual void DeliverResult(const std::string& reply_to, const tasker::v1::StackRun& call);
   // Waits until no asynchronous push is in flight (for shutdown and tests).
   void Flush();
+  // Pushes dropped because their peer's queue was full.
+  int64_t dropped() const { return dropped_; }
+  // Executors kept (bounded by max_executor_peers).
+  int executor_peers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(by_target_.size());
+  }
 
  private:
   // Pushes of one kind to one peer: at most one in flight, the rest queued
@@ -51,12 +73,20 @@ class Notifier {
    public:
     // Adds to the lane what `fill` puts in a request. Returns the request to
     // send now, or null when one is in flight (the additions wait for it).
+    // `items` counts what `fill` adds; beyond `max_queued` queued items the
+    // push is dropped (*dropped set).
     template <typename Fill>
-    std::shared_ptr<Request> Push(Fill fill) {
+    std::shared_ptr<Request> Push(Fill fill, int items, int max_queued, bool* dropped) {
       std::lock_guard<std::mutex> lock(mu_);
+      *dropped = false;
       if (in_flight_) {
+        if (queued_items_ + items > max_queued) {
+          *dropped = true;
+          return nullptr;
+        }
         if (!queued_) queued_ = std::make_shared<Request>();
         fill(queued_.get());
+        queued_items_ += items;
         return nullptr;
       }
       in_flight_ = true;
@@ -69,6 +99,7 @@ class Notifier {
     std::shared_ptr<Request> Next() {
       std::lock_guard<std::mutex> lock(mu_);
       std::shared_ptr<Request> next = std::move(queued_);
+      queued_items_ = 0;
       in_flight_ = next != nullptr;
       return next;
     }
@@ -77,6 +108,7 @@ class Notifier {
     std::mutex mu_;
     bool in_flight_ = false;
     std::shared_ptr<Request> queued_;
+    int queued_items_ = 0;
   };
   struct ExecutorPeer {
     std::unique_ptr<tasker::v1::Executor::Stub> stub;
@@ -85,17 +117,24 @@ class Notifier {
 
   // Sends `request` to processor `at` now (a retry, or a lane's next batch).
   void Dispatch(std::shared_ptr<tasker::v1::NotifyCallsRequest> request, size_t at, size_t tries);
-  void SendResults(ExecutorPeer* peer, std::shared_ptr<tasker::v1::DeliverResultsRequest> request);
-  ExecutorPeer* ExecutorAt(const std::string& target);
+  void SendResults(std::shared_ptr<ExecutorPeer> peer, std::shared_ptr<tasker::v1::DeliverResultsRequest> request);
+  std::shared_ptr<ExecutorPeer> ExecutorAt(const std::string& target);
+  // The next processor to push to, round-robin, passing over suspect ones
+  // (unless all are).
+  size_t NextProcessor();
 
+  NotifierOptions options_;
   std::string auth_token_;
   std::vector<std::unique_ptr<tasker::v1::Executor::Stub>> executors_;
   std::vector<std::unique_ptr<tasker::v1::StackProcessor::Stub>> processors_;
   std::vector<std::unique_ptr<Lane<tasker::v1::NotifyCallsRequest>>> dispatch_lanes_;  // one per processor
   std::atomic<uint64_t> next_{0};
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<ExecutorPeer>> by_target_;
+  std::map<std::string, std::shared_ptr<ExecutorPeer>> by_target_;
   std::atomic<int> in_flight_{0};
+  std::atomic<int64_t> dropped_{0};
+  std::mutex suspect_mu_;
+  std::vector<absl::Time> suspect_until_;  // per processor
 };
 
 }  // namespace tasker::services

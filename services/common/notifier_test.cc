@@ -162,5 +162,70 @@ TEST(NotifierTest, AnUnreachableExecutorLosesOnlyThePushes) {
   runner.Shutdown();
 }
 
+TEST(NotifierTest, WhatWaitsForAPeerIsBounded) {
+  ScriptedExecutor executor;
+  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
+  runner.AddService(&executor);
+  ASSERT_TRUE(runner.Start().ok());
+  Notifier notifier({}, {}, "", NotifierOptions{.max_queued = 10});
+  notifier.DeliverResult(runner.local_target(), Call(0));
+  ASSERT_TRUE(executor.gate.WaitForEntered(1));  // held on the wire
+  for (int i = 1; i <= 25; ++i) notifier.DeliverResult(runner.local_target(), Call(i));
+  EXPECT_EQ(notifier.dropped(), 15);
+  executor.gate.Open();
+  notifier.Flush();
+  ASSERT_EQ(executor.gate.requests().size(), 2u);
+  EXPECT_EQ(executor.gate.requests()[1].size(), 10u);
+  runner.Shutdown();
+}
+
+TEST(NotifierTest, ExecutorsKeptAreBounded) {
+  Notifier notifier({}, {}, "", NotifierOptions{.deadline = absl::Milliseconds(200), .max_executor_peers = 3});
+  for (int i = 0; i < 10; ++i) {
+    notifier.DeliverResult(absl::StrCat("127.0.0.1:", i + 1), Call(i));
+    notifier.Flush();  // answered (failed): the peer is idle
+  }
+  EXPECT_LE(notifier.executor_peers(), 3);
+  // A live one still gets its pushes.
+  ScriptedExecutor executor;
+  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
+  runner.AddService(&executor);
+  ASSERT_TRUE(runner.Start().ok());
+  executor.gate.Open();
+  notifier.DeliverResult(runner.local_target(), Call(42));
+  notifier.Flush();
+  ASSERT_EQ(executor.gate.requests().size(), 1u);
+  EXPECT_LE(notifier.executor_peers(), 3);
+  runner.Shutdown();
+}
+
+// A processor that does not answer (frozen): the dispatch is not resent to
+// another processor with the same fencing token (the frozen one could still
+// perform it), and the next dispatches pass it over.
+TEST(NotifierTest, AnUnansweringProcessorIsPassedOverWithoutResendingItsCalls) {
+  ScriptedProcessor frozen, healthy;
+  ServerRunner frozen_runner(ServerConfig{.component = "frozen"});
+  frozen_runner.AddService(&frozen);
+  ASSERT_TRUE(frozen_runner.Start().ok());
+  ServerRunner healthy_runner(ServerConfig{.component = "healthy"});
+  healthy_runner.AddService(&healthy);
+  ASSERT_TRUE(healthy_runner.Start().ok());
+  healthy.gate.Open();
+  Notifier notifier({}, {frozen_runner.local_target(), healthy_runner.local_target()}, "",
+                    NotifierOptions{.deadline = absl::Milliseconds(300), .suspect_for = absl::Seconds(30)});
+  notifier.DispatchCalls({Call(0)});  // round-robin: to the frozen one
+  ASSERT_TRUE(frozen.gate.WaitForEntered(1));
+  absl::SleepFor(absl::Milliseconds(600));  // its deadline passes
+  for (int i = 1; i <= 4; ++i) notifier.DispatchCalls({Call(i)});
+  // Every later dispatch went to the healthy one; sr0 was not resent.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (AllIds(healthy.gate.requests()).size() < 4 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(AllIds(healthy.gate.requests()), (std::multiset<std::string>{"sr1", "sr2", "sr3", "sr4"}));
+  frozen.gate.Open();
+  notifier.Flush();
+  frozen_runner.Shutdown();
+  healthy_runner.Shutdown();
+}
+
 }  // namespace
 }  // namespace tasker::services

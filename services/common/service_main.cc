@@ -2,12 +2,18 @@
 
 #include <unistd.h>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
 #include "runtime/server/server_flags.h"
+
+ABSL_FLAG(absl::Duration, dependency_check_interval, absl::Seconds(1),
+          "How often the health of the services this one depends on is checked (health is NOT_SERVING while "
+          "one is down).");
 
 namespace tasker::services {
 
@@ -74,7 +80,23 @@ int ServiceMain(int argc, char** argv, const std::string& component,
         break;
       }
     }
-    if (code == 0) runner.WaitForShutdownSignal();
+    // Health follows the dependencies (storage down: NOT_SERVING).
+    DependencyHealth health(
+        context.dependencies_,
+        [&runner](bool serving, const std::vector<std::string>& down) {
+          runner.SetServing(serving);
+          if (serving) {
+            LogInfo("dependencies reachable; serving");
+          } else {
+            LogWarning("dependencies unreachable; not serving", {{"down", absl::StrJoin(down, ",")}});
+          }
+        },
+        absl::GetFlag(FLAGS_dependency_check_interval));
+    if (code == 0) {
+      health.Start();
+      runner.WaitForShutdownSignal();
+    }
+    health.Stop();
     runner.Shutdown();
   }
   for (auto it = context.on_stop_.rbegin(); it != context.on_stop_.rend(); ++it) (*it)();

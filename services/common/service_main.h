@@ -30,6 +30,7 @@
 #include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
 #include "runtime/server/server.h"
+#include "services/common/dependency_health.h"
 
 namespace tasker::services {
 
@@ -62,6 +63,11 @@ class ServiceContext {
 
   // Serves `service` (not owned: Own() it).
   void AddService(grpc::Service* service) { services_.push_back(service); }
+  // This service reports NOT_SERVING (gRPC health) while `channel`'s server
+  // is unreachable or not serving (checked every --dependency_check_interval).
+  void DependsOn(const std::string& name, std::shared_ptr<grpc::Channel> channel) {
+    dependencies_.push_back({name, std::move(channel)});
+  }
   // Runs once the server is listening; an error stops the binary (exit 1).
   void OnStart(std::function<absl::Status()> hook) { on_start_.push_back(std::move(hook)); }
   // Runs after the server stopped, in reverse order of registration.
@@ -76,6 +82,7 @@ class ServiceContext {
   std::vector<grpc::Service*> services_;
   std::vector<std::function<absl::Status()>> on_start_;
   std::vector<std::function<void()>> on_stop_;
+  std::vector<DependencyHealth::Dependency> dependencies_;
 };
 
 int ServiceMain(int argc, char** argv, const std::string& component,

@@ -6,7 +6,7 @@ namespace tasker::services {
 
 bool WorkQueue::Push(WorkItem item, absl::Time at) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (closed_ || !queued_.insert(item).second) return false;
+  if (closed_ || queued_.size() >= max_items_ || !queued_.insert(item).second) return false;
   due_.emplace(at, std::move(item));
   cv_.notify_one();
   return true;

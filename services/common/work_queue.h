@@ -25,7 +25,10 @@ struct WorkItem {
 
 class WorkQueue {
  public:
-  // Returns false when the item was already queued.
+  // At most `max_items` wait; beyond, Push refuses (the item stays in
+  // storage, where a sweep finds it).
+  explicit WorkQueue(size_t max_items = 100000) : max_items_(max_items) {}
+  // Returns false when the item was already queued, or the queue is full.
   bool Push(WorkItem item, absl::Time at = absl::InfinitePast());
   // Blocks until an item is due or `timeout` passes or Close() is called.
   std::optional<WorkItem> Pop(absl::Duration timeout);
@@ -37,6 +40,7 @@ class WorkQueue {
   std::multimap<absl::Time, WorkItem> due_;
   std::set<WorkItem> queued_;
   bool closed_ = false;
+  const size_t max_items_;
 };
 
 }  // namespace tasker::services

@@ -1,9 +1,12 @@
 #include "services/executor/executor.h"
 
+#include <utility>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "runtime/common/json_text.h"
+#include "runtime/client/channel.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "runtime/js/replay.h"
@@ -136,6 +139,7 @@ void Executor::Start() {
   claimers_.Start();
   for (int i = 0; i < config_.delivery_threads; ++i) delivery_threads_.emplace_back([this] { DeliveryLoop(); });
   upkeep_thread_ = std::thread([this] { UpkeepLoop(); });
+  renew_thread_ = std::thread([this] { RenewLoop(); });
 }
 
 void Executor::Stop() {
@@ -149,6 +153,7 @@ void Executor::Stop() {
   for (auto& t : delivery_threads_) t.join();
   delivery_threads_.clear();
   if (upkeep_thread_.joinable()) upkeep_thread_.join();
+  if (renew_thread_.joinable()) renew_thread_.join();
 }
 
 bool Executor::Enqueue(int kind, const std::string& id) { return queue_.Push({kind, id}); }
@@ -177,8 +182,10 @@ int64_t Executor::warm_bytes() const {
 void Executor::Sweep() {
   // Claims by kind without an id find work whose notification was lost or
   // whose lease expired (a dead executor's runs); each is processed here.
+  // It runs however busy the claim threads are (admission control bounds
+  // what it takes on): a takeover must not wait for them.
   for (int kind : {v1::WORK_KIND_RESUME_PARENT, v1::WORK_KIND_EXECUTE_ROOT}) {
-    for (int i = 0; i < 100 && !claimers_.stopping() && counters_.in_flight < config_.threads; ++i) {
+    for (int i = 0; i < 100 && !claimers_.stopping(); ++i) {
       absl::Status status = Process(kind, "");
       if (!status.ok()) break;  // NOT_FOUND: nothing ready
     }
@@ -196,6 +203,7 @@ absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_
   request.set_version(version);
   ASSIGN_OR_RETURN(auto function, stores_.functions->GetTaskFunction(request));
   std::lock_guard<std::mutex> lock(code_mu_);
+  if (static_cast<int>(code_cache_.size()) >= config_.code_cache_entries) code_cache_.erase(code_cache_.begin());
   code_cache_[{identifier, version}] = function.code();
   return function.code();
 }
@@ -472,7 +480,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
           break;
         }
         complete.set_result_json(outcome.result_json);
-        auto completed = stores_.steps->CompleteRun(complete);
+        auto completed = WhileUnreachable([&] { return stores_.steps->CompleteRun(complete); });
         recorded = completed.status();
         if (recorded.ok()) {
           ++counters_.completed;
@@ -530,6 +538,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       absl::StatusOr<v1::RecordCallsResponse> recorded_calls;
       const absl::Time give_up = absl::Now() + config_.lease;
       absl::Duration backoff = absl::Milliseconds(20);
+      bool unanswered = false;  // an earlier try may have been committed
       while (true) {
         recorded_calls = stores_.steps->RecordCalls(record);
         if (recorded_calls.ok() || LostRace(recorded_calls.status()) ||
@@ -537,8 +546,15 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
             stopping_) {
           break;
         }
+        unanswered = unanswered || Transient(recorded_calls.status());
         absl::SleepFor(backoff);
         backoff = std::min(backoff * 2, absl::Seconds(1));
+      }
+      if (!recorded_calls.ok() && unanswered && LostRace(recorded_calls.status())) {
+        // Refused as already recorded? Then the try whose answer was lost
+        // (storage died after its commit) recorded it: go on with the
+        // recorded calls instead of leaving the run to its lease.
+        if (auto found = RecordedEarlier(record)) recorded_calls = std::move(*found);
       }
       recorded = recorded_calls.status();
       if (!recorded.ok()) break;
@@ -571,13 +587,40 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
   Forget(run, true);
 }
 
+template <typename Fn>
+auto Executor::WhileUnreachable(Fn fn) -> decltype(fn()) {
+  const absl::Time give_up = absl::Now() + config_.lease;
+  absl::Duration backoff = absl::Milliseconds(20);
+  while (true) {
+    auto result = fn();
+    if (result.ok() || !Transient(result.status()) || absl::Now() + backoff > give_up || stopping_) return result;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(500));
+  }
+}
+
+std::optional<v1::RecordCallsResponse> Executor::RecordedEarlier(const v1::RecordCallsRequest& record) {
+  auto journal = stores_.steps->GetJournal(JournalRequest(record.root_stack_run_id()));
+  if (!journal.ok()) return std::nullopt;
+  std::map<std::string, const v1::StackRun*> by_call_id;
+  for (const auto& call : journal->calls()) by_call_id[call.call_id()] = &call;
+  v1::RecordCallsResponse response;
+  for (const auto& call : record.calls()) {
+    auto it = by_call_id.find(call.call_id());
+    if (it == by_call_id.end()) return std::nullopt;
+    *response.add_calls() = *it->second;
+  }
+  LogInfo("calls found recorded by a try whose answer was lost", {{"stack_run", record.root_stack_run_id()}});
+  return response;
+}
+
 absl::Status Executor::RecordFailure(const RunPtr& run, v1::ErrorInfo error) {
   v1::FailRunRequest fail;
   fail.set_root_stack_run_id(run->root_id);
   fail.set_fencing_token(run->token);
   fail.set_step_token(StepToken(run->run_id, run->token, run->next_seq - 1));
   *fail.mutable_error() = std::move(error);
-  auto failed = stores_.steps->FailRun(fail);
+  auto failed = WhileUnreachable([&] { return stores_.steps->FailRun(fail); });
   if (!failed.ok()) return failed.status();
   ++counters_.failed;
   events_.Changed(run->run_id, &*failed);
@@ -613,16 +656,42 @@ int Executor::Deliver(const std::vector<v1::StackRun>& calls) {
       if (it == runs_.end()) continue;  // not warm here: storage has it for whoever claims the run
       run = it->second;
     }
-    std::lock_guard<std::mutex> lock(run->mu);
-    if (run->gone || !run->outstanding.count(call.call_id())) continue;
-    bool queued = false;
-    for (const auto& r : run->inbox) queued |= r.call_id == call.call_id();
-    if (queued) continue;
-    run->inbox.push_back(ResultOf(call));
-    ++accepted;
-    Schedule(run);
+    std::unique_lock<std::mutex> lock(run->mu, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      // A step (and its commit, which may wait on storage) holds the run:
+      // the result waits in its mail instead of this thread (a gRPC
+      // handler's) waiting for the step.
+      bool queue = false;
+      {
+        std::lock_guard<std::mutex> mail_lock(run->mail_mu);
+        run->mail.push_back(call);
+        queue = !std::exchange(run->mail_queued, true);
+      }
+      if (queue) {
+        std::lock_guard<std::mutex> ready_lock(ready_mu_);
+        ready_.push_back(run);
+        ready_cv_.notify_one();
+      }
+      ++accepted;
+      continue;
+    }
+    if (Accept(run, call)) {
+      ++accepted;
+      Schedule(run);
+    }
   }
   return accepted;
+}
+
+// Called with run->mu held: queues a result for delivery unless it is not
+// awaited (or already queued).
+bool Executor::Accept(const RunPtr& run, const v1::StackRun& call) {
+  if (run->gone || !run->outstanding.count(call.call_id())) return false;
+  for (const auto& r : run->inbox) {
+    if (r.call_id == call.call_id()) return false;
+  }
+  run->inbox.push_back(ResultOf(call));
+  return true;
 }
 
 // Called with run->mu held.
@@ -645,6 +714,13 @@ void Executor::DeliveryLoop() {
       ready_.pop_front();
     }
     std::lock_guard<std::mutex> lock(run->mu);
+    std::vector<v1::StackRun> mail;
+    {
+      std::lock_guard<std::mutex> mail_lock(run->mail_mu);
+      mail.swap(run->mail);
+      run->mail_queued = false;
+    }
+    for (const auto& call : mail) Accept(run, call);
     DeliverInbox(run);
     run->scheduled = false;
   }

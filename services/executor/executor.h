@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -54,12 +55,16 @@ struct ExecutorConfig {
   int delivery_threads = 64;
   // The lease on a warm run's root, renewed every `renew_interval`: a dead
   // executor's runs are taken over within lease + sweep_interval.
-  absl::Duration lease = absl::Seconds(10);
-  absl::Duration renew_interval = absl::Seconds(3);
-  // How often ready work nobody was told about is looked for.
-  absl::Duration sweep_interval = absl::Seconds(2);
-  // The lease a recorded call carries to its processor.
-  absl::Duration dispatch_lease = absl::Seconds(40);
+  // Renewals run on their own thread, so that no other upkeep delays them.
+  absl::Duration lease = absl::Seconds(3);
+  absl::Duration renew_interval = absl::Seconds(1);
+  // How often ready work nobody was told about (or whose lease expired) is
+  // looked for; the sweep runs however busy the claim threads are.
+  absl::Duration sweep_interval = absl::Milliseconds(500);
+  // The lease a recorded call carries to its processor, which renews it
+  // while it holds the call; a lost dispatch is claimed by a processor's
+  // sweep after it.
+  absl::Duration dispatch_lease = absl::Seconds(3);
   js::Limits limits;
   // Warm runs are evicted (checkpointed and released) beyond this much
   // isolate heap, least recently active first...
@@ -77,13 +82,17 @@ struct ExecutorConfig {
   absl::Duration worker_grace = absl::Seconds(30);
   // Results of a run's outstanding calls are looked up in storage when none
   // was pushed for this long (a lost push).
-  absl::Duration straggler_after = absl::Seconds(20);
+  absl::Duration straggler_after = absl::Seconds(5);
   // A run whose step a worker did not survive (the worker crashed, or hung
   // and was killed) is rebuilt on a fresh worker from its journal this many
   // times; the next crash fails it with RUNTIME_CRASH.
   int worker_crash_retries = 2;
   // How long a syntax check (publish) may take in a worker.
   absl::Duration syntax_check_timeout = absl::Seconds(10);
+  // Bounds: runs queued to claim (notifications beyond are dropped: storage
+  // has the work), and task versions whose code is cached.
+  int max_queued = 100000;
+  int code_cache_entries = 1000;
 };
 
 // The parts of the store an executor uses.
@@ -165,6 +174,7 @@ class Executor {
   void Schedule(const RunPtr& run);
   void DeliveryLoop();
   void DeliverInbox(const RunPtr& run);
+  bool Accept(const RunPtr& run, const tasker::v1::StackRun& call);
   // Records the run's failure (the root's lease held); counts it and wakes
   // its watchers when it was recorded.
   absl::Status RecordFailure(const RunPtr& run, tasker::v1::ErrorInfo error);
@@ -172,18 +182,26 @@ class Executor {
   // (run->mu held). True when it was one too many: the run has been failed
   // with RUNTIME_CRASH and forgotten.
   bool CrashedTooOften(const RunPtr& run, const absl::Status& crash);
+  // Runs `fn` (a storage write returning StatusOr) again while storage is
+  // unreachable, for up to a lease.
+  template <typename Fn>
+  auto WhileUnreachable(Fn fn) -> decltype(fn());
+  // The calls of `record` when a try whose answer was lost recorded them.
+  std::optional<tasker::v1::RecordCallsResponse> RecordedEarlier(const tasker::v1::RecordCallsRequest& record);
   // Forgets a run here (its isolate too); storage keeps it for whoever claims it.
   void Forget(const RunPtr& run, bool drop_isolate);
 
   // Upkeep (upkeep.cc).
   void UpkeepLoop();
+  void RenewLoop();
   void RenewLeases();
   void EvictIfNeeded();
   void MakeRoom();
   bool Evict(const RunPtr& run);
   void CheckpointIfDue();
   absl::Status WriteCheckpoint(const RunPtr& run);
-  void FindStragglers();
+  // Looks up the results of runs waiting longer than `after` (all: zero).
+  void FindStragglers(absl::Duration after);
   void Drain();
   void RecordRebuild(double ms);
 
@@ -193,7 +211,7 @@ class Executor {
   ExecutorConfig config_;
   ExecutorCounters counters_;
   RunEvents events_;
-  WorkQueue queue_;
+  WorkQueue queue_{static_cast<size_t>(std::max(1, config_.max_queued))};
   std::mutex code_mu_;
   std::map<std::pair<std::string, int64_t>, std::string> code_cache_;  // versions are immutable
 
@@ -206,9 +224,14 @@ class Executor {
   std::deque<RunPtr> ready_;
   std::vector<std::thread> delivery_threads_;
   std::thread upkeep_thread_;
+  std::thread renew_thread_;
+  // Set when a storage call failed as unreachable; the next renewal that
+  // succeeds looks up the results of every waiting run at once (a result
+  // whose commit's answer was lost was not pushed).
+  std::atomic<bool> storage_was_down_{false};
+  std::atomic<bool> check_all_stragglers_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> started_{false};
-  absl::Time last_renew_ = absl::InfinitePast();
   absl::Time last_straggler_check_ = absl::InfinitePast();
 
   std::mutex syntax_mu_;

@@ -301,6 +301,57 @@ TEST_F(ExecutorTest, ARunThatCannotBeLoadedFailsAfterBoundedAttempts) {
   EXPECT_EQ(executor->counters().started, 1);
 }
 
+// Storage died right after committing the calls (their answer lost): the
+// retry is refused as already recorded, and the executor goes on with the
+// recorded calls instead of dropping the run and leaving it to its lease.
+TEST_F(ExecutorTest, CallsWhoseCommitsAnswerWasLostGoOnWithoutWaitingForTheLease) {
+  faulty_->Inject({.method = "RecordCalls", .call = 3, .fault = Fault::kDropAnswer,
+                   .status = absl::UnavailableError("storage died after the commit")});
+  Executor* executor = StartExecutor("A", Config("A"));  // a 30 s lease
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(10)));
+  EXPECT_EQ(faulty_->Injected("RecordCalls"), 1);
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+  EXPECT_EQ(processor_->total_performed(), 10);
+  EXPECT_EQ(executor->counters().rebuilt, 0);  // never dropped and taken over
+}
+
+// The run's end not recorded because storage was unreachable: tried again,
+// not left to the lease.
+TEST_F(ExecutorTest, ARunsEndIsTriedAgainWhileStorageIsUnreachable) {
+  faulty_->Inject({.method = "CompleteRun", .call = 1, .times = 2, .fault = Fault::kFail,
+                   .status = absl::UnavailableError("storage is restarting")});
+  Executor* executor = StartExecutor("A", Config("A"));  // a 30 s lease
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED, absl::Seconds(10)));
+  EXPECT_EQ(faulty_->Calls("CompleteRun"), 3);
+  EXPECT_EQ(executor->counters().rebuilt, 0);
+}
+
+// A result pushed while the run's step waits on a slow commit does not wait
+// for it (the push is a gRPC handler's thread): it is taken later, in order.
+TEST_F(ExecutorTest, APushDoesNotWaitForTheRunsStepAndItsCommit) {
+  // The second call's commit (made while the first result is delivered)
+  // takes 2 s.
+  faulty_->Inject({.method = "RecordCalls", .call = 2, .fault = Fault::kDelay, .delay = absl::Seconds(2)});
+  Executor* executor = StartExecutor("A", Config("A"));
+  auto submitted = Submit(kTenCalls);
+  executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  ASSERT_TRUE(WaitFor([&] { return faulty_->Calls("RecordCalls") >= 2; }, kDeadline));
+  // The first call's result again (a duplicate push), while the step holds
+  // the run.
+  v1::Journal journal = Journal(submitted.root().id());
+  ASSERT_GE(journal.calls_size(), 1);
+  const absl::Time start = absl::Now();
+  executor->Deliver({journal.calls(0)});
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+  ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_COMPLETED));
+  ExpectResultMatchesJournal(Run(submitted.run().id()), Journal(submitted.root().id()), 10);
+  EXPECT_EQ(processor_->total_performed(), 10);
+}
+
 TEST_F(ExecutorTest, EvictedUnderATinyBudgetAndRestoredFromItsCheckpoint) {
   ExecutorConfig config = Config("A");
   config.warm_memory_bytes = 1;  // every waiting run is evicted

@@ -27,14 +27,18 @@ ABSL_FLAG(int, delivery_threads, 64,
           "flight).");
 ABSL_FLAG(int, heap_limit_mb, 256, "V8 heap limit per run, MiB.");
 ABSL_FLAG(absl::Duration, step_cpu, absl::Seconds(10), "CPU time one step may use.");
-ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(3),
           "Lease on a warm run, renewed every --renew_interval while this executor lives; a dead "
           "executor's runs are taken over within --lease + --sweep_interval.");
 ABSL_FLAG(absl::Duration, renew_interval, absl::ZeroDuration(),
           "How often the leases of warm runs are renewed (default: a third of --lease).");
-ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(2), "How often un-notified ready work is looked for.");
-ABSL_FLAG(absl::Duration, dispatch_lease, absl::Seconds(40),
+ABSL_FLAG(absl::Duration, sweep_interval, absl::Milliseconds(500),
+          "How often un-notified ready work and expired leases are looked for.");
+ABSL_FLAG(absl::Duration, dispatch_lease, absl::Seconds(3),
           "Lease a recorded call carries to its processor (a lost dispatch is claimed by another after it).");
+ABSL_FLAG(int, max_queued, 100000, "Runs queued to claim (notified); beyond, left to the sweeps.");
+ABSL_FLAG(int, code_cache_entries, 1000, "Task versions whose code is cached.");
+ABSL_FLAG(int, notify_max_queued, 10000, "Calls queued per processor for dispatch; beyond, left to their lease.");
 ABSL_FLAG(int64_t, warm_memory_mb, 1024, "Isolate heap of warm runs beyond which the least recent are evicted, MiB.");
 ABSL_FLAG(absl::Duration, warm_idle, absl::Minutes(10), "A warm run without a step for this long is evicted.");
 ABSL_FLAG(int, checkpoint_every_steps, 100, "Write a checkpoint every this many steps (0: never).");
@@ -86,10 +90,12 @@ int main(int argc, char** argv) {
           absl::StrCat("cannot start JavaScript workers (set --js_worker): ", pool.status().message()));
     }
     ASSIGN_OR_RETURN(auto storage, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
+    ctx.DependsOn("storage", storage);
     auto* js_pool = ctx.Own(std::move(*pool));
     auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(storage));
     auto* notifier = ctx.Own(std::make_unique<services::Notifier>(
-        std::vector<std::string>{}, absl::GetFlag(FLAGS_processors), ctx.config().auth_token));
+        std::vector<std::string>{}, absl::GetFlag(FLAGS_processors), ctx.config().auth_token,
+        services::NotifierOptions{.max_queued = absl::GetFlag(FLAGS_notify_max_queued)}));
     services::ExecutorConfig config;
     config.owner = ctx.ReplicaId();
     config.threads = absl::GetFlag(FLAGS_threads);
@@ -111,6 +117,11 @@ int main(int argc, char** argv) {
     config.checkpoint_every_steps = absl::GetFlag(FLAGS_checkpoint_every_steps);
     config.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
     config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+    config.max_queued = absl::GetFlag(FLAGS_max_queued);
+    config.code_cache_entries = absl::GetFlag(FLAGS_code_cache_entries);
+    if (config.max_queued < 1 || config.code_cache_entries < 1 || absl::GetFlag(FLAGS_notify_max_queued) < 1) {
+      return absl::InvalidArgumentError("--max_queued, --code_cache_entries, --notify_max_queued: must be >= 1");
+    }
     if (config.lease < absl::Milliseconds(500) || config.renew_interval * 2 > config.lease) {
       return absl::InvalidArgumentError("--lease: must be at least 500ms and at least twice --renew_interval");
     }

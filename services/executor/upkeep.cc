@@ -2,6 +2,7 @@
 // evictions (memory budget, idle time), periodic checkpoints, lost pushes,
 // and the drain on stop.
 #include "absl/strings/str_cat.h"
+#include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
@@ -20,17 +21,28 @@ void Executor::UpkeepLoop() {
   }
 }
 
+// Renewals have their own thread: evictions and checkpoints (which wait on
+// workers and storage) never delay them past the lease.
+void Executor::RenewLoop() {
+  while (!stopping_) {
+    const absl::Time start = absl::Now();
+    RenewLeases();
+    const absl::Time until = start + config_.renew_interval;
+    while (!stopping_ && absl::Now() < until) absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
 void Executor::Upkeep(bool force_renew) {
   const absl::Time now = absl::Now();
-  if (force_renew || now - last_renew_ >= config_.renew_interval) {
-    last_renew_ = now;
-    RenewLeases();
-  }
+  if (force_renew) RenewLeases();
   EvictIfNeeded();
   CheckpointIfDue();
-  if (now - last_straggler_check_ >= config_.sweep_interval) {
+  if (check_all_stragglers_.exchange(false)) {
     last_straggler_check_ = now;
-    FindStragglers();
+    FindStragglers(absl::ZeroDuration());
+  } else if (now - last_straggler_check_ >= config_.sweep_interval) {
+    last_straggler_check_ = now;
+    FindStragglers(config_.straggler_after);
   }
 }
 
@@ -56,7 +68,15 @@ void Executor::RenewLeases() {
   auto renewed = stores_.leases->RenewLeases(request);
   if (!renewed.ok()) {
     LogWarning("lease renewal failed", {{"error", renewed.status().ToString()}});
+    if (Transient(renewed.status())) storage_was_down_ = true;
     return;
+  }
+  if (storage_was_down_.exchange(false)) {
+    // Storage is back: results committed just before it went down may not
+    // have been pushed (their commit's answer was lost). Looked up by the
+    // upkeep thread: renewals must not wait for it.
+    LogInfo("storage reachable again; looking up results of waiting runs");
+    check_all_stragglers_ = true;
   }
   for (const std::string& id : renewed->lost()) {
     // Cancelled, finished elsewhere, or taken over: it is not ours any more.
@@ -119,6 +139,10 @@ bool Executor::Evict(const RunPtr& run) {
   if (!lock.owns_lock() || run->gone || !run->live || run->scheduled || !run->inbox.empty() ||
       run->checkpointing) {
     return false;  // busy: try again later
+  }
+  {
+    std::lock_guard<std::mutex> mail_lock(run->mail_mu);
+    if (!run->mail.empty()) return false;  // results to deliver first
   }
   v1::PutCheckpointRequest request;
   request.set_root_stack_run_id(run->root_id);
@@ -237,16 +261,16 @@ absl::Status Executor::WriteCheckpoint(const RunPtr& run) {
 
 // Results whose push was lost: read from storage for runs that have waited
 // long on outstanding calls.
-void Executor::FindStragglers() {
+void Executor::FindStragglers(absl::Duration after) {
   std::vector<RunPtr> waiting;
   const absl::Time now = absl::Now();
   {
     std::lock_guard<std::mutex> lock(runs_mu_);
     for (const auto& [id, run] : runs_) {
-      if (run->live && !run->scheduled && !run->outstanding.empty() && now - run->last_active >= config_.straggler_after) {
+      if (run->live && !run->scheduled && !run->outstanding.empty() && now - run->last_active >= after) {
         waiting.push_back(run);
       }
-      if (waiting.size() >= 50) break;
+      if (after > absl::ZeroDuration() && waiting.size() >= 50) break;
     }
   }
   for (const RunPtr& run : waiting) {

@@ -54,6 +54,11 @@ struct WarmRun {
   std::set<std::string> outstanding;
   std::deque<js::CallResult> inbox;
   bool scheduled = false;  // in the delivery queue or being delivered
+  // Results pushed while a step holds `mu` wait here (a push never waits
+  // for a step and its commit); a delivery thread moves them to the inbox.
+  std::mutex mail_mu;
+  std::vector<tasker::v1::StackRun> mail;  // guarded by mail_mu
+  bool mail_queued = false;                // guarded by mail_mu: in the delivery queue for its mail
   absl::Time last_active = absl::Now();
   // Checkpoints: the step the stored one covers, and when it was written.
   int checkpoint_step = 0;

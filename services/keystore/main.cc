@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
                                             "TASKER_KEYSTORE_SERVICE_TOKEN"));
         if (service_token.empty()) tasker::LogWarning("no keystore service token: every caller may read secrets");
         ASSIGN_OR_RETURN(auto channel, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
+        ctx.DependsOn("storage", channel);
         auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(channel));
         // Storage may still be starting (Kubernetes starts pods in any order).
         auto core = tasker::keystore::KeystoreCore::Open(store, cipher);

@@ -1,6 +1,7 @@
 #include "services/processor/processor.h"
 
 #include <optional>
+#include <set>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -22,22 +23,120 @@ Processor::Processor(ProcessorStores stores, std::shared_ptr<grpc::Channel> prox
       workers_(
           &queue_, config_.threads,
           [this](const WorkItem& item) { return Process(item.id); },
-          config_.sweep_interval, [this] { Sweep(); }) {}
+          config_.sweep_interval, [this] { Sweep(); }) {
+  config_.renew_interval = std::min(config_.renew_interval, config_.lease / 3);
+}
 
 Processor::~Processor() { Stop(); }
 
-void Processor::Start() { workers_.Start(); }
+void Processor::Start() {
+  if (renew_thread_.joinable()) return;
+  workers_.Start();
+  renew_thread_ = std::thread([this] { RenewLoop(); });
+}
 
-void Processor::Stop() { workers_.Stop(); }
+void Processor::Stop() {
+  stopping_ = true;
+  workers_.Stop();
+  if (renew_thread_.joinable()) renew_thread_.join();
+}
+
+int Processor::held() const {
+  std::lock_guard<std::mutex> lock(dispatched_mu_);
+  return static_cast<int>(held_.size());
+}
+
+void Processor::Hold(const v1::StackRun& call, int64_t token) {
+  absl::Time until = absl::Now() + config_.lease;
+  if (call.has_lease_expires_at()) {
+    until = std::min(until, absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+                                call.lease_expires_at())));
+  }
+  std::lock_guard<std::mutex> lock(dispatched_mu_);
+  held_[call.id()] = {token, until};
+}
+
+void Processor::Release(const std::string& id) {
+  std::lock_guard<std::mutex> lock(dispatched_mu_);
+  held_.erase(id);
+}
+
+void Processor::RenewLoop() {
+  while (!stopping_) {
+    RenewLeases();
+    const absl::Time until = absl::Now() + config_.renew_interval;
+    while (!stopping_ && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+// One transaction renews every call held here. A call that was lost (taken
+// over after its lease lapsed, cancelled) is dropped before it is performed.
+void Processor::RenewLeases() {
+  v1::RenewLeasesRequest request;
+  request.set_owner(config_.owner);
+  request.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
+  {
+    std::lock_guard<std::mutex> lock(dispatched_mu_);
+    for (const auto& [id, held] : held_) {
+      auto* lease = request.add_leases();
+      lease->set_stack_run_id(id);
+      lease->set_fencing_token(held.token);
+      if (request.leases_size() == 10000) break;
+    }
+  }
+  if (request.leases_size() == 0) return;
+  const absl::Time sent = absl::Now();
+  auto renewed = stores_.leases->RenewLeases(request);
+  if (!renewed.ok()) {
+    LogWarning("call lease renewal failed", {{"error", renewed.status().ToString()}});
+    return;
+  }
+  std::set<std::string> lost(renewed->lost().begin(), renewed->lost().end());
+  std::lock_guard<std::mutex> lock(dispatched_mu_);
+  for (const auto& lease : request.leases()) {
+    auto it = held_.find(lease.stack_run_id());
+    if (it == held_.end() || it->second.token != lease.fencing_token()) continue;
+    if (lost.count(lease.stack_run_id())) {
+      held_.erase(it);  // a call being performed finds it gone before its write
+      dispatched_.erase(lease.stack_run_id());
+    } else {
+      it->second.valid_until = sent + config_.lease;
+    }
+  }
+}
+
+bool Processor::StillHeld(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(dispatched_mu_);
+    auto it = held_.find(id);
+    if (it == held_.end()) return false;
+    // A margin for the time the call takes to reach the provider.
+    if (absl::Now() + std::min(absl::Seconds(1), config_.lease / 4) < it->second.valid_until) return true;
+  }
+  RenewLeases();
+  std::lock_guard<std::mutex> lock(dispatched_mu_);
+  auto it = held_.find(id);
+  return it != held_.end() && absl::Now() < it->second.valid_until;
+}
 
 bool Processor::Enqueue(const std::string& id, absl::Time at) {
   return queue_.Push({v1::WORK_KIND_PERFORM_CALL, id}, at);
 }
 
-// Lost notifications, expired leases, retries due after a restart.
+// Lost notifications, expired leases (a dead or frozen processor's calls),
+// retries due after a restart. The sweep only claims: the claimed calls are
+// performed by the worker threads, side by side.
 void Processor::Sweep() {
-  for (int i = 0; i < 100 && !workers_.stopping() && counters_.in_flight < config_.threads; ++i) {
-    if (!Process("").ok()) break;
+  for (int i = 0; i < 100 && !workers_.stopping() && held() < std::min(config_.max_held, config_.threads * 2); ++i) {
+    v1::ClaimWorkRequest claim_request;
+    claim_request.set_kind(v1::WORK_KIND_PERFORM_CALL);
+    claim_request.set_owner(config_.owner);
+    claim_request.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
+    auto claim = stores_.leases->ClaimWork(claim_request);
+    if (!claim.ok() || !claim->has_stack_run()) break;
+    v1::StackRun call = claim->stack_run();
+    call.set_fencing_token(claim->lease().fencing_token());
+    Dispatch(call);
   }
 }
 
@@ -53,9 +152,18 @@ absl::Duration Processor::Backoff(const ProcessorConfig& config, int attempt) {
 bool Processor::Dispatch(const v1::StackRun& call) {
   {
     std::lock_guard<std::mutex> lock(dispatched_mu_);
+    if (static_cast<int>(held_.size()) >= config_.max_held && !held_.count(call.id())) return false;
     dispatched_[call.id()] = call;
   }
-  return queue_.Push({v1::WORK_KIND_PERFORM_CALL, call.id()});
+  Hold(call, call.fencing_token());
+  if (queue_.Push({v1::WORK_KIND_PERFORM_CALL, call.id()})) return true;
+  // Full (or queued already): not held here; after its lease a sweep claims it.
+  {
+    std::lock_guard<std::mutex> lock(dispatched_mu_);
+    dispatched_.erase(call.id());
+  }
+  Release(call.id());
+  return false;
 }
 
 absl::Status Processor::Process(const std::string& id) {
@@ -71,8 +179,17 @@ absl::Status Processor::Process(const std::string& id) {
     }
     if (held) {
       WorkerThreads::InFlight in_flight(&counters_.in_flight);
+      if (!StillHeld(id)) {
+        // Taken over while it waited here (this processor was frozen or
+        // stalled past its lease): the new holder performs it.
+        LogInfo("call lost before it was performed", {{"stack_run", id}});
+        Release(id);
+        return absl::OkStatus();
+      }
       ++counters_.performed;
-      return Perform(*held, held->fencing_token());
+      absl::Status status = Perform(*held, held->fencing_token());
+      Release(id);
+      return status;
     }
   }
   v1::ClaimWorkRequest claim_request;
@@ -84,7 +201,39 @@ absl::Status Processor::Process(const std::string& id) {
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
   WorkerThreads::InFlight in_flight(&counters_.in_flight);
   ++counters_.performed;
-  return Perform(claim.stack_run(), claim.lease().fencing_token());
+  Hold(claim.stack_run(), claim.lease().fencing_token());
+  absl::Status status = Perform(claim.stack_run(), claim.lease().fencing_token());
+  Release(claim.stack_run().id());
+  return status;
+}
+
+template <typename Fn>
+auto Processor::WhileUnreachable(Fn fn, bool* unanswered) -> decltype(fn()) {
+  const absl::Time give_up = absl::Now() + config_.write_retry;
+  absl::Duration backoff = absl::Milliseconds(20);
+  while (true) {
+    auto result = fn();
+    if (result.ok() || !Transient(result.status()) || absl::Now() + backoff > give_up || stopping_) return result;
+    if (unanswered) *unanswered = true;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(500));
+  }
+}
+
+void Processor::PushStored(const std::string& call_id) {
+  auto call = stores_.runs->GetStackRun(call_id);
+  if (!call.ok() || (call->status() != v1::STACK_RUN_STATUS_COMPLETED &&
+                     call->status() != v1::STACK_RUN_STATUS_FAILED)) {
+    return;
+  }
+  auto parent = stores_.runs->GetStackRun(call->parent_id());
+  if (!parent.ok()) return;
+  LogInfo("call found complete after an unanswered write; result pushed", {{"stack_run", call_id}});
+  if (parent->status() == v1::STACK_RUN_STATUS_RUNNING && !parent->reply_to().empty()) {
+    notifier_->DeliverResult(parent->reply_to(), *call);
+  } else if (parent->status() == v1::STACK_RUN_STATUS_READY_TO_RESUME) {
+    notifier_->NotifyResume(parent->id());
+  }
 }
 
 absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
@@ -98,7 +247,8 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   request.set_deadline_ms(absl::ToInt64Milliseconds(config_.call_timeout));
   request.set_task_run_id(call.task_run_id());
   v1::CallResponse response;
-  auto context = MakeContext(config_.call_timeout + absl::Seconds(5));
+  // A proxy that is restarting is waited for (within the deadline).
+  auto context = MakeWaitingContext(config_.call_timeout + absl::Seconds(5));
   grpc::Status rpc = proxy_->Call(context.get(), request, &response);
 
   v1::ErrorInfo error;
@@ -121,14 +271,17 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   // such calls are retried without an attempt limit.
   const bool proxy_down = !rpc.ok() && rpc.error_code() == grpc::StatusCode::UNAVAILABLE;
   if (!ok && error.retryable() && (proxy_down || call.attempt() < config_.max_attempts)) {
-    const absl::Time next = absl::Now() + Backoff(config_, call.attempt());
+    // The proxy back from a restart is reconnected to within a second.
+    absl::Duration delay = Backoff(config_, call.attempt());
+    if (proxy_down) delay = std::min(delay, absl::Milliseconds(500));
+    const absl::Time next = absl::Now() + delay;
     v1::RetryCallRequest retry;
     retry.set_stack_run_id(call.id());
     retry.set_fencing_token(token);
     *retry.mutable_error() = error;
     *retry.mutable_next_attempt_at() =
         google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(next));
-    auto retried = stores_.calls->RetryCall(retry);
+    auto retried = WhileUnreachable([&] { return stores_.calls->RetryCall(retry); });
     if (retried.ok()) {
       ++counters_.retried;
       Enqueue(call.id(), next);
@@ -186,7 +339,14 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
       break;
     }
   }
+  const bool unanswered = outcome_unknown;
   if (!completed.ok()) {
+    if (unanswered && completed.status().code() == absl::StatusCode::kFailedPrecondition) {
+      // Refused as finished: the try whose answer was lost (storage died
+      // after its commit) recorded it. Its push is done now.
+      PushStored(call.id());
+      return absl::OkStatus();
+    }
     if (completed.status().code() == absl::StatusCode::kAborted ||
         completed.status().code() == absl::StatusCode::kFailedPrecondition) {
       // Lease lost or run cancelled: someone else owns it. After a lost

@@ -32,6 +32,8 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
   std::atomic<int> calls{0};
   // Answers UNAVAILABLE at the gRPC level, as an unreachable proxy does.
   std::atomic<bool> down{false};
+  // How long each call takes.
+  std::atomic<int> delay_ms{0};
   std::string last_idempotency_key;
   // The idempotency key of every call that reached the proxy, in order.
   std::vector<std::string> Keys() {
@@ -40,6 +42,7 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
   }
   grpc::Status Call(grpc::ServerContext*, const v1::CallRequest* request, v1::CallResponse* response) override {
     if (down) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "proxy is down");
+    if (delay_ms > 0) absl::SleepFor(absl::Milliseconds(delay_ms.load()));
     last_idempotency_key = request->idempotency_key();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -281,9 +284,10 @@ TEST_F(ProcessorTest, CompleteCallAnswerDroppedIsNotPerformedAgain) {
   EXPECT_EQ(call.result_json(), R"("done")");
   EXPECT_EQ(call.attempt(), 1);
   EXPECT_EQ(proxy_.calls.load(), 1);
-  // The lost answer's retry found the call recorded (its lease renewal was
-  // refused: the call is COMPLETED) and stopped there.
-  EXPECT_EQ(faulty_->Calls("CompleteCall"), 1);
+  // The lost answer's retry found the call recorded and stopped there
+  // (its lease renewal, or the retried write, was refused: the call is
+  // COMPLETED).
+  EXPECT_LE(faulty_->Calls("CompleteCall"), 2);
   EXPECT_EQ(processor_->counters().performed.load(), 1);
   EXPECT_EQ(processor_->counters().retried.load(), 0);
   EXPECT_LE(processor_->counters().succeeded.load(), 1);
@@ -338,7 +342,11 @@ TEST_F(ProcessorTest, DispatchedAnswerIsKeptWhenStorageIsUnavailable) {
 
 TEST_F(ProcessorTest, FailedRetryCallIsReclaimedAfterTheLeaseExpires) {
   proxy_.failures = 1;  // the first attempt gets a retryable error
-  faulty_->Inject({.method = "RetryCall", .call = 1, .fault = FaultInjectingStore::Fault::kFail});
+  // Not a transient error (those are tried again): left to the lease.
+  faulty_->Inject({.method = "RetryCall",
+                   .call = 1,
+                   .fault = FaultInjectingStore::Fault::kFail,
+                   .status = absl::InternalError("injected fault")});
   StartProcessor(FastSweeps(Config()));
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
@@ -386,6 +394,109 @@ TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedT
   EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
   // The warm parent is still RUNNING under its executor's lease.
   EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_RUNNING);
+}
+
+// Storage died right after CompleteCall committed (its answer lost): the
+// retry is refused as finished, and the stored result is pushed all the same
+// (the warm run does not wait for its straggler check).
+TEST_F(ProcessorTest, AResultWhoseCommitsAnswerWasLostIsStillPushed) {
+  faulty_->Inject({.method = "CompleteCall", .call = 1, .fault = FaultInjectingStore::Fault::kDropAnswer});
+  StartProcessor(Config());
+  v1::StackRun dispatched;
+  const std::string id = SuspendedCall("executor-a:4711", &dispatched);
+  EXPECT_TRUE(processor_->Dispatch(dispatched));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(notifier_.mu);
+    return !notifier_.delivered.empty();
+  }));
+  std::lock_guard<std::mutex> lock(notifier_.mu);
+  ASSERT_EQ(notifier_.delivered.size(), 1u);
+  EXPECT_EQ(notifier_.delivered[0].first, "executor-a:4711");
+  EXPECT_EQ(notifier_.delivered[0].second.id(), id);
+  EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
+  EXPECT_EQ(proxy_.calls.load(), 1);
+}
+
+// A call that takes longer than the lease keeps it while its processor
+// lives (renewed), so that another processor's sweep does not take it over
+// and perform it a second time.
+TEST_F(ProcessorTest, ALongCallIsNotTakenOverWhileItsProcessorLives) {
+  proxy_.delay_ms = 2000;  // four leases
+  StartProcessor(FastSweeps(Config()));
+  ProcessorConfig other_config = FastSweeps(Config());
+  other_config.owner = "proc-other";
+  Processor other(ProcessorStores::Of(store_.get()), *MakeChannel({.target = server_->local_target()}), &notifier_,
+                  other_config);
+  other.Start();
+  const std::string id = SuspendedCall();
+  processor_->Enqueue(id);
+  v1::StackRun call = WaitFinished(id);
+  other.Stop();
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(proxy_.calls.load(), 1);
+  EXPECT_EQ(other.counters().performed.load(), 0);
+}
+
+// Storage unreachable (restarting) when the provider has answered: the
+// outcome is tried again until storage is back, instead of being left to the
+// lease, after which the call would be performed a second time.
+TEST_F(ProcessorTest, AnOutcomeIsTriedAgainWhileStorageIsUnreachable) {
+  faulty_->Inject({.method = "CompleteCall", .call = 1, .times = 3, .fault = FaultInjectingStore::Fault::kFail});
+  StartProcessor(FastSweeps(Config()));
+  const std::string id = SuspendedCall();
+  processor_->Enqueue(id);
+  v1::StackRun call = WaitFinished(id);
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(call.attempt(), 1);
+  EXPECT_EQ(proxy_.calls.load(), 1);
+  EXPECT_EQ(faulty_->Calls("CompleteCall"), 4);
+}
+
+// A processor frozen (SIGSTOP) with calls dispatched to it: another one
+// takes them over after the lease, and the frozen one, thawed, does not
+// perform them. The freeze is simulated by a processor that holds the calls
+// but is not started (no renewals, no worker threads) until later.
+TEST_F(ProcessorTest, CallsOfAFrozenProcessorAreTakenOverAndNotPerformedAfterTheThaw) {
+  StartProcessor(FastSweeps(Config()));
+  ProcessorConfig frozen_config = FastSweeps(Config());
+  frozen_config.owner = "proc-frozen";
+  Processor frozen(ProcessorStores::Of(store_.get()), *MakeChannel({.target = server_->local_target()}), &notifier_,
+                   frozen_config);
+  // Dispatched with a short lease, to the frozen one.
+  v1::SubmitRunRequest submit;
+  submit.set_task_identifier("t");
+  ASSERT_TRUE(store_->SubmitRun(submit).ok());
+  v1::ClaimWorkRequest claim;
+  claim.set_kind(v1::WORK_KIND_EXECUTE_ROOT);
+  claim.set_owner("exec");
+  claim.set_lease_ms(30000);
+  claim.set_reply_to("exec:1");
+  auto root = store_->ClaimWork(claim);
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  v1::RecordCallsRequest record;
+  record.set_root_stack_run_id(root->stack_run().id());
+  record.set_fencing_token(root->lease().fencing_token());
+  record.add_steps()->set_clock_ms(1);
+  auto* c = record.add_calls();
+  c->set_call_id("c1");
+  c->set_service("s");
+  c->set_method("m");
+  c->set_index(1);
+  record.set_dispatch_owner("dispatch/exec");
+  record.set_dispatch_lease_ms(500);
+  auto recorded = store_->RecordCalls(record);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  const v1::StackRun dispatched = recorded->calls(0);
+  EXPECT_TRUE(frozen.Dispatch(dispatched));
+  v1::StackRun call = WaitFinished(dispatched.id());
+  EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
+  EXPECT_EQ(processor_->counters().performed.load(), 1);
+  // Thawed: the call it held was taken over; it is not performed again.
+  frozen.Start();
+  ASSERT_TRUE(WaitFor([&] { return frozen.held() == 0; }));
+  frozen.Stop();
+  EXPECT_EQ(frozen.counters().performed.load(), 0);
+  EXPECT_EQ(proxy_.calls.load(), 1);
 }
 
 TEST(BackoffTest, GrowsExponentiallyWithJitterAndACap) {

@@ -84,7 +84,7 @@ class KeystoreProvider : public Provider {
 
  private:
   std::unique_ptr<grpc::ClientContext> Context() {
-    auto context = MakeContext(absl::Seconds(10));
+    auto context = MakeWaitingContext(absl::Seconds(10));
     if (!token_.empty()) context->AddMetadata(keystore::kServiceTokenHeader, token_);
     return context;
   }

@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
                                             "TASKER_KEYSTORE_SERVICE_TOKEN"));
         ASSIGN_OR_RETURN(auto storage_channel, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
         ASSIGN_OR_RETURN(auto keystore_channel, ctx.Channel(absl::GetFlag(FLAGS_keystore), "--keystore"));
+        ctx.DependsOn("storage", storage_channel);
+        ctx.DependsOn("keystore", keystore_channel);
         proxy::ProviderConfig providers;
         providers.secrets_namespace = absl::GetFlag(FLAGS_secrets_namespace);
         providers.openai_base_url = absl::GetFlag(FLAGS_openai_base_url);

@@ -15,7 +15,7 @@ class KeystoreSecretSource : public SecretSource {
       : stub_(tasker::v1::Keystore::NewStub(std::move(channel))), token_(std::move(token)) {}
 
   absl::StatusOr<std::string> Get(const std::string& ns, const std::string& key) override {
-    auto context = MakeContext(absl::Seconds(10));
+    auto context = MakeWaitingContext(absl::Seconds(10));
     if (!token_.empty()) context->AddMetadata(keystore::kServiceTokenHeader, token_);
     tasker::v1::GetKeyRequest request;
     request.set_namespace_(ns);

@@ -18,7 +18,9 @@ namespace tasker::storage {
 
 class HandlerPool {
  public:
-  explicit HandlerPool(int threads) {
+  // At most `max_queued` jobs wait; TryPost refuses more (the caller answers
+  // RESOURCE_EXHAUSTED: clients back off rather than the queue growing).
+  explicit HandlerPool(int threads, size_t max_queued = 100000) : max_queued_(max_queued) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
   }
   // Runs every job already posted, then stops.
@@ -33,12 +35,14 @@ class HandlerPool {
   HandlerPool(const HandlerPool&) = delete;
   HandlerPool& operator=(const HandlerPool&) = delete;
 
-  void Post(std::function<void()> job) {
+  bool TryPost(std::function<void()> job) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (jobs_.size() >= max_queued_) return false;
       jobs_.push_back(std::move(job));
     }
     cv_.notify_one();
+    return true;
   }
 
  private:
@@ -56,6 +60,7 @@ class HandlerPool {
     }
   }
 
+  const size_t max_queued_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;

@@ -17,6 +17,7 @@ ABSL_FLAG(std::string, database_url, "",
           "TASKER_DATABASE_URL, else sqlite:///var/lib/tasker/tasks.db). Prefer the "
           "environment for URLs holding a password.");
 
+ABSL_FLAG(int, max_queued, 100000, "Requests waiting for a transaction thread; beyond, RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, threads, 32,
           "Threads running store transactions; concurrent writes on them share one commit (SQLite).");
 
@@ -60,7 +61,8 @@ int main(int argc, char** argv) {
               owned, tasker::storage::RetentionConfig{.retention = retention, .interval = sweep}));
           tasker::LogInfo("retention of finished runs", {{"keep", absl::FormatDuration(retention)}});
         }
-        ctx.AddService(ctx.Own(std::make_unique<tasker::storage::StorageService>(owned, threads)));
+        ctx.AddService(ctx.Own(std::make_unique<tasker::storage::StorageService>(
+            owned, threads, static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_queued))))));
         return absl::OkStatus();
       });
 }

@@ -18,7 +18,11 @@ Status Empty(const absl::Status& status) { return ToGrpcStatus(status); }
 template <typename Handler>
 grpc::ServerUnaryReactor* StorageService::Run(CallbackServerContext* context, Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool_->Post([reactor, handler = std::move(handler)]() mutable { reactor->Finish(handler()); });
+  // `handler` is moved into the job only when it is accepted.
+  auto job = std::make_shared<Handler>(std::move(handler));
+  if (!pool_->TryPost([reactor, job]() mutable { reactor->Finish((*job)()); })) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "storage: too many requests queued"));
+  }
   return reactor;
 }
 

@@ -20,8 +20,8 @@ class StorageService final : public v1::Storage::CallbackService {
   static constexpr int kMaxWriteBatch = 1000;
 
   // `store` must outlive the service.
-  explicit StorageService(Store* store, int threads = 32)
-      : store_(store), pool_(std::make_unique<HandlerPool>(threads)) {}
+  explicit StorageService(Store* store, int threads = 32, size_t max_queued = 100000)
+      : store_(store), pool_(std::make_unique<HandlerPool>(threads, max_queued)) {}
 
   grpc::ServerUnaryReactor* PublishTaskFunction(grpc::CallbackServerContext*, const v1::PublishTaskFunctionRequest*,
                                    v1::TaskFunction*) override;

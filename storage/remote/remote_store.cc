@@ -35,7 +35,7 @@ std::optional<absl::StatusOr<Resp>> RemoteStore::Batched(v1::WriteOp op, Resp* (
 template <typename Req, typename Resp>
 absl::StatusOr<Resp> RemoteStore::Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
                                        const Req& request) {
-  auto context = MakeContext(timeout_);
+  auto context = MakeWaitingContext(timeout_);
   Resp response;
   grpc::Status status = (stub_.get()->*method)(context.get(), request, &response);
   if (!status.ok()) return FromGrpcStatus(status);

@@ -49,7 +49,7 @@ void WriteBatcher::Send(const std::deque<Job*>& batch) {
   v1::WriteBatchRequest request;
   for (Job* job : batch) *request.add_ops() = std::move(job->op);
   v1::WriteBatchResponse response;
-  auto context = MakeContext(options_.timeout);
+  auto context = MakeWaitingContext(options_.timeout);
   grpc::Status status = stub_->WriteBatch(context.get(), request, &response);
   absl::Status failed;
   if (!status.ok()) {

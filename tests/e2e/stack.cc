@@ -104,9 +104,10 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
     const std::string name = absl::StrCat("processor", i);
     c[name] = {"services/processor/stack-processor",
                {"--listen=" + processor_targets[i], "--storage=" + storage, "--proxy=" + proxy,
-                "--executors=" + absl::StrJoin(executor_targets, ","), "--base_backoff=50ms",
-                "--lease=" + options.lease, "--sweep_interval=" + options.sweep_interval},
+                "--executors=" + absl::StrJoin(executor_targets, ","), "--base_backoff=50ms"},
                {}};
+    if (!options.lease.empty()) c[name].args.push_back("--lease=" + options.lease);
+    if (!options.sweep_interval.empty()) c[name].args.push_back("--sweep_interval=" + options.sweep_interval);
     for (const auto& arg : options.processor_args) c[name].args.push_back(arg);
     stack->order_.push_back(name);
     RETURN_IF_ERROR(stack->StartComponent(name));
@@ -116,9 +117,10 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
     c[name] = {"services/executor/task-executor",
                {"--listen=" + executor_targets[i], "--storage=" + storage, "--http_listen=127.0.0.1:0",
                 absl::StrCat("--http_port_file=", stack->dir_, "/", name, ".http"),
-                "--processors=" + absl::StrJoin(processor_targets, ","), "--step_cpu=" + options.step_cpu,
-                "--lease=" + options.lease, "--sweep_interval=" + options.sweep_interval},
+                "--processors=" + absl::StrJoin(processor_targets, ","), "--step_cpu=" + options.step_cpu},
                {}};
+    if (!options.lease.empty()) c[name].args.push_back("--lease=" + options.lease);
+    if (!options.sweep_interval.empty()) c[name].args.push_back("--sweep_interval=" + options.sweep_interval);
     for (const auto& arg : options.executor_args) c[name].args.push_back(arg);
     stack->order_.push_back(name);
     RETURN_IF_ERROR(stack->StartComponent(name));
@@ -178,6 +180,21 @@ absl::Status Stack::KillAndRestart(const std::string& name) {
   if (!it->second.running.process->Wait(absl::Seconds(10)).has_value()) {
     return absl::DeadlineExceededError(absl::StrCat(name, " did not exit within 10s of SIGKILL"));
   }
+  return StartComponent(name);
+}
+
+absl::Status Stack::Signal(const std::string& name, int signal) {
+  auto it = components_.find(name);
+  if (it == components_.end()) return absl::NotFoundError(name);
+  it->second.running.process->Signal(signal);
+  if (signal == SIGKILL && !it->second.running.process->Wait(absl::Seconds(10)).has_value()) {
+    return absl::DeadlineExceededError(absl::StrCat(name, " did not exit within 10s of SIGKILL"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Stack::Restart(const std::string& name) {
+  if (!components_.count(name)) return absl::NotFoundError(name);
   return StartComponent(name);
 }
 

@@ -23,6 +23,8 @@ struct StackOptions {
   int executors = 1;
   int processors = 1;
   std::string step_cpu = "5s";
+  // Executor and processor --lease and --sweep_interval; empty: the
+  // binaries' defaults.
   std::string lease = "3s";
   std::string sweep_interval = "1s";
   int google_users = 3;
@@ -58,6 +60,11 @@ class Stack {
   // Kills (SIGKILL) and restarts one component: "storage", "keystore",
   // "proxy", "processor0", "executor1", ...
   absl::Status KillAndRestart(const std::string& name);
+  // Sends a signal to one component without restarting it (SIGSTOP,
+  // SIGCONT; SIGKILL waits for the process to exit).
+  absl::Status Signal(const std::string& name, int signal);
+  // Starts a component again after it was killed by Signal(SIGKILL).
+  absl::Status Restart(const std::string& name);
   // Stops one component with SIGTERM (it drains), waits for it, restarts it.
   absl::Status TerminateAndRestart(const std::string& name);
 
