@@ -32,8 +32,12 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::WithStepToken(const std::string& r
       return absl::OkStatus();
     }
     RETURN_IF_ERROR(body(tx));
+    // One row per root: the latest step replaces the one before (only it
+    // can be retried), so the table stays as large as the number of roots.
     return tx.Exec("INSERT INTO step_commits (root_stack_run_id, op, step_token, response, created_at) "
-                   "VALUES (?, ?, ?, ?, ?)",
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (root_stack_run_id) DO UPDATE SET op = excluded.op, "
+                   "step_token = excluded.step_token, response = excluded.response, created_at = "
+                   "excluded.created_at",
                    {root_id, static_cast<int64_t>(op), step_token, sql::Bytes{response->SerializeAsString()},
                     NowMicros()})
         .status();

@@ -1651,6 +1651,19 @@ TEST_P(StoreTest, StepTokenMakesAStepCommitIdempotent) {
   EXPECT_EQ(store_->FailRun(fail_same_token).status().code(), absl::StatusCode::kFailedPrecondition);
   complete.clear_step_token();
   EXPECT_EQ(store_->CompleteRun(complete).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Only the root's latest step can be retried: one row per root is kept.
+  if (GetParam() != "sqlite-grpc") {
+    auto db = OpenDatabase();
+    ASSERT_TRUE(db.ok()) << db.status();
+    int64_t rows = -1;
+    ASSERT_TRUE((*db)->Transact(false, [&](sql::Tx& tx) -> absl::Status {
+                     auto r = tx.Query("SELECT COUNT(*) FROM step_commits WHERE root_stack_run_id = ?", {root_id});
+                     if (!r.ok()) return r.status();
+                     rows = (*r)[0].Int(0);
+                     return absl::OkStatus();
+                   }).ok());
+    EXPECT_EQ(rows, 1);
+  }
 
   // FailRun likewise, and through WriteBatch.
   auto submitted2 = Submit("t");
