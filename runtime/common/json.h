@@ -5,10 +5,8 @@
 
 #include <string>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
-#include "google/protobuf/struct.pb.h"
 #include "nlohmann/json.hpp"
 
 namespace tasker {
@@ -27,22 +25,6 @@ std::string ProtoToJson(const google::protobuf::Message& message, JsonStyle styl
 // the JSON value itself (`"input": {"b":1}`), spliced in byte for byte.
 std::string ProtoToJsonWithPayloads(const google::protobuf::Message& message, JsonStyle style = {});
 
-// Parses JSON text into `out`. INVALID_ARGUMENT naming `field` when the text
-// is not JSON or does not fit the message.
-absl::Status JsonToProto(absl::string_view json, google::protobuf::Message* out,
-                         absl::string_view field);
-
-// Any JSON value as a google.protobuf.Value; INVALID_ARGUMENT naming `field`.
-absl::StatusOr<google::protobuf::Value> ParseJsonValue(absl::string_view json,
-                                                       absl::string_view field);
-
-// Between google.protobuf.Value and nlohmann::json. INVALID_ARGUMENT naming
-// `field` for a value JSON cannot carry (a NaN or infinite number, at any
-// depth).
-absl::StatusOr<nlohmann::json> ValueToNlohmann(const google::protobuf::Value& value,
-                                               absl::string_view field);
-absl::StatusOr<google::protobuf::Value> NlohmannToValue(const nlohmann::json& json,
-                                                        absl::string_view field);
 // Any message as nlohmann::json (lowerCamelCase names unless asked).
 nlohmann::json ProtoToNlohmann(const google::protobuf::Message& message, JsonStyle style = {});
 

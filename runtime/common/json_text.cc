@@ -362,7 +362,7 @@ std::string JsonStringValue(absl::string_view raw) {
   return out;
 }
 
-std::string ReplaceLoneSurrogateEscapes(absl::string_view json) {
+std::string RewriteLoneSurrogateEscapes(absl::string_view json, LoneSurrogates how) {
   std::string out(json);
   auto unit_at = [&](size_t at) -> int {  // the code unit of a \uXXXX escape at `at`, or -1
     if (at + 6 > out.size() || out[at] != '\\' || out[at + 1] != 'u') return -1;
@@ -388,7 +388,14 @@ std::string ReplaceLoneSurrogateEscapes(absl::string_view json) {
         continue;
       }
     }
-    if (unit >= 0xD800 && unit <= 0xDFFF) out.replace(i + 2, 4, "fffd");
+    if (unit >= 0xD800 && unit <= 0xDFFF) {
+      if (how == LoneSurrogates::kReplacementCharacter) {
+        out.replace(i + 2, 4, "fffd");
+      } else {
+        out.insert(i, 1, '\\');
+        ++i;
+      }
+    }
     i += 5;
   }
   return out;

@@ -54,9 +54,13 @@ absl::StatusOr<std::vector<JsonMember>> JsonObjectMembers(absl::string_view text
 // A lone surrogate escape becomes U+FFFD.
 std::string JsonStringValue(absl::string_view raw);
 
-// `json` (valid JSON text) with every escape of a lone surrogate replaced by
-// \ufffd, for parsers that refuse them (nlohmann::json).
-std::string ReplaceLoneSurrogateEscapes(absl::string_view json);
+// `json` (JSON text) with every escape of a lone surrogate ("\ud83d", as
+// JSON.stringify writes one) rewritten, for parsers that refuse them
+// (nlohmann::json): as \ufffd (U+FFFD, what a provider receives), or as the
+// six characters of the escape themselves ("\\ud83d": distinct surrogates
+// stay distinct, for comparing). Pairs and all else are left as they are.
+enum class LoneSurrogates { kReplacementCharacter, kAsText };
+std::string RewriteLoneSurrogateEscapes(absl::string_view json, LoneSurrogates how);
 
 // `utf8` as a JSON string literal (quotes included). Bytes that are not valid
 // UTF-8 become U+FFFD.

@@ -90,9 +90,12 @@ TEST(JsonQuote, RoundTripsAndRepairsUtf8) {
   }
 }
 
-TEST(ReplaceLoneSurrogateEscapes, KeepsPairsAndOtherEscapes) {
-  EXPECT_EQ(ReplaceLoneSurrogateEscapes(R"({"a":"\ud83d","b":"\ud83d\ude00","c":"\\ud83d","d":"\udc00x"})"),
+TEST(RewriteLoneSurrogateEscapes, KeepsPairsAndOtherEscapes) {
+  const std::string json = R"({"a":"\ud83d","b":"\ud83d\ude00","c":"\\ud83d","d":"\udc00x"})";
+  EXPECT_EQ(RewriteLoneSurrogateEscapes(json, LoneSurrogates::kReplacementCharacter),
             R"({"a":"\ufffd","b":"\ud83d\ude00","c":"\\ud83d","d":"\ufffdx"})");
+  EXPECT_EQ(RewriteLoneSurrogateEscapes(json, LoneSurrogates::kAsText),
+            R"({"a":"\\ud83d","b":"\ud83d\ude00","c":"\\ud83d","d":"\\udc00x"})");
 }
 
 }  // namespace

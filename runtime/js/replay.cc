@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "runtime/common/json_text.h"
 
 namespace tasker::js {
 
@@ -75,71 +76,12 @@ bool Matches(const Outcome& out, int seq, bool last_step, const std::vector<cons
 
 }  // namespace
 
-namespace {
-
-bool IsHex4(const std::string& s, size_t at, unsigned* value) {
-  if (at + 4 > s.size()) return false;
-  unsigned v = 0;
-  for (size_t i = at; i < at + 4; ++i) {
-    const char c = s[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else return false;
-  }
-  *value = v;
-  return true;
-}
-
-}  // namespace
-
-std::string LoneSurrogatesAsText(const std::string& json) {
-  std::string out;
-  out.reserve(json.size());
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (!in_string) {
-      if (c == '"') in_string = true;
-      out.push_back(c);
-      continue;
-    }
-    if (c == '"') {
-      in_string = false;
-      out.push_back(c);
-      continue;
-    }
-    if (c != '\\' || i + 1 >= json.size()) {
-      out.push_back(c);
-      continue;
-    }
-    unsigned unit = 0, next = 0;
-    if (json[i + 1] == 'u' && IsHex4(json, i + 2, &unit) && unit >= 0xd800 && unit <= 0xdfff) {
-      const bool paired = unit <= 0xdbff && i + 7 < json.size() && json[i + 6] == '\\' && json[i + 7] == 'u' &&
-                          IsHex4(json, i + 8, &next) && next >= 0xdc00 && next <= 0xdfff;
-      if (paired) {
-        out.append(json, i, 12);
-        i += 11;
-      } else {
-        out += "\\\\";
-        out.append(json, i + 1, 5);
-        i += 5;
-      }
-      continue;
-    }
-    out.push_back(c);  // any other escape: copied with its next character
-    out.push_back(json[++i]);
-  }
-  return out;
-}
-
 bool SameJson(const std::string& a, const std::string& b) {
   if (a == b) return true;
   // JSON.stringify writes a lone surrogate as "\udXXX", which nlohmann
-  // refuses: compared as the text "\\udXXX" (storage may hold it so, too).
-  nlohmann::json x = nlohmann::json::parse(LoneSurrogatesAsText(a), nullptr, false);
-  nlohmann::json y = nlohmann::json::parse(LoneSurrogatesAsText(b), nullptr, false);
+  // refuses: compared as the text "\\udXXX".
+  nlohmann::json x = nlohmann::json::parse(RewriteLoneSurrogateEscapes(a, LoneSurrogates::kAsText), nullptr, false);
+  nlohmann::json y = nlohmann::json::parse(RewriteLoneSurrogateEscapes(b, LoneSurrogates::kAsText), nullptr, false);
   if (x.is_discarded() || y.is_discarded()) return false;
   return x == y;
 }

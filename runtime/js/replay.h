@@ -63,12 +63,6 @@ struct RebuildResult {
 // start the run instead) or is malformed.
 absl::StatusOr<RebuildResult> Rebuild(const RebuildInput& input);
 
-// JSON text with every lone-surrogate escape ("\ud83d", as JSON.stringify
-// writes a lone surrogate) turned into the 6-character text itself
-// ("\\ud83d"): JSON that parsers insisting on valid Unicode (nlohmann,
-// protobuf) accept. Pairs and all else are left as they are.
-std::string LoneSurrogatesAsText(const std::string& json);
-
 // Whether two JSON texts denote the same value (object key order and number
 // spelling aside).
 bool SameJson(const std::string& a, const std::string& b);

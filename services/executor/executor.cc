@@ -104,19 +104,18 @@ v1::Continuation CheckpointRecord(const std::string& root_id, const js::v1::Resp
 
 namespace {
 
-// A payload the task produced (its result, a call's args) that cannot be
-// stored fails the run: it would fail the same way every time.
+// A payload the task produced (its result, a call's args) too large to be
+// stored fails the run: it would fail the same way every time. (Its JSON is
+// JSON.stringify's; storage validates it, and a refusal fails the run too.)
 absl::Status CheckTaskPayload(const std::string& json, absl::string_view what) {
-  if (json.size() > kMaxPayloadBytes) {
-    return absl::OutOfRangeError(absl::StrCat(what, " is ", json.size(), " bytes of JSON, above the limit of ",
-                                              kMaxPayloadBytes, " bytes (16 MiB)"));
-  }
-  return ValidateJson(json, what);
+  if (json.size() <= kMaxPayloadBytes) return absl::OkStatus();
+  return absl::OutOfRangeError(absl::StrCat(what, " is ", json.size(), " bytes of JSON, above the limit of ",
+                                            kMaxPayloadBytes, " bytes (16 MiB)"));
 }
 
 v1::ErrorInfo PayloadError(const absl::Status& status) {
   v1::ErrorInfo error;
-  error.set_code(status.code() == absl::StatusCode::kOutOfRange ? "PAYLOAD_TOO_LARGE" : "INVALID_PAYLOAD");
+  error.set_code("PAYLOAD_TOO_LARGE");
   error.set_message(std::string(status.message()));
   return error;
 }
@@ -534,11 +533,11 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       record.set_dispatch_owner(absl::StrCat("dispatch/", config_.owner));
       record.set_dispatch_lease_ms(absl::ToInt64Milliseconds(config_.dispatch_lease));
       // The calls must be durable before anyone performs them: a store that
-      // is down is waited for, as long as the lease lasts.
+      // is down is waited for, as long as the lease lasts. A try whose answer
+      // was lost but which was committed is answered again by its step token.
       absl::StatusOr<v1::RecordCallsResponse> recorded_calls;
       const absl::Time give_up = absl::Now() + config_.lease;
       absl::Duration backoff = absl::Milliseconds(20);
-      bool unanswered = false;  // an earlier try may have been committed
       while (true) {
         recorded_calls = stores_.steps->RecordCalls(record);
         if (recorded_calls.ok() || LostRace(recorded_calls.status()) ||
@@ -546,15 +545,8 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
             stopping_) {
           break;
         }
-        unanswered = unanswered || Transient(recorded_calls.status());
         absl::SleepFor(backoff);
         backoff = std::min(backoff * 2, absl::Seconds(1));
-      }
-      if (!recorded_calls.ok() && unanswered && LostRace(recorded_calls.status())) {
-        // Refused as already recorded? Then the try whose answer was lost
-        // (storage died after its commit) recorded it: go on with the
-        // recorded calls instead of leaving the run to its lease.
-        if (auto found = RecordedEarlier(record)) recorded_calls = std::move(*found);
       }
       recorded = recorded_calls.status();
       if (!recorded.ok()) break;
@@ -597,21 +589,6 @@ auto Executor::WhileUnreachable(Fn fn) -> decltype(fn()) {
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Milliseconds(500));
   }
-}
-
-std::optional<v1::RecordCallsResponse> Executor::RecordedEarlier(const v1::RecordCallsRequest& record) {
-  auto journal = stores_.steps->GetJournal(JournalRequest(record.root_stack_run_id()));
-  if (!journal.ok()) return std::nullopt;
-  std::map<std::string, const v1::StackRun*> by_call_id;
-  for (const auto& call : journal->calls()) by_call_id[call.call_id()] = &call;
-  v1::RecordCallsResponse response;
-  for (const auto& call : record.calls()) {
-    auto it = by_call_id.find(call.call_id());
-    if (it == by_call_id.end()) return std::nullopt;
-    *response.add_calls() = *it->second;
-  }
-  LogInfo("calls found recorded by a try whose answer was lost", {{"stack_run", record.root_stack_run_id()}});
-  return response;
 }
 
 absl::Status Executor::RecordFailure(const RunPtr& run, v1::ErrorInfo error) {

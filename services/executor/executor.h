@@ -186,8 +186,6 @@ class Executor {
   // unreachable, for up to a lease.
   template <typename Fn>
   auto WhileUnreachable(Fn fn) -> decltype(fn());
-  // The calls of `record` when a try whose answer was lost recorded them.
-  std::optional<tasker::v1::RecordCallsResponse> RecordedEarlier(const tasker::v1::RecordCallsRequest& record);
   // Forgets a run here (its isolate too); storage keeps it for whoever claims it.
   void Forget(const RunPtr& run, bool drop_isolate);
 

@@ -302,8 +302,8 @@ TEST_F(ExecutorTest, ARunThatCannotBeLoadedFailsAfterBoundedAttempts) {
 }
 
 // Storage died right after committing the calls (their answer lost): the
-// retry is refused as already recorded, and the executor goes on with the
-// recorded calls instead of dropping the run and leaving it to its lease.
+// retry is answered by its step token as the first was, and the executor
+// goes on with the recorded calls instead of leaving the run to its lease.
 TEST_F(ExecutorTest, CallsWhoseCommitsAnswerWasLostGoOnWithoutWaitingForTheLease) {
   faulty_->Inject({.method = "RecordCalls", .call = 3, .fault = Fault::kDropAnswer,
                    .status = absl::UnavailableError("storage died after the commit")});

@@ -339,9 +339,8 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
       break;
     }
   }
-  const bool unanswered = outcome_unknown;
   if (!completed.ok()) {
-    if (unanswered && completed.status().code() == absl::StatusCode::kFailedPrecondition) {
+    if (outcome_unknown && completed.status().code() == absl::StatusCode::kFailedPrecondition) {
       // Refused as finished: the try whose answer was lost (storage died
       // after its commit) recorded it. Its push is done now.
       PushStored(call.id());

@@ -140,6 +140,20 @@ class ProcessorTest : public ::testing::Test {
     return recorded->calls(0).id();
   }
 
+  // Waits for the one result push of call `id` to "executor-a:4711" and
+  // checks what it carried.
+  void ExpectPushedOnce(const std::string& id) {
+    ASSERT_TRUE(WaitFor([&] {
+      std::lock_guard<std::mutex> lock(notifier_.mu);
+      return !notifier_.delivered.empty();
+    }));
+    std::lock_guard<std::mutex> lock(notifier_.mu);
+    ASSERT_EQ(notifier_.delivered.size(), 1u);
+    EXPECT_EQ(notifier_.delivered[0].first, "executor-a:4711");
+    EXPECT_EQ(notifier_.delivered[0].second.id(), id);
+    EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
+  }
+
   v1::StackRun WaitFinished(const std::string& id) {
     v1::StackRun last;
     for (int i = 0; i < 400; ++i) {
@@ -383,15 +397,7 @@ TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedT
   EXPECT_EQ(proxy_.calls.load(), 1);
   // Performed under the dispatch lease: no claim of it.
   EXPECT_EQ(faulty_->Calls("ClaimWork"), claims);
-  ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> lock(notifier_.mu);
-    return !notifier_.delivered.empty();
-  }));
-  std::lock_guard<std::mutex> lock(notifier_.mu);
-  ASSERT_EQ(notifier_.delivered.size(), 1u);
-  EXPECT_EQ(notifier_.delivered[0].first, "executor-a:4711");
-  EXPECT_EQ(notifier_.delivered[0].second.id(), id);
-  EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
+  ExpectPushedOnce(id);
   // The warm parent is still RUNNING under its executor's lease.
   EXPECT_EQ(store_->GetStackRun(call.parent_id())->status(), v1::STACK_RUN_STATUS_RUNNING);
 }
@@ -405,15 +411,7 @@ TEST_F(ProcessorTest, AResultWhoseCommitsAnswerWasLostIsStillPushed) {
   v1::StackRun dispatched;
   const std::string id = SuspendedCall("executor-a:4711", &dispatched);
   EXPECT_TRUE(processor_->Dispatch(dispatched));
-  ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> lock(notifier_.mu);
-    return !notifier_.delivered.empty();
-  }));
-  std::lock_guard<std::mutex> lock(notifier_.mu);
-  ASSERT_EQ(notifier_.delivered.size(), 1u);
-  EXPECT_EQ(notifier_.delivered[0].first, "executor-a:4711");
-  EXPECT_EQ(notifier_.delivered[0].second.id(), id);
-  EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
+  ExpectPushedOnce(id);
   EXPECT_EQ(proxy_.calls.load(), 1);
 }
 

@@ -23,7 +23,7 @@ std::string DumpJson(const Json& json) {
 absl::StatusOr<Json> ParseArgs(const std::string& text) {
   if (text.empty()) return Json(nullptr);
   RETURN_IF_ERROR(ValidateJson(text, "args_json"));
-  Json args = Json::parse(ReplaceLoneSurrogateEscapes(text), nullptr, false);
+  Json args = Json::parse(RewriteLoneSurrogateEscapes(text, LoneSurrogates::kReplacementCharacter), nullptr, false);
   if (args.is_discarded()) return absl::InvalidArgumentError("args_json: not valid JSON");
   return args;
 }

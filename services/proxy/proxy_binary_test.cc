@@ -18,43 +18,53 @@ using tasker::testing::StartService;
 
 constexpr char kMasterKey[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
-  const std::string dir = tasker::testing::MakeTempDir("proxybin");
-  auto account = emulators::MakeTestServiceAccount();
-  emulators::GoogleFixtures fixtures;
-  fixtures.users = {{"example.com", {"alice@example.com"}}};
-  emulators::GoogleEmulator google(account.client_email, account.public_key_pem, "admin@example.com", fixtures);
-  ASSERT_TRUE(google.Start());
-
-  auto storage = StartService("services/storage/storage-service", "storage", dir,
-                              {"--database_url=sqlite://" + dir + "/tasks.db"});
-  ASSERT_TRUE(storage.ok()) << storage.status();
-  const std::map<std::string, std::string> env = {{"TASKER_MASTER_KEY", kMasterKey},
-                                                  {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
-  auto keystore = StartService("services/keystore/keystore", "keystore", dir, {"--storage=" + storage->target}, env);
-  ASSERT_TRUE(keystore.ok()) << keystore.status();
-  auto proxy = StartService("services/proxy/wrapped-service-proxy", "proxy", dir,
-                            {"--storage=" + storage->target, "--keystore=" + keystore->target,
-                             "--google_directory_base_url=" + google.base_url(),
-                             "--google_gmail_base_url=" + google.base_url()},
-                            env);
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
-
-  auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore->target}));
-  auto set = [&](const std::string& ns, const std::string& key, const std::string& value) {
-    grpc::ClientContext context;
-    context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
-    v1::SetKeyRequest request;
-    request.set_namespace_(ns);
-    request.set_key(key);
-    request.set_value(value);
-    v1::SetKeyResponse response;
-    ASSERT_TRUE(ks->SetKey(&context, request, &response).ok());
+// Storage, keystore and the proxy binary, each its own process, with Google
+// emulated: the keystore holds the Google credentials plus `keys`, and the
+// "shared" namespace is task-readable.
+class ProxyStack {
+ public:
+  struct Key {
+    std::string ns, key, value;
   };
-  set("global", "GAPI_KEY", account.KeyJson(google.token_url()));
-  set("global", "GAPI_ADMIN_EMAIL", "admin@example.com");
-  set("shared", "greeting", "hello from the keystore");
-  {
+
+  void Start(const std::string& name, const emulators::GoogleFixtures& fixtures,
+             const std::vector<std::string>& proxy_flags, const std::vector<Key>& keys) {
+    dir_ = tasker::testing::MakeTempDir(name);
+    account_ = emulators::MakeTestServiceAccount();
+    google_ = std::make_unique<emulators::GoogleEmulator>(account_.client_email, account_.public_key_pem,
+                                                          "admin@example.com", fixtures);
+    ASSERT_TRUE(google_->Start());
+    auto storage = StartService("services/storage/storage-service", "storage", dir_,
+                                {"--database_url=sqlite://" + dir_ + "/tasks.db"});
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    storage_ = std::move(*storage);
+    const std::map<std::string, std::string> env = {{"TASKER_MASTER_KEY", kMasterKey},
+                                                    {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
+    auto keystore = StartService("services/keystore/keystore", "keystore", dir_, {"--storage=" + storage_.target}, env);
+    ASSERT_TRUE(keystore.ok()) << keystore.status();
+    keystore_ = std::move(*keystore);
+    std::vector<std::string> flags = {"--storage=" + storage_.target, "--keystore=" + keystore_.target,
+                                      "--google_directory_base_url=" + google_->base_url(),
+                                      "--google_gmail_base_url=" + google_->base_url()};
+    flags.insert(flags.end(), proxy_flags.begin(), proxy_flags.end());
+    auto proxy = StartService("services/proxy/wrapped-service-proxy", "proxy", dir_, flags, env);
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = std::move(*proxy);
+
+    auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore_.target}));
+    std::vector<Key> all = {{"global", "GAPI_KEY", account_.KeyJson(google_->token_url())},
+                            {"global", "GAPI_ADMIN_EMAIL", "admin@example.com"}};
+    all.insert(all.end(), keys.begin(), keys.end());
+    for (const Key& k : all) {
+      grpc::ClientContext context;
+      context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
+      v1::SetKeyRequest request;
+      request.set_namespace_(k.ns);
+      request.set_key(k.key);
+      request.set_value(k.value);
+      v1::SetKeyResponse response;
+      ASSERT_TRUE(ks->SetKey(&context, request, &response).ok());
+    }
     grpc::ClientContext context;
     context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
     v1::SetNamespacePolicyRequest policy;
@@ -62,18 +72,44 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
     policy.set_task_readable(true);
     v1::NamespacePolicy response;
     ASSERT_TRUE(ks->SetNamespacePolicy(&context, policy, &response).ok());
+    stub_ = v1::WrappedServiceProxy::NewStub(*MakeChannel({.target = proxy_.target}));
   }
 
-  auto stub = v1::WrappedServiceProxy::NewStub(*MakeChannel({.target = proxy->target}));
-  auto call = [&](const std::string& service, const std::string& method, const std::string& args,
-                  v1::CallResponse* response) {
+  grpc::Status Call(const std::string& service, const std::string& method, const std::string& args,
+                    v1::CallResponse* response, int64_t deadline_ms = 0) {
     v1::CallRequest request;
     request.set_service(service);
     request.set_method(method);
+    request.set_deadline_ms(deadline_ms);
     request.set_args_json(args);
     auto context = MakeContext(absl::Seconds(20));
-    return stub->Call(context.get(), request, response);
-  };
+    return stub_->Call(context.get(), request, response);
+  }
+
+  v1::WrappedServiceProxy::Stub* stub() { return stub_.get(); }
+  const tasker::testing::RunningService& storage() const { return storage_; }
+  const tasker::testing::RunningService& keystore() const { return keystore_; }
+  const tasker::testing::RunningService& proxy() const { return proxy_; }
+
+ private:
+  std::string dir_;
+  emulators::TestServiceAccount account_;
+  std::unique_ptr<emulators::GoogleEmulator> google_;
+  tasker::testing::RunningService storage_, keystore_, proxy_;
+  std::unique_ptr<v1::WrappedServiceProxy::Stub> stub_;
+};
+
+TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
+  emulators::GoogleFixtures fixtures;
+  fixtures.users = {{"example.com", {"alice@example.com"}}};
+  ProxyStack stack;
+  ASSERT_NO_FATAL_FAILURE(stack.Start("proxybin", fixtures, {}, {{"shared", "greeting", "hello from the keystore"}}));
+  auto call = [&](const std::string& service, const std::string& method, const std::string& args,
+                  v1::CallResponse* response) { return stack.Call(service, method, args, response); };
+  auto* stub = stack.stub();
+  const auto& storage = stack.storage();
+  const auto& keystore = stack.keystore();
+  const auto& proxy = stack.proxy();
   v1::CallResponse response;
   ASSERT_TRUE(call("gapi", "admin.domains.list", R"([{"customer":"my_customer"}])", &response).ok());
   ASSERT_TRUE(response.has_result_json()) << response.error().message();
@@ -97,9 +133,9 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
   ASSERT_TRUE(stub->ListServices(context.get(), v1::ListServicesRequest(), &services).ok());
   EXPECT_EQ(services.services_size(), 6);
   // Nothing secret in any log.
-  const std::string logs = tasker::testing::ReadFileOrEmpty(proxy->log) +
-                           tasker::testing::ReadFileOrEmpty(keystore->log) +
-                           tasker::testing::ReadFileOrEmpty(storage->log);
+  const std::string logs = tasker::testing::ReadFileOrEmpty(proxy.log) +
+                           tasker::testing::ReadFileOrEmpty(keystore.log) +
+                           tasker::testing::ReadFileOrEmpty(storage.log);
   EXPECT_EQ(logs.find("PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(logs.find(kMasterKey), std::string::npos);
 }
@@ -111,66 +147,20 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
 // provider (value()/get<> on a wrong type) terminated the process, and the
 // processor retried the call against a crash-looping proxy forever.
 TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
-  const std::string dir = tasker::testing::MakeTempDir("proxyargs");
-  auto account = emulators::MakeTestServiceAccount();
   emulators::GoogleFixtures fixtures;
   fixtures.users = {{"example.com", {"alice@example.com"}}};
   fixtures.messages = {{"alice@example.com", 1}};
-  emulators::GoogleEmulator google(account.client_email, account.public_key_pem, "admin@example.com", fixtures);
-  ASSERT_TRUE(google.Start());
-  auto storage = StartService("services/storage/storage-service", "storage", dir,
-                              {"--database_url=sqlite://" + dir + "/tasks.db"});
-  ASSERT_TRUE(storage.ok()) << storage.status();
-  const std::map<std::string, std::string> env = {{"TASKER_MASTER_KEY", kMasterKey},
-                                                  {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
-  auto keystore = StartService("services/keystore/keystore", "keystore", dir, {"--storage=" + storage->target}, env);
-  ASSERT_TRUE(keystore.ok()) << keystore.status();
+  ProxyStack stack;
   // OpenAI and search point at a closed port: a call that passes validation
   // fails fast with a retryable error instead of reaching the internet.
-  auto proxy = StartService("services/proxy/wrapped-service-proxy", "proxy", dir,
-                            {"--storage=" + storage->target, "--keystore=" + keystore->target,
-                             "--google_directory_base_url=" + google.base_url(),
-                             "--google_gmail_base_url=" + google.base_url(),
-                             "--openai_base_url=http://127.0.0.1:1", "--websearch_base_url=http://127.0.0.1:1"},
-                            env);
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
-  auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore->target}));
-  auto set = [&](const std::string& ns, const std::string& key, const std::string& value) {
-    grpc::ClientContext context;
-    context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
-    v1::SetKeyRequest request;
-    request.set_namespace_(ns);
-    request.set_key(key);
-    request.set_value(value);
-    v1::SetKeyResponse response;
-    ASSERT_TRUE(ks->SetKey(&context, request, &response).ok());
-  };
-  set("global", "GAPI_KEY", account.KeyJson(google.token_url()));
-  set("global", "GAPI_ADMIN_EMAIL", "admin@example.com");
-  set("global", "OPENAI_API_KEY", "sk-test");
-  set("global", "WEBSEARCH_API_KEY", "search-key");
-  set("shared", "greeting", "hello");
-  {
-    grpc::ClientContext context;
-    context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
-    v1::SetNamespacePolicyRequest policy;
-    policy.set_namespace_("shared");
-    policy.set_task_readable(true);
-    v1::NamespacePolicy response;
-    ASSERT_TRUE(ks->SetNamespacePolicy(&context, policy, &response).ok());
-  }
-
-  auto stub = v1::WrappedServiceProxy::NewStub(*MakeChannel({.target = proxy->target}));
+  ASSERT_NO_FATAL_FAILURE(stack.Start(
+      "proxyargs", fixtures, {"--openai_base_url=http://127.0.0.1:1", "--websearch_base_url=http://127.0.0.1:1"},
+      {{"global", "OPENAI_API_KEY", "sk-test"}, {"global", "WEBSEARCH_API_KEY", "search-key"},
+       {"shared", "greeting", "hello"}}));
   auto call = [&](const std::string& service, const std::string& method, const std::string& args,
-                  v1::CallResponse* response) {
-    v1::CallRequest request;
-    request.set_service(service);
-    request.set_method(method);
-    request.set_deadline_ms(2000);
-    request.set_args_json(args);
-    auto context = MakeContext(absl::Seconds(20));
-    return stub->Call(context.get(), request, response);
-  };
+                  v1::CallResponse* response) { return stack.Call(service, method, args, response, 2000); };
+  auto* stub = stack.stub();
+  const auto& proxy = stack.proxy();
 
   // Each documented argument given the wrong type: INVALID_ARGUMENT naming it.
   struct Case {
@@ -221,7 +211,7 @@ TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
         << response.ShortDebugString();
     EXPECT_NE(status.error_message().find(c.names), std::string::npos)
         << c.service << "." << c.method << " " << c.args << ": " << status.error_message();
-    ASSERT_TRUE(proxy->process->running()) << "the proxy died on " << c.service << "." << c.method << " " << c.args;
+    ASSERT_TRUE(proxy.process->running()) << "the proxy died on " << c.service << "." << c.method << " " << c.args;
   }
 
   // Every method, every argument name any provider reads, garbage of every
@@ -266,7 +256,7 @@ TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
     }
   }
   EXPECT_GT(answered, 1000);
-  ASSERT_TRUE(proxy->process->running());
+  ASSERT_TRUE(proxy.process->running());
   v1::CallResponse response;
   ASSERT_TRUE(call("gapi", "admin.domains.list", "{}", &response).ok());
   EXPECT_TRUE(response.has_result_json()) << response.error().message();
