@@ -57,7 +57,20 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   // Reconnect quickly after a peer restarts (crash recovery paths).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto credentials = grpc::InsecureChannelCredentials();
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (config.tls.enabled()) {
+    if (config.tls.cert_chain.empty() != config.tls.private_key.empty()) {
+      return absl::InvalidArgumentError("tls: a client certificate needs its key, and a key its certificate");
+    }
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = config.tls.ca;
+    options.pem_cert_chain = config.tls.cert_chain;
+    options.pem_private_key = config.tls.private_key;
+    credentials = grpc::SslCredentials(options);
+    if (!config.tls.server_name.empty()) args.SetSslTargetNameOverride(config.tls.server_name);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
   if (config.auth_token.empty()) {
     return grpc::CreateCustomChannel(config.target, credentials, args);
   }

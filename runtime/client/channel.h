@@ -17,11 +17,25 @@
 
 namespace tasker {
 
+// TLS toward a server (PEM contents, not paths). Enabled by a CA.
+struct ClientTls {
+  // Verifies the server's certificate.
+  std::string ca;
+  // Presented when the server asks (mutual TLS); both or neither.
+  std::string cert_chain;
+  std::string private_key;
+  // Expected name in the server's certificate when it differs from the
+  // target's host (e.g. dialing an IP).
+  std::string server_name;
+  bool enabled() const { return !ca.empty(); }
+};
+
 struct ClientConfig {
   // "host:port", "dns:///host:port", "ipv4:127.0.0.1:5000", "unix:/path".
   std::string target;
   // Sent as "authorization: Bearer <token>" on every call when non-empty.
   std::string auth_token;
+  ClientTls tls;
   int max_message_bytes = 128 * 1024 * 1024;
 };
 

@@ -73,8 +73,20 @@ ServerRunner::ServerRunner(ServerConfig config) : config_(std::move(config)) {}
 
 ServerRunner::~ServerRunner() { Shutdown(); }
 
-void ServerRunner::AddService(grpc::Service* service) {
-  services_.push_back(service);
+void ServerRunner::AddService(grpc::Service* service, const std::string& name, Roles roles, bool is_public) {
+  services_.push_back({service, name, roles, is_public});
+}
+
+void ServerRunner::RestrictMethod(const std::string& service, const std::string& method, Roles roles) {
+  method_rules_.push_back({service + "/" + method, roles});
+}
+
+std::vector<grpc::Server*> ServerRunner::AllServers() const {
+  std::vector<grpc::Server*> out;
+  for (const auto* server : {&server_, &public_server_, &health_server_}) {
+    if (*server) out.push_back(server->get());
+  }
+  return out;
 }
 
 std::string ServerRunner::local_target() const {
@@ -83,11 +95,17 @@ std::string ServerRunner::local_target() const {
 
 absl::Status ServerRunner::Start() {
   if (server_) return absl::FailedPreconditionError("server already started");
-  if (config_.listen_address.empty() ||
-      !absl::StrContains(config_.listen_address, ':')) {
+  for (const std::string* address : {&config_.listen_address, &config_.public_listen_address,
+                                     &config_.health_listen_address}) {
+    if (address == &config_.listen_address || !address->empty()) {
+      if (address->empty() || !absl::StrContains(*address, ':')) {
+        return absl::InvalidArgumentError("listen address must be host:port, got '" + *address + "'");
+      }
+    }
+  }
+  if (!config_.authenticator) {
     return absl::InvalidArgumentError(
-        "listen address must be host:port, got '" + config_.listen_address +
-        "'");
+        "no credentials: set --credentials_file (README, \"Security\"), or --insecure_dev for local development");
   }
   SetLogComponent(config_.component);
   InstallShutdownSignalHandlers();
@@ -95,33 +113,77 @@ absl::Status ServerRunner::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.listen_address,
-                           TokenServerCredentials(config_.auth_token), &port_);
-  // Without this, gRPC binds with SO_REUSEPORT and a second server on the
-  // same port would silently share it.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
-  builder.SetMaxSendMessageSize(config_.max_message_bytes);
-  for (grpc::Service* service : services_) builder.RegisterService(service);
-  server_ = builder.BuildAndStart();
-  if (!server_ || port_ == 0) {
-    server_.reset();
-    return absl::UnavailableError("cannot listen on " + config_.listen_address);
+  const bool split = !config_.public_listen_address.empty();
+  auto build = [&](const std::string& address, bool public_port, int* port) -> std::unique_ptr<grpc::Server> {
+    auto policy = std::make_shared<AccessPolicy>();
+    grpc::ServerBuilder builder;
+    for (const Registered& r : services_) {
+      if (split && r.is_public != public_port) continue;
+      policy->AllowService(r.name, r.roles);
+      builder.RegisterService(r.service);
+    }
+    for (const auto& [method, roles] : method_rules_) {
+      const size_t slash = method.find('/');
+      policy->AllowMethod(method.substr(0, slash), method.substr(slash + 1), roles);
+    }
+    builder.AddListeningPort(address, SecureServerCredentials(config_.authenticator, policy, config_.tls), port);
+    // Without this, gRPC binds with SO_REUSEPORT and a second server on the
+    // same port would silently share it.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
+    builder.SetMaxSendMessageSize(config_.max_message_bytes);
+    auto server = builder.BuildAndStart();
+    if (!server || *port == 0) return nullptr;
+    return server;
+  };
+  server_ = build(config_.listen_address, false, &port_);
+  if (!server_) return absl::UnavailableError("cannot listen on " + config_.listen_address);
+  if (split) {
+    public_server_ = build(config_.public_listen_address, true, &public_port_);
+    if (!public_server_) {
+      Shutdown();
+      return absl::UnavailableError("cannot listen on --public_listen " + config_.public_listen_address);
+    }
   }
-  server_->GetHealthCheckService()->SetServingStatus(true);
-  // "liveness" stays SERVING until shutdown whatever the dependencies do
-  // (SetServing changes only ""): for liveness probes, which must not
-  // restart a process because storage is down.
-  server_->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
+  if (!config_.health_listen_address.empty()) {
+    // Plaintext, health only: every other method is refused by the policy.
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config_.health_listen_address,
+                             SecureServerCredentials(config_.authenticator, std::make_shared<AccessPolicy>(), {}),
+                             &health_port_);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    health_server_ = builder.BuildAndStart();
+    if (!health_server_ || health_port_ == 0) {
+      health_server_.reset();
+      Shutdown();
+      return absl::UnavailableError("cannot listen on --health_listen " + config_.health_listen_address);
+    }
+  }
+  for (grpc::Server* server : AllServers()) {
+    server->GetHealthCheckService()->SetServingStatus(true);
+    // "liveness" stays SERVING until shutdown whatever the dependencies do
+    // (SetServing changes only ""): for liveness probes, which must not
+    // restart a process because storage is down.
+    server->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
+  }
   if (!config_.port_file.empty()) {
     absl::Status written = WritePortFile(config_.port_file, port_);
     if (!written.ok()) return written;
   }
-  LogInfo("listening",
-          {{"address", config_.listen_address},
-           {"port", std::to_string(port_)},
-           {"auth", config_.auth_token.empty() ? "off" : "bearer-token"}});
+  if (!config_.public_port_file.empty()) {
+    absl::Status written = WritePortFile(config_.public_port_file, public_port());
+    if (!written.ok()) return written;
+  }
+  if (config_.authenticator->insecure_dev()) {
+    LogWarning("INSECURE DEV MODE (--insecure_dev): every caller is accepted with every role; never use this "
+               "beyond a development machine");
+  }
+  LogInfo("listening", {{"address", config_.listen_address},
+                        {"port", std::to_string(port_)},
+                        {"public_port", std::to_string(public_port())},
+                        {"health_port", std::to_string(health_port_)},
+                        {"tls", config_.tls.enabled() ? (config_.tls.require_client_cert ? "mutual" : "server") : "off"},
+                        {"auth", config_.authenticator->insecure_dev() ? "insecure-dev" : "credentials"}});
   return absl::OkStatus();
 }
 
@@ -151,7 +213,7 @@ void ServerRunner::RequestShutdown() { OnSignal(0); }
 void ServerRunner::SetServing(bool serving) {
   std::lock_guard<std::mutex> lock(health_mu_);
   if (!server_ || shut_down_) return;
-  server_->GetHealthCheckService()->SetServingStatus("", serving);
+  for (grpc::Server* server : AllServers()) server->GetHealthCheckService()->SetServingStatus("", serving);
 }
 
 void ServerRunner::Shutdown() {
@@ -163,12 +225,12 @@ void ServerRunner::Shutdown() {
   LogInfo("shutting down",
           {{"grace_ms",
             std::to_string(absl::ToInt64Milliseconds(config_.shutdown_grace))}});
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  for (grpc::Server* server : AllServers()) server->GetHealthCheckService()->SetServingStatus(false);
   const auto deadline =
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.shutdown_grace));
-  server_->Shutdown(deadline);
-  server_->Wait();
+  for (grpc::Server* server : AllServers()) server->Shutdown(deadline);
+  for (grpc::Server* server : AllServers()) server->Wait();
   LogInfo("stopped");
 }
 

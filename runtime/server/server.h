@@ -2,13 +2,15 @@
 //
 // It binds the listen address (port 0 picks a free port, reported by port()
 // and optionally written to a file), enables the standard health service and
-// server reflection, optionally requires a bearer token on every method but
-// health, and shuts down gracefully: health turns NOT_SERVING, new calls are
+// server reflection, lets each service be called only by the roles it names
+// (runtime/server/auth.h), optionally serves TLS, public services on a port
+// of their own and health on a plaintext probe port, and shuts down gracefully: health turns NOT_SERVING, new calls are
 // refused, in-flight calls get up to `shutdown_grace` to finish.
 //
 //   ServerConfig config = ...;             // from flags (server_flags.h)
 //   ServerRunner runner(config);
-//   runner.AddService(&my_service);        // must outlive the runner
+//   runner.AddService(&my_service, v1::Storage::service_full_name(),
+//                     {Role::kExecutor});  // must outlive the runner
 //   RETURN_IF_ERROR(runner.Start());
 //   runner.WaitForShutdownSignal();        // SIGTERM / SIGINT
 //   runner.Shutdown();
@@ -23,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "runtime/server/auth.h"
 
 namespace tasker {
 
@@ -31,9 +34,18 @@ struct ServerConfig {
   std::string component = "tasker";
   // host:port; port 0 binds a free port.
   std::string listen_address = "127.0.0.1:0";
-  // When non-empty, every method but grpc.health.v1.Health requires the
-  // metadata "authorization: Bearer <token>".
-  std::string auth_token;
+  // Who may call: required (ServerRunner refuses to start without one; use
+  // Authenticator::InsecureDev() for local development).
+  std::shared_ptr<const Authenticator> authenticator;
+  // TLS on every port but health_listen (off when empty).
+  ServerTls tls;
+  // When non-empty, services added as public are served here instead of on
+  // listen_address (which then serves only the internal ones).
+  std::string public_listen_address;
+  std::string public_port_file;
+  // When non-empty, a plaintext port serving only grpc.health.v1 (for
+  // Kubernetes probes, which cannot present client certificates).
+  std::string health_listen_address;
   // When non-empty, the bound port is written here (atomically) after start.
   std::string port_file;
   // How long in-flight calls may run on after shutdown begins.
@@ -53,15 +65,22 @@ class ServerRunner {
   ServerRunner(const ServerRunner&) = delete;
   ServerRunner& operator=(const ServerRunner&) = delete;
 
-  // Registers a service before Start(). Not owned.
-  void AddService(grpc::Service* service);
+  // Registers a service before Start(), served to callers with one of
+  // `roles`. `name` is its full name (Generated::service_full_name()).
+  // Public services go to the public port when there is one. Not owned.
+  void AddService(grpc::Service* service, const std::string& name, Roles roles, bool is_public = false);
+  // Narrows one method of a service added above to `roles`.
+  void RestrictMethod(const std::string& service, const std::string& method, Roles roles);
 
   // Binds and starts serving. Errors: INVALID_ARGUMENT for a bad config,
   // UNAVAILABLE when the address cannot be bound.
   absl::Status Start();
 
-  // The bound port (valid after Start()).
+  // The bound ports (valid after Start()); public_port() is port() when
+  // there is no separate public port, health_port() 0 when none.
   int port() const { return port_; }
+  int public_port() const { return public_port_ ? public_port_ : port_; }
+  int health_port() const { return health_port_; }
   // "127.0.0.1:<port>" style address clients in the same host can dial.
   std::string local_target() const;
 
@@ -84,10 +103,24 @@ class ServerRunner {
   absl::Status Serve();
 
  private:
+  struct Registered {
+    grpc::Service* service;
+    std::string name;
+    Roles roles;
+    bool is_public;
+  };
+  // Every running server (internal, public, health): health follows on all.
+  std::vector<grpc::Server*> AllServers() const;
+
   ServerConfig config_;
-  std::vector<grpc::Service*> services_;
+  std::vector<Registered> services_;
+  std::vector<std::pair<std::string, Roles>> method_rules_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> public_server_;
+  std::unique_ptr<grpc::Server> health_server_;
   int port_ = 0;
+  int public_port_ = 0;
+  int health_port_ = 0;
   std::mutex health_mu_;
   bool shut_down_ = false;
 };

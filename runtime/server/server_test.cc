@@ -16,6 +16,7 @@
 #include "runtime/common/status.h"
 #include "runtime/server/auth.h"
 #include "runtime/server/testing/echo.grpc.pb.h"
+#include "tests/support/certs.h"
 #include "tests/support/process.h"
 
 namespace tasker {
@@ -29,17 +30,23 @@ using ::tasker::testing::v1::EchoRequest;
 using ::tasker::testing::v1::EchoResponse;
 
 constexpr char kToken[] = "s3cret-token-for-tests";
+constexpr char kAdminToken[] = "admin-token-0123456789";
+constexpr char kRevokedToken[] = "revoked-token-0123456789";
 
 class EchoServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = tasker::testing::MakeTempDir("echo");
-    const std::string token_file = dir_ + "/token";
-    std::ofstream(token_file) << kToken << "\n";
+    credentials_ = dir_ + "/credentials";
+    // The admin's token is listed by its hash, as tools/gen-certs writes them.
+    std::ofstream(credentials_) << "# identity roles token\n"
+                                << "tester client " << kToken << "\n"
+                                << "ops admin sha256:" << TokenHash(kAdminToken) << "\n"
+                                << "leaver client " << kRevokedToken << "\n";
     port_file_ = dir_ + "/port";
     auto process = Subprocess::Start(
         {Runfile("runtime/server/testing/echo_server"), "--listen=127.0.0.1:0",
-         "--port_file=" + port_file_, "--auth_token_file=" + token_file,
+         "--port_file=" + port_file_, "--credentials_file=" + credentials_,
          "--shutdown_grace=5s"},
         {}, dir_ + "/server.log");
     ASSERT_TRUE(process.ok()) << process.status();
@@ -73,6 +80,7 @@ class EchoServerTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::string credentials_;
   std::string port_file_;
   std::string target_;
   int port_ = 0;
@@ -104,6 +112,35 @@ TEST_F(EchoServerTest, MissingOrWrongTokenIsUnauthenticated) {
   EXPECT_EQ(wrong.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   grpc::Status prefix = CallEcho(Stub("s3cret").get(), "x", 0, &response);
   EXPECT_EQ(prefix.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(EchoServerTest, AKnownIdentityWithoutTheRoleIsDeniedNamingTheRole) {
+  EchoResponse response;
+  grpc::Status denied = CallEcho(Stub(kAdminToken).get(), "x", 0, &response);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(denied.error_message().find("requires the role client"), std::string::npos) << denied.error_message();
+  EXPECT_NE(denied.error_message().find("'ops' has admin"), std::string::npos) << denied.error_message();
+  EXPECT_EQ(denied.error_message().find(kAdminToken), std::string::npos);
+  EXPECT_NE(ServerLog().find("permission_denied"), std::string::npos) << ServerLog();
+}
+
+TEST_F(EchoServerTest, RemovingALineRevokesThatTokenWithoutRestart) {
+  EchoResponse response;
+  ASSERT_TRUE(CallEcho(Stub(kRevokedToken).get(), "x", 0, &response).ok());
+  std::ofstream(credentials_, std::ios::trunc) << "tester client " << kToken << "\n";
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  grpc::Status status;
+  do {
+    absl::SleepFor(absl::Milliseconds(200));
+    status = CallEcho(Stub(kRevokedToken).get(), "x", 0, &response);
+  } while (status.ok() && absl::Now() < deadline);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(CallEcho(Stub(kToken).get(), "x", 0, &response).ok());
+  // A broken edit keeps the last good credentials.
+  std::ofstream(credentials_, std::ios::trunc) << "tester nosuchrole " << kToken << "\n";
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_TRUE(CallEcho(Stub(kToken).get(), "x", 0, &response).ok());
+  EXPECT_NE(ServerLog().find("keeping the previous credentials"), std::string::npos);
 }
 
 TEST_F(EchoServerTest, ReflectionListsServicesToARealReflectionClient) {
@@ -177,17 +214,164 @@ TEST_F(EchoServerTest, SigtermDrainsInFlightCallThenExits) {
   EXPECT_FALSE(fresh->Echo(&context, request, &response).ok());
 }
 
+TEST(ServerStartTest, RefusesToStartWithoutCredentialsUnlessInsecureDev) {
+  const std::string dir = tasker::testing::MakeTempDir("echo-nocreds");
+  auto [code, output] =
+      RunCommand(Runfile("runtime/server/testing/echo_server") + " --listen=127.0.0.1:0 2>&1");
+  EXPECT_EQ(code, 2) << output;
+  EXPECT_NE(output.find("--credentials_file"), std::string::npos) << output;
+  EXPECT_NE(output.find("--insecure_dev"), std::string::npos) << output;
+  std::ofstream(dir + "/bad") << "someone superuser 0123456789abcdef0123\n";
+  auto [bad_code, bad_output] = RunCommand(Runfile("runtime/server/testing/echo_server") +
+                                           " --listen=127.0.0.1:0 --credentials_file=" + dir + "/bad 2>&1");
+  EXPECT_EQ(bad_code, 2) << bad_output;
+  EXPECT_NE(bad_output.find("line 1: unknown role 'superuser'"), std::string::npos) << bad_output;
+}
+
+TEST(ServerStartTest, InsecureDevServesWithoutTokenAndSaysSo) {
+  const std::string dir = tasker::testing::MakeTempDir("echo-dev");
+  auto process = Subprocess::Start({Runfile("runtime/server/testing/echo_server"), "--listen=127.0.0.1:0",
+                                    "--port_file=" + dir + "/port", "--insecure_dev"},
+                                   {}, dir + "/server.log");
+  ASSERT_TRUE(process.ok()) << process.status();
+  auto port = tasker::testing::WaitForPortFile(dir + "/port", absl::Seconds(20));
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto channel = MakeChannel({.target = absl::StrCat("127.0.0.1:", *port)});
+  EchoRequest request;
+  request.set_message("dev");
+  EchoResponse response;
+  auto context = MakeContext(absl::Seconds(10));
+  ASSERT_TRUE(Echo::NewStub(*channel)->Echo(context.get(), request, &response).ok());
+  EXPECT_EQ(response.message(), "dev");
+  EXPECT_NE(tasker::testing::ReadWholeFile(dir + "/server.log").find("INSECURE DEV MODE"), std::string::npos);
+}
+
+TEST(ServerTlsTest, MutualTlsAcceptsOurCertificateAndRefusesOthers) {
+  const std::string dir = tasker::testing::MakeTempDir("echo-tls");
+  auto pki = tasker::testing::MakeTestPki(dir);
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  std::ofstream(dir + "/credentials") << "tester client " << kToken << "\n";
+  auto process = Subprocess::Start(
+      {Runfile("runtime/server/testing/echo_server"), "--listen=127.0.0.1:0", "--port_file=" + dir + "/port",
+       "--credentials_file=" + dir + "/credentials", "--tls_cert=" + pki->cert, "--tls_key=" + pki->key,
+       "--tls_ca=" + pki->ca_cert, "--require_client_cert", "--health_listen=127.0.0.1:0"},
+      {}, dir + "/server.log");
+  ASSERT_TRUE(process.ok()) << process.status();
+  auto port = tasker::testing::WaitForPortFile(dir + "/port", absl::Seconds(20));
+  ASSERT_TRUE(port.ok()) << port.status();
+  const std::string target = absl::StrCat("127.0.0.1:", *port);
+  using tasker::testing::ReadWholeFile;
+  auto call = [&](ClientTls tls, const std::string& token) {
+    auto channel = MakeChannel({.target = target, .auth_token = token, .tls = tls});
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    EchoRequest request;
+    request.set_message("over-tls");
+    EchoResponse response;
+    auto context = MakeContext(absl::Seconds(5));
+    return Echo::NewStub(*channel)->Echo(context.get(), request, &response);
+  };
+  const ClientTls ours{.ca = ReadWholeFile(pki->ca_cert),
+                       .cert_chain = ReadWholeFile(pki->cert),
+                       .private_key = ReadWholeFile(pki->key)};
+  grpc::Status ok = call(ours, kToken);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  // mTLS does not replace the token.
+  EXPECT_EQ(call(ours, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // No client certificate, a certificate from another CA, plaintext: no call.
+  EXPECT_EQ(call({.ca = ours.ca}, kToken).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(call({.ca = ours.ca, .cert_chain = ReadWholeFile(pki->rogue_cert),
+                  .private_key = ReadWholeFile(pki->rogue_key)},
+                 kToken)
+                .error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(call({}, kToken).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // A server certificate our CA did not sign is not trusted by the client.
+  EXPECT_EQ(call({.ca = ReadWholeFile(dir + "/rogue-ca.crt"), .cert_chain = ours.cert_chain,
+                  .private_key = ours.private_key},
+                 kToken)
+                .error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(ReadWholeFile(dir + "/server.log").find("\"tls\":\"mutual\""), std::string::npos)
+      << ReadWholeFile(dir + "/server.log");
+}
+
+TEST(ServerRunnerTest, PublicServicesOnTheirOwnPortAndHealthInPlaintext) {
+  // Internal echo on the main port, a public one on the public port.
+  class Svc final : public tasker::testing::v1::Echo::Service {
+    grpc::Status Echo(grpc::ServerContext* context, const EchoRequest*, EchoResponse* response) override {
+      response->set_message(CallerOf(*context));
+      return grpc::Status::OK;
+    }
+  } internal_service;
+  std::map<std::string, Identity> ids;
+  ids[TokenHash(kToken)] = Identity{"tester", Roles{Role::kClient}};
+  ids[TokenHash(kAdminToken)] = Identity{"exec", Roles{Role::kExecutor}};
+  ServerConfig config{.listen_address = "127.0.0.1:0", .authenticator = Authenticator::FromIdentities(ids)};
+  config.public_listen_address = "127.0.0.1:0";
+  config.health_listen_address = "127.0.0.1:0";
+  ServerRunner runner(config);
+  runner.AddService(&internal_service, Echo::service_full_name(), {Role::kExecutor});
+  ASSERT_TRUE(runner.Start().ok());
+  ASSERT_NE(runner.port(), runner.public_port());
+  auto echo = [](int port, const std::string& token, std::string* out) {
+    auto channel = MakeChannel({.target = absl::StrCat("127.0.0.1:", port), .auth_token = token});
+    EchoRequest request;
+    EchoResponse response;
+    auto context = MakeContext(absl::Seconds(5));
+    grpc::Status status = Echo::NewStub(*channel)->Echo(context.get(), request, &response);
+    *out = response.message();
+    return status.error_code();
+  };
+  std::string who;
+  EXPECT_EQ(echo(runner.port(), kAdminToken, &who), grpc::StatusCode::OK);
+  EXPECT_EQ(who, "exec");  // handlers see the caller's identity
+  // The internal service is not served on the public port, whoever asks.
+  EXPECT_EQ(echo(runner.public_port(), kAdminToken, &who), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(echo(runner.port(), kToken, &who), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(echo(runner.health_port(), kAdminToken, &who), grpc::StatusCode::PERMISSION_DENIED);
+  auto health = CheckHealth(*MakeChannel({.target = absl::StrCat("127.0.0.1:", runner.health_port())}), "",
+                            absl::Seconds(5));
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, HealthStatus::kServing);
+  runner.SetServing(false);
+  health = CheckHealth(*MakeChannel({.target = absl::StrCat("127.0.0.1:", runner.health_port())}), "",
+                       absl::Seconds(5));
+  EXPECT_EQ(*health, HealthStatus::kNotServing);
+}
+
+TEST(CredentialsTest, ParsesRolesHashesAndRefusesMistakesNamingTheLine) {
+  auto parsed = ParseCredentials("# comment\n\nci client,admin abcdefghijklmnop0123\n"
+                                 "exec executor sha256:" + TokenHash("x-token-0123456789") + "\n");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), 2u);
+  const Identity& ci = parsed->at(TokenHash("abcdefghijklmnop0123"));
+  EXPECT_EQ(ci.name, "ci");
+  EXPECT_TRUE(ci.roles.Has(Role::kClient) && ci.roles.Has(Role::kAdmin) && !ci.roles.Has(Role::kExecutor));
+  EXPECT_EQ(parsed->at(TokenHash("x-token-0123456789")).name, "exec");
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"a client short\n", "line 1: a token must be at least 16 characters"},
+           {"a client\n", "line 1: expected"},
+           {"a client abcdefghijklmnop0123\na admin zbcdefghijklmnop0123\n", "line 2: identity 'a' repeats line 1"},
+           {"a client abcdefghijklmnop0123\nb admin abcdefghijklmnop0123\n", "line 2: the same token"},
+           {"a client sha256:abc\n", "64 hex digits"},
+           {"# nothing\n", "lists no identity"}}) {
+    auto bad = ParseCredentials(text);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_NE(bad.status().message().find(message), std::string::npos) << bad.status();
+  }
+}
+
 TEST(ServerRunnerTest, PortZeroGivesDistinctPortsAndBadAddressIsRejected) {
-  ServerRunner a(ServerConfig{.listen_address = "127.0.0.1:0"});
-  ServerRunner b(ServerConfig{.listen_address = "127.0.0.1:0"});
+  ServerRunner a(ServerConfig{.listen_address = "127.0.0.1:0", .authenticator = tasker::Authenticator::InsecureDev()});
+  ServerRunner b(ServerConfig{.listen_address = "127.0.0.1:0", .authenticator = tasker::Authenticator::InsecureDev()});
   ASSERT_TRUE(a.Start().ok());
   ASSERT_TRUE(b.Start().ok());
   EXPECT_GT(a.port(), 0);
   EXPECT_GT(b.port(), 0);
   EXPECT_NE(a.port(), b.port());
-  ServerRunner bad(ServerConfig{.listen_address = "no-port-here"});
+  ServerRunner bad(ServerConfig{.listen_address = "no-port-here", .authenticator = tasker::Authenticator::InsecureDev()});
   EXPECT_EQ(bad.Start().code(), absl::StatusCode::kInvalidArgument);
-  ServerRunner taken(ServerConfig{.listen_address = absl::StrCat("127.0.0.1:", a.port())});
+  ServerRunner taken(ServerConfig{.listen_address = absl::StrCat("127.0.0.1:", a.port()), .authenticator = tasker::Authenticator::InsecureDev()});
   EXPECT_EQ(taken.Start().code(), absl::StatusCode::kUnavailable);
 }
 

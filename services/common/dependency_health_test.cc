@@ -9,7 +9,7 @@ namespace tasker::services {
 namespace {
 
 TEST(DependencyHealthTest, NotServingWhileADependencyIsDownAndServingAgainWhenItIsBack) {
-  auto dependency = std::make_unique<ServerRunner>(ServerConfig{});
+  auto dependency = std::make_unique<ServerRunner>(ServerConfig{.authenticator = tasker::Authenticator::InsecureDev()});
   ASSERT_TRUE(dependency->Start().ok());
   const int port = dependency->port();
   auto channel = *MakeChannel({.target = dependency->local_target()});
@@ -37,6 +37,7 @@ TEST(DependencyHealthTest, NotServingWhileADependencyIsDownAndServingAgainWhenIt
   // Back on the same port: serving again (the channel reconnects).
   ServerConfig config;
   config.listen_address = "127.0.0.1:" + std::to_string(port);
+  config.authenticator = tasker::Authenticator::InsecureDev();
   dependency = std::make_unique<ServerRunner>(config);
   ASSERT_TRUE(dependency->Start().ok());
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -46,7 +47,7 @@ TEST(DependencyHealthTest, NotServingWhileADependencyIsDownAndServingAgainWhenIt
 }
 
 TEST(DependencyHealthTest, TheThreadReportsChanges) {
-  auto dependency = std::make_unique<ServerRunner>(ServerConfig{});
+  auto dependency = std::make_unique<ServerRunner>(ServerConfig{.authenticator = tasker::Authenticator::InsecureDev()});
   ASSERT_TRUE(dependency->Start().ok());
   std::atomic<int> not_serving{0};
   DependencyHealth health({{"proxy", *MakeChannel({.target = dependency->local_target()})}},

@@ -103,8 +103,8 @@ std::multiset<std::string> AllIds(const std::vector<std::vector<std::string>>& r
 
 TEST(NotifierTest, ResultsPushedWhileOneIsOnTheWireLeaveTogether) {
   ScriptedExecutor executor;
-  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
-  runner.AddService(&executor);
+  ServerRunner runner(ServerConfig{.component = "scripted-executor", .authenticator = tasker::Authenticator::InsecureDev()});
+  runner.AddService(&executor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
   Notifier notifier({}, {}, "");
   notifier.DeliverResult(runner.local_target(), Call(0));
@@ -129,8 +129,8 @@ TEST(NotifierTest, ResultsPushedWhileOneIsOnTheWireLeaveTogether) {
 
 TEST(NotifierTest, DispatchesWhileOneIsOnTheWireLeaveTogether) {
   ScriptedProcessor processor;
-  ServerRunner runner(ServerConfig{.component = "scripted-processor"});
-  runner.AddService(&processor);
+  ServerRunner runner(ServerConfig{.component = "scripted-processor", .authenticator = tasker::Authenticator::InsecureDev()});
+  runner.AddService(&processor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
   Notifier notifier({}, {runner.local_target()}, "");
   notifier.DispatchCalls({Call(0)});
@@ -151,8 +151,8 @@ TEST(NotifierTest, AnUnreachableExecutorLosesOnlyThePushes) {
   for (int i = 0; i < 5; ++i) notifier.DeliverResult("127.0.0.1:1", Call(i));
   notifier.Flush();
   ScriptedExecutor executor;
-  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
-  runner.AddService(&executor);
+  ServerRunner runner(ServerConfig{.component = "scripted-executor", .authenticator = tasker::Authenticator::InsecureDev()});
+  runner.AddService(&executor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
   executor.gate.Open();
   notifier.DeliverResult(runner.local_target(), Call(7));
@@ -164,8 +164,8 @@ TEST(NotifierTest, AnUnreachableExecutorLosesOnlyThePushes) {
 
 TEST(NotifierTest, WhatWaitsForAPeerIsBounded) {
   ScriptedExecutor executor;
-  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
-  runner.AddService(&executor);
+  ServerRunner runner(ServerConfig{.component = "scripted-executor", .authenticator = tasker::Authenticator::InsecureDev()});
+  runner.AddService(&executor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
   Notifier notifier({}, {}, "", NotifierOptions{.max_queued = 10});
   notifier.DeliverResult(runner.local_target(), Call(0));
@@ -188,8 +188,8 @@ TEST(NotifierTest, ExecutorsKeptAreBounded) {
   EXPECT_LE(notifier.executor_peers(), 3);
   // A live one still gets its pushes.
   ScriptedExecutor executor;
-  ServerRunner runner(ServerConfig{.component = "scripted-executor"});
-  runner.AddService(&executor);
+  ServerRunner runner(ServerConfig{.component = "scripted-executor", .authenticator = tasker::Authenticator::InsecureDev()});
+  runner.AddService(&executor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
   executor.gate.Open();
   notifier.DeliverResult(runner.local_target(), Call(42));
@@ -204,11 +204,11 @@ TEST(NotifierTest, ExecutorsKeptAreBounded) {
 // perform it), and the next dispatches pass it over.
 TEST(NotifierTest, AnUnansweringProcessorIsPassedOverWithoutResendingItsCalls) {
   ScriptedProcessor frozen, healthy;
-  ServerRunner frozen_runner(ServerConfig{.component = "frozen"});
-  frozen_runner.AddService(&frozen);
+  ServerRunner frozen_runner(ServerConfig{.component = "frozen", .authenticator = tasker::Authenticator::InsecureDev()});
+  frozen_runner.AddService(&frozen, "*", tasker::Roles::All());
   ASSERT_TRUE(frozen_runner.Start().ok());
-  ServerRunner healthy_runner(ServerConfig{.component = "healthy"});
-  healthy_runner.AddService(&healthy);
+  ServerRunner healthy_runner(ServerConfig{.component = "healthy", .authenticator = tasker::Authenticator::InsecureDev()});
+  healthy_runner.AddService(&healthy, "*", tasker::Roles::All());
   ASSERT_TRUE(healthy_runner.Start().ok());
   healthy.gate.Open();
   Notifier notifier({}, {frozen_runner.local_target(), healthy_runner.local_target()}, "",

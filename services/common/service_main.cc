@@ -17,7 +17,8 @@ ABSL_FLAG(absl::Duration, dependency_check_interval, absl::Seconds(1),
 
 namespace tasker::services {
 
-ServiceContext::ServiceContext(ServerConfig config) : config_(std::move(config)) {}
+ServiceContext::ServiceContext(ServerConfig config, ClientConfig client)
+    : config_(std::move(config)), client_(std::move(client)) {}
 
 ServiceContext::~ServiceContext() {
   while (!owned_.empty()) owned_.pop_back();
@@ -25,7 +26,13 @@ ServiceContext::~ServiceContext() {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceContext::Channel(const std::string& target,
                                                                        absl::string_view flag) const {
-  auto channel = MakeChannel({.target = target, .auth_token = config_.auth_token});
+  if (client_.auth_token.empty() && !config_.authenticator->insecure_dev()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        flag, ": this service has no token to call it with (set --token_file or TASKER_TOKEN)"));
+  }
+  ClientConfig client = client_;
+  client.target = target;
+  auto channel = MakeChannel(client);
   if (!channel.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", channel.status().message()));
   }
@@ -60,13 +67,19 @@ int ServiceMain(int argc, char** argv, const std::string& component,
     LogError("bad flags", {{"error", config.status().ToString()}});
     return 2;
   }
-  ServiceContext context(*config);
+  auto client = ClientConfigFromFlags();
+  if (!client.ok()) {
+    LogError("bad flags", {{"error", client.status().ToString()}});
+    return 2;
+  }
+  ServiceContext context(*config, *client);
   if (absl::Status status = setup(context); !status.ok()) {
     LogError("cannot start", {{"error", status.ToString()}});
     return ExitCodeFor(status);
   }
   ServerRunner runner(context.config_);
-  for (grpc::Service* service : context.services_) runner.AddService(service);
+  for (const auto& s : context.services_) runner.AddService(s.service, s.name, s.roles, s.is_public);
+  for (const auto& r : context.method_rules_) runner.RestrictMethod(r.service, r.method, r.roles);
   int code = 0;
   if (absl::Status started = runner.Start(); !started.ok()) {
     LogError("start failed", {{"error", started.ToString()}});

@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
+#include "runtime/client/channel.h"
 #include "runtime/server/server.h"
 #include "services/common/dependency_health.h"
 
@@ -36,15 +37,20 @@ namespace tasker::services {
 
 class ServiceContext {
  public:
-  explicit ServiceContext(ServerConfig config);
+  ServiceContext(ServerConfig config, ClientConfig client);
   ~ServiceContext();
 
   const ServerConfig& config() const { return config_; }
 
-  // A channel to another Tasker service, carrying this binary's bearer token.
-  // INVALID_ARGUMENT naming `flag` for a malformed target.
+  // A channel to another Tasker service, carrying this binary's token (and
+  // TLS when --tls_ca is set). INVALID_ARGUMENT naming `flag` for a
+  // malformed target; FAILED_PRECONDITION when this binary has no token
+  // (outside insecure dev mode).
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const std::string& target,
                                                          absl::string_view flag) const;
+
+  // How this binary calls others (token, TLS); target empty.
+  const ClientConfig& client_config() const { return client_; }
 
   // "<component>/<host>/<pid>": this replica's lease-owner identity.
   std::string ReplicaId() const;
@@ -61,8 +67,16 @@ class ServiceContext {
     return raw;
   }
 
-  // Serves `service` (not owned: Own() it).
-  void AddService(grpc::Service* service) { services_.push_back(service); }
+  // Serves `service` (not owned: Own() it) to callers holding one of
+  // `roles`; `name` is its full name (Generated::service_full_name()).
+  // Public services go to --public_listen when it is set.
+  void AddService(grpc::Service* service, const std::string& name, Roles roles, bool is_public = false) {
+    services_.push_back({service, name, roles, is_public});
+  }
+  // Narrows one method of a service to `roles`.
+  void RestrictMethod(const std::string& service, const std::string& method, Roles roles) {
+    method_rules_.push_back({service, method, roles});
+  }
   // This service reports NOT_SERVING (gRPC health) while `channel`'s server
   // is unreachable or not serving (checked every --dependency_check_interval).
   void DependsOn(const std::string& name, std::shared_ptr<grpc::Channel> channel) {
@@ -76,10 +90,22 @@ class ServiceContext {
  private:
   friend int ServiceMain(int, char**, const std::string&,
                          const std::function<absl::Status(ServiceContext&)>&);
+  struct Served {
+    grpc::Service* service;
+    std::string name;
+    Roles roles;
+    bool is_public;
+  };
+  struct MethodRule {
+    std::string service, method;
+    Roles roles;
+  };
   ServerConfig config_;
+  ClientConfig client_;
   int port_ = 0;
   std::vector<std::shared_ptr<void>> owned_;
-  std::vector<grpc::Service*> services_;
+  std::vector<Served> services_;
+  std::vector<MethodRule> method_rules_;
   std::vector<std::function<absl::Status()>> on_start_;
   std::vector<std::function<void()>> on_stop_;
   std::vector<DependencyHealth::Dependency> dependencies_;

@@ -193,8 +193,8 @@ class ProcessorTest : public ::testing::Test {
   // Serves proxy_ on a real port and starts a processor calling it, through
   // faulty_ (which changes nothing until a rule is injected).
   void StartProcessor(ProcessorConfig config) {
-    server_ = std::make_unique<ServerRunner>(ServerConfig{});
-    server_->AddService(&proxy_);
+    server_ = std::make_unique<ServerRunner>(ServerConfig{.authenticator = tasker::Authenticator::InsecureDev()});
+    server_->AddService(&proxy_, "*", tasker::Roles::All());
     ASSERT_TRUE(server_->Start().ok());
     processor_ = std::make_unique<Processor>(ProcessorStores::Of(faulty_.get()), *MakeChannel({.target = server_->local_target()}),
                                              &notifier_, config);

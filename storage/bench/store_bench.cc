@@ -169,8 +169,8 @@ int Main() {
     (void)(*store)->PublishTaskFunction(publish);
 
     StorageService service(store->get());
-    ServerRunner runner(ServerConfig{.component = "bench"});
-    runner.AddService(&service);
+    ServerRunner runner(ServerConfig{.component = "bench", .authenticator = tasker::Authenticator::InsecureDev()});
+    runner.AddService(&service, "*", tasker::Roles::All());
     if (!runner.Start().ok()) return 1;
     RemoteStore remote(*MakeChannel({.target = runner.local_target()}));
 

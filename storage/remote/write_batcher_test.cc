@@ -88,8 +88,8 @@ struct Served {
 Served Serve(bool batches, absl::Duration delay) {
   Served s;
   s.service = std::make_unique<ScriptedStorage>(batches, delay);
-  s.runner = std::make_unique<ServerRunner>(ServerConfig{.component = "scripted-storage"});
-  s.runner->AddService(s.service.get());
+  s.runner = std::make_unique<ServerRunner>(ServerConfig{.component = "scripted-storage", .authenticator = tasker::Authenticator::InsecureDev()});
+  s.runner->AddService(s.service.get(), "*", tasker::Roles::All());
   EXPECT_TRUE(s.runner->Start().ok());
   auto channel = MakeChannel({.target = s.runner->local_target()});
   EXPECT_TRUE(channel.ok());
@@ -206,8 +206,8 @@ class LossyStorage : public v1::Storage::Service {
 TEST(RemoteStoreTest, AStepWriteWithATokenIsSentAgainWhenItsAnswerIsLost) {
   for (bool tokened : {true, false}) {
     LossyStorage service(2);
-    ServerRunner runner(ServerConfig{.component = "lossy-storage"});
-    runner.AddService(&service);
+    ServerRunner runner(ServerConfig{.component = "lossy-storage", .authenticator = tasker::Authenticator::InsecureDev()});
+    runner.AddService(&service, "*", tasker::Roles::All());
     ASSERT_TRUE(runner.Start().ok());
     auto channel = MakeChannel({.target = runner.local_target()});
     ASSERT_TRUE(channel.ok());

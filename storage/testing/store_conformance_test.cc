@@ -76,8 +76,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     if (!backend.ok()) return backend.status();
     backend_ = std::move(*backend);
     service_ = std::make_unique<StorageService>(backend_.get());
-    runner_ = std::make_unique<ServerRunner>(ServerConfig{.component = "storage-test"});
-    runner_->AddService(service_.get());
+    runner_ = std::make_unique<ServerRunner>(ServerConfig{.component = "storage-test", .authenticator = tasker::Authenticator::InsecureDev()});
+    runner_->AddService(service_.get(), "*", tasker::Roles::All());
     if (auto started = runner_->Start(); !started.ok()) return started;
     auto channel = MakeChannel({.target = runner_->local_target()});
     if (!channel.ok()) return channel.status();

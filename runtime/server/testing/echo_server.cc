@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   }
   EchoService service;
   tasker::ServerRunner runner(*config);
-  runner.AddService(&service);
+  runner.AddService(&service, tasker::testing::v1::Echo::service_full_name(), {tasker::Role::kClient});
   if (auto status = runner.Serve(); !status.ok()) {
     tasker::LogError("start failed", {{"error", status.ToString()}});
     return 1;
