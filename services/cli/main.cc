@@ -1,6 +1,7 @@
 // tasker: the command-line client of Tasker's public TaskService.
 //
-//   tasker [--target=127.0.0.1:50052] [--token_file=F] COMMAND ...
+//   tasker [--target=127.0.0.1:50052] [--token_file=F] [--tls_ca=CA [--tls_cert=C --tls_key=K]] COMMAND ...
+//   (the token defaults to env TASKER_TOKEN; an identity with the role client or admin)
 //     publish ID FILE             publish FILE as the next version of task ID
 //     submit ID [INPUT_JSON]      submit a run (--idempotency_key=K, --wait)
 //     get RUN                     the run with its stack runs and logs
@@ -25,7 +26,6 @@
 #include "runtime/server/server_flags.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50052", "task-executor address (TaskService).");
-ABSL_FLAG(std::string, token_file, "", "Bearer token file (default env TASKER_AUTH_TOKEN).");
 ABSL_FLAG(std::string, idempotency_key, "", "submit: idempotency key.");
 ABSL_FLAG(bool, wait, false, "submit: wait for the run to end and print it.");
 ABSL_FLAG(std::string, status, "", "runs: only runs with this status (e.g. COMPLETED).");
@@ -75,9 +75,11 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage("no command");
   const std::string command = args[1];
-  auto token = tasker::ReadSecret(absl::GetFlag(FLAGS_token_file), "TASKER_AUTH_TOKEN");
-  if (!token.ok()) return Usage("cannot read --token_file");
-  auto channel = tasker::MakeChannel({.target = absl::GetFlag(FLAGS_target), .auth_token = *token});
+  // --token_file / TASKER_TOKEN and the --tls_* flags, as the services read them.
+  auto client = tasker::ClientConfigFromFlags();
+  if (!client.ok()) return Usage(std::string(client.status().message()).c_str());
+  client->target = absl::GetFlag(FLAGS_target);
+  auto channel = tasker::MakeChannel(*client);
   if (!channel.ok()) return Usage("bad --target");
   auto stub = v1::TaskService::NewStub(*channel);
   auto context = tasker::MakeContext(absl::GetFlag(FLAGS_timeout));

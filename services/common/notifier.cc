@@ -9,14 +9,19 @@ namespace tasker::services {
 namespace v1 = ::tasker::v1;
 
 Notifier::Notifier(const std::vector<std::string>& executors, const std::vector<std::string>& processors,
-                   const std::string& auth_token, NotifierOptions options)
-    : options_(options), auth_token_(auth_token) {
+                   const ClientConfig& client, NotifierOptions options)
+    : options_(options), client_(client) {
+  auto config_for = [this](const std::string& target) {
+    ClientConfig config = client_;
+    config.target = target;
+    return config;
+  };
   for (const auto& target : executors) {
-    auto channel = MakeChannel({.target = target, .auth_token = auth_token});
+    auto channel = MakeChannel(config_for(target));
     if (channel.ok()) executors_.push_back(v1::Executor::NewStub(*channel));
   }
   for (const auto& target : processors) {
-    auto channel = MakeChannel({.target = target, .auth_token = auth_token});
+    auto channel = MakeChannel(config_for(target));
     if (channel.ok()) {
       processors_.push_back(v1::StackProcessor::NewStub(*channel));
       dispatch_lanes_.push_back(std::make_unique<Lane<v1::NotifyCallsRequest>>());
@@ -134,7 +139,9 @@ std::shared_ptr<Notifier::ExecutorPeer> Notifier::ExecutorAt(const std::string& 
       p = p->second.use_count() == 1 ? by_target_.erase(p) : std::next(p);
     }
   }
-  auto channel = MakeChannel({.target = target, .auth_token = auth_token_});
+  ClientConfig config = client_;
+  config.target = target;
+  auto channel = MakeChannel(config);
   if (!channel.ok()) return nullptr;
   auto peer = std::make_shared<ExecutorPeer>();
   peer->stub = v1::Executor::NewStub(*channel);

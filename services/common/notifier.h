@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "runtime/client/channel.h"
 #include "proto/tasker/v1/executor.grpc.pb.h"
 #include "proto/tasker/v1/stack_processor.grpc.pb.h"
 
@@ -44,8 +45,9 @@ struct NotifierOptions {
 class Notifier {
  public:
   // `executors` and `processors` are gRPC targets; either list may be empty.
+  // `client` carries the token and TLS of every channel (target ignored).
   Notifier(const std::vector<std::string>& executors, const std::vector<std::string>& processors,
-           const std::string& auth_token, NotifierOptions options = {});
+           const ClientConfig& client, NotifierOptions options = {});
   virtual ~Notifier();
 
   // Hands calls already leased for dispatch to a processor (round-robin;
@@ -124,7 +126,7 @@ class Notifier {
   size_t NextProcessor();
 
   NotifierOptions options_;
-  std::string auth_token_;
+  ClientConfig client_;
   std::vector<std::unique_ptr<tasker::v1::Executor::Stub>> executors_;
   std::vector<std::unique_ptr<tasker::v1::StackProcessor::Stub>> processors_;
   std::vector<std::unique_ptr<Lane<tasker::v1::NotifyCallsRequest>>> dispatch_lanes_;  // one per processor

@@ -106,7 +106,7 @@ TEST(NotifierTest, ResultsPushedWhileOneIsOnTheWireLeaveTogether) {
   ServerRunner runner(ServerConfig{.component = "scripted-executor", .authenticator = tasker::Authenticator::InsecureDev()});
   runner.AddService(&executor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
-  Notifier notifier({}, {}, "");
+  Notifier notifier({}, {}, ClientConfig{});
   notifier.DeliverResult(runner.local_target(), Call(0));
   ASSERT_TRUE(executor.gate.WaitForEntered(1));  // the first push is held on the wire
   for (int i = 1; i <= 9; ++i) notifier.DeliverResult(runner.local_target(), Call(i));
@@ -132,7 +132,7 @@ TEST(NotifierTest, DispatchesWhileOneIsOnTheWireLeaveTogether) {
   ServerRunner runner(ServerConfig{.component = "scripted-processor", .authenticator = tasker::Authenticator::InsecureDev()});
   runner.AddService(&processor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
-  Notifier notifier({}, {runner.local_target()}, "");
+  Notifier notifier({}, {runner.local_target()}, ClientConfig{});
   notifier.DispatchCalls({Call(0)});
   ASSERT_TRUE(processor.gate.WaitForEntered(1));
   for (int i = 1; i <= 6; i += 2) notifier.DispatchCalls({Call(i), Call(i + 1)});
@@ -147,7 +147,7 @@ TEST(NotifierTest, DispatchesWhileOneIsOnTheWireLeaveTogether) {
 TEST(NotifierTest, AnUnreachableExecutorLosesOnlyThePushes) {
   // Pushes are best effort: a dead peer fails them (storage has the results)
   // and the lane is free again for the next ones.
-  Notifier notifier({}, {}, "");
+  Notifier notifier({}, {}, ClientConfig{});
   for (int i = 0; i < 5; ++i) notifier.DeliverResult("127.0.0.1:1", Call(i));
   notifier.Flush();
   ScriptedExecutor executor;
@@ -167,7 +167,7 @@ TEST(NotifierTest, WhatWaitsForAPeerIsBounded) {
   ServerRunner runner(ServerConfig{.component = "scripted-executor", .authenticator = tasker::Authenticator::InsecureDev()});
   runner.AddService(&executor, "*", tasker::Roles::All());
   ASSERT_TRUE(runner.Start().ok());
-  Notifier notifier({}, {}, "", NotifierOptions{.max_queued = 10});
+  Notifier notifier({}, {}, ClientConfig{}, NotifierOptions{.max_queued = 10});
   notifier.DeliverResult(runner.local_target(), Call(0));
   ASSERT_TRUE(executor.gate.WaitForEntered(1));  // held on the wire
   for (int i = 1; i <= 25; ++i) notifier.DeliverResult(runner.local_target(), Call(i));
@@ -180,7 +180,7 @@ TEST(NotifierTest, WhatWaitsForAPeerIsBounded) {
 }
 
 TEST(NotifierTest, ExecutorsKeptAreBounded) {
-  Notifier notifier({}, {}, "", NotifierOptions{.deadline = absl::Milliseconds(200), .max_executor_peers = 3});
+  Notifier notifier({}, {}, ClientConfig{}, NotifierOptions{.deadline = absl::Milliseconds(200), .max_executor_peers = 3});
   for (int i = 0; i < 10; ++i) {
     notifier.DeliverResult(absl::StrCat("127.0.0.1:", i + 1), Call(i));
     notifier.Flush();  // answered (failed): the peer is idle
@@ -211,7 +211,7 @@ TEST(NotifierTest, AnUnansweringProcessorIsPassedOverWithoutResendingItsCalls) {
   healthy_runner.AddService(&healthy, "*", tasker::Roles::All());
   ASSERT_TRUE(healthy_runner.Start().ok());
   healthy.gate.Open();
-  Notifier notifier({}, {frozen_runner.local_target(), healthy_runner.local_target()}, "",
+  Notifier notifier({}, {frozen_runner.local_target(), healthy_runner.local_target()}, ClientConfig{},
                     NotifierOptions{.deadline = absl::Milliseconds(300), .suspect_for = absl::Seconds(30)});
   notifier.DispatchCalls({Call(0)});  // round-robin: to the frozen one
   ASSERT_TRUE(frozen.gate.WaitForEntered(1));

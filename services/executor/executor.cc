@@ -191,7 +191,8 @@ void Executor::Sweep() {
   }
 }
 
-absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_t version) {
+absl::StatusOr<std::shared_ptr<const v1::TaskFunction>> Executor::Function(const std::string& identifier,
+                                                                              int64_t version) {
   {
     std::lock_guard<std::mutex> lock(code_mu_);
     auto it = code_cache_.find({identifier, version});
@@ -201,10 +202,21 @@ absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_
   request.set_identifier(identifier);
   request.set_version(version);
   ASSIGN_OR_RETURN(auto function, stores_.functions->GetTaskFunction(request));
+  auto shared = std::make_shared<const v1::TaskFunction>(std::move(function));
   std::lock_guard<std::mutex> lock(code_mu_);
   if (static_cast<int>(code_cache_.size()) >= config_.code_cache_entries) code_cache_.erase(code_cache_.begin());
-  code_cache_[{identifier, version}] = function.code();
-  return function.code();
+  code_cache_[{identifier, version}] = shared;
+  return shared;
+}
+
+absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_t version) {
+  ASSIGN_OR_RETURN(auto function, Function(identifier, version));
+  return function->code();
+}
+
+absl::StatusOr<std::vector<std::string>> Executor::Permissions(const std::string& identifier, int64_t version) {
+  ASSIGN_OR_RETURN(auto function, Function(identifier, version));
+  return std::vector<std::string>(function->permissions().begin(), function->permissions().end());
 }
 
 int Executor::PickWorker() {
@@ -554,7 +566,16 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       run->pending_steps.clear();
       run->pending_logs.clear();
       std::vector<v1::StackRun> calls(recorded_calls->calls().begin(), recorded_calls->calls().end());
-      for (const auto& call : calls) run->outstanding.insert(call.call_id());
+      // Whom the calls are for: this run's function version and its grants.
+      auto permissions = Permissions(run->task_identifier, run->task_version);
+      for (auto& call : calls) {
+        run->outstanding.insert(call.call_id());
+        auto* caller = call.mutable_caller();
+        caller->set_task_run_id(call.task_run_id());
+        caller->set_task_identifier(run->task_identifier);
+        caller->set_task_version(run->task_version);
+        if (permissions.ok()) *caller->mutable_permissions() = {permissions->begin(), permissions->end()};
+      }
       notifier_->DispatchCalls(calls);
       return;
     }

@@ -159,7 +159,10 @@ class Executor {
  private:
   using RunPtr = std::shared_ptr<WarmRun>;
 
+  absl::StatusOr<std::shared_ptr<const v1::TaskFunction>> Function(const std::string& identifier, int64_t version);
   absl::StatusOr<std::string> Code(const std::string& identifier, int64_t version);
+  // The grants of a version (TaskFunction.permissions), for the calls it makes.
+  absl::StatusOr<std::vector<std::string>> Permissions(const std::string& identifier, int64_t version);
   void Sweep();
   int PickWorker();
   absl::StatusOr<js::v1::Response> CallWorker(int worker, js::v1::Request request);
@@ -211,7 +214,8 @@ class Executor {
   RunEvents events_;
   WorkQueue queue_{static_cast<size_t>(std::max(1, config_.max_queued))};
   std::mutex code_mu_;
-  std::map<std::pair<std::string, int64_t>, std::string> code_cache_;  // versions are immutable
+  // Versions are immutable: code and grants are cached by (identifier, version).
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const v1::TaskFunction>> code_cache_;
 
   mutable std::mutex runs_mu_;
   std::map<std::string, RunPtr> runs_;  // by root stack run id

@@ -635,19 +635,19 @@ TEST_F(ExecutorTest, PublishChecksSyntaxInAWorkerNotInTheExecutor) {
   publish.set_identifier("t");
   // The user-visible error of a syntax error is the one it always was.
   publish.set_code("const x = 1;\nreturn (;");
-  auto bad = api.Publish(publish);
+  auto bad = api.Publish(publish, "test");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message(), js::CheckSyntax(publish.code()).message());
   EXPECT_TRUE(absl::StartsWith(bad.status().message(), "code: line 2, column 9: SyntaxError:")) << bad.status();
   // Source that kills its checker is refused; this process lives on.
   publish.set_code("// CRASH_ON_CHECK\nreturn 1;");
-  auto crashed = api.Publish(publish);
+  auto crashed = api.Publish(publish, "test");
   ASSERT_FALSE(crashed.ok());
   EXPECT_EQ(crashed.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(crashed.status().message(), "could not be checked")) << crashed.status();
   publish.set_code("return 1;");
-  EXPECT_TRUE(api.Publish(publish).ok());
+  EXPECT_TRUE(api.Publish(publish, "test").ok());
 }
 
 TEST_F(ExecutorTest, LoneSurrogatesInLogsArgsErrorsAndResultsEndInAClearAnswer) {

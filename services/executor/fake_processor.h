@@ -27,7 +27,7 @@ namespace tasker::services {
 
 class FakeProcessor : public Notifier {
  public:
-  explicit FakeProcessor(storage::Store* store) : Notifier({}, {}, ""), store_(store) {
+  explicit FakeProcessor(storage::Store* store) : Notifier({}, {}, ClientConfig{}), store_(store) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~FakeProcessor() override {

@@ -90,8 +90,13 @@ int HttpStatusFor(absl::StatusCode code) {
   }
 }
 
-HttpGateway::HttpGateway(TaskApi* api, std::string auth_token)
-    : api_(api), auth_token_(std::move(auth_token)), server_(std::make_unique<httplib::Server>()) {}
+HttpGateway::HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator)
+    : api_(api), authenticator_(std::move(authenticator)), server_(std::make_unique<httplib::Server>()) {}
+
+std::string HttpGateway::CallerOf(const httplib::Request& req) const {
+  auto identity = authenticator_->Authenticate(req.get_header_value("Authorization"));
+  return identity.ok() ? identity->name : "anonymous";
+}
 
 HttpGateway::~HttpGateway() { Stop(); }
 
@@ -104,11 +109,12 @@ absl::Status HttpGateway::Start(const std::string& listen) {
   const std::string host = listen.substr(0, colon);
   auto& s = *server_;
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (auth_token_.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-    const std::string expected = "Bearer " + auth_token_;
-    const std::string got = req.get_header_value("Authorization");
-    if (got.size() != expected.size() || CRYPTO_memcmp(got.data(), expected.data(), got.size()) != 0) {
-      SendError(res, absl::UnauthenticatedError("missing or invalid bearer token"));
+    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    auto identity = authenticator_->Authorize(req.get_header_value("Authorization"),
+                                              Roles{Role::kClient, Role::kAdmin},
+                                              absl::StrCat(req.method, " ", req.path));
+    if (!identity.ok()) {
+      SendError(res, identity.status());
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -136,8 +142,10 @@ absl::Status HttpGateway::Start(const std::string& listen) {
       }
       request.set_metadata_json(std::string(*metadata));
     }
-    auto published = api_->Publish(request);
+    std::string warning;
+    auto published = api_->Publish(request, CallerOf(req), &warning);
     if (!published.ok()) return SendError(res, published.status());
+    if (!warning.empty()) res.set_header("X-Tasker-Warning", warning);
     SendMessage(res, *published);
   });
   auto submit = [this](httplib::Response& res, const std::string& name, absl::string_view input,

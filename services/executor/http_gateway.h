@@ -18,18 +18,21 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "runtime/server/auth.h"
 #include "services/executor/task_api.h"
 
 namespace httplib {
 class Server;
+struct Request;
 }
 
 namespace tasker::services {
 
 class HttpGateway {
  public:
-  // `auth_token` non-empty: every path but /health needs "Authorization: Bearer <token>".
-  HttpGateway(TaskApi* api, std::string auth_token);
+  // Every path but /health needs "Authorization: Bearer <token>" of an
+  // identity with the role client or admin (runtime/server/auth.h).
+  HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator);
   ~HttpGateway();
 
   // "host:port" (port 0: any free port).
@@ -39,7 +42,10 @@ class HttpGateway {
 
  private:
   TaskApi* api_;
-  std::string auth_token_;
+  // The caller's identity name (the request passed the pre-routing check).
+  std::string CallerOf(const httplib::Request& req) const;
+
+  std::shared_ptr<const Authenticator> authenticator_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

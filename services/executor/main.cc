@@ -48,6 +48,9 @@ ABSL_FLAG(int, worker_crash_retries, 2,
           "Times a run whose JavaScript worker crashed is retried on a fresh worker before it fails with "
           "RUNTIME_CRASH.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(20), "On SIGTERM, time spent checkpointing warm runs.");
+ABSL_FLAG(std::string, default_permissions, "none",
+          "What a function that declares no permissions (metadata.permissions) may reach: none, or all (the "
+          "development default, with a warning on publish). Fixed per version at publish.");
 ABSL_FLAG(std::string, advertise_address, "",
           "host:port processors push results to (default 127.0.0.1:<bound port>; in Kubernetes "
           "$(POD_IP):<port>).");
@@ -94,7 +97,7 @@ int main(int argc, char** argv) {
     auto* js_pool = ctx.Own(std::move(*pool));
     auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(storage));
     auto* notifier = ctx.Own(std::make_unique<services::Notifier>(
-        std::vector<std::string>{}, absl::GetFlag(FLAGS_processors), ctx.config().auth_token,
+        std::vector<std::string>{}, absl::GetFlag(FLAGS_processors), ctx.client_config(),
         services::NotifierOptions{.max_queued = absl::GetFlag(FLAGS_notify_max_queued)}));
     services::ExecutorConfig config;
     config.owner = ctx.ReplicaId();
@@ -129,9 +132,21 @@ int main(int argc, char** argv) {
     auto* executor = ctx.Own(
         std::make_unique<services::Executor>(services::ExecutorStores::Of(store), js_pool, notifier, config));
     lost_to->store(executor);
-    auto* api = ctx.Own(std::make_unique<services::TaskApi>(store, store, executor));
-    ctx.AddService(ctx.Own(std::make_unique<services::TaskService>(api)));
-    ctx.AddService(ctx.Own(std::make_unique<services::ExecutorService>(executor)));
+    const std::string default_permissions = absl::GetFlag(FLAGS_default_permissions);
+    if (default_permissions != "none" && default_permissions != "all") {
+      return absl::InvalidArgumentError("--default_permissions: must be none or all");
+    }
+    auto* api = ctx.Own(std::make_unique<services::TaskApi>(
+        store, store, executor, services::TaskApiOptions{.default_permissions_all = default_permissions == "all"}));
+    using tasker::Role;
+    // The public API: clients and operators, on --public_listen when set.
+    ctx.AddService(ctx.Own(std::make_unique<services::TaskService>(api)), tasker::v1::TaskService::service_full_name(),
+                   {Role::kClient, Role::kAdmin}, /*is_public=*/true);
+    // Internal: processors push results and ready parents here.
+    const std::string executor_service = tasker::v1::Executor::service_full_name();
+    ctx.AddService(ctx.Own(std::make_unique<services::ExecutorService>(executor)), executor_service,
+                   {Role::kProcessor});
+    ctx.RestrictMethod(executor_service, "GetExecutorStats", {Role::kProcessor, Role::kAdmin});
     ctx.OnStart([executor, &ctx] {
       std::string advertise = absl::GetFlag(FLAGS_advertise_address);
       if (advertise.empty()) advertise = absl::StrCat("127.0.0.1:", ctx.port());
@@ -141,7 +156,7 @@ int main(int argc, char** argv) {
     });
     ctx.OnStop([executor] { executor->Stop(); });
     if (const std::string http_listen = absl::GetFlag(FLAGS_http_listen); !http_listen.empty()) {
-      auto* http = ctx.Own(std::make_unique<services::HttpGateway>(api, ctx.config().auth_token));
+      auto* http = ctx.Own(std::make_unique<services::HttpGateway>(api, ctx.config().authenticator));
       ctx.OnStart([http, http_listen]() -> absl::Status {
         RETURN_IF_ERROR(tasker::Annotate(http->Start(http_listen), "--http_listen"));
         if (!absl::GetFlag(FLAGS_http_port_file).empty()) {

@@ -3,7 +3,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "absl/strings/str_join.h"
+#include "runtime/common/json_text.h"
+#include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "services/common/permissions.h"
 #include "runtime/js/engine.h"
 
 namespace tasker::services {
@@ -26,16 +30,38 @@ absl::Status RefuseRemovedField(const google::protobuf::Message& request, int nu
 
 }  // namespace
 
-absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& request) {
+absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& request, const std::string& caller,
+                                                  std::string* warning) {
   RETURN_IF_ERROR(RefuseRemovedField(request, 3, "metadata", "metadata_json"));
   if (request.code().empty()) return absl::InvalidArgumentError("code: must not be empty");
+  if (!request.metadata_json().empty()) RETURN_IF_ERROR(ValidateJson(request.metadata_json(), "metadata_json"));
+  bool declared = false;
+  ASSIGN_OR_RETURN(std::vector<std::string> permissions, DeclaredPermissions(request.metadata_json(), &declared));
   // In a worker process: hostile source cannot crash or hang this one.
   RETURN_IF_ERROR(executor_->CheckSyntax(request.code()));
   v1::PublishTaskFunctionRequest publish;
   publish.set_identifier(request.identifier());
   publish.set_code(request.code());
   publish.set_metadata_json(request.metadata_json());
-  return functions_->PublishTaskFunction(publish);
+  std::string note;
+  if (!declared && options_.default_permissions_all) {
+    permissions = {"*"};
+    note = absl::StrCat("'", request.identifier(),
+                        "' declares no permissions (metadata.permissions); the development default grants it "
+                        "everything ('*'). Declare what it needs before production.");
+  }
+  for (const auto& p : permissions) publish.add_permissions(p);
+  ASSIGN_OR_RETURN(v1::TaskFunction published, functions_->PublishTaskFunction(publish));
+  LogInfo("audit", {{"event", "publish"},
+                    {"identity", caller},
+                    {"task", published.identifier()},
+                    {"version", std::to_string(published.version())},
+                    {"permissions", absl::StrJoin(published.permissions(), ", ")}});
+  if (!note.empty()) {
+    LogWarning(note, {{"task", published.identifier()}, {"identity", caller}});
+    if (warning != nullptr) *warning = note;
+  }
+  return published;
 }
 
 absl::StatusOr<v1::TaskFunction> TaskApi::GetTaskFunction(const v1::GetTaskFunctionRequest& request) {
@@ -82,8 +108,9 @@ absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest
   return out;
 }
 
-absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request) {
+absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request, const std::string& caller) {
   ASSIGN_OR_RETURN(v1::TaskRun run, runs_->CancelRun(request));
+  LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run", run.id()}});
   executor_->events()->Changed(run.id(), &run);
   return run;
 }

@@ -13,20 +13,33 @@ namespace tasker::services {
 
 namespace v1 = ::tasker::v1;
 
+struct TaskApiOptions {
+  // The development default: a function whose metadata declares no
+  // "permissions" is granted everything ("*"), with a warning. Off: it is
+  // granted nothing (its host calls are refused until it declares them).
+  bool default_permissions_all = false;
+};
+
 class TaskApi {
  public:
-  TaskApi(storage::FunctionStore* functions, storage::RunStore* runs, Executor* executor)
-      : functions_(functions), runs_(runs), executor_(executor) {}
+  TaskApi(storage::FunctionStore* functions, storage::RunStore* runs, Executor* executor,
+          TaskApiOptions options = {})
+      : functions_(functions), runs_(runs), executor_(executor), options_(options) {}
 
-  // Checks the code compiles (INVALID_ARGUMENT "code: line L, column C: ...").
-  absl::StatusOr<v1::TaskFunction> Publish(const v1::PublishTaskRequest& request);
+  // Checks the code compiles (INVALID_ARGUMENT "code: line L, column C: ...")
+  // and the declared permissions parse (INVALID_ARGUMENT naming
+  // "metadata_json.permissions[i]"), and fixes the version's grants.
+  // `caller` is the publisher's identity (audit log); `warning`, when not
+  // null, receives what the publisher should know (the dev default applied).
+  absl::StatusOr<v1::TaskFunction> Publish(const v1::PublishTaskRequest& request, const std::string& caller,
+                                           std::string* warning = nullptr);
   absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest& request);
   absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(const v1::ListTaskFunctionsRequest& request);
   // Stores the run and starts it on this executor.
   absl::StatusOr<v1::SubmitRunResponse> Submit(const v1::SubmitRunRequest& request);
   absl::StatusOr<v1::GetRunResponse> GetRun(const v1::GetRunRequest& request);
   absl::StatusOr<v1::ListRunsResponse> ListRuns(const v1::ListRunsRequest& request);
-  absl::StatusOr<v1::TaskRun> Cancel(const v1::CancelRunRequest& request);
+  absl::StatusOr<v1::TaskRun> Cancel(const v1::CancelRunRequest& request, const std::string& caller);
   // Calls `emit` with the run at every status change until it ends or the
   // caller goes away (`emit` returns false, or `cancelled` returns true).
   absl::Status Watch(const v1::WatchRunRequest& request, const std::function<bool(const v1::RunEvent&)>& emit,
@@ -36,6 +49,7 @@ class TaskApi {
   storage::FunctionStore* functions_;
   storage::RunStore* runs_;
   Executor* executor_;
+  TaskApiOptions options_;
 };
 
 }  // namespace tasker::services

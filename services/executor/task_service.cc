@@ -3,14 +3,18 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/common/status.h"
+#include "runtime/server/auth.h"
 
 namespace tasker::services {
 
 using grpc::ServerContext;
 using grpc::Status;
 
-Status TaskService::PublishTask(ServerContext*, const v1::PublishTaskRequest* r, v1::TaskFunction* out) {
-  return ReplyWith(api_->Publish(*r), out);
+Status TaskService::PublishTask(ServerContext* context, const v1::PublishTaskRequest* r, v1::TaskFunction* out) {
+  std::string warning;
+  Status status = ReplyWith(api_->Publish(*r, CallerOf(*context), &warning), out);
+  if (!warning.empty()) context->AddTrailingMetadata("tasker-warning", warning);
+  return status;
 }
 Status TaskService::GetTaskFunction(ServerContext*, const v1::GetTaskFunctionRequest* r, v1::TaskFunction* out) {
   return ReplyWith(api_->GetTaskFunction(*r), out);
@@ -28,8 +32,8 @@ Status TaskService::GetRun(ServerContext*, const v1::GetRunRequest* r, v1::GetRu
 Status TaskService::ListRuns(ServerContext*, const v1::ListRunsRequest* r, v1::ListRunsResponse* out) {
   return ReplyWith(api_->ListRuns(*r), out);
 }
-Status TaskService::CancelRun(ServerContext*, const v1::CancelRunRequest* r, v1::TaskRun* out) {
-  return ReplyWith(api_->Cancel(*r), out);
+Status TaskService::CancelRun(ServerContext* context, const v1::CancelRunRequest* r, v1::TaskRun* out) {
+  return ReplyWith(api_->Cancel(*r, CallerOf(*context)), out);
 }
 Status TaskService::WatchRun(ServerContext* context, const v1::WatchRunRequest* r,
                              grpc::ServerWriter<v1::RunEvent>* writer) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/common/log.h"
 #include "runtime/common/status.h"
 
 namespace tasker::keystore {
@@ -61,6 +62,10 @@ absl::StatusOr<v1::SetKeyResponse> KeystoreCore::Set(const v1::SetKeyRequest& re
   row.set_encrypted_value(sealed);
   RETURN_IF_ERROR(store_->PutKeystoreEntry(row));
   ASSIGN_OR_RETURN(auto stored, store_->GetKeystoreEntry(request.namespace_(), request.key()));
+  LogInfo("audit", {{"event", "keystore_write"},
+                    {"identity", caller.identity},
+                    {"namespace", request.namespace_()},
+                    {"key", request.key()}});
   v1::SetKeyResponse out;
   *out.mutable_updated_at() = stored.updated_at();
   return out;
@@ -86,7 +91,12 @@ absl::StatusOr<v1::GetKeyResponse> KeystoreCore::Get(const v1::GetKeyRequest& re
 absl::StatusOr<bool> KeystoreCore::Delete(const v1::DeleteKeyRequest& request, const Caller& caller) {
   RETURN_IF_ERROR(CheckNamespace(request.namespace_()));
   if (!caller.privileged) return absl::PermissionDeniedError("deleting keys needs the keystore service token");
-  return store_->DeleteKeystoreEntry(request.namespace_(), request.key());
+  ASSIGN_OR_RETURN(bool deleted, store_->DeleteKeystoreEntry(request.namespace_(), request.key()));
+  LogInfo("audit", {{"event", "keystore_delete"},
+                    {"identity", caller.identity},
+                    {"namespace", request.namespace_()},
+                    {"key", request.key()}});
+  return deleted;
 }
 
 absl::StatusOr<bool> KeystoreCore::Has(const std::string& ns, const std::string& key) {

@@ -23,6 +23,8 @@ namespace v1 = ::tasker::v1;
 
 struct Caller {
   bool privileged = false;
+  // Who asks (audit logs): an identity, and for the proxy the task it acts for.
+  std::string identity;
 };
 
 class KeystoreCore {

@@ -2,7 +2,9 @@
 
 #include <openssl/crypto.h>
 
+#include "absl/strings/str_cat.h"
 #include "runtime/common/status.h"
+#include "runtime/server/auth.h"
 
 namespace tasker::keystore {
 
@@ -10,16 +12,12 @@ using grpc::ServerContext;
 using grpc::Status;
 
 Caller KeystoreService::CallerOf(ServerContext* context) const {
-  if (service_token_.empty()) return Caller{true};
-  auto range = context->client_metadata().equal_range(kServiceTokenHeader);
-  for (auto it = range.first; it != range.second; ++it) {
-    const auto& value = it->second;
-    if (value.size() == service_token_.size() &&
-        CRYPTO_memcmp(value.data(), service_token_.data(), value.size()) == 0) {
-      return Caller{true};
-    }
+  std::string identity = tasker::CallerOf(*context);
+  auto on_behalf = context->client_metadata().find(kOnBehalfOfHeader);
+  if (on_behalf != context->client_metadata().end()) {
+    absl::StrAppend(&identity, " for ", absl::string_view(on_behalf->second.data(), on_behalf->second.size()));
   }
-  return Caller{false};
+  return Caller{true, identity};
 }
 
 Status KeystoreService::SetKey(ServerContext* c, const v1::SetKeyRequest* r, v1::SetKeyResponse* out) {

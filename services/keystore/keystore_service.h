@@ -1,6 +1,7 @@
-// The Keystore gRPC service: a thin adapter onto KeystoreCore. A caller is
-// privileged when it presents the service token in the metadata
-// "x-tasker-keystore-token".
+// The Keystore gRPC service: a thin adapter onto KeystoreCore. Only the
+// roles proxy and admin reach it (the binary's access policy), so every
+// caller is privileged; the proxy names the task it acts for in the metadata
+// "x-tasker-on-behalf-of" (audit logs).
 #ifndef TASKER_SERVICES_KEYSTORE_KEYSTORE_SERVICE_H_
 #define TASKER_SERVICES_KEYSTORE_KEYSTORE_SERVICE_H_
 
@@ -11,13 +12,11 @@
 
 namespace tasker::keystore {
 
-inline constexpr char kServiceTokenHeader[] = "x-tasker-keystore-token";
+inline constexpr char kOnBehalfOfHeader[] = "x-tasker-on-behalf-of";
 
 class KeystoreService final : public v1::Keystore::Service {
  public:
-  // An empty `service_token` makes every caller privileged (development).
-  KeystoreService(KeystoreCore* core, std::string service_token)
-      : core_(core), service_token_(std::move(service_token)) {}
+  explicit KeystoreService(KeystoreCore* core) : core_(core) {}
 
   grpc::Status SetKey(grpc::ServerContext*, const v1::SetKeyRequest*, v1::SetKeyResponse*) override;
   grpc::Status GetKey(grpc::ServerContext*, const v1::GetKeyRequest*, v1::GetKeyResponse*) override;
@@ -33,7 +32,6 @@ class KeystoreService final : public v1::Keystore::Service {
   Caller CallerOf(grpc::ServerContext* context) const;
 
   KeystoreCore* core_;
-  std::string service_token_;
 };
 
 }  // namespace tasker::keystore

@@ -130,13 +130,20 @@ TEST_F(KeystoreCoreTest, BadInputIsRejected) {
   EXPECT_FALSE(*core_->Has("ns", "k1"));
 }
 
+constexpr char kKeystoreToken[] = "keystore-token-0123456789";
+constexpr char kProxyToken[] = "proxy-token-0123456789";
+constexpr char kClientToken[] = "client-token-0123456789";
+
 class KeystoreBinaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = tasker::testing::MakeTempDir("ksbin");
+    std::ofstream(dir_ + "/credentials") << "keystore-1 keystore " << kKeystoreToken << "\n"
+                                         << "proxy-1 proxy " << kProxyToken << "\n"
+                                         << "someone client " << kClientToken << "\n";
     auto storage = tasker::testing::Subprocess::Start(
         {tasker::testing::Runfile("services/storage/storage-service"), "--port_file=" + dir_ + "/storage.port",
-         "--database_url=sqlite://" + dir_ + "/tasks.db"},
+         "--database_url=sqlite://" + dir_ + "/tasks.db", "--credentials_file=" + dir_ + "/credentials"},
         {}, dir_ + "/storage.log");
     ASSERT_TRUE(storage.ok());
     storage_ = std::move(*storage);
@@ -147,12 +154,12 @@ class KeystoreBinaryTest : public ::testing::Test {
 
   std::unique_ptr<tasker::testing::Subprocess> StartKeystore(const std::string& master_key,
                                                              const std::string& log) {
-    std::map<std::string, std::string> env = {{"TASKER_KEYSTORE_SERVICE_TOKEN", "svc-token"}};
+    std::map<std::string, std::string> env = {{"TASKER_TOKEN", kKeystoreToken}};
     if (!master_key.empty()) env["TASKER_MASTER_KEY"] = master_key;
     std::remove((dir_ + "/ks.port").c_str());
     auto ks = tasker::testing::Subprocess::Start(
         {tasker::testing::Runfile("services/keystore/keystore"), "--storage=" + storage_target_,
-         "--port_file=" + dir_ + "/ks.port"},
+         "--port_file=" + dir_ + "/ks.port", "--credentials_file=" + dir_ + "/credentials"},
         env, dir_ + "/" + log);
     return ks.ok() ? std::move(*ks) : nullptr;
   }
@@ -174,11 +181,10 @@ TEST_F(KeystoreBinaryTest, ServesOverGrpcAndRefusesBadMasterKeys) {
   ASSERT_NE(ks, nullptr);
   auto port = tasker::testing::WaitForPortFile(dir_ + "/ks.port", absl::Seconds(20));
   ASSERT_TRUE(port.ok()) << ReadFile(dir_ + "/ks.log");
-  auto channel = MakeChannel({.target = absl::StrCat("127.0.0.1:", *port)});
-  auto stub = v1::Keystore::NewStub(*channel);
+  const std::string target = absl::StrCat("127.0.0.1:", *port);
+  auto stub = v1::Keystore::NewStub(*MakeChannel({.target = target, .auth_token = kProxyToken}));
   {
     grpc::ClientContext context;
-    context.AddMetadata(kServiceTokenHeader, "svc-token");
     v1::SetKeyRequest set;
     set.set_namespace_("global");
     set.set_key("OPENAI_API_KEY");
@@ -187,19 +193,21 @@ TEST_F(KeystoreBinaryTest, ServesOverGrpcAndRefusesBadMasterKeys) {
     ASSERT_TRUE(stub->SetKey(&context, set, &response).ok());
     EXPECT_TRUE(response.has_updated_at());
   }
-  {
-    grpc::ClientContext context;  // no service token
+  for (const std::string& token : {std::string(kClientToken), std::string(kKeystoreToken), std::string()}) {
+    // A client, the keystore's own identity (a storage caller) or nobody.
+    auto other = v1::Keystore::NewStub(*MakeChannel({.target = target, .auth_token = token}));
+    grpc::ClientContext context;
     v1::GetKeyRequest get;
     get.set_namespace_("global");
     get.set_key("OPENAI_API_KEY");
     v1::GetKeyResponse response;
-    grpc::Status status = stub->GetKey(&context, get, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    grpc::Status status = other->GetKey(&context, get, &response);
+    EXPECT_EQ(status.error_code(),
+              token.empty() ? grpc::StatusCode::UNAUTHENTICATED : grpc::StatusCode::PERMISSION_DENIED);
     EXPECT_TRUE(response.value().empty());
   }
   {
     grpc::ClientContext context;
-    context.AddMetadata(kServiceTokenHeader, "svc-token");
     v1::GetKeyRequest get;
     get.set_namespace_("global");
     get.set_key("OPENAI_API_KEY");
@@ -220,6 +228,9 @@ TEST_F(KeystoreBinaryTest, ServesOverGrpcAndRefusesBadMasterKeys) {
   const std::string logs = ReadFile(dir_ + "/ks.log") + ReadFile(dir_ + "/storage.log") +
                            ReadFile(dir_ + "/wrong.log") + ReadFile(dir_ + "/missing.log");
   EXPECT_EQ(logs.find("sk-test-123"), std::string::npos);
+  // The write is audited with the writer's identity.
+  EXPECT_NE(ReadFile(dir_ + "/ks.log").find(R"("event":"keystore_write")"), std::string::npos);
+  EXPECT_NE(ReadFile(dir_ + "/ks.log").find(R"("identity":"proxy-1")"), std::string::npos);
   EXPECT_EQ(logs.find(kKeyHex), std::string::npos);
   EXPECT_EQ(logs.find(kOtherKeyHex), std::string::npos);
 }

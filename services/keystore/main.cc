@@ -2,7 +2,7 @@
 // stored through the storage service.
 //
 //   TASKER_MASTER_KEY=<64 hex> keystore --storage=storage:50051 --listen=0.0.0.0:50053
-//   keystore --master_key_file=/secrets/master-key --service_token_file=/secrets/keystore-token
+//   keystore --master_key_file=/secrets/master-key --credentials_file=/secrets/credentials
 #include "absl/flags/flag.h"
 #include "absl/time/clock.h"
 #include "runtime/common/log.h"
@@ -15,9 +15,6 @@
 ABSL_FLAG(std::string, storage, "127.0.0.1:50051", "Storage service target.");
 ABSL_FLAG(std::string, master_key_file, "",
           "File with the 32-byte master key (raw, hex or base64); default env TASKER_MASTER_KEY.");
-ABSL_FLAG(std::string, service_token_file, "",
-          "File with the token that unlocks secret namespaces (metadata x-tasker-keystore-token); "
-          "default env TASKER_KEYSTORE_SERVICE_TOKEN; empty: every caller may read secrets.");
 
 int main(int argc, char** argv) {
   return tasker::services::ServiceMain(
@@ -30,10 +27,6 @@ int main(int argc, char** argv) {
               "credentials unencrypted");
         }
         ASSIGN_OR_RETURN(auto cipher, tasker::keystore::Cipher::FromKeyMaterial(master));
-        ASSIGN_OR_RETURN(std::string service_token,
-                         tasker::ReadSecret(absl::GetFlag(FLAGS_service_token_file),
-                                            "TASKER_KEYSTORE_SERVICE_TOKEN"));
-        if (service_token.empty()) tasker::LogWarning("no keystore service token: every caller may read secrets");
         ASSIGN_OR_RETURN(auto channel, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
         ctx.DependsOn("storage", channel);
         auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(channel));
@@ -45,7 +38,15 @@ int main(int argc, char** argv) {
         }
         if (!core.ok()) return tasker::Annotate(core.status(), "cannot open keystore");
         auto* owned = ctx.Own(std::move(*core));
-        ctx.AddService(ctx.Own(std::make_unique<tasker::keystore::KeystoreService>(owned, service_token)));
+        // The proxy (provider credentials; task keystore calls it has checked
+        // against the task's grants) and operators; policies and deletes are
+        // for operators only.
+        using tasker::Role;
+        const std::string name = tasker::v1::Keystore::service_full_name();
+        ctx.AddService(ctx.Own(std::make_unique<tasker::keystore::KeystoreService>(owned)), name,
+                       {Role::kProxy, Role::kAdmin});
+        ctx.RestrictMethod(name, "SetNamespacePolicy", {Role::kAdmin});
+        ctx.RestrictMethod(name, "DeleteKey", {Role::kAdmin});
         return absl::OkStatus();
       });
 }

@@ -54,11 +54,14 @@ int main(int argc, char** argv) {
     auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(storage));
     auto* notifier = ctx.Own(
         std::make_unique<services::Notifier>(absl::GetFlag(FLAGS_executors), std::vector<std::string>{},
-                                             ctx.config().auth_token,
+                                             ctx.client_config(),
                                              services::NotifierOptions{.max_queued = absl::GetFlag(FLAGS_notify_max_queued)}));
     auto* processor = ctx.Own(
         std::make_unique<services::Processor>(services::ProcessorStores::Of(store), proxy, notifier, config));
-    ctx.AddService(ctx.Own(std::make_unique<services::ProcessorService>(processor)));
+    using tasker::Role;
+    const std::string name = tasker::v1::StackProcessor::service_full_name();
+    ctx.AddService(ctx.Own(std::make_unique<services::ProcessorService>(processor)), name, {Role::kExecutor});
+    ctx.RestrictMethod(name, "GetProcessorStats", {Role::kExecutor, Role::kAdmin});
     ctx.OnStart([processor] {
       processor->Start();
       return absl::OkStatus();

@@ -246,6 +246,7 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   request.set_idempotency_key(absl::StrCat(call.task_run_id(), "/", call.id()));
   request.set_deadline_ms(absl::ToInt64Milliseconds(config_.call_timeout));
   request.set_task_run_id(call.task_run_id());
+  *request.mutable_caller() = call.caller();
   v1::CallResponse response;
   // A proxy that is restarting is waited for (within the deadline).
   auto context = MakeWaitingContext(config_.call_timeout + absl::Seconds(5));

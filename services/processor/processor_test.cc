@@ -66,7 +66,7 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
 // Keeps the results a processor pushes to executors.
 class RecordingNotifier : public Notifier {
  public:
-  RecordingNotifier() : Notifier({}, {}, "") {}
+  RecordingNotifier() : Notifier({}, {}, ClientConfig{}) {}
   void DeliverResult(const std::string& reply_to, const v1::StackRun& call) override {
     std::lock_guard<std::mutex> lock(mu);
     delivered.emplace_back(reply_to, call);

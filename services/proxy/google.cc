@@ -147,6 +147,15 @@ absl::StatusOr<std::string> GoogleProvider::AccessToken(const std::string& subje
 CallOutcome GoogleProvider::Get(const std::string& url, const std::string& subject,
                                 const std::vector<std::string>& scopes, const CallContext& context,
                                 const std::string& method, const std::string& body) {
+  // Acting as another user of the domain needs a grant naming that user
+  // (the configured admin comes with the method's grant).
+  if (context.grants == nullptr) return Denied(context, absl::PermissionDeniedError("no grants on the call"));
+  auto admin = secrets_->Get(config_.secrets_namespace, "GAPI_ADMIN_EMAIL");
+  if (absl::Status allowed =
+          context.grants->CheckSubject(context.service, context.method, subject, admin.ok() ? *admin : "");
+      !allowed.ok()) {
+    return Denied(context, allowed);
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     CallOutcome failure;
     auto token = AccessToken(subject, scopes, &failure);

@@ -14,13 +14,14 @@ namespace v1 = ::tasker::v1;
 
 class KeystoreProvider : public Provider {
  public:
-  KeystoreProvider(std::shared_ptr<grpc::Channel> channel, std::string token)
-      : stub_(v1::Keystore::NewStub(std::move(channel))), token_(std::move(token)) {}
+  KeystoreProvider(std::shared_ptr<grpc::Channel> channel, std::string secrets_namespace)
+      : stub_(v1::Keystore::NewStub(std::move(channel))), secrets_namespace_(std::move(secrets_namespace)) {}
   std::string name() const override { return "keystore"; }
-  std::string description() const override { return "Keys in task-readable keystore namespaces"; }
+  std::string description() const override { return "Keys in the keystore namespaces the task is granted"; }
   std::vector<std::string> methods() const override { return {"get", "set", "list", "has"}; }
 
-  absl::StatusOr<CallOutcome> Call(const CallContext&, const std::string& method, const Json& raw_args) override {
+  absl::StatusOr<CallOutcome> Call(const CallContext& context, const std::string& method,
+                                   const Json& raw_args) override {
     if (method != "get" && method != "set" && method != "list" && method != "has") {
       return absl::InvalidArgumentError(absl::StrCat("method: keystore has no method '", method,
                                                      "'; supported: ", absl::StrJoin(methods(), ", ")));
@@ -31,12 +32,14 @@ class KeystoreProvider : public Provider {
     ASSIGN_OR_RETURN(const std::string key, StringArg(*args, "key"));
     if (ns.empty()) return absl::InvalidArgumentError("args.namespace: required");
     if (method != "list" && key.empty()) return absl::InvalidArgumentError("args.key: required");
-    // Task-readable namespaces only; a secret one looks like a missing one.
-    auto readable = Readable(ns);
-    if (!readable.ok()) return CallOutcome::Error("UNAVAILABLE", std::string(readable.status().message()), true);
-    if (!*readable) {
-      return CallOutcome::Error("PERMISSION_DENIED",
-                                absl::StrCat("namespace '", ns, "' is not readable from task code"), false);
+    const bool write = method == "set";
+    if (ns == secrets_namespace_) {
+      return Denied(context, absl::PermissionDeniedError(absl::StrCat(
+                                 "namespace '", ns, "' holds the providers' credentials: no task may reach it")));
+    }
+    if (context.grants == nullptr) return Denied(context, absl::PermissionDeniedError("no grants on the call"));
+    if (absl::Status allowed = context.grants->CheckKeystore(write, ns); !allowed.ok()) {
+      return Denied(context, allowed);
     }
     grpc::Status status;
     Json result;
@@ -45,20 +48,20 @@ class KeystoreProvider : public Provider {
       request.set_namespace_(ns);
       request.set_key(key);
       v1::GetKeyResponse response;
-      status = stub_->GetKey(Context().get(), request, &response);
+      status = stub_->GetKey(Context(context).get(), request, &response);
       result = response.value();
     } else if (method == "has") {
       v1::HasKeyRequest request;
       request.set_namespace_(ns);
       request.set_key(key);
       v1::HasKeyResponse response;
-      status = stub_->HasKey(Context().get(), request, &response);
+      status = stub_->HasKey(Context(context).get(), request, &response);
       result = response.exists();
     } else if (method == "list") {
       v1::ListKeysRequest request;
       request.set_namespace_(ns);
       v1::ListKeysResponse response;
-      status = stub_->ListKeys(Context().get(), request, &response);
+      status = stub_->ListKeys(Context(context).get(), request, &response);
       result = Json(std::vector<std::string>(response.keys().begin(), response.keys().end()));
     } else {
       if (!args->contains("value") || !(*args)["value"].is_string()) {
@@ -69,7 +72,7 @@ class KeystoreProvider : public Provider {
       request.set_key(key);
       request.set_value((*args)["value"].get<std::string>());
       v1::SetKeyResponse response;
-      status = stub_->SetKey(Context().get(), request, &response);
+      status = stub_->SetKey(Context(context).get(), request, &response);
       result = {{"ok", true}};
     }
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
@@ -83,30 +86,22 @@ class KeystoreProvider : public Provider {
   }
 
  private:
-  std::unique_ptr<grpc::ClientContext> Context() {
+  // The keystore's audit log names the task the proxy acts for.
+  static std::unique_ptr<grpc::ClientContext> Context(const CallContext& call) {
     auto context = MakeWaitingContext(absl::Seconds(10));
-    if (!token_.empty()) context->AddMetadata(keystore::kServiceTokenHeader, token_);
+    context->AddMetadata(keystore::kOnBehalfOfHeader, call.caller);
     return context;
   }
 
-  absl::StatusOr<bool> Readable(const std::string& ns) {
-    v1::ListNamespacesResponse response;
-    grpc::Status status = stub_->ListNamespaces(Context().get(), v1::ListNamespacesRequest(), &response);
-    if (!status.ok()) return absl::UnavailableError(status.error_message());
-    for (const auto& p : response.namespaces()) {
-      if (p.namespace_() == ns) return p.task_readable();
-    }
-    return false;
-  }
-
   std::unique_ptr<v1::Keystore::Stub> stub_;
-  std::string token_;
+  std::string secrets_namespace_;
 };
 
 }  // namespace
 
-std::unique_ptr<Provider> NewKeystoreProvider(std::shared_ptr<grpc::Channel> keystore, std::string service_token) {
-  return std::make_unique<KeystoreProvider>(std::move(keystore), std::move(service_token));
+std::unique_ptr<Provider> NewKeystoreProvider(std::shared_ptr<grpc::Channel> keystore,
+                                              std::string secrets_namespace) {
+  return std::make_unique<KeystoreProvider>(std::move(keystore), std::move(secrets_namespace));
 }
 
 }  // namespace tasker::proxy

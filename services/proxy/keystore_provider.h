@@ -1,5 +1,7 @@
-// The `keystore` provider: task code reads and writes keys, but only in
-// namespaces marked task-readable (secret namespaces stay invisible).
+// The `keystore` provider: task code reads keys in the namespaces its
+// function was granted (keystore:read:<ns>) and writes only where granted
+// (keystore:write:<ns>). The namespace holding the providers' own
+// credentials is out of reach whatever the grants (even "*").
 #ifndef TASKER_SERVICES_PROXY_KEYSTORE_PROVIDER_H_
 #define TASKER_SERVICES_PROXY_KEYSTORE_PROVIDER_H_
 
@@ -10,7 +12,8 @@
 
 namespace tasker::proxy {
 
-std::unique_ptr<Provider> NewKeystoreProvider(std::shared_ptr<grpc::Channel> keystore, std::string service_token);
+std::unique_ptr<Provider> NewKeystoreProvider(std::shared_ptr<grpc::Channel> keystore,
+                                              std::string secrets_namespace);
 
 }  // namespace tasker::proxy
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/permissions.h"
 #include "services/proxy/http_client.h"
 
 namespace tasker::proxy {
@@ -23,6 +24,14 @@ struct CallContext {
   std::string idempotency_key;
   std::string task_run_id;
   absl::Duration timeout = absl::Seconds(30);
+  // The call being made, and what the task's function version may reach
+  // (never null inside a provider). Providers check what only they know:
+  // the user gapi acts as, the keystore namespace.
+  std::string service;
+  std::string method;
+  const services::Grants* grants = nullptr;
+  // "task <identifier> v<version> run <id>", for audit logs.
+  std::string caller;
 };
 
 // The outcome of a call that reached the provider: a result, or an error
@@ -58,6 +67,10 @@ class Provider {
   virtual absl::StatusOr<CallOutcome> Call(const CallContext& context, const std::string& method,
                                            const Json& args) = 0;
 };
+
+// The outcome of a call the task's grants do not allow (PERMISSION_DENIED,
+// final), logged for audit with the task's identity.
+CallOutcome Denied(const CallContext& context, const absl::Status& status);
 
 // Args as the task passed them: one object, or positional args whose first
 // element is the object ([{customer: 'x'}]). null/[] -> {}.

@@ -53,6 +53,16 @@ absl::StatusOr<CallOutcome> CallProvider(Provider* provider, const CallContext& 
 
 }  // namespace
 
+CallOutcome Denied(const CallContext& context, const absl::Status& status) {
+  LogWarning("audit", {{"event", "permission_denied"},
+                       {"identity", context.caller},
+                       {"service", context.service},
+                       {"method", context.method},
+                       {"reason", std::string(status.message())}});
+  return CallOutcome::Error("PERMISSION_DENIED",
+                            absl::StrCat(context.service, ".", context.method, ": ", status.message()), false);
+}
+
 void ProxyCore::Register(std::unique_ptr<Provider> provider) {
   RegisterUnowned(provider.get());
   owned_.push_back(std::move(provider));
@@ -78,12 +88,27 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
     return absl::InvalidArgumentError("deadline_ms: must be within 0..600000");
   }
   ASSIGN_OR_RETURN(Json args, ParseArgs(request.args_json()));
+  if (!request.has_caller() || request.caller().task_identifier().empty()) {
+    return absl::PermissionDeniedError("caller: a host call must name the task it is made for");
+  }
+  const services::Grants grants(
+      std::vector<std::string>(request.caller().permissions().begin(), request.caller().permissions().end()));
   CallContext context;
   context.idempotency_key = request.idempotency_key();
   context.task_run_id = request.task_run_id();
   if (request.deadline_ms() > 0) context.timeout = absl::Milliseconds(request.deadline_ms());
+  context.service = request.service();
+  context.method = request.method();
+  context.grants = &grants;
+  context.caller = absl::StrCat("task ", request.caller().task_identifier(), " v", request.caller().task_version(),
+                                " run ", request.caller().task_run_id());
   const absl::Time start = absl::Now();
-  auto outcome = CallProvider(provider, context, request.method(), args);
+  absl::StatusOr<CallOutcome> outcome;
+  if (absl::Status allowed = grants.CheckCall(request.service(), request.method()); !allowed.ok()) {
+    outcome = Denied(context, allowed);
+  } else {
+    outcome = CallProvider(provider, context, request.method(), args);
+  }
   const int64_t micros = absl::ToInt64Microseconds(absl::Now() - start);
   if (!outcome.ok()) return outcome.status();
   v1::CallResponse response;

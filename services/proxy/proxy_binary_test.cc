@@ -2,7 +2,6 @@
 // credentials come from the keystore, task-readable namespaces only.
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "services/keystore/keystore_service.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
 #include "proto/tasker/v1/proxy.grpc.pb.h"
 #include "runtime/client/channel.h"
@@ -38,8 +37,7 @@ class ProxyStack {
                                 {"--database_url=sqlite://" + dir_ + "/tasks.db"});
     ASSERT_TRUE(storage.ok()) << storage.status();
     storage_ = std::move(*storage);
-    const std::map<std::string, std::string> env = {{"TASKER_MASTER_KEY", kMasterKey},
-                                                    {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
+    const std::map<std::string, std::string> env = {{"TASKER_MASTER_KEY", kMasterKey}};
     auto keystore = StartService("services/keystore/keystore", "keystore", dir_, {"--storage=" + storage_.target}, env);
     ASSERT_TRUE(keystore.ok()) << keystore.status();
     keystore_ = std::move(*keystore);
@@ -57,7 +55,6 @@ class ProxyStack {
     all.insert(all.end(), keys.begin(), keys.end());
     for (const Key& k : all) {
       grpc::ClientContext context;
-      context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
       v1::SetKeyRequest request;
       request.set_namespace_(k.ns);
       request.set_key(k.key);
@@ -66,7 +63,6 @@ class ProxyStack {
       ASSERT_TRUE(ks->SetKey(&context, request, &response).ok());
     }
     grpc::ClientContext context;
-    context.AddMetadata(keystore::kServiceTokenHeader, "ks-token");
     v1::SetNamespacePolicyRequest policy;
     policy.set_namespace_("shared");
     policy.set_task_readable(true);
@@ -75,9 +71,15 @@ class ProxyStack {
     stub_ = v1::WrappedServiceProxy::NewStub(*MakeChannel({.target = proxy_.target}));
   }
 
+  // Calls as a task granted `permissions` (by default everything).
   grpc::Status Call(const std::string& service, const std::string& method, const std::string& args,
-                    v1::CallResponse* response, int64_t deadline_ms = 0) {
+                    v1::CallResponse* response, int64_t deadline_ms = 0,
+                    const std::vector<std::string>& permissions = {"*"}) {
     v1::CallRequest request;
+    request.mutable_caller()->set_task_run_id("run_test");
+    request.mutable_caller()->set_task_identifier("proxy-test");
+    request.mutable_caller()->set_task_version(1);
+    for (const auto& p : permissions) request.mutable_caller()->add_permissions(p);
     request.set_service(service);
     request.set_method(method);
     request.set_deadline_ms(deadline_ms);

@@ -1,7 +1,6 @@
 #include "services/proxy/secrets.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/keystore/keystore_service.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
@@ -11,12 +10,11 @@ namespace {
 
 class KeystoreSecretSource : public SecretSource {
  public:
-  KeystoreSecretSource(std::shared_ptr<grpc::Channel> channel, std::string token)
-      : stub_(tasker::v1::Keystore::NewStub(std::move(channel))), token_(std::move(token)) {}
+  explicit KeystoreSecretSource(std::shared_ptr<grpc::Channel> channel)
+      : stub_(tasker::v1::Keystore::NewStub(std::move(channel))) {}
 
   absl::StatusOr<std::string> Get(const std::string& ns, const std::string& key) override {
     auto context = MakeWaitingContext(absl::Seconds(10));
-    if (!token_.empty()) context->AddMetadata(keystore::kServiceTokenHeader, token_);
     tasker::v1::GetKeyRequest request;
     request.set_namespace_(ns);
     request.set_key(key);
@@ -28,13 +26,12 @@ class KeystoreSecretSource : public SecretSource {
 
  private:
   std::unique_ptr<tasker::v1::Keystore::Stub> stub_;
-  std::string token_;
 };
 
 }  // namespace
 
-std::unique_ptr<SecretSource> KeystoreSecrets(std::shared_ptr<grpc::Channel> channel, std::string service_token) {
-  return std::make_unique<KeystoreSecretSource>(std::move(channel), std::move(service_token));
+std::unique_ptr<SecretSource> KeystoreSecrets(std::shared_ptr<grpc::Channel> channel) {
+  return std::make_unique<KeystoreSecretSource>(std::move(channel));
 }
 
 absl::StatusOr<std::string> StaticSecrets::Get(const std::string& ns, const std::string& key) {

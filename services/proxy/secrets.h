@@ -19,8 +19,8 @@ class SecretSource {
   virtual absl::StatusOr<std::string> Get(const std::string& ns, const std::string& key) = 0;
 };
 
-// Reads from the keystore service with its service token.
-std::unique_ptr<SecretSource> KeystoreSecrets(std::shared_ptr<grpc::Channel> channel, std::string service_token);
+// Reads from the keystore service (the channel carries the proxy's token).
+std::unique_ptr<SecretSource> KeystoreSecrets(std::shared_ptr<grpc::Channel> channel);
 
 // Fixed values (tests, local development).
 class StaticSecrets : public SecretSource {

@@ -61,8 +61,17 @@ int main(int argc, char** argv) {
               owned, tasker::storage::RetentionConfig{.retention = retention, .interval = sweep}));
           tasker::LogInfo("retention of finished runs", {{"keep", absl::FormatDuration(retention)}});
         }
+        using tasker::Role;
+        // Runs, calls and code: executors and processors. Keystore rows
+        // (ciphertext): the keystore only.
+        const std::string name = tasker::v1::Storage::service_full_name();
         ctx.AddService(ctx.Own(std::make_unique<tasker::storage::StorageService>(
-            owned, threads, static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_queued))))));
+                           owned, threads, static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_queued))))),
+                       name, {Role::kExecutor, Role::kProcessor});
+        for (const char* method : {"PutKeystoreEntry", "GetKeystoreEntry", "DeleteKeystoreEntry",
+                                   "ListKeystoreEntries"}) {
+          ctx.RestrictMethod(name, method, {Role::kKeystore});
+        }
         return absl::OkStatus();
       });
 }

@@ -23,6 +23,17 @@ absl::StatusOr<v1::TaskFunction> SqlStore::PublishTaskFunction(
     return absl::InvalidArgumentError("metadata_json: must be a JSON object");
   }
   const std::string metadata = request.metadata_json().empty() ? "{}" : request.metadata_json();
+  if (request.permissions_size() > 100) return absl::InvalidArgumentError("permissions: at most 100");
+  for (int i = 0; i < request.permissions_size(); ++i) {
+    const std::string& p = request.permissions(i);
+    bool printable = !p.empty() && p.size() <= 256;
+    for (char c : p) printable = printable && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+    if (!printable) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("permissions[", i, "]: must be 1..256 printable characters"));
+    }
+  }
+  const std::string permissions = absl::StrJoin(request.permissions(), "\n");
   const std::string sha = Sha256Hex(request.code());
   v1::TaskFunction out;
   absl::Status status;
@@ -40,14 +51,15 @@ absl::StatusOr<v1::TaskFunction> SqlStore::PublishTaskFunction(
       const int64_t version = rows[0].Int(0) + 1;
       const int64_t now = NowMicros();
       RETURN_IF_ERROR(tx.Exec(absl::StrCat("INSERT INTO task_functions (", kFunctionColumns,
-                                           ") VALUES (?, ?, ?, ?, ?, ?)"),
-                              {request.identifier(), version, request.code(), metadata, sha, now})
+                                           ") VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                              {request.identifier(), version, request.code(), metadata, sha, now, permissions})
                           .status());
       out.set_identifier(request.identifier());
       out.set_version(version);
       out.set_code(request.code());
       out.set_metadata_json(metadata);
       out.set_code_sha256(sha);
+      *out.mutable_permissions() = request.permissions();
       *out.mutable_created_at() = Ts(now);
       return absl::OkStatus();
     });

@@ -124,6 +124,7 @@ absl::StatusOr<v1::TaskFunction> ParseFunction(const Row& r, bool with_code) {
   if (f.metadata_json() == "{}") f.clear_metadata_json();
   f.set_code_sha256(r.Str(4));
   *f.mutable_created_at() = Ts(r.Int(5));
+  for (absl::string_view p : absl::StrSplit(r.Str(6), '\n', absl::SkipEmpty())) f.add_permissions(std::string(p));
   return f;
 }
 

@@ -43,7 +43,7 @@ inline constexpr char kTaskRunColumns[] =
     "root_stack_run_id, suspend_count, created_at, updated_at, suspended_at, completed_at";
 
 inline constexpr char kFunctionColumns[] =
-    "identifier, version, code, metadata, code_sha256, created_at";
+    "identifier, version, code, metadata, code_sha256, created_at, permissions";
 
 // --- Row helpers (rows.cc) ------------------------------------------------------
 

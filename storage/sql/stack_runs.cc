@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "storage/sql/sql_store_internal.h"
@@ -299,6 +300,21 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
       auto run = LoadRun(tx, s.task_run_id());
       if (!run.ok()) return unloadable(run.status(), absl::StrCat("task run '", s.task_run_id(), "'"));
       *out.mutable_task_run() = *std::move(run);
+    } else {
+      // Whom the call is for: the run's function version and its grants.
+      ASSIGN_OR_RETURN(auto who, tx.Query("SELECT r.task_identifier, r.task_version, f.permissions FROM task_runs r "
+                                          "JOIN task_functions f ON f.identifier = r.task_identifier AND "
+                                          "f.version = r.task_version WHERE r.id = ?",
+                                          {s.task_run_id()}));
+      auto* caller = out.mutable_stack_run()->mutable_caller();
+      caller->set_task_run_id(s.task_run_id());
+      if (!who.empty()) {
+        caller->set_task_identifier(who[0].Str(0));
+        caller->set_task_version(who[0].Int(1));
+        for (absl::string_view p : absl::StrSplit(who[0].Str(2), '\n', absl::SkipEmpty())) {
+          caller->add_permissions(std::string(p));
+        }
+      }
     }
     return absl::OkStatus();
   }));

@@ -33,7 +33,7 @@ std::string Json(const std::string& text) { return text; }
 std::string ToJsonText(const std::string& text) { return text.empty() ? "null" : text; }
 
 // The newest migration of both backends.
-constexpr int kLatestSchemaVersion = 4;
+constexpr int kLatestSchemaVersion = 5;
 
 // What StoreTest::Record adds to a RecordCallsRequest.
 struct RecordOptions {

@@ -316,45 +316,6 @@ TEST(EndToEndHttpTest, TheSeedPlatformsHttpApi) {
   EXPECT_EQ(missing->status, 404);
 }
 
-TEST(EndToEndAuthTest, EveryServiceRequiresTheToken) {
-  StackOptions options;
-  options.auth_token = "cluster-secret-token";
-  auto stack = Stack::Start(options);
-  ASSERT_TRUE(stack.ok()) << stack.status();
-  // Through the authenticated client: the whole chain (executor -> storage,
-  // processor -> proxy -> keystore, notifications) carries the token.
-  ASSERT_TRUE((*stack)->Publish("authed", "return (await __callHostTool__('admin-debug', 'echo', {ok: 1})).ok;").ok());
-  auto id = (*stack)->Submit("authed", "{}");
-  ASSERT_TRUE(id.ok()) << id.status();
-  auto run = (*stack)->Wait(*id, absl::Seconds(60));
-  ASSERT_TRUE(run.ok()) << run.status();
-  EXPECT_EQ(run->status(), v1::RUN_STATUS_COMPLETED) << run->error().message();
-  // Without it: refused.
-  auto anonymous = v1::TaskService::NewStub(*MakeChannel({.target = (*stack)->executor_target()}));
-  v1::GetRunRequest get;
-  get.set_id(*id);
-  v1::GetRunResponse response;
-  auto context = MakeContext(absl::Seconds(5));
-  EXPECT_EQ(anonymous->GetRun(context.get(), get, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  // Every internal service too; with the token each answers (whatever it makes
-  // of an empty request).
-  for (const auto& [component, method] : std::vector<std::pair<std::string, std::string>>{
-           {"storage", "/tasker.v1.Storage/GetTaskRun"},
-           {"keystore", "/tasker.v1.Keystore/GetKey"},
-           {"proxy", "/tasker.v1.WrappedServiceProxy/ListServices"},
-           {"processor0", "/tasker.v1.StackProcessor/GetProcessorStats"}}) {
-    auto port = testing::WaitForPortFile((*stack)->dir() + "/" + component + ".port", absl::Seconds(5));
-    ASSERT_TRUE(port.ok()) << component << ": " << port.status();
-    const std::string target = absl::StrCat("127.0.0.1:", *port);
-    EXPECT_EQ(CallByName(target, method, ""), grpc::StatusCode::UNAUTHENTICATED) << method;
-    EXPECT_EQ(CallByName(target, method, "not-the-token"), grpc::StatusCode::UNAUTHENTICATED) << method;
-    const grpc::StatusCode authed = CallByName(target, method, options.auth_token);
-    EXPECT_NE(authed, grpc::StatusCode::UNAUTHENTICATED) << method;
-    EXPECT_NE(authed, grpc::StatusCode::UNIMPLEMENTED) << method;  // the method exists: the refusal above was the token's
-  }
-  EXPECT_EQ((*stack)->Logs().find("cluster-secret-token"), std::string::npos);
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, EndToEndTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

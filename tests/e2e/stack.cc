@@ -12,7 +12,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "services/keystore/keystore_service.h"
+#include <fstream>
+
+#include "runtime/server/auth.h"
+#include "tests/support/certs.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
@@ -76,8 +79,8 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
   if (options.database_url.empty() && !options.sqlite_synchronous.empty()) {
     db += "?synchronous=" + options.sqlite_synchronous;
   }
-  const std::map<std::string, std::string> keystore_env = {{"TASKER_MASTER_KEY", kMasterKey},
-                                                           {"TASKER_KEYSTORE_SERVICE_TOKEN", "ks-token"}};
+  RETURN_IF_ERROR(stack->SetUpSecurity());
+  const std::map<std::string, std::string> keystore_env = {{"TASKER_MASTER_KEY", kMasterKey}};
   std::vector<std::string> executor_targets, processor_targets;
   for (int i = 0; i < options.executors; ++i) {
     executor_targets.push_back(absl::StrCat("127.0.0.1:", testing::FreePort()));
@@ -97,7 +100,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
                 {"--storage=" + storage, "--keystore=" + keystore,
                  "--google_directory_base_url=" + stack->google_->base_url(),
                  "--google_gmail_base_url=" + stack->google_->base_url()},
-                keystore_env};
+                {}};
   RETURN_IF_ERROR(stack->StartComponent("proxy"));
   const std::string proxy = c["proxy"].running.target;
   for (int i = 0; i < options.processors; ++i) {
@@ -121,16 +124,23 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
                {}};
     if (!options.lease.empty()) c[name].args.push_back("--lease=" + options.lease);
     if (!options.sweep_interval.empty()) c[name].args.push_back("--sweep_interval=" + options.sweep_interval);
-    for (const auto& arg : options.executor_args) c[name].args.push_back(arg);
+    bool permissions_set = false;
+    for (const auto& arg : options.executor_args) {
+      c[name].args.push_back(arg);
+      permissions_set = permissions_set || absl::StartsWith(arg, "--default_permissions=");
+    }
+    if (!permissions_set) c[name].args.push_back(options.secure ? "--default_permissions=none"
+                                                                : "--default_permissions=all");
     stack->order_.push_back(name);
     RETURN_IF_ERROR(stack->StartComponent(name));
   }
   // Seed the service account into the keystore, as an operator would.
-  auto ks = v1::Keystore::NewStub(*MakeChannel({.target = keystore, .auth_token = options.auth_token}));
+  ClientConfig admin = stack->ClientFor(keystore);
+  admin.auth_token = stack->token("admin");
+  auto ks = v1::Keystore::NewStub(*MakeChannel(admin));
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"GAPI_KEY", account.KeyJson(stack->google_->token_url())}, {"GAPI_ADMIN_EMAIL", "admin@example.com"}}) {
     auto context = MakeContext(absl::Seconds(10));
-    context->AddMetadata(keystore::kServiceTokenHeader, "ks-token");
     v1::SetKeyRequest request;
     request.set_namespace_("global");
     request.set_key(key);
@@ -139,9 +149,52 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
     grpc::Status status = ks->SetKey(context.get(), request, &response);
     if (!status.ok()) return absl::InternalError("seeding the keystore failed: " + status.error_message());
   }
-  stack->api_ = v1::TaskService::NewStub(
-      *MakeChannel({.target = c["executor0"].running.target, .auth_token = options.auth_token}));
+  ClientConfig client = stack->ClientFor(c["executor0"].running.target);
+  client.auth_token = stack->token("client");
+  stack->api_ = v1::TaskService::NewStub(*MakeChannel(client));
   return stack;
+}
+
+std::string Stack::RoleOf(const std::string& component) {
+  for (const char* role : {"executor", "processor"}) {
+    if (absl::StartsWith(component, role)) return role;
+  }
+  return component;  // storage, keystore, proxy
+}
+
+std::string Stack::token(const std::string& identity) const {
+  auto it = tokens_.find(identity);
+  return it == tokens_.end() ? "" : it->second;
+}
+
+ClientConfig Stack::ClientFor(const std::string& target) const {
+  ClientConfig config;
+  config.target = target;
+  config.tls = tls_;
+  return config;
+}
+
+absl::Status Stack::SetUpSecurity() {
+  if (!options_.secure) return absl::OkStatus();
+  // One identity per role; the file lists token hashes, as an operator's would.
+  std::string credentials = "# identity role token\n";
+  static std::atomic<int> counter{0};
+  for (const char* role : {"client", "admin", "executor", "processor", "proxy", "keystore"}) {
+    tokens_[role] = absl::StrCat(role, "-token-", getpid(), "-", counter++, "-a9f3c2e1b0d4");
+    absl::StrAppend(&credentials, role, "-1 ", role, " sha256:", TokenHash(tokens_[role]), "\n");
+  }
+  // Storage calls nobody; it still needs no token of its own.
+  std::ofstream(dir_ + "/credentials") << credentials;
+  if (options_.mtls) {
+    ASSIGN_OR_RETURN(testing::TestPki pki, testing::MakeTestPki(dir_));
+    tls_cert_ = pki.cert;
+    tls_key_ = pki.key;
+    tls_ca_ = pki.ca_cert;
+    tls_ = ClientTls{.ca = testing::ReadWholeFile(pki.ca_cert),
+                     .cert_chain = testing::ReadWholeFile(pki.cert),
+                     .private_key = testing::ReadWholeFile(pki.key)};
+  }
+  return absl::OkStatus();
 }
 
 Stack::~Stack() {
@@ -158,7 +211,23 @@ Stack::~Stack() {
 
 absl::Status Stack::StartComponent(const std::string& name) {
   Component& component = components_[name];
-  if (!options_.auth_token.empty()) component.env["TASKER_AUTH_TOKEN"] = options_.auth_token;
+  auto has = [&](const std::string& prefix) {
+    return std::any_of(component.args.begin(), component.args.end(),
+                       [&](const std::string& a) { return absl::StartsWith(a, prefix); });
+  };
+  if (!options_.secure) {
+    if (!has("--insecure_dev")) component.args.push_back("--insecure_dev");
+  } else if (!has("--credentials_file=")) {
+    component.args.push_back("--credentials_file=" + dir_ + "/credentials");
+    const std::string role = RoleOf(name);
+    if (role != "storage") component.env["TASKER_TOKEN"] = tokens_[role];
+    if (options_.mtls) {
+      for (const std::string& flag : {"--tls_cert=" + tls_cert_, "--tls_key=" + tls_key_, "--tls_ca=" + tls_ca_,
+                                      std::string("--require_client_cert")}) {
+        component.args.push_back(flag);
+      }
+    }
+  }
   if (std::find(component.args.begin(), component.args.end(), "--shutdown_grace=2s") == component.args.end()) {
     component.args.push_back("--shutdown_grace=2s");
   }

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "runtime/client/channel.h"
 #include "tests/emulators/emulator.h"
 #include "tests/support/services.h"
 
@@ -29,8 +30,15 @@ struct StackOptions {
   std::string sweep_interval = "1s";
   int google_users = 3;
   int google_messages_per_user = 4;
-  // When set, every service requires this bearer token (TASKER_AUTH_TOKEN).
-  std::string auth_token;
+  // Off (the default): every service runs with --insecure_dev and executors
+  // grant undeclared functions everything (--default_permissions=all). On:
+  // one credentials file naming an identity per service, a client and an
+  // admin; each service presents its own token; executors grant undeclared
+  // functions nothing.
+  bool secure = false;
+  // With `secure`: mutual TLS on every gRPC port and channel (certificates
+  // generated in the stack's temp dir).
+  bool mtls = false;
   // Extra flags for every executor (e.g. "--warm_memory_mb=1").
   std::vector<std::string> executor_args;
   // Extra flags for every processor.
@@ -55,6 +63,11 @@ class Stack {
   // The first executor's HTTP/JSON API port.
   int http_port();
   emulators::GoogleEmulator* google() { return google_.get(); }
+  // Secure stacks: the token of an identity ("client", "admin", "executor",
+  // "processor", "proxy", "keystore"); "" otherwise.
+  std::string token(const std::string& identity) const;
+  // How a client reaches this stack (TLS when mtls; no token).
+  ClientConfig ClientFor(const std::string& target) const;
   const std::string& dir() const { return dir_; }
 
   // Kills (SIGKILL) and restarts one component: "storage", "keystore",
@@ -87,6 +100,9 @@ class Stack {
     testing::RunningService running;
   };
   absl::Status StartComponent(const std::string& name);
+  // The role a component runs as ("executor" for "executor1").
+  static std::string RoleOf(const std::string& component);
+  absl::Status SetUpSecurity();
 
   StackOptions options_;
   std::string dir_;
@@ -94,6 +110,9 @@ class Stack {
   std::map<std::string, Component> components_;
   std::vector<std::string> order_;
   std::unique_ptr<tasker::v1::TaskService::Stub> api_;
+  std::map<std::string, std::string> tokens_;
+  ClientTls tls_;
+  std::string tls_cert_, tls_key_, tls_ca_;
 };
 
 std::string ReadRunfile(const std::string& path);

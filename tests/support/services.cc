@@ -20,6 +20,12 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, const std
   bool has_listen = false;
   for (const auto& a : args) has_listen = has_listen || a.rfind("--listen=", 0) == 0;
   if (!has_listen) argv.push_back("--listen=127.0.0.1:0");
+  // Without credentials, a test runs the binaries in insecure dev mode.
+  bool has_credentials = env.count("TASKER_CREDENTIALS_FILE") > 0;
+  for (const auto& a : args) {
+    has_credentials = has_credentials || a.rfind("--credentials_file=", 0) == 0 || a == "--insecure_dev";
+  }
+  if (!has_credentials) argv.push_back("--insecure_dev");
   argv.insert(argv.end(), args.begin(), args.end());
   auto process = Subprocess::Start(argv, env, service.log);
   if (!process.ok()) return process.status();

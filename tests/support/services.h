@@ -21,7 +21,8 @@ struct RunningService {
 };
 
 // Starts `binary` (a runfile path such as "services/storage/storage-service")
-// with `args` plus --listen/--port_file, and waits for its port.
+// with `args` plus --listen/--port_file (and --insecure_dev unless `args`
+// name a --credentials_file), and waits for its port.
 absl::StatusOr<RunningService> StartService(const std::string& binary, const std::string& name,
                                             const std::string& dir, std::vector<std::string> args,
                                             const std::map<std::string, std::string>& env = {});
