@@ -7,7 +7,8 @@
 // Errors shared by all methods:
 //   INVALID_ARGUMENT     a field is malformed; the message names it
 //   NOT_FOUND            the named function / run / stack run does not exist
-//   ALREADY_EXISTS       an idempotency key was reused for a different task
+//   ALREADY_EXISTS       an idempotency key was reused for a different run
+//                        (another task, version or input)
 //   FAILED_PRECONDITION  the item's state forbids the operation (e.g. the run
 //                        already finished or was cancelled)
 //   ABORTED              the fencing token is stale: another worker claimed
@@ -52,7 +53,11 @@ class RunStore {
  public:
   virtual ~RunStore() = default;
   // Creates the run and its PENDING root stack run; pins the task version.
-  // A repeated idempotency key returns the first run with created = false.
+  // A repeated idempotency key with the same task, the same version (when
+  // one is given) and byte-identical input_json (empty and "null" are the
+  // same) returns the first run with created = false; with anything else,
+  // ALREADY_EXISTS naming the key and the first run. Atomic: of concurrent
+  // submits with one key, one creates the run.
   virtual absl::StatusOr<v1::SubmitRunResponse> SubmitRun(
       const v1::SubmitRunRequest& request) = 0;
   virtual absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest& request) = 0;

@@ -28,6 +28,18 @@ TEST(CliTest, PublishSubmitWaitGetListCancel) {
   auto [get_rc, got] = run(absl::StrCat("get ", finished["id"].get<std::string>()));
   ASSERT_EQ(get_rc, 0) << got;
   EXPECT_GT(nlohmann::json::parse(got)["stackRuns"].size(), 5u);
+  // Public fields only (TaskApi's PublicView).
+  for (const char* internal : {"leaseOwner", "leaseExpiresAt", "fencingToken", "replyTo"}) {
+    EXPECT_EQ(got.find(internal), std::string::npos) << internal << " in " << got;
+  }
+  // The same submit again is the same run; with another input, refused.
+  auto [again_rc, again] = run("submit gmail-search '{\"samplesPerUser\":1}' --idempotency_key=cli-1");
+  ASSERT_EQ(again_rc, 0) << again;
+  EXPECT_EQ(nlohmann::json::parse(again)["id"], finished["id"]);
+  auto [other_rc, other] = run("submit gmail-search '{\"samplesPerUser\":2}' --idempotency_key=cli-1");
+  EXPECT_EQ(other_rc, 1);
+  EXPECT_NE(other.find("ALREADY_EXISTS"), std::string::npos) << other;
+  EXPECT_NE(other.find("idempotency_key 'cli-1'"), std::string::npos) << other;
 
   auto [list_rc, listed] = run("runs --status=COMPLETED");
   ASSERT_EQ(list_rc, 0) << listed;

@@ -2,11 +2,15 @@
 
 #include <httplib.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "runtime/common/json.h"
 #include "runtime/common/json_text.h"
 
@@ -70,6 +74,57 @@ class Body {
 };
 
 
+// The oldest error OpenSSL queued (the root cause), and the queue cleared.
+std::string OpenSslError() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown error";
+  char text[256];
+  ERR_error_string_n(code, text, sizeof(text));
+  return text;
+}
+
+// An SSL_CTX set up from `tls`; `error` names the option that failed.
+bool SetUpTls(SSL_CTX& ctx, const HttpTlsOptions& tls, std::string* error) {
+  ERR_clear_error();
+  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+  if (SSL_CTX_use_certificate_chain_file(&ctx, tls.cert_file.c_str()) != 1) {
+    *error = absl::StrCat("http_tls_cert: cannot load a PEM certificate from '", tls.cert_file, "': ", OpenSslError());
+    return false;
+  }
+  const std::string mismatch =
+      absl::StrCat("http_tls_key: '", tls.key_file, "' is not the key of the certificate in '", tls.cert_file, "'");
+  if (SSL_CTX_use_PrivateKey_file(&ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL 3 checks the pair here already.
+    const unsigned long code = ERR_peek_error();
+    *error = ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH
+                 ? mismatch
+                 : absl::StrCat("http_tls_key: cannot load a PEM private key from '", tls.key_file, "': ",
+                                OpenSslError());
+    ERR_clear_error();
+    return false;
+  }
+  if (SSL_CTX_check_private_key(&ctx) != 1) {
+    *error = mismatch;
+    ERR_clear_error();
+    return false;
+  }
+  if (!tls.client_ca_file.empty()) {
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names == nullptr || SSL_CTX_load_verify_locations(&ctx, tls.client_ca_file.c_str(), nullptr) != 1) {
+      if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
+      *error = absl::StrCat("http_tls_client_ca: cannot load PEM CA certificates from '", tls.client_ca_file,
+                            "': ", OpenSslError());
+      return false;
+    }
+    // Tells clients which CAs are accepted; the context owns `names`.
+    SSL_CTX_set_client_CA_list(&ctx, names);
+    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  return true;
+}
+
 }  // namespace
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -91,7 +146,7 @@ int HttpStatusFor(absl::StatusCode code) {
 }
 
 HttpGateway::HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator)
-    : api_(api), authenticator_(std::move(authenticator)), server_(std::make_unique<httplib::Server>()) {}
+    : api_(api), authenticator_(std::move(authenticator)) {}
 
 std::string HttpGateway::CallerOf(const httplib::Request& req) const {
   auto identity = authenticator_->Authenticate(req.get_header_value("Authorization"));
@@ -100,13 +155,34 @@ std::string HttpGateway::CallerOf(const httplib::Request& req) const {
 
 HttpGateway::~HttpGateway() { Stop(); }
 
-absl::Status HttpGateway::Start(const std::string& listen) {
+absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions& tls) {
+  if (server_) return absl::FailedPreconditionError("the HTTP gateway was already started");
   const auto colon = listen.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
     return absl::InvalidArgumentError("http listen address must be host:port");
   }
   const std::string host = listen.substr(0, colon);
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError("http_tls_cert, http_tls_key: give both or neither");
+  }
+  if (tls.cert_file.empty() && !tls.client_ca_file.empty()) {
+    return absl::InvalidArgumentError("http_tls_client_ca: needs http_tls_cert and http_tls_key");
+  }
+  if (tls.cert_file.empty()) {
+    server_ = std::make_unique<httplib::Server>();
+  } else {
+    // The context is set up here rather than by SSLServer's file constructor,
+    // which accepts TLS 1.1, a key that does not match the certificate and an
+    // unreadable client CA file without a word.
+    std::string error;
+    auto server = std::make_unique<httplib::SSLServer>(
+        [&](SSL_CTX& ctx) { return SetUpTls(ctx, tls, &error); });
+    if (!server->is_valid()) {
+      return absl::InvalidArgumentError(error.empty() ? absl::StrCat("http tls: ", OpenSslError()) : error);
+    }
+    server_ = std::move(server);
+  }
   auto& s = *server_;
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
@@ -223,11 +299,14 @@ absl::Status HttpGateway::Start(const std::string& listen) {
   }
   if (port_ <= 0) return absl::UnavailableError("cannot listen for HTTP on " + listen);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() does nothing before the server runs: a Stop right after
+  // Start would otherwise leave the thread listening and the join hanging.
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));
   return absl::OkStatus();
 }
 
 void HttpGateway::Stop() {
-  if (thread_.joinable()) {
+  if (server_ && thread_.joinable()) {
     server_->stop();
     thread_.join();
   }

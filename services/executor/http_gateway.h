@@ -9,7 +9,12 @@
 //   POST /functions/v1/tasks/:name    submit a run; the body is the input
 //
 // Errors: {"error":{"code":"INVALID_ARGUMENT","message":...}} with the HTTP
-// status matching the gRPC code (400, 401, 404, 409, 412, 503, 500).
+// status matching the gRPC code (400, 401, 404, 409, 412, 503, 500); an
+// idempotency key reused for a different request is 409 ALREADY_EXISTS.
+//
+// HTTPS when Start is given a certificate and key (PEM): TLS 1.2 or newer
+// only, nothing served in plain text; with a client CA, only clients
+// presenting a certificate it signed get past the handshake.
 #ifndef TASKER_SERVICES_EXECUTOR_HTTP_GATEWAY_H_
 #define TASKER_SERVICES_EXECUTOR_HTTP_GATEWAY_H_
 
@@ -28,6 +33,15 @@ struct Request;
 
 namespace tasker::services {
 
+struct HttpTlsOptions {
+  // PEM certificate chain (leaf first) and its private key; both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // PEM CA certificates; non-empty: clients must present a certificate one
+  // of them signed.
+  std::string client_ca_file;
+};
+
 class HttpGateway {
  public:
   // Every path but /health needs "Authorization: Bearer <token>" of an
@@ -35,8 +49,9 @@ class HttpGateway {
   HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator);
   ~HttpGateway();
 
-  // "host:port" (port 0: any free port).
-  absl::Status Start(const std::string& listen);
+  // "host:port" (port 0: any free port). With `tls.cert_file`: HTTPS only;
+  // INVALID_ARGUMENT naming the option when a file cannot be loaded.
+  absl::Status Start(const std::string& listen, const HttpTlsOptions& tls = {});
   void Stop();
   int port() const { return port_; }
 

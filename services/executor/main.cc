@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "services/common/service_main.h"
@@ -18,6 +19,11 @@
 ABSL_FLAG(std::string, storage, "127.0.0.1:50051", "Storage service target.");
 ABSL_FLAG(std::string, http_listen, "", "Also serve the HTTP/JSON API here (host:port; empty: off).");
 ABSL_FLAG(std::string, http_port_file, "", "Where to write the HTTP port once listening.");
+ABSL_FLAG(std::string, http_tls_cert, "",
+          "PEM certificate chain for the HTTP API: set (with --http_tls_key), it serves HTTPS only.");
+ABSL_FLAG(std::string, http_tls_key, "", "PEM private key of --http_tls_cert.");
+ABSL_FLAG(std::string, http_tls_client_ca, "",
+          "PEM CA certificates: set, HTTP API clients must present a certificate one of them signed.");
 ABSL_FLAG(std::vector<std::string>, processors, {}, "Stack processor targets to push new calls to.");
 ABSL_FLAG(std::string, js_worker, "", "Path of tasker-js-worker (default: next to this binary).");
 ABSL_FLAG(int, js_workers, 2, "JavaScript worker processes holding live runs (plus one checkpointer).");
@@ -155,14 +161,28 @@ int main(int argc, char** argv) {
       return absl::OkStatus();
     });
     ctx.OnStop([executor] { executor->Stop(); });
-    if (const std::string http_listen = absl::GetFlag(FLAGS_http_listen); !http_listen.empty()) {
+    const services::HttpTlsOptions http_tls{.cert_file = absl::GetFlag(FLAGS_http_tls_cert),
+                                            .key_file = absl::GetFlag(FLAGS_http_tls_key),
+                                            .client_ca_file = absl::GetFlag(FLAGS_http_tls_client_ca)};
+    const std::string http_listen = absl::GetFlag(FLAGS_http_listen);
+    if (http_listen.empty() &&
+        !(http_tls.cert_file.empty() && http_tls.key_file.empty() && http_tls.client_ca_file.empty())) {
+      return absl::InvalidArgumentError("--http_tls_cert, --http_tls_key, --http_tls_client_ca: need --http_listen");
+    }
+    if (!http_listen.empty()) {
       auto* http = ctx.Own(std::make_unique<services::HttpGateway>(api, ctx.config().authenticator));
-      ctx.OnStart([http, http_listen]() -> absl::Status {
-        RETURN_IF_ERROR(tasker::Annotate(http->Start(http_listen), "--http_listen"));
+      ctx.OnStart([http, http_listen, http_tls]() -> absl::Status {
+        // Errors name the option without its dashes: "--" makes them the flag's name.
+        absl::Status started = http->Start(http_listen, http_tls);
+        if (!started.ok() && absl::StartsWith(started.message(), "http_tls")) {
+          return absl::Status(started.code(), absl::StrCat("--", started.message()));
+        }
+        RETURN_IF_ERROR(tasker::Annotate(started, "--http_listen"));
         if (!absl::GetFlag(FLAGS_http_port_file).empty()) {
           std::ofstream(absl::GetFlag(FLAGS_http_port_file)) << http->port() << "\n";
         }
-        tasker::LogInfo("http listening", {{"port", std::to_string(http->port())}});
+        tasker::LogInfo("http listening",
+                        {{"port", std::to_string(http->port())}, {"tls", http_tls.cert_file.empty() ? "off" : "on"}});
         return absl::OkStatus();
       });
       ctx.OnStop([http] { http->Stop(); });

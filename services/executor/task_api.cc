@@ -1,5 +1,7 @@
 #include "services/executor/task_api.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/unknown_field_set.h"
@@ -28,7 +30,42 @@ absl::Status RefuseRemovedField(const google::protobuf::Message& request, int nu
   return absl::OkStatus();
 }
 
+constexpr char kRedacted[] = "\"[redacted]\"";
+
+// `args` (a keystore set's JSON args) with the member "value" redacted, the
+// rest as it was; args that are not an object are redacted whole (the
+// provider also takes [object]).
+std::string RedactValueArg(const std::string& args) {
+  auto members = JsonObjectMembers(args, "args_json");
+  if (!members.ok()) return kRedacted;
+  std::string out = "{";
+  for (const auto& member : *members) {
+    if (out.size() > 1) out += ",";
+    absl::StrAppend(&out, JsonQuote(member.key), ":", member.key == "value" ? kRedacted : member.raw);
+  }
+  return out + "}";
+}
+
 }  // namespace
+
+void PublicView(v1::StackRun* s) {
+  s->clear_lease_owner();
+  s->clear_lease_expires_at();
+  s->clear_fencing_token();
+  s->clear_reply_to();
+  const bool retry_due = s->kind() == v1::STACK_RUN_KIND_CALL && s->status() == v1::STACK_RUN_STATUS_PENDING &&
+                         s->attempt() > 0;
+  if (!retry_due) s->clear_next_attempt_at();
+  // Matched loosely so that a spelling the proxy might accept later does not
+  // leak what the exact one hides.
+  if (absl::EqualsIgnoreCase(s->service(), "keystore")) {
+    const std::string method = absl::AsciiStrToLower(s->method());
+    if ((method == "get" || method == "getkey") && !s->result_json().empty()) s->set_result_json(kRedacted);
+    if ((method == "set" || method == "setkey") && !s->args_json().empty()) {
+      s->set_args_json(RedactValueArg(s->args_json()));
+    }
+  }
+}
 
 absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& request, const std::string& caller,
                                                   std::string* warning) {
@@ -76,6 +113,8 @@ absl::StatusOr<v1::SubmitRunResponse> TaskApi::Submit(const v1::SubmitRunRequest
   RETURN_IF_ERROR(RefuseRemovedField(request, 3, "input", "input_json"));
   ASSIGN_OR_RETURN(auto submitted, runs_->SubmitRun(request));
   if (submitted.created()) executor_->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  // A repeated key answers with the first run's root, maybe held right now.
+  PublicView(submitted.mutable_root());
   return submitted;
 }
 
@@ -90,7 +129,10 @@ absl::StatusOr<v1::GetRunResponse> TaskApi::GetRun(const v1::GetRunRequest& requ
   list.mutable_page()->set_limit(1000);
   while (true) {
     ASSIGN_OR_RETURN(auto page, runs_->ListStackRuns(list));
-    for (auto& s : *page.mutable_stack_runs()) *out.add_stack_runs() = std::move(s);
+    for (auto& s : *page.mutable_stack_runs()) {
+      PublicView(&s);
+      *out.add_stack_runs() = std::move(s);
+    }
     if (page.next_page_token().empty() || out.stack_runs_size() >= 10000) break;
     list.mutable_page()->set_page_token(page.next_page_token());
   }

@@ -20,6 +20,16 @@ struct TaskApiOptions {
   bool default_permissions_all = false;
 };
 
+// The stack run as the public API shows it (TaskService and the HTTP API):
+// every StackRun leaving TaskApi passes through here. Cleared: the lease
+// protocol's fields (lease_owner: which executor or processor holds it,
+// lease_expires_at, fencing_token), reply_to (an executor's host:port) and
+// next_attempt_at (the scheduler's; kept only on a call waiting to be
+// retried, where it says when). Redacted: what a task read from or wrote to
+// the keystore (the result of a keystore get, the `value` arg of a set), as
+// the string "[redacted]". The fields shown are listed in task_service.proto.
+void PublicView(v1::StackRun* stack_run);
+
 class TaskApi {
  public:
   TaskApi(storage::FunctionStore* functions, storage::RunStore* runs, Executor* executor,
@@ -35,7 +45,9 @@ class TaskApi {
                                            std::string* warning = nullptr);
   absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest& request);
   absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(const v1::ListTaskFunctionsRequest& request);
-  // Stores the run and starts it on this executor.
+  // Stores the run and starts it on this executor. A repeated idempotency
+  // key: the first run (created false) for the same request, else
+  // ALREADY_EXISTS from storage.
   absl::StatusOr<v1::SubmitRunResponse> Submit(const v1::SubmitRunRequest& request);
   absl::StatusOr<v1::GetRunResponse> GetRun(const v1::GetRunRequest& request);
   absl::StatusOr<v1::ListRunsResponse> ListRuns(const v1::ListRunsRequest& request);

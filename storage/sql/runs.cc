@@ -64,11 +64,25 @@ absl::StatusOr<v1::SubmitRunResponse> SqlStore::SubmitRun(const v1::SubmitRunReq
 }
 
 absl::Status SqlStore::ExistingRun(Tx& tx, const Row& row, const v1::SubmitRunRequest& request,
-                         v1::SubmitRunResponse* out) {
+                                   v1::SubmitRunResponse* out) {
   ASSIGN_OR_RETURN(*out->mutable_run(), ParseTaskRun(row));
-  if (out->run().task_identifier() != request.task_identifier()) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "idempotency_key: already used for a run of task '", out->run().task_identifier(), "'"));
+  const v1::TaskRun& run = out->run();
+  // A retry is the same request again; anything else reusing the key is a
+  // client bug, and answering with the first run would hide it (the caller
+  // would believe its different input was accepted).
+  std::string conflict;
+  if (run.task_identifier() != request.task_identifier()) {
+    conflict = absl::StrCat(" of task '", run.task_identifier(), "'");
+  } else if (request.task_version() != 0 && run.task_version() != request.task_version()) {
+    conflict = absl::StrCat(" of task '", run.task_identifier(), "' version ", run.task_version());
+  } else if (PayloadText(run.input_json()) != PayloadText(request.input_json())) {
+    conflict = " with a different input";
+  }
+  if (!conflict.empty()) {
+    const std::string run_id = run.id();
+    out->Clear();
+    return absl::AlreadyExistsError(
+        absl::StrCat("idempotency_key '", request.idempotency_key(), "': already used by run ", run_id, conflict));
   }
   ASSIGN_OR_RETURN(*out->mutable_root(), LoadStackRun(tx, out->run().root_stack_run_id()));
   out->set_created(false);

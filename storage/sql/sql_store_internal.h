@@ -216,6 +216,9 @@ class SqlStore : public Store {
   absl::StatusOr<v1::TaskFunction> LoadFunction(Tx& tx, const std::string& identifier,
                                                 int64_t version);
 
+  // The run `row` already holds the request's idempotency key: it into `out`
+  // when the request is the same (task, version when given, input), else
+  // ALREADY_EXISTS naming the key and the run.
   absl::Status ExistingRun(Tx& tx, const Row& row, const v1::SubmitRunRequest& request,
                            v1::SubmitRunResponse* out);
 

@@ -443,20 +443,106 @@ TEST_P(StoreTest, PayloadsThatAreNotJsonOrTooDeepAreRefusedNamingTheField) {
   EXPECT_EQ(store_->ListTaskRuns(list)->runs_size(), 1);  // only the valid one
 }
 
-TEST_P(StoreTest, IdempotencyKeyReturnsTheFirstRun) {
+TEST_P(StoreTest, IdempotencyKeyReturnsTheFirstRunOnlyForTheSameRequest) {
   Publish("t");
+  Publish("t");  // version 2: submits without a version pin it
   Publish("other");
-  auto first = Submit("t", "{}", "key-1");
-  auto second = Submit("t", R"({"different":true})", "key-1");
+  auto first = Submit("t", R"({"a":1})", "key-1");
+  auto again = Submit("t", R"({"a":1})", "key-1");
   EXPECT_TRUE(first.created());
-  EXPECT_FALSE(second.created());
-  EXPECT_EQ(first.run().id(), second.run().id());
-  v1::SubmitRunRequest other;
-  other.set_task_identifier("other");
-  other.set_idempotency_key("key-1");
-  EXPECT_EQ(store_->SubmitRun(other).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(again.created());
+  EXPECT_EQ(first.run().id(), again.run().id());
+  EXPECT_EQ(again.root().id(), first.root().id());
+  EXPECT_EQ(first.run().task_version(), 2);
+
+  auto refused = [&](v1::SubmitRunRequest request) {
+    request.set_idempotency_key("key-1");
+    auto r = store_->SubmitRun(request);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
+    EXPECT_NE(r.status().message().find("idempotency_key 'key-1': already used by run " + first.run().id()),
+              std::string::npos)
+        << r.status();
+    return std::string(r.status().message());
+  };
+  v1::SubmitRunRequest request;
+  request.set_task_identifier("t");
+  // Byte for byte: the same value written differently is a different input.
+  request.set_input_json(R"({"a": 1})");
+  EXPECT_NE(refused(request).find("with a different input"), std::string::npos);
+  request.set_input_json(R"({"a":2})");
+  EXPECT_NE(refused(request).find("with a different input"), std::string::npos);
+  request.clear_input_json();  // null
+  refused(request);
+  request.set_input_json(R"({"a":1})");
+  request.set_task_version(1);
+  EXPECT_NE(refused(request).find("version 2"), std::string::npos);
+  request.set_task_identifier("other");
+  request.set_task_version(0);
+  EXPECT_NE(refused(request).find("of task 't'"), std::string::npos);
+
+  // The pinned version named explicitly is the same request.
+  request.set_task_identifier("t");
+  request.set_task_version(2);
+  request.set_idempotency_key("key-1");
+  auto pinned = store_->SubmitRun(request);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(pinned->run().id(), first.run().id());
+  EXPECT_FALSE(pinned->created());
+
+  // An empty input and "null" are the same input (an empty field means null).
+  auto null_first = Submit("t", "", "key-2");
+  auto null_again = Submit("t", "null", "key-2");
+  EXPECT_TRUE(null_first.created());
+  EXPECT_EQ(null_again.run().id(), null_first.run().id());
+
   v1::ListTaskRunsRequest list;
-  EXPECT_EQ(store_->ListTaskRuns(list)->runs_size(), 1);
+  EXPECT_EQ(store_->ListTaskRuns(list)->runs_size(), 2);
+}
+
+// Submits racing with one key: one run. With different inputs the loser is
+// refused; with the same input it gets the winner's run.
+TEST_P(StoreTest, ConcurrentSubmitsWithOneKeyCreateOneRun) {
+  Publish("t");
+  constexpr int kRounds = 25;
+  for (int i = 0; i < kRounds; ++i) {
+    const bool same_input = i % 5 == 4;
+    const std::string key = absl::StrCat("race-", i);
+    std::atomic<int> ready{0};
+    absl::StatusOr<v1::SubmitRunResponse> results[2];
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        v1::SubmitRunRequest request;
+        request.set_task_identifier("t");
+        request.set_idempotency_key(key);
+        request.set_input_json(same_input ? "{}" : absl::StrCat("{\"thread\":", t, "}"));
+        ++ready;
+        while (ready < 2) {
+        }
+        results[t] = store_->SubmitRun(request);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    if (same_input) {
+      ASSERT_TRUE(results[0].ok() && results[1].ok()) << results[0].status() << " / " << results[1].status();
+      EXPECT_EQ(results[0]->run().id(), results[1]->run().id());
+      EXPECT_NE(results[0]->created(), results[1]->created());
+    } else {
+      ASSERT_NE(results[0].ok(), results[1].ok()) << results[0].status() << " / " << results[1].status();
+      const int winner = results[0].ok() ? 0 : 1;
+      EXPECT_TRUE(results[winner]->created());
+      EXPECT_EQ(results[winner]->run().input_json(), absl::StrCat("{\"thread\":", winner, "}"));
+      const absl::Status& lost = results[1 - winner].status();
+      EXPECT_EQ(lost.code(), absl::StatusCode::kAlreadyExists) << lost;
+      EXPECT_NE(lost.message().find(results[winner]->run().id()), std::string::npos) << lost;
+    }
+  }
+  v1::ListTaskRunsRequest list;
+  list.mutable_page()->set_limit(1000);
+  EXPECT_EQ(store_->ListTaskRuns(list)->runs_size(), kRounds);
+  v1::ListStackRunsRequest roots;
+  roots.mutable_page()->set_limit(1000);
+  EXPECT_EQ(store_->ListStackRuns(roots)->stack_runs_size(), kRounds);
 }
 
 TEST_P(StoreTest, SubmitRejectsUnknownTaskAndOversizedInputStoringNothing) {

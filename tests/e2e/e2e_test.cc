@@ -231,11 +231,17 @@ TEST_P(EndToEndTest, BadInputThroughThePublicApi) {
   auto list_context = MakeContext(absl::Seconds(5));
   ASSERT_TRUE(stack_->api()->ListRuns(list_context.get(), list, &runs).ok());
   EXPECT_EQ(runs.runs_size(), 0);
-  // Idempotent submission returns the same run.
+  // The same submission again returns the same run; the key with another
+  // input is refused, naming the key and the run.
   auto first = stack_->Submit("ok", R"({"n":1})", "same-key");
-  auto second = stack_->Submit("ok", R"({"n":2})", "same-key");
+  auto second = stack_->Submit("ok", R"({"n":1})", "same-key");
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(*first, *second);
+  auto other = stack_->Submit("ok", R"({"n":2})", "same-key");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists) << other.status();
+  EXPECT_NE(other.status().message().find("idempotency_key 'same-key': already used by run " + *first),
+            std::string::npos)
+      << other.status();
 }
 
 TEST_P(EndToEndTest, WatchStreamsUntilTheRunEnds) {
