@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""deploy/kubernetes/tasker.yaml follows the trust model: no dev mode, every
+server on credentials and mutual TLS, only tasker-api facing outside with the
+public ports alone, NetworkPolicies opening each internal port to exactly the
+roles that call it, each pod holding only its own token and key, secrets
+read-only, and names that match what tools/gen-certs writes."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import junit_runner  # noqa: E402
+
+try:
+    import yaml
+except ImportError:  # tools/setup installs python3-yaml
+    sys.exit("manifests_test: python3 cannot import yaml (apt package python3-yaml; run tools/setup)")
+
+
+def _runfile(*parts):
+    srcdir = os.environ.get("TEST_SRCDIR")
+    if srcdir:
+        return os.path.join(srcdir, os.environ.get("TEST_WORKSPACE", "tasker"), *parts)
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", *parts)
+
+
+MANIFEST = _runfile("deploy", "kubernetes", "tasker.yaml")
+GEN_CERTS = _runfile("tools", "gen-certs")
+
+# The pods of each role (their `app` label).
+ROLE_APP = {"executor": "task-executor", "processor": "stack-processor", "proxy": "proxy", "keystore": "keystore",
+            "admin": "tasker-admin"}
+PUBLIC = "*"  # any source
+# (app, port) -> who may connect: the roles of the trust model, or anyone.
+EXPECTED_INGRESS = {
+    ("storage", 50051): {"executor", "processor", "keystore"},
+    ("task-executor", 50052): {"processor"},
+    ("stack-processor", 50055): {"executor"},
+    ("proxy", 50054): {"processor"},
+    ("keystore", 50053): {"proxy", "admin"},
+    ("task-executor", 50050): {PUBLIC},
+    ("task-executor", 8443): {PUBLIC},
+}
+# Internal Services: name -> (port, headless).
+INTERNAL_SERVICES = {"storage": (50051, False), "task-executor": (50052, True), "keystore": (50053, False),
+                     "proxy": (50054, False), "stack-processor": (50055, True)}
+PUBLIC_PORTS = {50050, 8443}
+APPS = ["storage", "task-executor", "stack-processor", "keystore", "proxy"]
+SERVER_FLAGS = ["--credentials_file", "--tls_cert", "--tls_key", "--tls_ca", "--require_client_cert",
+                "--health_listen", "--listen"]
+# Flags naming another Tasker service -> the Service they must name.
+TARGET_FLAGS = {"--storage": "storage", "--keystore": "keystore", "--proxy": "proxy",
+                "--executors": "task-executor", "--processors": "stack-processor"}
+
+
+def load():
+    with open(MANIFEST) as f:
+        text = f.read()
+    return text, [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+def flags(container):
+    """{--flag: value or True} of a container's command and args."""
+    out = {}
+    for arg in (container.get("command") or [])[1:] + (container.get("args") or []):
+        name, eq, value = str(arg).partition("=")
+        out[name] = value if eq else True
+    return out
+
+
+def selector_matches(selector, labels):
+    if selector.get("matchExpressions"):
+        raise AssertionError("matchExpressions in a pod selector: extend this test")
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+class ManifestTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.text, cls.docs = load()
+        cls.deployments = {d["metadata"]["name"]: d for d in cls.docs if d["kind"] == "Deployment"}
+        cls.services = {d["metadata"]["name"]: d for d in cls.docs if d["kind"] == "Service"}
+        cls.policies = [d for d in cls.docs if d["kind"] == "NetworkPolicy"]
+
+    def pod(self, app):
+        return self.deployments[app]["spec"]["template"]
+
+    def container(self, app):
+        containers = self.pod(app)["spec"]["containers"]
+        self.assertEqual(len(containers), 1, app)
+        return containers[0]
+
+    def container_ports(self, app):
+        """{number: name} of the app's container ports."""
+        return {p["containerPort"]: p.get("name") for p in self.container(app).get("ports", [])}
+
+    def mounted_file(self, app, path):
+        """(secret name, key) behind a file path in the app's container, or None."""
+        volumes = {v["name"]: v for v in self.pod(app)["spec"].get("volumes", [])}
+        for mount in self.container(app).get("volumeMounts", []):
+            prefix = mount["mountPath"].rstrip("/") + "/"
+            if not path.startswith(prefix):
+                continue
+            secret = volumes[mount["name"]].get("secret")
+            if not secret:
+                return None
+            relative = path[len(prefix):]
+            items = secret.get("items")
+            if items is None:
+                return secret["secretName"], relative
+            for item in items:
+                if item["path"] == relative:
+                    return secret["secretName"], item["key"]
+        return None
+
+    # --- shape ---------------------------------------------------------------
+
+    def test_every_document_is_a_named_object_once(self):
+        seen = set()
+        for d in self.docs:
+            self.assertIn("apiVersion", d)
+            key = (d["kind"], d["metadata"]["name"])
+            self.assertNotIn(key, seen)
+            seen.add(key)
+        self.assertEqual(sorted(self.deployments), sorted(APPS))
+        for app, d in self.deployments.items():
+            labels = d["spec"]["template"]["metadata"]["labels"]
+            self.assertEqual(labels, {"app": app})
+            self.assertEqual(d["spec"]["selector"], {"matchLabels": {"app": app}})
+
+    # --- flags ---------------------------------------------------------------
+
+    def test_no_dev_mode_anywhere(self):
+        self.assertNotIn("insecure_dev", re.sub(r"(?m)#.*$", "", self.text))
+        for app in APPS:
+            c = self.container(app)
+            for arg in (c.get("command") or []) + (c.get("args") or []):
+                self.assertNotIn("insecure", str(arg), app)
+            for env in c.get("env", []):
+                self.assertNotIn("INSECURE", env["name"], app)
+
+    def test_every_server_runs_on_credentials_and_mutual_tls(self):
+        for app in APPS:
+            f = flags(self.container(app))
+            for flag in SERVER_FLAGS:
+                self.assertIn(flag, f, f"{app}: {flag}")
+            self.assertIs(f["--require_client_cert"], True, app)
+            self.assertEqual(self.mounted_file(app, f["--credentials_file"]), ("tasker-credentials", "credentials"))
+            self.assertEqual(self.mounted_file(app, f["--tls_ca"]), ("tasker-tls", "ca.crt"), app)
+            # Its own certificate and key, nobody else's.
+            self.assertEqual(self.mounted_file(app, f["--tls_cert"]), ("tasker-tls", f"{app}.crt"), app)
+            self.assertEqual(self.mounted_file(app, f["--tls_key"]), ("tasker-tls", f"{app}.key"), app)
+
+    def test_every_caller_presents_its_own_token(self):
+        for app in APPS:
+            f = flags(self.container(app))
+            if app == "storage":
+                # Storage calls no one: no token to present, none mounted.
+                self.assertNotIn("--token_file", f)
+                continue
+            self.assertIn("--token_file", f, app)
+            self.assertEqual(self.mounted_file(app, f["--token_file"]), ("tasker-credentials", f"{app}.token"), app)
+
+    def test_executor_public_api_and_permissions(self):
+        f = flags(self.container("task-executor"))
+        self.assertEqual(f["--default_permissions"], "none")
+        self.assertEqual(f["--public_listen"], "0.0.0.0:50050")
+        self.assertEqual(f["--http_listen"], "0.0.0.0:8443")
+        self.assertEqual(f["--listen"], "0.0.0.0:50052")
+        self.assertEqual(self.mounted_file("task-executor", f["--http_tls_cert"]), ("tasker-tls", "task-executor.crt"))
+        self.assertEqual(self.mounted_file("task-executor", f["--http_tls_key"]), ("tasker-tls", "task-executor.key"))
+        self.assertEqual(self.mounted_file("task-executor", f["--http_tls_client_ca"]), ("tasker-tls", "ca.crt"))
+        # Processors push results to this pod, not to 127.0.0.1.
+        self.assertEqual(f["--advertise_address"], "$(POD_IP):50052")
+
+    def test_proxy_has_no_storage_and_keystore_no_service_token(self):
+        proxy = flags(self.container("proxy"))
+        self.assertNotIn("--storage", proxy)
+        env = {e["name"]: e for e in self.container("proxy").get("env", [])}
+        ref = env["TASKER_APP_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        self.assertEqual(ref["name"], "tasker-app-database")
+        keystore = flags(self.container("keystore"))
+        self.assertNotIn("--service_token_file", keystore)
+        self.assertEqual(self.mounted_file("keystore", keystore["--master_key_file"]), ("tasker-keys", "master-key"))
+
+    def test_variables_in_commands_are_defined(self):
+        for app in APPS:
+            c = self.container(app)
+            defined = {e["name"] for e in c.get("env", [])}
+            for arg in (c.get("command") or []) + (c.get("args") or []):
+                for var in re.findall(r"\$\((\w+)\)", str(arg)):
+                    self.assertIn(var, defined, f"{app}: $({var})")
+
+    def test_listen_ports_are_container_ports(self):
+        for app in APPS:
+            f = flags(self.container(app))
+            ports = self.container_ports(app)
+            for flag in ("--listen", "--public_listen", "--http_listen", "--health_listen"):
+                if flag in f:
+                    self.assertIn(int(f[flag].rsplit(":", 1)[1]), ports, f"{app} {flag}")
+            self.assertEqual(len(ports), len(set(ports.values())), app)
+
+    # --- Services ------------------------------------------------------------
+
+    def test_only_tasker_api_faces_outside_with_the_public_ports(self):
+        self.assertEqual(sorted(self.services), sorted(["tasker-api"] + list(INTERNAL_SERVICES)))
+        api = self.services["tasker-api"]["spec"]
+        self.assertIn(api.get("type"), ("LoadBalancer", "NodePort"))
+        self.assertEqual(api["selector"], {"app": "task-executor"})
+        self.assertEqual({p["port"] for p in api["ports"]}, PUBLIC_PORTS)
+        names = self.container_ports("task-executor")
+        for p in api["ports"]:
+            target = p.get("targetPort", p["port"])
+            number = next(n for n, name in names.items() if target in (n, name))
+            self.assertIn(number, PUBLIC_PORTS, f"tasker-api port {p['port']} reaches container port {number}")
+        for name, (port, headless) in INTERNAL_SERVICES.items():
+            spec = self.services[name]["spec"]
+            self.assertEqual(spec.get("type", "ClusterIP"), "ClusterIP", name)
+            for field in ("externalIPs", "externalName", "loadBalancerIP"):
+                self.assertNotIn(field, spec, name)
+            self.assertEqual([p["port"] for p in spec["ports"]], [port], name)
+            self.assertEqual(spec.get("clusterIP") == "None", headless, name)
+            self.assertIn(port, self.container_ports(spec["selector"]["app"]), name)
+
+    # --- NetworkPolicies -----------------------------------------------------
+
+    def allowed_sources(self, app, port):
+        """Who may reach port of the app's pods: role names, PUBLIC, or a
+        description of a peer this test does not expect."""
+        labels = self.pod(app)["metadata"]["labels"]
+        port_name = self.container_ports(app).get(port)
+        app_role = {a: r for r, a in ROLE_APP.items()}
+        sources = set()
+        for policy in self.policies:
+            spec = policy["spec"]
+            if not selector_matches(spec["podSelector"], labels) or "Ingress" not in spec.get("policyTypes", []):
+                continue
+            for rule in spec.get("ingress") or []:
+                ports = rule.get("ports")
+                if ports and not any(p.get("port") in (port, port_name) and p.get("protocol", "TCP") == "TCP"
+                                     for p in ports):
+                    continue
+                peers = rule.get("from") or []
+                if not peers:
+                    sources.add(PUBLIC)
+                for peer in peers:
+                    if set(peer) == {"podSelector"} and list(peer["podSelector"]) == ["matchLabels"] and \
+                            list(peer["podSelector"]["matchLabels"]) == ["app"]:
+                        source = peer["podSelector"]["matchLabels"]["app"]
+                        sources.add(app_role.get(source, "unknown app " + source))
+                    else:
+                        sources.add("unexpected peer %r" % (peer,))
+        return sources
+
+    def test_ingress_is_denied_by_default(self):
+        deny = [p for p in self.policies if p["spec"]["podSelector"] == {} and
+                "Ingress" in p["spec"].get("policyTypes", [])]
+        self.assertEqual(len(deny), 1)
+        self.assertFalse(deny[0]["spec"].get("ingress"))
+
+    def test_each_port_is_open_to_exactly_its_callers(self):
+        for app in APPS:
+            for port in self.container_ports(app):
+                expected = EXPECTED_INGRESS.get((app, port), set())  # e.g. health: the kubelet only
+                self.assertEqual(self.allowed_sources(app, port), expected, f"{app}:{port}")
+
+    def test_every_call_a_service_makes_is_allowed(self):
+        by_app = {a: r for r, a in ROLE_APP.items()}
+        for app in APPS:
+            for flag, value in flags(self.container(app)).items():
+                if flag not in TARGET_FLAGS:
+                    continue
+                m = re.fullmatch(r"(?:dns:///)?([a-z-]+):(\d+)", value)
+                self.assertTrue(m, f"{app} {flag}={value}")
+                service, port = m.group(1), int(m.group(2))
+                self.assertEqual(service, TARGET_FLAGS[flag])
+                self.assertEqual(INTERNAL_SERVICES[service][0], port, f"{app} {flag}")
+                self.assertIn(by_app[app], self.allowed_sources(service, port), f"{app} -> {value}")
+
+    # --- secrets -------------------------------------------------------------
+
+    def test_secrets_are_mounted_read_only_and_only_what_the_pod_needs(self):
+        for app in APPS:
+            spec = self.pod(app)["spec"]
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            for mount in self.container(app).get("volumeMounts", []):
+                volume = volumes[mount["name"]]
+                if "secret" in volume or "projected" in volume:
+                    self.assertIs(mount.get("readOnly"), True, f"{app}: {mount['name']}")
+                    self.assertNotIn("subPath", mount, f"{app}: subPath stops Secret updates")
+            for volume in volumes.values():
+                self.assertNotIn("projected", volume, f"{app}: extend this test for projected volumes")
+                secret = volume.get("secret")
+                if not secret:
+                    continue
+                self.assertLessEqual(secret.get("defaultMode", 0o644), 0o440, app)
+                keys = {i["key"] for i in secret.get("items") or []}
+                name = secret["secretName"]
+                if name == "tasker-tls":
+                    self.assertEqual(keys, {"ca.crt", f"{app}.crt", f"{app}.key"}, app)
+                elif name == "tasker-credentials":
+                    own = set() if app == "storage" else {f"{app}.token"}
+                    self.assertEqual(keys, {"credentials"} | own, app)
+                elif name == "tasker-keys":
+                    self.assertEqual(app, "keystore", "only the keystore holds the master keys")
+                else:
+                    self.fail(f"{app}: unexpected secret {name}")
+            secret_env = {e["valueFrom"]["secretKeyRef"]["name"] for e in self.container(app).get("env", [])
+                          if "secretKeyRef" in e.get("valueFrom", {})}
+            self.assertEqual(secret_env, {"storage": {"tasker-database"},
+                                          "proxy": {"tasker-app-database"}}.get(app, set()), app)
+
+    def test_secret_keys_are_the_files_gen_certs_writes(self):
+        tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        try:
+            out = os.path.join(tmp, "tasker-pki")
+            subprocess.run([GEN_CERTS, out, "--tokens"], check=True, capture_output=True)
+            files = {"tasker-tls": set(os.listdir(os.path.join(out, "tls"))),
+                     "tasker-credentials": set(os.listdir(os.path.join(out, "credentials")))}
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        used = {"tasker-tls": set(), "tasker-credentials": set()}
+        for app in APPS:
+            for volume in self.pod(app)["spec"].get("volumes", []):
+                secret = volume.get("secret")
+                if secret and secret["secretName"] in used:
+                    used[secret["secretName"]] |= {i["key"] for i in secret["items"]}
+        for name in used:
+            self.assertLessEqual(used[name], files[name], name)
+        self.assertEqual(used["tasker-tls"], files["tasker-tls"])  # every certificate is used
+        # The header's commands create the Secrets from exactly those directories.
+        self.assertIn("create secret generic tasker-tls --from-file=./tasker-pki/tls\n", self.text)
+        self.assertIn("create secret generic tasker-credentials --from-file=./tasker-pki/credentials\n", self.text)
+        self.assertIn("tools/gen-certs ./tasker-pki --tokens", self.text)
+
+    # --- pods ----------------------------------------------------------------
+
+    def test_probes_use_the_plaintext_health_port(self):
+        for app in APPS:
+            c = self.container(app)
+            health = int(flags(c)["--health_listen"].rsplit(":", 1)[1])
+            self.assertEqual(c["readinessProbe"]["grpc"], {"port": health}, app)
+            self.assertEqual(c["livenessProbe"]["grpc"], {"port": health, "service": "liveness"}, app)
+
+    def test_pods_run_unprivileged_with_resources(self):
+        for app in APPS:
+            spec = self.pod(app)["spec"]
+            self.assertIs(spec.get("automountServiceAccountToken"), False, app)
+            self.assertIs(spec["securityContext"].get("runAsNonRoot"), True, app)
+            self.assertNotIn("hostNetwork", spec, app)
+            c = self.container(app)
+            sc = c["securityContext"]
+            self.assertIs(sc.get("allowPrivilegeEscalation"), False, app)
+            self.assertIs(sc.get("readOnlyRootFilesystem"), True, app)
+            self.assertEqual(sc["capabilities"]["drop"], ["ALL"], app)
+            self.assertIn("cpu", c["resources"]["requests"], app)
+            self.assertIn("memory", c["resources"]["requests"], app)
+            self.assertIn("memory", c["resources"]["limits"], app)
+
+
+if __name__ == "__main__":
+    junit_runner.main("manifests_test")
