@@ -65,6 +65,7 @@ int ServiceMain(int argc, char** argv, const std::string& component,
     LogError("cannot start", {{"error", status.ToString()}});
     return ExitCodeFor(status);
   }
+  if (context.finished_exit_code_.has_value()) return *context.finished_exit_code_;
   ServerRunner runner(context.config_);
   for (grpc::Service* service : context.services_) runner.AddService(service);
   int code = 0;
