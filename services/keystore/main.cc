@@ -7,6 +7,7 @@
 // Rotating the master key (services/README.md, "Keystore"):
 //   keystore --master_key_file=/secrets/new-key --previous_master_key_files=/secrets/old-key ...
 //   keystore --reencrypt --storage=... --master_key_file=/secrets/new-key --previous_master_key_files=/secrets/old-key
+#include <cstdlib>
 #include <iostream>
 #include <vector>
 
