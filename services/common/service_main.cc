@@ -77,6 +77,7 @@ int ServiceMain(int argc, char** argv, const std::string& component,
     LogError("cannot start", {{"error", status.ToString()}});
     return ExitCodeFor(status);
   }
+  if (context.finished_exit_code_.has_value()) return *context.finished_exit_code_;
   ServerRunner runner(context.config_);
   for (const auto& s : context.services_) runner.AddService(s.service, s.name, s.roles, s.is_public);
   for (const auto& r : context.method_rules_) runner.RestrictMethod(r.service, r.method, r.roles);

@@ -23,6 +23,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,9 @@ class ServiceContext {
   void OnStart(std::function<absl::Status()> hook) { on_start_.push_back(std::move(hook)); }
   // Runs after the server stopped, in reverse order of registration.
   void OnStop(std::function<void()> hook) { on_stop_.push_back(std::move(hook)); }
+  // Setup did the binary's whole job (a one-shot command such as
+  // `keystore --reencrypt`): ServiceMain returns `exit_code` without serving.
+  void FinishWithoutServing(int exit_code) { finished_exit_code_ = exit_code; }
 
  private:
   friend int ServiceMain(int, char**, const std::string&,
@@ -109,6 +113,7 @@ class ServiceContext {
   std::vector<std::function<absl::Status()>> on_start_;
   std::vector<std::function<void()>> on_stop_;
   std::vector<DependencyHealth::Dependency> dependencies_;
+  std::optional<int> finished_exit_code_;
 };
 
 int ServiceMain(int argc, char** argv, const std::string& component,

@@ -5,6 +5,15 @@
 // secret namespace, writing, deleting and changing policies need a
 // privileged caller (one presenting the keystore's service token, i.e. the
 // wrapped-service proxy or an operator). Listing keys never returns values.
+//
+// Master key rotation: the core opens values sealed under the current key
+// or any previous key of its Keyring and always seals with the current one.
+// When it opens a store whose check value is sealed under a previous key, it
+// records that key's id as "retiring" and reseals the check value under the
+// current key; while a key is retiring, opening the store needs it among the
+// previous keys. Reencrypt() rewrites every value under the current key and,
+// when every value opened, clears the retiring list: from then on the current
+// key alone opens the store.
 #ifndef TASKER_SERVICES_KEYSTORE_KEYSTORE_H_
 #define TASKER_SERVICES_KEYSTORE_KEYSTORE_H_
 
@@ -27,12 +36,28 @@ struct Caller {
   std::string identity;
 };
 
+struct ReencryptReport {
+  int entries = 0;          // values walked: keys and namespace policies (not the keystore's own metadata)
+  int reencrypted = 0;      // rewritten under the current key
+  int already_current = 0;  // sealed under the current key already
+  int vanished = 0;         // deleted while the walk ran
+  // "namespace/key: reason" of each value no known key opens; left untouched.
+  std::vector<std::string> unreadable;
+
+  // "re-encrypted 12 of 15 entries; 3 already under the current key[; ...]"
+  std::string Summary() const;
+};
+
 class KeystoreCore {
  public:
-  // Verifies the master key against the store's check value (written on
-  // first use). FAILED_PRECONDITION when the key is not the one the store
-  // was created with.
-  static absl::StatusOr<std::unique_ptr<KeystoreCore>> Open(storage::KeystoreRowStore* store, Cipher cipher);
+  // Verifies the keyring against the store's check value (written on first
+  // use) and the retiring keys (above). FAILED_PRECONDITION, naming the
+  // flags and key ids (never key material), when neither the current nor a
+  // previous key is the store's, or when a retiring key is missing.
+  static absl::StatusOr<std::unique_ptr<KeystoreCore>> Open(storage::KeystoreRowStore* store, Keyring keyring);
+  static absl::StatusOr<std::unique_ptr<KeystoreCore>> Open(storage::KeystoreRowStore* store, Cipher cipher) {
+    return Open(store, Keyring(std::move(cipher)));
+  }
 
   absl::StatusOr<v1::SetKeyResponse> Set(const v1::SetKeyRequest& request, const Caller& caller);
   absl::StatusOr<v1::GetKeyResponse> Get(const v1::GetKeyRequest& request, const Caller& caller);
@@ -44,12 +69,24 @@ class KeystoreCore {
                                                 const Caller& caller);
   absl::StatusOr<bool> IsTaskReadable(const std::string& ns);
 
+  // Rewrites every value not sealed under the current key (previous keys,
+  // version 1 values) with the current key, one entry at a time: stopping
+  // half way loses nothing, and running it again continues. Values no known
+  // key opens are reported and left untouched. An error (storage down)
+  // stops the walk; run it again.
+  absl::StatusOr<ReencryptReport> Reencrypt();
+
  private:
-  KeystoreCore(storage::KeystoreRowStore* store, Cipher cipher) : store_(store), cipher_(std::move(cipher)) {}
+  enum class EntryOutcome { kReencrypted, kAlreadyCurrent, kVanished, kUnreadable };
+
+  KeystoreCore(storage::KeystoreRowStore* store, Keyring keyring) : store_(store), keyring_(std::move(keyring)) {}
   absl::Status CheckNamespace(const std::string& ns);
+  absl::StatusOr<std::string> OpenRow(const v1::KeystoreRow& row);
+  absl::Status PutSealed(const std::string& ns, const std::string& key, absl::string_view plaintext);
+  absl::StatusOr<EntryOutcome> ReencryptEntry(const std::string& ns, const std::string& key, std::string* reason);
 
   storage::KeystoreRowStore* store_;
-  Cipher cipher_;
+  Keyring keyring_;
 };
 
 }  // namespace tasker::keystore
