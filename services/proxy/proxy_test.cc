@@ -79,8 +79,15 @@ class ProxyTest : public ::testing::Test {
     request.set_args_json(Value(args_json));
     request.set_deadline_ms(deadline_ms);
     request.set_idempotency_key("run_1/sr_1");
+    request.mutable_caller()->set_task_run_id("run_1");
+    request.mutable_caller()->set_task_identifier("proxy-test");
+    request.mutable_caller()->set_task_version(1);
+    for (const auto& p : grants_) request.mutable_caller()->add_permissions(p);
     return core_->Call(request);
   }
+
+  // What the calling task may reach (default: everything).
+  std::vector<std::string> grants_ = {"*"};
 
   // A call the proxy must accept (its response may still carry a provider
   // error); a refused one fails the test and answers an empty response.
@@ -192,6 +199,8 @@ TEST_F(ProxyTest, WebSearchWithAWrongKeyIsAFinalAuthError) {
   request.set_service("websearch");
   request.set_method("search");
   request.set_args_json(Value(R"({"query":"x"})"));
+  request.mutable_caller()->set_task_identifier("search-task");
+  request.mutable_caller()->add_permissions("websearch:search");
   auto response = core.Call(request);
   ASSERT_TRUE(response.ok());
   EXPECT_EQ(response->error().code(), "HTTP_401");
@@ -260,6 +269,42 @@ TEST_F(ProxyTest, GoogleDirectoryAndGmailWithDelegationAndPaging) {
                       R"({"path":"/admin/directory/v1/customer/my_customer/domains",
                           "scopes":["https://www.googleapis.com/auth/admin.directory.domain.readonly"]})");
   EXPECT_EQ(ResultJson(generic)["domains"].size(), 2u) << generic.error().message();
+}
+
+TEST_F(ProxyTest, CallsOutsideTheTasksGrantsAreDeniedBeforeReachingTheService) {
+  grants_ = {"gapi:admin.users.list", "gapi:gmail.* as subject=*@example.com", "openai:chat.*"};
+  const int tokens_before = google_->tokens_issued();
+  // A method it was not granted: refused, naming the permission, and Google never asked.
+  auto domains = Call("gapi", "admin.domains.list", R"({"customer":"my_customer"})");
+  EXPECT_EQ(domains.error().code(), "PERMISSION_DENIED") << domains.DebugString();
+  EXPECT_NE(domains.error().message().find("missing permission 'gapi:admin.domains.list'"), std::string::npos)
+      << domains.error().message();
+  EXPECT_FALSE(domains.error().retryable());
+  // Acting as a user outside the granted subjects: refused.
+  auto other = Call("gapi", "gmail.users.messages.list", R"({"userId":"eve@example.org"})");
+  EXPECT_EQ(other.error().code(), "PERMISSION_DENIED") << other.DebugString();
+  EXPECT_NE(other.error().message().find("as subject=eve@example.org"), std::string::npos);
+  // The generic request method with a chosen subject is checked the same way.
+  auto generic = Call("gapi", "request", R"({"path":"/x","scopes":["s"],"subject":"ceo@example.com"})");
+  EXPECT_EQ(generic.error().code(), "PERMISSION_DENIED") << generic.DebugString();
+  EXPECT_EQ(google_->tokens_issued(), tokens_before);  // no token minted for a refused subject
+  EXPECT_EQ(google_->Count("GET /admin/directory/v1/customer/my_customer/domains"), 0);
+  EXPECT_EQ(google_->Count("GET /gmail/v1/users/eve@example.org/messages"), 0);
+  // What it was granted works: the admin's directory, a mailbox in the granted domain.
+  auto users = Call("gapi", "admin.users.list", R"({"domain":"example.com"})");
+  EXPECT_TRUE(users.has_result_json()) << users.DebugString();
+  auto mail = Call("gapi", "gmail.users.messages.list", R"({"userId":"alice@example.com"})");
+  EXPECT_TRUE(mail.has_result_json()) << mail.DebugString();
+  // Nothing declared: nothing allowed.
+  grants_ = {};
+  auto none = Call("openai", "models.list", "{}");
+  EXPECT_EQ(none.error().code(), "PERMISSION_DENIED");
+  EXPECT_NE(none.error().message().find("declares no permissions"), std::string::npos);
+  // A call naming no task at all is refused outright.
+  v1::CallRequest anonymous;
+  anonymous.set_service("gapi");
+  anonymous.set_method("admin.users.list");
+  EXPECT_EQ(core_->Call(anonymous).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(ProxyTest, GoogleTokensAreCachedAndRefreshedWhenRevoked) {

@@ -34,10 +34,10 @@ class StorageServer {
   void Start(const std::string& url, const std::string& dir, const std::vector<std::string>& flags = {}) {
     const std::string port_file = dir + "/port";
     std::remove(port_file.c_str());
-    std::ofstream(dir + "/token") << kToken;
+    std::ofstream(dir + "/credentials") << "executor-1 executor " << kToken << "\n";
     std::vector<std::string> argv = {tasker::testing::Runfile("services/storage/storage-service"),
                                      "--listen=127.0.0.1:0", "--port_file=" + port_file,
-                                     "--auth_token_file=" + dir + "/token"};
+                                     "--credentials_file=" + dir + "/credentials"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     auto process = Subprocess::Start(argv, {{"TASKER_DATABASE_URL", url}}, dir + "/storage.log");
     ASSERT_TRUE(process.ok()) << process.status();
@@ -253,7 +253,7 @@ TEST(StorageServiceTest, RetentionSweepDeletesFinishedRuns) {
 TEST(StorageServiceTest, StartupRefusesABadDatabaseUrl) {
   const std::string dir = tasker::testing::MakeTempDir("bad");
   auto process = Subprocess::Start({tasker::testing::Runfile("services/storage/storage-service"),
-                                    "--database_url=mysql://nope"},
+                                    "--database_url=mysql://nope", "--insecure_dev"},
                                    {}, dir + "/log");
   ASSERT_TRUE(process.ok());
   auto status = (*process)->Wait(absl::Seconds(20));
