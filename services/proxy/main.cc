@@ -1,18 +1,27 @@
 // wrapped-service-proxy: performs host calls against external services with
-// credentials from the keystore.
+// credentials from the keystore, and against the operator's application
+// database (never Tasker's own store: the proxy does not talk to storage).
 //
-//   wrapped-service-proxy --storage=storage:50051 --keystore=keystore:50053 \
-//     --credentials_file=/secrets/credentials --token_file=/secrets/proxy-token --listen=0.0.0.0:50054
+//   TASKER_APP_DATABASE_URL=postgres://app:PASSWORD@appdb:5432/app wrapped-service-proxy \
+//     --keystore=keystore:50053 --credentials_file=/secrets/credentials --token_file=/secrets/proxy-token \
+//     --listen=0.0.0.0:50054
+#include <cstdlib>
+
 #include "absl/flags/flag.h"
+#include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "runtime/server/server_flags.h"
 #include "services/common/service_main.h"
+#include "services/proxy/app_database.h"
 #include "services/proxy/google.h"
 #include "services/proxy/keystore_provider.h"
 #include "services/proxy/proxy_service.h"
-#include "storage/remote/remote_store.h"
 
-ABSL_FLAG(std::string, storage, "127.0.0.1:50051", "Storage service target (database provider).");
+ABSL_FLAG(std::string, app_database_url, "",
+          "The application database the `database` provider serves: sqlite:///abs/path.db, sqlite::memory: or "
+          "postgres://user@host:port/db (default: env TASKER_APP_DATABASE_URL; unset: every database call answers "
+          "NOT_CONFIGURED). Never Tasker's own store: a database holding Tasker's tables is refused. Prefer the "
+          "environment for URLs holding a password.");
 ABSL_FLAG(std::string, keystore, "127.0.0.1:50053", "Keystore service target.");
 ABSL_FLAG(std::string, secrets_namespace, "global", "Keystore namespace holding provider credentials.");
 ABSL_FLAG(std::string, openai_base_url, "https://api.openai.com", "OpenAI API base URL.");
@@ -25,9 +34,7 @@ int main(int argc, char** argv) {
   namespace proxy = tasker::proxy;
   return tasker::services::ServiceMain(
       argc, argv, "wrapped-service-proxy", [](tasker::services::ServiceContext& ctx) -> absl::Status {
-        ASSIGN_OR_RETURN(auto storage_channel, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
         ASSIGN_OR_RETURN(auto keystore_channel, ctx.Channel(absl::GetFlag(FLAGS_keystore), "--keystore"));
-        ctx.DependsOn("storage", storage_channel);
         ctx.DependsOn("keystore", keystore_channel);
         proxy::ProviderConfig providers;
         providers.secrets_namespace = absl::GetFlag(FLAGS_secrets_namespace);
@@ -38,14 +45,26 @@ int main(int argc, char** argv) {
         providers.google_token_url = absl::GetFlag(FLAGS_google_token_url);
 
         auto* secrets = ctx.Own(proxy::KeystoreSecrets(keystore_channel));
-        auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(storage_channel));
+        std::string app_database_url = absl::GetFlag(FLAGS_app_database_url);
+        if (app_database_url.empty()) {
+          const char* env = std::getenv("TASKER_APP_DATABASE_URL");
+          app_database_url = env ? env : "";
+        }
+        proxy::AppDatabase* app_database = nullptr;
+        if (!app_database_url.empty()) {
+          ASSIGN_OR_RETURN(auto opened, proxy::AppDatabase::Open(app_database_url));
+          app_database = ctx.Own(std::move(opened));
+          tasker::LogInfo("app database open", {{"backend", app_database->backend()}});
+        } else {
+          tasker::LogInfo("no app database configured: database calls answer NOT_CONFIGURED");
+        }
         auto* google = ctx.Own(std::make_unique<proxy::GoogleProvider>(secrets, providers));
         auto* core = ctx.Own(std::make_unique<proxy::ProxyCore>());
         core->RegisterUnowned(google);
         core->Register(proxy::NewAdminDebugProvider(secrets, google, providers));
         core->Register(proxy::NewWebSearchProvider(secrets, providers));
         core->Register(proxy::NewOpenAiProvider(secrets, providers));
-        core->Register(proxy::NewDatabaseProvider(store, store));
+        core->Register(proxy::NewDatabaseProvider(app_database));
         core->Register(proxy::NewKeystoreProvider(keystore_channel, providers.secrets_namespace));
         using tasker::Role;
         const std::string name = tasker::v1::WrappedServiceProxy::service_full_name();

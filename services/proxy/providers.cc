@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "runtime/common/json.h"
 #include "runtime/common/status.h"
 #include "services/proxy/google.h"
 
@@ -181,91 +180,6 @@ class OpenAiProvider : public Provider {
   ProviderConfig config_;
 };
 
-// ---------------------------------------------------------------------------
-
-class DatabaseProvider : public Provider {
- public:
-  DatabaseProvider(storage::FunctionStore* functions, storage::RunStore* runs)
-      : functions_(functions), runs_(runs) {}
-  std::string name() const override { return "database"; }
-  std::string description() const override { return "Read-only queries over Tasker's runs and task functions"; }
-  std::vector<std::string> methods() const override {
-    return {"taskRuns.list", "taskRuns.get", "stackRuns.list", "taskFunctions.list", "taskFunctions.get"};
-  }
-  absl::StatusOr<CallOutcome> Call(const CallContext&, const std::string& method, const Json& raw_args) override {
-    auto args_or = NormalizeArgs(raw_args);
-    if (!args_or.ok()) return args_or.status();
-    const Json& args = *args_or;
-    auto reply = [](auto result) -> absl::StatusOr<CallOutcome> {
-      if (!result.ok()) {
-        if (result.status().code() == absl::StatusCode::kInvalidArgument) return result.status();
-        return CallOutcome::Error(absl::StatusCodeToString(result.status().code()),
-                                  std::string(result.status().message()),
-                                  result.status().code() == absl::StatusCode::kUnavailable);
-      }
-      return CallOutcome::Ok(ProtoToNlohmann(*result));
-    };
-    auto page = [&](v1::PageRequest* p) -> absl::Status {
-      ASSIGN_OR_RETURN(const int64_t limit, IntArg(args, "limit", 50, 0, INT32_MAX));
-      ASSIGN_OR_RETURN(std::string token, StringArg(args, "pageToken"));
-      p->set_limit(static_cast<int32_t>(limit));
-      p->set_page_token(std::move(token));
-      return absl::OkStatus();
-    };
-    if (method == "taskRuns.list") {
-      v1::ListTaskRunsRequest request;
-      RETURN_IF_ERROR(page(request.mutable_page()));
-      ASSIGN_OR_RETURN(std::string task, StringArg(args, "taskIdentifier"));
-      request.mutable_filter()->set_task_identifier(std::move(task));
-      if (args.contains("status")) {
-        v1::RunStatus status;
-        if (!args["status"].is_string() ||
-            !v1::RunStatus_Parse("RUN_STATUS_" + args["status"].get<std::string>(), &status)) {
-          return absl::InvalidArgumentError("args.status: one of PENDING, RUNNING, SUSPENDED_WAITING_CHILD, "
-                                            "COMPLETED, FAILED, CANCELLED");
-        }
-        request.mutable_filter()->add_statuses(status);
-      }
-      return reply(runs_->ListTaskRuns(request));
-    }
-    if (method == "taskRuns.get") {
-      v1::GetTaskRunRequest request;
-      ASSIGN_OR_RETURN(std::string id, StringArg(args, "id"));
-      if (id.empty()) return absl::InvalidArgumentError("args.id: required");
-      request.set_id(std::move(id));
-      return reply(runs_->GetTaskRun(request));
-    }
-    if (method == "stackRuns.list") {
-      v1::ListStackRunsRequest request;
-      RETURN_IF_ERROR(page(request.mutable_page()));
-      ASSIGN_OR_RETURN(const std::string run, StringArg(args, "taskRunId"));
-      if (run.empty()) return absl::InvalidArgumentError("args.taskRunId: required");
-      request.mutable_filter()->set_task_run_id(run);
-      return reply(runs_->ListStackRuns(request));
-    }
-    if (method == "taskFunctions.list") {
-      v1::ListTaskFunctionsRequest request;
-      RETURN_IF_ERROR(page(request.mutable_page()));
-      request.set_omit_code(true);
-      return reply(functions_->ListTaskFunctions(request));
-    }
-    if (method == "taskFunctions.get") {
-      v1::GetTaskFunctionRequest request;
-      ASSIGN_OR_RETURN(std::string identifier, StringArg(args, "identifier"));
-      if (identifier.empty()) return absl::InvalidArgumentError("args.identifier: required");
-      ASSIGN_OR_RETURN(const int64_t version, IntArg(args, "version", 0, 0, INT64_MAX));
-      request.set_identifier(std::move(identifier));
-      request.set_version(version);
-      return reply(functions_->GetTaskFunction(request));
-    }
-    return UnknownMethod(*this, method);
-  }
-
- private:
-  storage::FunctionStore* functions_;
-  storage::RunStore* runs_;
-};
-
 }  // namespace
 
 std::unique_ptr<Provider> NewAdminDebugProvider(SecretSource* secrets, GoogleProvider* google,
@@ -277,9 +191,6 @@ std::unique_ptr<Provider> NewWebSearchProvider(SecretSource* secrets, const Prov
 }
 std::unique_ptr<Provider> NewOpenAiProvider(SecretSource* secrets, const ProviderConfig& config) {
   return std::make_unique<OpenAiProvider>(secrets, config);
-}
-std::unique_ptr<Provider> NewDatabaseProvider(storage::FunctionStore* functions, storage::RunStore* runs) {
-  return std::make_unique<DatabaseProvider>(functions, runs);
 }
 
 }  // namespace tasker::proxy

@@ -8,7 +8,6 @@
 
 #include "services/proxy/provider.h"
 #include "services/proxy/secrets.h"
-#include "storage/store.h"
 
 namespace tasker::proxy {
 
@@ -32,8 +31,7 @@ std::unique_ptr<Provider> NewWebSearchProvider(SecretSource* secrets, const Prov
 // chat.completions.create, embeddings.create, models.list, models.retrieve;
 // key OPENAI_API_KEY.
 std::unique_ptr<Provider> NewOpenAiProvider(SecretSource* secrets, const ProviderConfig& config);
-// Read-only views of Tasker's own runs and functions (no SQL from tasks).
-std::unique_ptr<Provider> NewDatabaseProvider(storage::FunctionStore* functions, storage::RunStore* runs);
+// The `database` provider: services/proxy/app_database.h.
 
 }  // namespace tasker::proxy
 

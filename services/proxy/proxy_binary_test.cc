@@ -1,5 +1,10 @@
-// The wrapped-service-proxy binary with a real storage service and keystore:
-// credentials come from the keystore, task-readable namespaces only.
+// The wrapped-service-proxy binary with a real keystore (over a real storage
+// service) and a SQLite application database: credentials come from the
+// keystore, task-readable namespaces only; the database provider serves the
+// application database, never Tasker's store.
+#include <sqlite3.h>
+#include <sys/wait.h>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
@@ -19,7 +24,8 @@ constexpr char kMasterKey[] = "00112233445566778899aabbccddeeff00112233445566778
 
 // Storage, keystore and the proxy binary, each its own process, with Google
 // emulated: the keystore holds the Google credentials plus `keys`, and the
-// "shared" namespace is task-readable.
+// "shared" namespace is task-readable. The proxy serves dir/app.db (table
+// `notes`) as its application database.
 class ProxyStack {
  public:
   struct Key {
@@ -37,15 +43,24 @@ class ProxyStack {
                                 {"--database_url=sqlite://" + dir_ + "/tasks.db"});
     ASSERT_TRUE(storage.ok()) << storage.status();
     storage_ = std::move(*storage);
-    const std::map<std::string, std::string> env = {{"TASKER_MASTER_KEY", kMasterKey}};
-    auto keystore = StartService("services/keystore/keystore", "keystore", dir_, {"--storage=" + storage_.target}, env);
+    auto keystore =
+        StartService("services/keystore/keystore", "keystore", dir_, {"--storage=" + storage_.target}, env_);
     ASSERT_TRUE(keystore.ok()) << keystore.status();
     keystore_ = std::move(*keystore);
-    std::vector<std::string> flags = {"--storage=" + storage_.target, "--keystore=" + keystore_.target,
+    // The operator creates the application's tables; tasks only read and
+    // write rows.
+    sqlite3* app = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/app.db").c_str(), &app), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(app, "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT NOT NULL, body JSON)", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(app);
+    std::vector<std::string> flags = {"--keystore=" + keystore_.target,
+                                      "--app_database_url=sqlite://" + dir_ + "/app.db",
                                       "--google_directory_base_url=" + google_->base_url(),
                                       "--google_gmail_base_url=" + google_->base_url()};
     flags.insert(flags.end(), proxy_flags.begin(), proxy_flags.end());
-    auto proxy = StartService("services/proxy/wrapped-service-proxy", "proxy", dir_, flags, env);
+    auto proxy = StartService("services/proxy/wrapped-service-proxy", "proxy", dir_, flags, env_);
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = std::move(*proxy);
 
@@ -89,12 +104,15 @@ class ProxyStack {
   }
 
   v1::WrappedServiceProxy::Stub* stub() { return stub_.get(); }
+  const std::string& dir() const { return dir_; }
+  const std::map<std::string, std::string>& env() const { return env_; }
   const tasker::testing::RunningService& storage() const { return storage_; }
   const tasker::testing::RunningService& keystore() const { return keystore_; }
   const tasker::testing::RunningService& proxy() const { return proxy_; }
 
  private:
   std::string dir_;
+  const std::map<std::string, std::string> env_ = {{"TASKER_MASTER_KEY", kMasterKey}};
   emulators::TestServiceAccount account_;
   std::unique_ptr<emulators::GoogleEmulator> google_;
   tasker::testing::RunningService storage_, keystore_, proxy_;
@@ -143,6 +161,69 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
 }
 
 
+// The database provider serves the operator's application database: tasks
+// read and write its rows, never Tasker's store, which the proxy refuses to
+// open as an application database.
+TEST(ProxyBinaryTest, DatabaseProviderServesTheApplicationDatabaseOnly) {
+  ProxyStack stack;
+  ASSERT_NO_FATAL_FAILURE(stack.Start("proxydb", {}, {}, {}));
+  v1::CallResponse response;
+  auto call = [&](const std::string& method, const std::string& args) {
+    response.Clear();
+    grpc::Status status = stack.Call("database", method, args, &response);
+    EXPECT_TRUE(status.ok()) << method << " " << args << ": " << status.error_message();
+    EXPECT_TRUE(response.has_result_json()) << method << " " << args << ": " << response.ShortDebugString();
+    return nlohmann::json::parse(response.has_result_json() ? response.result_json() : "null");
+  };
+  auto inserted = call("insert", R"({"table":"notes","rows":[{"title":"a","body":{"n":1}},{"title":"b"}]})");
+  ASSERT_EQ(inserted["count"], 2);
+  EXPECT_EQ(inserted["rows"][0]["body"]["n"], 1);
+  EXPECT_EQ(call("update", R"({"table":"notes","values":{"title":"B"},
+                                "filters":[{"column":"title","op":"eq","value":"b"}]})")["count"],
+            1);
+  auto selected =
+      call("select", R"({"table":"notes","columns":["title"],"order":[{"column":"id","ascending":false}]})");
+  EXPECT_EQ(selected["rows"], nlohmann::json::parse(R"([{"title":"B"},{"title":"a"}])"));
+  EXPECT_EQ(call("delete", R"({"table":"notes","filters":[{"column":"title","op":"in","value":["a","B"]}]})")["count"],
+            2);
+
+  // Tasker's tables are not reachable by name.
+  grpc::Status reserved = stack.Call("database", "select", R"({"table":"task_runs"})", &response);
+  EXPECT_EQ(reserved.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(reserved.error_message().find("'task_runs' is reserved"), std::string::npos) << reserved.error_message();
+  // A missing table is the database's error, for the task to see.
+  ASSERT_TRUE(stack.Call("database", "select", R"({"table":"orders"})", &response).ok());
+  EXPECT_EQ(response.error().code(), "DATABASE_ERROR");
+
+  // Pointed at Tasker's store, the proxy does not start (exit 2: wrong configuration).
+  const std::string log = stack.dir() + "/proxy-refused.log";
+  auto refused = tasker::testing::Subprocess::Start(
+      {tasker::testing::Runfile("services/proxy/wrapped-service-proxy"), "--listen=127.0.0.1:0",
+       "--keystore=" + stack.keystore().target, "--app_database_url=sqlite://" + stack.dir() + "/tasks.db"},
+      stack.env(), log);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  auto exit = (*refused)->Wait(absl::Seconds(20));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 2) << *exit;
+  EXPECT_NE(tasker::testing::ReadFileOrEmpty(log).find("Tasker's own tables"), std::string::npos)
+      << tasker::testing::ReadFileOrEmpty(log);
+
+  // Without --app_database_url the provider is there and says so.
+  auto bare = StartService("services/proxy/wrapped-service-proxy", "proxy-bare", stack.dir(),
+                           {"--keystore=" + stack.keystore().target}, stack.env());
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  auto bare_stub = v1::WrappedServiceProxy::NewStub(*MakeChannel({.target = bare->target}));
+  v1::CallRequest request;
+  request.set_service("database");
+  request.set_method("select");
+  request.set_args_json(R"({"table":"notes"})");
+  auto context = MakeContext(absl::Seconds(10));
+  ASSERT_TRUE(bare_stub->Call(context.get(), request, &response).ok());
+  EXPECT_EQ(response.error().code(), "NOT_CONFIGURED");
+  EXPECT_EQ(response.error().message(), "database: no application database configured (--app_database_url)");
+}
+
+
 // Wrong-typed args for every method of every provider: each call gets an
 // answer (a result, an error result, or INVALID_ARGUMENT naming the arg) and
 // the proxy process keeps serving. Before, a nlohmann type error inside a
@@ -178,15 +259,19 @@ TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
       {"openai", "models.retrieve", R"({"model":["gpt"]})", "args.model"},
       {"websearch", "search", R"({"query":5})", "args.query"},
       {"websearch", "search", R"({"query":"x","limit":"5"})", "args.limit"},
-      {"database", "taskRuns.list", R"({"limit":"x"})", "args.limit"},
-      {"database", "taskRuns.list", R"({"pageToken":5})", "args.pageToken"},
-      {"database", "taskRuns.list", R"({"taskIdentifier":[1]})", "args.taskIdentifier"},
-      {"database", "taskRuns.list", R"({"status":5})", "args.status"},
-      {"database", "taskRuns.get", R"({"id":5})", "args.id"},
-      {"database", "stackRuns.list", R"({"taskRunId":{"a":1}})", "args.taskRunId"},
-      {"database", "taskFunctions.list", R"({"limit":[]})", "args.limit"},
-      {"database", "taskFunctions.get", R"({"identifier":5})", "args.identifier"},
-      {"database", "taskFunctions.get", R"({"identifier":"x","version":"1"})", "args.version"},
+      {"database", "select", R"({"table":5})", "args.table"},
+      {"database", "select", R"({"table":"notes","limit":"x"})", "args.limit"},
+      {"database", "select", R"({"table":"notes","offset":[1]})", "args.offset"},
+      {"database", "select", R"({"table":"notes","columns":{"a":1}})", "args.columns"},
+      {"database", "select", R"({"table":"notes","filters":[{"column":"id","op":"eq","value":1},{"column":"id"}]})",
+       "args.filters[1].op"},
+      {"database", "select", R"({"table":"notes","order":[{"column":5}]})", "args.order[0].column"},
+      {"database", "insert", R"({"table":"notes","rows":"x"})", "args.rows"},
+      {"database", "update", R"({"table":"notes","values":5,"filters":[{"column":"id","op":"eq","value":1}]})",
+       "args.values"},
+      {"database", "update", R"({"table":"notes","values":{"title":"x"}})", "args.filters"},
+      {"database", "delete", R"({"table":"notes","filters":{"column":"id"}})", "args.filters"},
+      {"database", "upsert", R"({"table":"notes","rows":{"id":1},"onConflict":5})", "args.onConflict"},
       {"keystore", "get", R"({"namespace":5,"key":"greeting"})", "args.namespace"},
       {"keystore", "has", R"({"namespace":"shared","key":[1]})", "args.key"},
       {"keystore", "list", R"({"namespace":{"x":null}})", "args.namespace"},
@@ -222,7 +307,8 @@ TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
       "ms", "model", "messages", "input", "query", "limit", "pageToken", "taskIdentifier", "status", "id",
       "taskRunId", "identifier", "version", "namespace", "key", "value", "customer", "domain", "maxResults",
       "orderBy", "userId", "q", "labelIds", "format", "metadataHeaders", "path", "scopes", "baseUrl",
-      "httpMethod", "subject", "body"};
+      "httpMethod", "subject", "body", "table", "columns", "filters", "order", "offset", "rows", "values",
+      "onConflict"};
   const std::vector<std::string> garbage = {"42", "-1", "1.5", "true", "null", "[]", R"([1,"a",null,{}])", "{}",
                                             R"({"a":{"b":[null,{"c":[[1]]}]}})", R"("")"};
   const std::vector<std::string> whole_args = {"42", R"("text")", "true", "[]", "[42]", R"([[{}]])", "[null]", "{}",

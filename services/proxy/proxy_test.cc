@@ -5,11 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/common/json.h"
+#include "services/proxy/app_database.h"
 #include "services/proxy/google.h"
 #include "services/proxy/providers.h"
-#include "storage/open_store.h"
 #include "tests/emulators/emulator.h"
-#include "tests/support/process.h"
 
 namespace tasker::proxy {
 namespace {
@@ -344,40 +343,44 @@ TEST_F(ProxyTest, GoogleServerErrorsAreRetryable) {
   EXPECT_TRUE(down.error().retryable());
 }
 
-TEST(DatabaseProviderTest, ReadsRunsAndFunctionsWithoutSql) {
-  auto store = storage::OpenStore(absl::StrCat("sqlite://", tasker::testing::MakeTempDir("db"), "/t.db"));
-  ASSERT_TRUE(store.ok());
-  v1::PublishTaskFunctionRequest publish;
-  publish.set_identifier("t");
-  publish.set_code("return 1");
-  ASSERT_TRUE((*store)->PublishTaskFunction(publish).ok());
-  v1::SubmitRunRequest submit;
-  submit.set_task_identifier("t");
-  auto run = (*store)->SubmitRun(submit);
-  ASSERT_TRUE(run.ok()) << run.status();
+// The database provider behind ProxyCore: args as JSON text in, the
+// database's errors as the response's error (services/proxy/app_database_test
+// covers the provider on real databases).
+TEST(DatabaseProviderTest, AnswersThroughTheProxyCore) {
+  auto db = AppDatabase::Open("sqlite::memory:");
+  ASSERT_TRUE(db.ok()) << db.status();
   ProxyCore core;
-  core.Register(NewDatabaseProvider(store->get(), store->get()));
+  core.Register(NewDatabaseProvider(db->get()));
   v1::CallRequest request;
   request.set_service("database");
-  request.set_method("taskRuns.list");
-  request.set_args_json(Value(R"({"status":"PENDING","limit":5})"));
-  auto listed = core.Call(request);
-  ASSERT_TRUE(listed.ok()) << listed.status();
-  Json runs = ResultJson(*listed);
-  ASSERT_EQ(runs["runs"].size(), 1u);
-  EXPECT_EQ(runs["runs"][0]["id"], run->run().id());
-  request.set_args_json(Value(R"({"status":"BOGUS"})"));
-  EXPECT_EQ(core.Call(request).status().code(), absl::StatusCode::kInvalidArgument);
-  request.set_method("taskFunctions.get");
-  request.set_args_json(Value(R"({"identifier":"t"})"));
-  auto function = core.Call(request);
-  ASSERT_TRUE(function.ok()) << function.status();
-  EXPECT_EQ(ResultJson(*function)["code"], "return 1");
-  request.set_method("taskRuns.get");
-  request.set_args_json(Value(R"({"id":"run_missing"})"));
+  request.set_method("select");
+  request.set_args_json(R"({"table":"orders","filters":[{"column":"id","op":"eq","value":1}]})");
   auto missing = core.Call(request);
   ASSERT_TRUE(missing.ok()) << missing.status();
-  EXPECT_EQ(missing->error().code(), "NOT_FOUND");
+  EXPECT_EQ(missing->error().code(), "DATABASE_ERROR");
+  EXPECT_NE(missing->error().message().find("no such table: orders"), std::string::npos) << missing->error().message();
+  EXPECT_FALSE(missing->error().retryable());
+  EXPECT_EQ(Json::parse(missing->error().details_json())["backend"], "sqlite");
+  request.set_method("delete");
+  request.set_args_json(R"({"table":"orders"})");
+  auto unfiltered = core.Call(request);
+  EXPECT_EQ(unfiltered.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unfiltered.status().message().find("args.filters: required"), std::string::npos) << unfiltered.status();
+  // The old read-only views of Tasker's runs and functions are gone.
+  request.set_method("taskRuns.list");
+  request.set_args_json("{}");
+  auto gone = core.Call(request);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(gone.status().message().find("supported: select, insert, update, delete, upsert"), std::string::npos)
+      << gone.status();
+
+  ProxyCore unconfigured;
+  unconfigured.Register(NewDatabaseProvider(nullptr));
+  request.set_method("select");
+  auto answer = unconfigured.Call(request);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->error().code(), "NOT_CONFIGURED");
+  EXPECT_EQ(answer->error().message(), "database: no application database configured (--app_database_url)");
 }
 
 }  // namespace

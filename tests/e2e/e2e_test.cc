@@ -1,4 +1,6 @@
 // End to end: real binaries as separate processes, on SQLite and Postgres.
+#include <sqlite3.h>
+
 #include <atomic>
 #include <future>
 #include <set>
@@ -50,6 +52,8 @@ class EndToEndTest : public ::testing::TestWithParam<std::string> {
     options.database_url = DatabaseUrlFor(GetParam(), "e2e");
     ASSERT_EQ(options.database_url.rfind("unavailable", 0), std::string::npos) << options.database_url;
     options.step_cpu = "1s";
+    options.app_database_sql =
+        "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT NOT NULL UNIQUE, done BOOLEAN NOT NULL DEFAULT 0)";
     auto stack = Stack::Start(options);
     ASSERT_TRUE(stack.ok()) << stack.status();
     stack_ = std::move(*stack);
@@ -208,6 +212,45 @@ TEST_P(EndToEndTest, GmailSearchExampleAgainstTheGoogleEmulator) {
   ASSERT_GE(response.run().logs_size(), 2);
   EXPECT_EQ(response.run().logs(0).message(), "found 2 domains");
   EXPECT_GE(response.stack_runs_size(), 1 + 1 + 2 + 6 + 12);
+}
+
+// Task code reads and writes the operator's application database through
+// the `database` provider; Tasker's own tables stay out of reach (on either
+// store backend the application database is a separate SQLite file).
+TEST_P(EndToEndTest, TasksUseTheApplicationDatabase) {
+  auto run = RunTask("todos", R"(
+    const db = (method, args) => __callHostTool__('database', method, args);
+    const inserted = await db('insert', {table: 'todos', rows: [{title: 'write'}, {title: 'test', done: true},
+                                                                {title: 'ship'}]});
+    await db('update', {table: 'todos', values: {done: true}, filters: [{column: 'title', op: 'eq', value: 'write'}]});
+    const open = await db('select', {table: 'todos', filters: [{column: 'done', op: 'is', value: false}]});
+    const all = await db('select', {table: 'todos', columns: ['title', 'done'], order: [{column: 'id'}]});
+    const codes = {};
+    for (const [name, args] of [['reserved', {table: 'task_runs'}], ['missing', {table: 'nope'}]]) {
+      try { await db('select', args); } catch (e) { codes[name] = e.code; }
+    }
+    try { await db('insert', {table: 'todos', rows: {title: 'ship'}}); } catch (e) { codes.duplicate = e.code; }
+    return {ids: inserted.rows.map((r) => r.id), open: open.rows.map((r) => r.title), all: all.rows, codes};
+  )");
+  ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message() << "\n" << run.error().stack();
+  const auto result = ResultOf(run);
+  EXPECT_EQ(result["ids"], nlohmann::json::parse("[1,2,3]"));
+  EXPECT_EQ(result["open"], nlohmann::json::parse(R"(["ship"])"));
+  EXPECT_EQ(result["all"], nlohmann::json::parse(
+                               R"([{"title":"write","done":true},{"title":"test","done":true},
+                                   {"title":"ship","done":false}])"));
+  EXPECT_EQ(result["codes"], nlohmann::json::parse(
+                                 R"({"reserved":"INVALID_ARGUMENT","missing":"DATABASE_ERROR",
+                                     "duplicate":"DATABASE_ERROR"})"));
+  // The rows are in the application database's file.
+  sqlite3* app = nullptr;
+  ASSERT_EQ(sqlite3_open(stack_->app_database_path().c_str(), &app), SQLITE_OK);
+  sqlite3_stmt* count = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(app, "SELECT count(*) FROM todos WHERE done = 1", -1, &count, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(count), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(count, 0), 2);
+  sqlite3_finalize(count);
+  sqlite3_close(app);
 }
 
 TEST_P(EndToEndTest, BadInputThroughThePublicApi) {

@@ -1,7 +1,7 @@
 #include "tests/e2e/stack.h"
 
 #include <signal.h>
-
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -96,8 +96,20 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
   c["keystore"] = {"services/keystore/keystore", {"--storage=" + storage}, keystore_env};
   RETURN_IF_ERROR(stack->StartComponent("keystore"));
   const std::string keystore = c["keystore"].running.target;
+  // The application database, its tables made as an operator would.
+  sqlite3* app = nullptr;
+  if (sqlite3_open(stack->app_database_path().c_str(), &app) != SQLITE_OK) {
+    sqlite3_close(app);
+    return absl::InternalError("cannot create the application database " + stack->app_database_path());
+  }
+  char* error = nullptr;
+  const int rc = sqlite3_exec(app, options.app_database_sql.c_str(), nullptr, nullptr, &error);
+  const std::string message = error ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(app);
+  if (rc != SQLITE_OK) return absl::InvalidArgumentError("app_database_sql: " + message);
   c["proxy"] = {"services/proxy/wrapped-service-proxy",
-                {"--storage=" + storage, "--keystore=" + keystore,
+                {"--keystore=" + keystore, "--app_database_url=sqlite://" + stack->app_database_path(),
                  "--google_directory_base_url=" + stack->google_->base_url(),
                  "--google_gmail_base_url=" + stack->google_->base_url()},
                 {}};

@@ -1,7 +1,8 @@
 // The whole Tasker stack as real processes for end-to-end tests and
 // benchmarks: storage (SQLite or Postgres), keystore, proxy, N stack
 // processors and N task executors, with a Google emulator standing in for
-// the internet and a test service account seeded into the keystore.
+// the internet, a test service account seeded into the keystore, and a
+// SQLite application database for the proxy's `database` provider.
 #ifndef TASKER_TESTS_E2E_STACK_H_
 #define TASKER_TESTS_E2E_STACK_H_
 
@@ -43,6 +44,10 @@ struct StackOptions {
   std::vector<std::string> executor_args;
   // Extra flags for every processor.
   std::vector<std::string> processor_args;
+  // SQL run on the application database (app.db in the stack's temp dir,
+  // the proxy's --app_database_url) before the proxy starts: the tables task
+  // code reaches through the `database` provider.
+  std::string app_database_sql;
 };
 
 class Stack {
@@ -69,6 +74,8 @@ class Stack {
   // How a client reaches this stack (TLS when mtls; no token).
   ClientConfig ClientFor(const std::string& target) const;
   const std::string& dir() const { return dir_; }
+  // The application database's file (SQLite).
+  std::string app_database_path() const { return dir_ + "/app.db"; }
 
   // Kills (SIGKILL) and restarts one component: "storage", "keystore",
   // "proxy", "processor0", "executor1", ...
