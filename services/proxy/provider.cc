@@ -1,8 +1,19 @@
 #include "services/proxy/provider.h"
 
 #include "absl/strings/str_cat.h"
+#include "runtime/common/log.h"
 
 namespace tasker::proxy {
+
+CallOutcome Denied(const CallContext& context, const absl::Status& status) {
+  LogWarning("audit", {{"event", "permission_denied"},
+                       {"identity", context.caller},
+                       {"service", context.service},
+                       {"method", context.method},
+                       {"reason", std::string(status.message())}});
+  return CallOutcome::Error("PERMISSION_DENIED",
+                            absl::StrCat(context.service, ".", context.method, ": ", status.message()), false);
+}
 
 absl::StatusOr<Json> NormalizeArgs(const Json& args) {
   if (args.is_null()) return Json::object();

@@ -53,16 +53,6 @@ absl::StatusOr<CallOutcome> CallProvider(Provider* provider, const CallContext& 
 
 }  // namespace
 
-CallOutcome Denied(const CallContext& context, const absl::Status& status) {
-  LogWarning("audit", {{"event", "permission_denied"},
-                       {"identity", context.caller},
-                       {"service", context.service},
-                       {"method", context.method},
-                       {"reason", std::string(status.message())}});
-  return CallOutcome::Error("PERMISSION_DENIED",
-                            absl::StrCat(context.service, ".", context.method, ": ", status.message()), false);
-}
-
 void ProxyCore::Register(std::unique_ptr<Provider> provider) {
   RegisterUnowned(provider.get());
   owned_.push_back(std::move(provider));
