@@ -199,7 +199,8 @@ TEST(ProxyBinaryTest, DatabaseProviderServesTheApplicationDatabaseOnly) {
   const std::string log = stack.dir() + "/proxy-refused.log";
   auto refused = tasker::testing::Subprocess::Start(
       {tasker::testing::Runfile("services/proxy/wrapped-service-proxy"), "--listen=127.0.0.1:0",
-       "--keystore=" + stack.keystore().target, "--app_database_url=sqlite://" + stack.dir() + "/tasks.db"},
+       "--keystore=" + stack.keystore().target, "--app_database_url=sqlite://" + stack.dir() + "/tasks.db",
+       "--insecure_dev"},
       stack.env(), log);
   ASSERT_TRUE(refused.ok()) << refused.status();
   auto exit = (*refused)->Wait(absl::Seconds(20));
@@ -214,6 +215,8 @@ TEST(ProxyBinaryTest, DatabaseProviderServesTheApplicationDatabaseOnly) {
   ASSERT_TRUE(bare.ok()) << bare.status();
   auto bare_stub = v1::WrappedServiceProxy::NewStub(*MakeChannel({.target = bare->target}));
   v1::CallRequest request;
+  request.mutable_caller()->set_task_identifier("db-task");
+  request.mutable_caller()->add_permissions("database:select");
   request.set_service("database");
   request.set_method("select");
   request.set_args_json(R"({"table":"notes"})");

@@ -352,6 +352,8 @@ TEST(DatabaseProviderTest, AnswersThroughTheProxyCore) {
   ProxyCore core;
   core.Register(NewDatabaseProvider(db->get()));
   v1::CallRequest request;
+  request.mutable_caller()->set_task_identifier("db-task");
+  request.mutable_caller()->add_permissions("database:*");
   request.set_service("database");
   request.set_method("select");
   request.set_args_json(R"({"table":"orders","filters":[{"column":"id","op":"eq","value":1}]})");
