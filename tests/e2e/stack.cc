@@ -289,10 +289,12 @@ absl::Status Stack::TerminateAndRestart(const std::string& name) {
   return StartComponent(name);
 }
 
-absl::StatusOr<v1::TaskFunction> Stack::Publish(const std::string& id, const std::string& code) {
+absl::StatusOr<v1::TaskFunction> Stack::Publish(const std::string& id, const std::string& code,
+                                                const std::string& metadata_json) {
   v1::PublishTaskRequest request;
   request.set_identifier(id);
   request.set_code(code);
+  request.set_metadata_json(metadata_json);
   v1::TaskFunction response;
   auto context = MakeContext(absl::Seconds(10));
   grpc::Status status = api_->PublishTask(context.get(), request, &response);

@@ -88,7 +88,8 @@ class Stack {
   // Stops one component with SIGTERM (it drains), waits for it, restarts it.
   absl::Status TerminateAndRestart(const std::string& name);
 
-  absl::StatusOr<tasker::v1::TaskFunction> Publish(const std::string& id, const std::string& code);
+  absl::StatusOr<tasker::v1::TaskFunction> Publish(const std::string& id, const std::string& code,
+                                                   const std::string& metadata_json = "");
   absl::StatusOr<std::string> Submit(const std::string& task, const std::string& input_json,
                                      const std::string& idempotency_key = "");
   // Polls until the run ends (or the timeout passes).
