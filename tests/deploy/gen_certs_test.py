@@ -152,7 +152,8 @@ class GenCertsTest(unittest.TestCase):
     def test_sans_and_key_usages(self):
         for name in SERVICES:
             expected = {f"DNS:{name}", f"DNS:{name}.tasker.svc", f"DNS:{name}.tasker.svc.cluster.local",
-                        "DNS:localhost", "IP:127.0.0.1", "DNS:tasker.example.com", "IP:10.1.2.3"}
+                        "DNS:localhost", "IP:127.0.0.1", "DNS:tasker.example.com", "IP:10.1.2.3",
+                        "DNS:tasker-internal"}
             if name == "task-executor":
                 expected |= {"DNS:tasker-api", "DNS:tasker-api.tasker.svc", "DNS:tasker-api.tasker.svc.cluster.local"}
             cert = self.path("tls", f"{name}.crt")
@@ -166,7 +167,7 @@ class GenCertsTest(unittest.TestCase):
         gen_certs(out, "--names", "keystore", "--namespace", "prod")
         self.assertEqual(sans(os.path.join(out, "tls", "keystore.crt")),
                          {"DNS:keystore", "DNS:keystore.prod.svc", "DNS:keystore.prod.svc.cluster.local",
-                          "DNS:localhost", "IP:127.0.0.1"})
+                          "DNS:localhost", "IP:127.0.0.1", "DNS:tasker-internal"})
         self.assertFalse(os.path.exists(os.path.join(out, "tls", "storage.crt")))
 
     def test_mutual_tls_between_services(self):

@@ -164,6 +164,8 @@ class ManifestTest(unittest.TestCase):
                 continue
             self.assertIn("--token_file", f, app)
             self.assertEqual(self.mounted_file(app, f["--token_file"]), ("tasker-credentials", f"{app}.token"), app)
+            # Peers are dialled by Service name or pod IP: one name checks them all.
+            self.assertEqual(f.get("--tls_server_name"), "tasker-internal", app)
 
     def test_executor_public_api_and_permissions(self):
         f = flags(self.container("task-executor"))
