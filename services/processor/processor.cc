@@ -262,7 +262,22 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
     // The proxy refused the call itself (bad service/method/args) -> final;
     // the proxy unreachable or slow -> retryable.
     error.set_code(absl::StatusCodeToString(static_cast<absl::StatusCode>(rpc.error_code())));
-    error.set_message(rpc.error_message());
+    // What the task and the run's public view see. Transport failures carry
+    // gRPC's own text (addresses of Tasker's services, resolver details):
+    // logged here, summarised there. The proxy's own refusals (bad args) are
+    // meant for the task and pass through.
+    const bool transport = rpc.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           rpc.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           rpc.error_code() == grpc::StatusCode::UNKNOWN ||
+                           rpc.error_code() == grpc::StatusCode::INTERNAL;
+    if (transport) {
+      LogWarning("proxy call failed", {{"stack_run", call.id()}, {"error", rpc.error_message()}});
+      error.set_message(rpc.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                            ? "the wrapped-service proxy did not answer in time"
+                            : "the wrapped-service proxy could not be reached");
+    } else {
+      error.set_message(rpc.error_message());
+    }
     error.set_retryable(rpc.error_code() == grpc::StatusCode::UNAVAILABLE ||
                         rpc.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
                         rpc.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
