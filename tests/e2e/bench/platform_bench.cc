@@ -34,6 +34,9 @@
 ABSL_FLAG(int, runs, 64, "Concurrent runs.");
 ABSL_FLAG(int, calls, 10, "Sequential host calls per run.");
 ABSL_FLAG(std::string, backends, "sqlite,postgres", "Backends to measure.");
+ABSL_FLAG(std::string, security, "insecure",
+          "insecure (--insecure_dev), credentials (a token per service, checked on every call) or mtls "
+          "(credentials plus mutual TLS on every channel).");
 ABSL_FLAG(std::string, sqlite_synchronous, "full", "SQLite durability: full (fsync per commit) or normal.");
 ABSL_FLAG(std::vector<std::string>, executor_args, {}, "Extra executor flags (comma-separated).");
 ABSL_FLAG(std::vector<std::string>, processor_args, {}, "Extra processor flags (comma-separated).");
@@ -119,7 +122,7 @@ absl::StatusOr<std::pair<double, double>> ColdResume(StackOptions options) {
   auto published = (*stack)->Publish("cold", R"(
     for (let i = 0; i < 3; i++) await __callHostTool__('admin-debug', 'sleep', {ms: 300});
     return 'ok';
-  )");
+  )", R"({"permissions":["admin-debug:sleep"]})");
   if (!published.ok()) return published.status();
   std::vector<std::string> ids;
   for (int r = 0; r < absl::GetFlag(FLAGS_cold_runs); ++r) {
@@ -130,7 +133,10 @@ absl::StatusOr<std::pair<double, double>> ColdResume(StackOptions options) {
   for (const auto& id : ids) {
     if (auto done = Completed((*stack)->Wait(id, absl::Seconds(300))); !done.ok()) return done;
   }
-  auto channel = MakeChannel({.target = (*stack)->executor_target()});
+  // The executor's stats are an operator's (role admin) to read.
+  ClientConfig admin = (*stack)->ClientFor((*stack)->executor_target());
+  admin.auth_token = (*stack)->token("admin");
+  auto channel = MakeChannel(admin);
   if (!channel.ok()) return channel.status();
   auto stub = tasker::v1::Executor::NewStub(*channel);
   auto context = MakeContext(absl::Seconds(10));
@@ -145,6 +151,12 @@ absl::StatusOr<std::pair<double, double>> ColdResume(StackOptions options) {
 
 int Measure(const std::string& backend) {
   StackOptions options;
+  const std::string security = absl::GetFlag(FLAGS_security);
+  if (security != "insecure" && security != "credentials" && security != "mtls") {
+    return Fail(absl::InvalidArgumentError("--security: insecure, credentials or mtls"));
+  }
+  options.secure = security != "insecure";
+  options.mtls = security == "mtls";
   options.executor_args = absl::GetFlag(FLAGS_executor_args);
   options.processor_args = absl::GetFlag(FLAGS_processor_args);
   std::unique_ptr<testing::PostgresServer> pg;
@@ -169,7 +181,7 @@ int Measure(const std::string& backend) {
       gaps.push(Date.now() - t0);
     }
     return gaps;
-  )");
+  )", R"({"permissions":["admin-debug:echo"]})");
   if (!published.ok()) return Fail(published.status());
   // Warm up (JS workers, connections).
   auto warm = (*stack)->Submit("bench", R"({"calls":2})");
@@ -220,8 +232,9 @@ int Measure(const std::string& backend) {
   stack->reset();
   auto cold = ColdResume(options);
   if (!cold.ok()) return Fail(cold.status());
-  const std::string label =
+  std::string label =
       backend == "sqlite" ? absl::StrCat("sqlite (synchronous=", absl::GetFlag(FLAGS_sqlite_synchronous), ")") : backend;
+  if (security != "insecure") absl::StrAppend(&label, " ", security);
   std::printf("%-28s per-call overhead (1 run)  p50 %6.2f ms  p99 %6.2f ms\n", label.c_str(), Pct(overhead, 0.5),
               Pct(overhead, 0.99));
   std::printf("%-28s %d concurrent runs x %d calls: %.0f host calls/s (%.0f steps/s), call latency p50 %.1f ms p99 %.1f ms\n",
@@ -230,9 +243,10 @@ int Measure(const std::string& backend) {
               1000 * cpu_total / (runs * calls), cpu_total / 1000 / seconds, cpu_line.c_str());
   std::printf("%-28s cold resume (restore of an evicted run from its checkpoint): p50 %.2f ms p99 %.2f ms\n",
               label.c_str(), cold->first, cold->second);
-  std::printf("BENCH {\"backend\": \"%s\", \"synchronous\": \"%s\", \"call_p50_ms\": %.2f, \"call_p99_ms\": %.2f, "
-              "\"calls_per_s\": %.0f, \"steps_per_s\": %.0f, \"cold_resume_p50_ms\": %.2f}\n",
+  std::printf("BENCH {\"backend\": \"%s\", \"synchronous\": \"%s\", \"security\": \"%s\", \"call_p50_ms\": %.2f, "
+              "\"call_p99_ms\": %.2f, \"calls_per_s\": %.0f, \"steps_per_s\": %.0f, \"cold_resume_p50_ms\": %.2f}\n",
               backend.c_str(), backend == "sqlite" ? absl::GetFlag(FLAGS_sqlite_synchronous).c_str() : "fsync",
+              security.c_str(),
               Pct(overhead, 0.5), Pct(overhead, 0.99), runs * calls / seconds, steps / seconds, cold->first);
   std::fflush(stdout);
   return 0;
