@@ -7,6 +7,9 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "openssl/err.h"
+#include "openssl/pem.h"
+#include "openssl/x509.h"
 #include "runtime/common/log.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "Listen address host:port; port 0 picks a free port.");
@@ -36,6 +39,46 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10), "How long in-flight
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 namespace tasker {
+namespace {
+
+// gRPC reports a bad certificate or key only as a port it cannot bind, or a
+// handshake that fails later: check them here and say which flag is wrong.
+absl::Status CheckTlsFiles(const std::string& cert_pem, const std::string& key_pem, const std::string& ca_pem) {
+  auto read_cert = [](const std::string& pem) -> X509* {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(bio);
+    return cert;
+  };
+  if (!cert_pem.empty()) {
+    X509* cert = read_cert(cert_pem);
+    if (cert == nullptr) return absl::InvalidArgumentError("--tls_cert: not a PEM certificate");
+    BIO* bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+    EVP_PKEY* key = bio ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(bio);
+    absl::Status status;
+    if (key == nullptr) {
+      status = absl::InvalidArgumentError("--tls_key: not a PEM private key (an encrypted key is not supported)");
+    } else if (X509_check_private_key(cert, key) != 1) {
+      status = absl::InvalidArgumentError("--tls_key: is not the key of the certificate in --tls_cert");
+    } else if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+      status = absl::InvalidArgumentError("--tls_cert: the certificate has expired");
+    }
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    ERR_clear_error();
+    if (!status.ok()) return status;
+  }
+  if (!ca_pem.empty()) {
+    X509* ca = read_cert(ca_pem);
+    ERR_clear_error();
+    if (ca == nullptr) return absl::InvalidArgumentError("--tls_ca: not a PEM certificate");
+    X509_free(ca);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> ReadSecret(const std::string& path, const char* env) {
   if (path.empty()) {
@@ -124,6 +167,10 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags(const std::string& component)
     if (!c.ok()) return c.status();
     config.tls.client_ca = *c;
   }
+  if (absl::Status tls = CheckTlsFiles(config.tls.cert_chain, config.tls.private_key, config.tls.client_ca);
+      !tls.ok()) {
+    return tls;
+  }
   return config;
 }
 
@@ -146,6 +193,9 @@ absl::StatusOr<ClientConfig> ClientConfigFromFlags() {
       config.tls.private_key = *key;
     }
     config.tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
+    if (absl::Status tls = CheckTlsFiles(config.tls.cert_chain, config.tls.private_key, config.tls.ca); !tls.ok()) {
+      return tls;
+    }
   }
   return config;
 }

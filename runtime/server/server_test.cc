@@ -295,6 +295,30 @@ TEST(ServerTlsTest, MutualTlsAcceptsOurCertificateAndRefusesOthers) {
       << ReadWholeFile(dir + "/server.log");
 }
 
+TEST(ServerTlsTest, BadCertificatesAndKeysAreRefusedNamingTheFlag) {
+  const std::string dir = tasker::testing::MakeTempDir("echo-badtls");
+  auto pki = tasker::testing::MakeTestPki(dir);
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  std::ofstream(dir + "/credentials") << "tester client " << kToken << "\n";
+  std::ofstream(dir + "/garbage.pem") << "not a certificate\n";
+  const std::string base = Runfile("runtime/server/testing/echo_server") +
+                           " --listen=127.0.0.1:0 --credentials_file=" + dir + "/credentials ";
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--tls_cert=" + dir + "/garbage.pem --tls_key=" + pki->key, "--tls_cert: not a PEM certificate"},
+           {"--tls_cert=" + pki->cert + " --tls_key=" + dir + "/garbage.pem", "--tls_key: not a PEM private key"},
+           {"--tls_cert=" + pki->cert + " --tls_key=" + pki->rogue_key, "--tls_key: is not the key of the certificate"},
+           {"--tls_cert=" + pki->cert + " --tls_key=" + pki->key + " --tls_ca=" + dir + "/garbage.pem",
+            "--tls_ca: not a PEM certificate"},
+           {"--tls_cert=" + pki->cert + " --tls_key=" + dir + "/missing.key", "--tls_key: cannot read"},
+           {"--tls_cert=" + pki->cert, "--tls_cert and --tls_key: give both or neither"},
+           {"--tls_cert=" + pki->cert + " --tls_key=" + pki->key + " --require_client_cert",
+            "--require_client_cert: needs"}}) {
+    auto [code, output] = RunCommand(base + flags + " 2>&1");
+    EXPECT_EQ(code, 2) << flags << "\n" << output;
+    EXPECT_NE(output.find(message), std::string::npos) << flags << "\n" << output;
+  }
+}
+
 TEST(ServerRunnerTest, PublicServicesOnTheirOwnPortAndHealthInPlaintext) {
   // Internal echo on the main port, a public one on the public port.
   class Svc final : public tasker::testing::v1::Echo::Service {
