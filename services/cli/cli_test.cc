@@ -15,7 +15,8 @@ TEST(CliTest, PublishSubmitWaitGetListCancel) {
                                        (*stack)->executor_target());
   auto run = [&](const std::string& args) { return testing::RunCommand(absl::StrCat(cli, " ", args)); };
 
-  auto [rc, out] = run("publish gmail-search " + testing::Runfile("deploy/examples/gmail-search.js"));
+  auto [rc, out] = run("publish gmail-search " + testing::Runfile("deploy/examples/gmail-search.js") +
+                       " --permissions='gapi:admin.domains.list,gapi:admin.users.list,gapi:gmail.* as subject=*'");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(nlohmann::json::parse(out)["version"], "1");  // int64 prints as a JSON string
 
@@ -58,8 +59,12 @@ TEST(CliTest, PublishSubmitWaitGetListCancel) {
   // A run still waiting on a slow call is cancelled.
   const std::string slow_file = testing::MakeTempDir("cli") + "/slow.js";
   std::ofstream(slow_file) << "await __callHostTool__('admin-debug', 'sleep', {ms: 3000}); return 1;";
-  auto [slow_rc, slow] = run("publish slow " + slow_file);
+  auto [slow_rc, slow] = run("publish slow " + slow_file + " --permissions=admin-debug:sleep");
   ASSERT_EQ(slow_rc, 0) << slow;
+  // Undeclared, under this stack's development default: granted everything, with a warning.
+  auto [dev_rc, dev] = run("publish undeclared " + slow_file);
+  EXPECT_EQ(dev_rc, 0) << dev;
+  EXPECT_NE(dev.find("tasker: warning: 'undeclared' declares no permissions"), std::string::npos) << dev;
   auto [submit_rc, submitted] = run("submit slow");
   ASSERT_EQ(submit_rc, 0) << submitted;
   const std::string slow_id = nlohmann::json::parse(submitted)["id"];
@@ -70,6 +75,45 @@ TEST(CliTest, PublishSubmitWaitGetListCancel) {
   auto ended = (*stack)->Wait(slow_id, absl::Seconds(10));
   ASSERT_TRUE(ended.ok()) << ended.status();
   EXPECT_EQ(ended->status(), v1::RUN_STATUS_CANCELLED);
+}
+
+TEST(CliTest, ATokenAndCertificatesAgainstASecureStack) {
+  StackOptions options;
+  options.secure = true;
+  options.mtls = true;
+  auto stack = Stack::Start(options);
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  const std::string dir = testing::MakeTempDir("cli-secure");
+  std::ofstream(dir + "/token") << (*stack)->token("client") << "\n";
+  std::ofstream(dir + "/echo.js") << "return await __callHostTool__('admin-debug', 'echo', input);";
+  const std::string pki = (*stack)->dir();
+  const std::string tls = absl::StrCat(" --tls_ca=", pki, "/ca.crt --tls_cert=", pki, "/tasker.crt --tls_key=", pki,
+                                       "/tasker.key");
+  const std::string cli = absl::StrCat(testing::Runfile("services/cli/tasker"), " --target=",
+                                       (*stack)->executor_target(), tls);
+  auto run = [&](const std::string& args) { return testing::RunCommand(absl::StrCat(cli, " ", args, " 2>&1")); };
+
+  // No token: refused; the token from a file: in.
+  auto [anon_rc, anon] = run("runs");
+  EXPECT_EQ(anon_rc, 1);
+  EXPECT_NE(anon.find("UNAUTHENTICATED"), std::string::npos) << anon;
+  const std::string authed = " --token_file=" + dir + "/token";
+  auto [pub_rc, pub] = run("publish echo " + dir + "/echo.js --permissions=admin-debug:echo" + authed);
+  ASSERT_EQ(pub_rc, 0) << pub;
+  EXPECT_NE(pub.find("admin-debug:echo"), std::string::npos) << pub;
+  auto [wait_rc, waited] = run("submit echo '{\"x\":1}' --wait" + authed);
+  ASSERT_EQ(wait_rc, 0) << waited;
+  EXPECT_NE(waited.find("RUN_STATUS_COMPLETED"), std::string::npos) << waited;
+  // Without the client certificate the handshake fails.
+  auto [nocert_rc, nocert] = testing::RunCommand(absl::StrCat(testing::Runfile("services/cli/tasker"), " --target=",
+                                                              (*stack)->executor_target(), " --tls_ca=", pki,
+                                                              "/ca.crt", authed, " runs 2>&1"));
+  EXPECT_EQ(nocert_rc, 1);
+  EXPECT_NE(nocert.find("UNAVAILABLE"), std::string::npos) << nocert;
+  // A bad permission is refused at publish, naming it.
+  auto [bad_rc, bad] = run("publish echo " + dir + "/echo.js --permissions=gapi" + authed);
+  EXPECT_EQ(bad_rc, 1);
+  EXPECT_NE(bad.find("metadata_json.permissions[0]"), std::string::npos) << bad;
 }
 
 }  // namespace

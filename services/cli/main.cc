@@ -3,6 +3,7 @@
 //   tasker [--target=127.0.0.1:50052] [--token_file=F] [--tls_ca=CA [--tls_cert=C --tls_key=K]] COMMAND ...
 //   (the token defaults to env TASKER_TOKEN; an identity with the role client or admin)
 //     publish ID FILE             publish FILE as the next version of task ID
+//                                 (--permissions=a,b, --metadata=JSON)
 //     submit ID [INPUT_JSON]      submit a run (--idempotency_key=K, --wait)
 //     get RUN                     the run with its stack runs and logs
 //     watch RUN                   stream the run's changes until it ends
@@ -18,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "proto/tasker/v1/task_service.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
@@ -26,6 +28,10 @@
 #include "runtime/server/server_flags.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50052", "task-executor address (TaskService).");
+ABSL_FLAG(std::string, metadata, "", "publish: the function's metadata, a JSON object.");
+ABSL_FLAG(std::vector<std::string>, permissions, {},
+          "publish: what the function may reach (comma-separated, e.g. "
+          "'gapi:admin.users.list,keystore:read:google'); added to --metadata's \"permissions\".");
 ABSL_FLAG(std::string, idempotency_key, "", "submit: idempotency key.");
 ABSL_FLAG(bool, wait, false, "submit: wait for the run to end and print it.");
 ABSL_FLAG(std::string, status, "", "runs: only runs with this status (e.g. COMPLETED).");
@@ -94,9 +100,27 @@ int main(int argc, char** argv) {
     v1::PublishTaskRequest request;
     request.set_identifier(arg(2));
     request.set_code(code.str());
+    const std::string metadata_text = absl::GetFlag(FLAGS_metadata);
+    nlohmann::json metadata = nlohmann::json::object();
+    if (!metadata_text.empty()) {
+      metadata = nlohmann::json::parse(metadata_text, nullptr, false);
+      if (metadata.is_discarded() || !metadata.is_object()) return Usage("--metadata: must be a JSON object");
+    }
+    const auto permissions = absl::GetFlag(FLAGS_permissions);
+    if (!permissions.empty()) {
+      auto& list = metadata["permissions"];
+      if (list.is_null()) list = nlohmann::json::array();
+      if (!list.is_array()) return Usage("--metadata: \"permissions\" must be an array");
+      for (const auto& p : permissions) list.push_back(p);
+    }
+    if (!metadata.empty()) request.set_metadata_json(metadata.dump());
     v1::TaskFunction response;
-    grpc::Status status = stub->PublishTask(context.get(), request, &response);
+    grpc::ClientContext* ctx = context.get();
+    grpc::Status status = stub->PublishTask(ctx, request, &response);
     if (!status.ok()) return Fail(status);
+    for (const auto& [key, value] : ctx->GetServerTrailingMetadata()) {
+      if (key == "tasker-warning") std::cerr << "tasker: warning: " << std::string(value.data(), value.size()) << "\n";
+    }
     response.clear_code();
     Print(response);
     return 0;
