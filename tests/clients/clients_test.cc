@@ -28,5 +28,31 @@ TEST(ClientsTest, NodeClientPublishesSubmitsAndWatches) {
   EXPECT_EQ(result["notFoundCode"], 5);  // NOT_FOUND
 }
 
+TEST(ClientsTest, NodeClientWithATokenOverMutualTls) {
+  StackOptions options;
+  options.secure = true;
+  options.mtls = true;
+  auto stack = Stack::Start(options);
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  const std::string root = testing::Runfile("proto/tasker/v1/task_service.proto");
+  const std::string proto_root = root.substr(0, root.size() - std::string("proto/tasker/v1/task_service.proto").size());
+  const std::string pki = (*stack)->dir();
+  const std::string node = absl::StrCat(
+      "NODE_NO_WARNINGS=1 NODE_PATH=/opt/tasker-npm/node_modules TASKER_TLS_CA=", pki, "/ca.crt TASKER_TLS_CERT=", pki,
+      "/tasker.crt TASKER_TLS_KEY=", pki, "/tasker.key ");
+  const std::string client =
+      absl::StrCat("/usr/bin/node ", testing::Runfile("tests/clients/task_client.js"), " ",
+                   (*stack)->executor_target(), " ", proto_root);
+  auto [rc, output] = testing::RunCommand(absl::StrCat(node, "TASKER_TOKEN=", (*stack)->token("client"), " ", client));
+  ASSERT_EQ(rc, 0) << output;
+  auto result = nlohmann::json::parse(output, nullptr, false);
+  ASSERT_FALSE(result.is_discarded()) << output;
+  EXPECT_EQ(result["resultJson"], R"({"hello":"node","z":1,"a":-5})");
+  // Without the token: UNAUTHENTICATED (16) from the first call.
+  auto [anon_rc, anon] = testing::RunCommand(absl::StrCat(node, client, " 2>&1"));
+  EXPECT_NE(anon_rc, 0);
+  EXPECT_NE(anon.find("UNAUTHENTICATED"), std::string::npos) << anon;
+}
+
 }  // namespace
 }  // namespace tasker::e2e

@@ -2,6 +2,9 @@
 // its stubs generated at load time from proto/tasker/v1 by @grpc/proto-loader.
 //
 //   NODE_PATH=/opt/tasker-npm/node_modules node task_client.js 127.0.0.1:PORT PROTO_ROOT
+// Against a secured deployment: TASKER_TOKEN (sent as "authorization: Bearer
+// <token>" on every call) and TLS from TASKER_TLS_CA, with TASKER_TLS_CERT
+// and TASKER_TLS_KEY where client certificates are required.
 // Prints one JSON line: {"version":..., "events":[statuses...], "result":...}.
 'use strict';
 const grpc = require('@grpc/grpc-js');
@@ -13,7 +16,22 @@ const definition = loader.loadSync('proto/tasker/v1/task_service.proto', {
   keepCase: false, longs: Number, enums: String, defaults: false, oneofs: true,
 });
 const tasker = grpc.loadPackageDefinition(definition).tasker.v1;
-const client = new tasker.TaskService(target, grpc.credentials.createInsecure());
+const fs = require('fs');
+const env = process.env;
+let credentials = grpc.credentials.createInsecure();
+if (env.TASKER_TLS_CA) {
+  const read = (name) => (env[name] ? fs.readFileSync(env[name]) : null);
+  credentials = grpc.credentials.createSsl(read('TASKER_TLS_CA'), read('TASKER_TLS_KEY'), read('TASKER_TLS_CERT'));
+  if (env.TASKER_TOKEN) {
+    credentials = grpc.credentials.combineChannelCredentials(credentials,
+        grpc.credentials.createFromMetadataGenerator((_, done) => {
+          const metadata = new grpc.Metadata();
+          metadata.add('authorization', `Bearer ${env.TASKER_TOKEN}`);
+          done(null, metadata);
+        }));
+  }
+}
+const client = new tasker.TaskService(target, credentials);
 
 // Payloads are JSON text (input_json, result_json): key order kept.
 const call = (method, request) => new Promise((resolve, reject) =>
@@ -23,6 +41,7 @@ const call = (method, request) => new Promise((resolve, reject) =>
   const fn = await call('publishTask', {
     identifier: 'from-node',
     code: "const r = await __callHostTool__('admin-debug', 'echo', {lang: input.lang}); return {hello: r.lang, z: 1, a: -0.5e1};",
+    metadataJson: JSON.stringify({permissions: ['admin-debug:echo']}),
   });
   const submitted = await call('submitRun', {taskIdentifier: 'from-node', inputJson: JSON.stringify({lang: 'node'})});
   const events = [];
