@@ -41,6 +41,16 @@ class KeystoreProvider : public Provider {
     if (absl::Status allowed = context.grants->CheckKeystore(write, ns); !allowed.ok()) {
       return Denied(context, allowed);
     }
+    // The operator's switch, per namespace: only namespaces marked
+    // task-readable (SetNamespacePolicy) face task code at all, whatever a
+    // function was granted ("*" included).
+    auto readable = Readable(ns);
+    if (!readable.ok()) return CallOutcome::Error("UNAVAILABLE", std::string(readable.status().message()), true);
+    if (!*readable) {
+      return Denied(context, absl::PermissionDeniedError(absl::StrCat(
+                                 "namespace '", ns,
+                                 "' is not task-readable (an operator marks it so with SetNamespacePolicy)")));
+    }
     grpc::Status status;
     Json result;
     if (method == "get") {
@@ -91,6 +101,17 @@ class KeystoreProvider : public Provider {
     auto context = MakeWaitingContext(absl::Seconds(10));
     context->AddMetadata(keystore::kOnBehalfOfHeader, call.caller);
     return context;
+  }
+
+  absl::StatusOr<bool> Readable(const std::string& ns) {
+    v1::ListNamespacesResponse response;
+    auto context = MakeWaitingContext(absl::Seconds(10));
+    grpc::Status status = stub_->ListNamespaces(context.get(), v1::ListNamespacesRequest(), &response);
+    if (!status.ok()) return absl::UnavailableError(status.error_message());
+    for (const auto& p : response.namespaces()) {
+      if (p.namespace_() == ns) return p.task_readable();
+    }
+    return false;
   }
 
   std::unique_ptr<v1::Keystore::Stub> stub_;

@@ -1,7 +1,8 @@
 // The `keystore` provider: task code reads keys in the namespaces its
 // function was granted (keystore:read:<ns>) and writes only where granted
-// (keystore:write:<ns>). The namespace holding the providers' own
-// credentials is out of reach whatever the grants (even "*").
+// (keystore:write:<ns>), and only in namespaces the operator marked
+// task-readable. The namespace holding the providers' own credentials is out
+// of reach whatever the grants (even "*").
 #ifndef TASKER_SERVICES_PROXY_KEYSTORE_PROVIDER_H_
 #define TASKER_SERVICES_PROXY_KEYSTORE_PROVIDER_H_
 

@@ -84,6 +84,18 @@ class SecurityTest : public ::testing::Test {
     return config;
   }
 
+  // Marks a namespace task-readable, as the operator.
+  void AdminExpose(const std::string& ns) {
+    auto stub = v1::Keystore::NewStub(*MakeChannel(As("keystore", "admin")));
+    v1::SetNamespacePolicyRequest request;
+    request.set_namespace_(ns);
+    request.set_task_readable(true);
+    v1::NamespacePolicy response;
+    auto context = MakeContext(absl::Seconds(10));
+    grpc::Status status = stub->SetNamespacePolicy(context.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
   // Sets a key as the operator.
   void AdminSetKey(const std::string& ns, const std::string& key, const std::string& value) {
     auto stub = v1::Keystore::NewStub(*MakeChannel(As("keystore", "admin")));
@@ -215,8 +227,10 @@ TEST_F(SecurityTest, PublicRpcsNeedAClientOrAdminToken) {
 }
 
 TEST_F(SecurityTest, ATaskReachesOnlyWhatItsFunctionWasGranted) {
+  AdminExpose("app");
   AdminSetKey("app", "greeting", "hello-app-value-7d1e");
   AdminSetKey("app", "counter", "1");
+  AdminSetKey("hidden", "k", "not-for-tasks");
   // Each attempt is caught and reported, so one run shows them all.
   const std::string code = R"(
     const attempt = async (service, method, args) => {
@@ -233,6 +247,7 @@ TEST_F(SecurityTest, ATaskReachesOnlyWhatItsFunctionWasGranted) {
       readGranted: await attempt('keystore', 'get', {namespace: 'app', key: 'greeting'}),
       readSecrets: await attempt('keystore', 'get', {namespace: 'global', key: 'GAPI_KEY'}),
       write: await attempt('keystore', 'set', {namespace: 'app', key: 'counter', value: '999'}),
+      notExposed: await attempt('keystore', 'get', {namespace: 'hidden', key: 'k'}),
       tasksTable: await attempt('database', 'select', {table: 'task_runs'}),
       oldRunViews: await attempt('database', 'taskRuns.list', {}),
       debug: await attempt('admin-debug', 'echo', {x: 1}),
@@ -241,6 +256,7 @@ TEST_F(SecurityTest, ATaskReachesOnlyWhatItsFunctionWasGranted) {
   const v1::TaskRun run =
       Run("reach", code,
           R"(["gapi:admin.users.list", "gapi:gmail.* as subject=*@example.com", "keystore:read:app",)"
+          R"( "keystore:read:hidden",)"
           R"( "database:select"])");
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message();
   const nlohmann::json r = Parse(run.result_json());
@@ -256,6 +272,7 @@ TEST_F(SecurityTest, ATaskReachesOnlyWhatItsFunctionWasGranted) {
   EXPECT_EQ(r["readGranted"]["ok"], "hello-app-value-7d1e");
   denied("readSecrets", "holds the providers' credentials");
   denied("write", "missing permission 'keystore:write:app'");
+  denied("notExposed", "namespace 'hidden' is not task-readable");
   EXPECT_NE(r["tasksTable"].value("message", std::string()).find("task_runs"), std::string::npos)
       << r["tasksTable"];
   EXPECT_FALSE(r["tasksTable"].contains("ok"));
@@ -282,6 +299,7 @@ TEST_F(SecurityTest, ATaskReachesOnlyWhatItsFunctionWasGranted) {
 }
 
 TEST_F(SecurityTest, WritesNeedAWriteGrantAndUndeclaredFunctionsReachNothing) {
+  AdminExpose("scratch");
   const v1::TaskRun writer = Run("writer", R"(
     await __callHostTool__('keystore', 'set', {namespace: 'scratch', key: 'k', value: 'written-by-task'});
     return await __callHostTool__('keystore', 'get', {namespace: 'scratch', key: 'k'});
@@ -325,6 +343,7 @@ TEST_F(SecurityTest, NoSecretReachesALogOrAResponse) {
     console.log('got', users.users.length, 'users');
     return {users: users.users.length, secretLength: secret.length};
   )";
+  AdminExpose("app");
   AdminSetKey("app", "api", "sk-live-SEEDED-SECRET-3c9a7f");
   const v1::TaskRun run = Run("secrets", code, R"(["gapi:admin.users.list", "keystore:read:app"])");
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message();
