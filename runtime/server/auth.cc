@@ -14,7 +14,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpc/grpc_security.h"
-#include "openssl/crypto.h"
 #include "openssl/sha.h"
 #include "runtime/common/log.h"
 
@@ -73,12 +72,13 @@ void ProcessMetadata(void* state, grpc_auth_context* context, const grpc_metadat
     Done(cb, user_data, GRPC_STATUS_OK, "");
     return;
   }
-  auto identity = s->authenticator->Authenticate(authorization);
-  if (!identity.ok()) {
-    Done(cb, user_data, GRPC_STATUS_UNAUTHENTICATED, std::string(identity.status().message()));
-    return;
-  }
   if (!allowed.has_value()) {
+    // Who asks still decides between UNAUTHENTICATED and PERMISSION_DENIED.
+    auto identity = s->authenticator->Authenticate(authorization);
+    if (!identity.ok()) {
+      Done(cb, user_data, GRPC_STATUS_UNAUTHENTICATED, std::string(identity.status().message()));
+      return;
+    }
     LogWarning("audit", {{"event", "permission_denied"},
                          {"identity", identity->name},
                          {"method", std::string(path)},
@@ -87,14 +87,11 @@ void ProcessMetadata(void* state, grpc_auth_context* context, const grpc_metadat
          absl::StrCat(path, ": not served to any caller on this port"));
     return;
   }
-  if (!allowed->Intersects(identity->roles)) {
-    LogWarning("audit", {{"event", "permission_denied"},
-                         {"identity", identity->name},
-                         {"method", std::string(path)},
-                         {"required", allowed->ToString(" or ")}});
-    Done(cb, user_data, GRPC_STATUS_PERMISSION_DENIED,
-         absl::StrCat(path, " requires the role ", allowed->ToString(" or "), "; '", identity->name, "' has ",
-                      identity->roles.empty() ? std::string("no role") : identity->roles.ToString(", ")));
+  auto identity = s->authenticator->Authorize(authorization, *allowed, path);
+  if (!identity.ok()) {
+    // absl and gRPC share the status code numbers.
+    Done(cb, user_data, static_cast<grpc_status_code>(identity.status().code()),
+         std::string(identity.status().message()));
     return;
   }
   grpc_auth_context_add_cstring_property(context, kIdentityProperty, identity->name.c_str());
@@ -168,6 +165,12 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown role '", name, "' (roles: client, admin, executor, processor, proxy, keystore)"));
+}
+
+Roles Roles::All() {
+  Roles all;
+  for (Role role : kAllRoles) all.Add(role);
+  return all;
 }
 
 std::string Roles::ToString(absl::string_view separator) const {
@@ -327,7 +330,8 @@ absl::StatusOr<Identity> Authenticator::Authorize(absl::string_view authorizatio
                          {"method", std::string(what)},
                          {"required", allowed.ToString(" or ")}});
     return absl::PermissionDeniedError(absl::StrCat(what, " requires the role ", allowed.ToString(" or "), "; '",
-                                                    identity->name, "' has ", identity->roles.ToString(", ")));
+                                                    identity->name, "' has ",
+                                                    identity->roles.empty() ? "no role" : identity->roles.ToString(", ")));
   }
   return identity;
 }
@@ -359,15 +363,6 @@ std::string CallerOf(const grpc::ServerContext& context) {
     if (!values.empty()) return std::string(values[0].data(), values[0].size());
   }
   return "anonymous";
-}
-
-bool BearerTokenMatches(absl::string_view header, absl::string_view token) {
-  constexpr absl::string_view kBearer = "Bearer ";
-  if (token.empty()) return false;
-  if (header.size() != kBearer.size() + token.size()) return false;
-  if (!absl::StartsWithIgnoreCase(header, kBearer)) return false;
-  header.remove_prefix(kBearer.size());
-  return CRYPTO_memcmp(header.data(), token.data(), token.size()) == 0;
 }
 
 }  // namespace tasker

@@ -57,11 +57,7 @@ class Roles {
   Roles(std::initializer_list<Role> roles) {
     for (Role r : roles) bits_ |= static_cast<uint32_t>(r);
   }
-  static Roles All() {
-    Roles r;
-    r.bits_ = 0x3f;
-    return r;
-  }
+  static Roles All();
   bool Has(Role role) const { return (bits_ & static_cast<uint32_t>(role)) != 0; }
   bool Intersects(Roles other) const { return (bits_ & other.bits_) != 0; }
   bool empty() const { return bits_ == 0; }
@@ -171,9 +167,6 @@ std::shared_ptr<grpc::ServerCredentials> SecureServerCredentials(std::shared_ptr
 // The caller's identity name inside a handler ("dev" in insecure dev mode;
 // "anonymous" for unauthenticated health calls).
 std::string CallerOf(const grpc::ServerContext& context);
-
-// Constant-time comparison of the presented header against "Bearer <token>".
-bool BearerTokenMatches(absl::string_view header, absl::string_view token);
 
 }  // namespace tasker
 

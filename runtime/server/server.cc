@@ -78,7 +78,7 @@ void ServerRunner::AddService(grpc::Service* service, const std::string& name, R
 }
 
 void ServerRunner::RestrictMethod(const std::string& service, const std::string& method, Roles roles) {
-  method_rules_.push_back({service + "/" + method, roles});
+  method_rules_.push_back({service, method, roles});
 }
 
 std::vector<grpc::Server*> ServerRunner::AllServers() const {
@@ -117,15 +117,12 @@ absl::Status ServerRunner::Start() {
   auto build = [&](const std::string& address, bool public_port, int* port) -> std::unique_ptr<grpc::Server> {
     auto policy = std::make_shared<AccessPolicy>();
     grpc::ServerBuilder builder;
-    for (const Registered& r : services_) {
+    for (const ServedService& r : services_) {
       if (split && r.is_public != public_port) continue;
       policy->AllowService(r.name, r.roles);
       builder.RegisterService(r.service);
     }
-    for (const auto& [method, roles] : method_rules_) {
-      const size_t slash = method.find('/');
-      policy->AllowMethod(method.substr(0, slash), method.substr(slash + 1), roles);
-    }
+    for (const MethodRule& rule : method_rules_) policy->AllowMethod(rule.service, rule.method, rule.roles);
     builder.AddListeningPort(address, SecureServerCredentials(config_.authenticator, policy, config_.tls), port);
     // Without this, gRPC binds with SO_REUSEPORT and a second server on the
     // same port would silently share it.

@@ -54,6 +54,20 @@ struct ServerConfig {
   int max_message_bytes = 128 * 1024 * 1024;
 };
 
+// A service a server serves and the roles that may call it (public ones go
+// to the public port when there is one); a method rule narrows one method.
+struct ServedService {
+  grpc::Service* service;
+  std::string name;  // full name: Generated::service_full_name()
+  Roles roles;
+  bool is_public = false;
+};
+struct MethodRule {
+  std::string service;
+  std::string method;
+  Roles roles;
+};
+
 // The health service name that reports only whether the process is up.
 inline constexpr char kLivenessService[] = "liveness";
 
@@ -103,18 +117,12 @@ class ServerRunner {
   absl::Status Serve();
 
  private:
-  struct Registered {
-    grpc::Service* service;
-    std::string name;
-    Roles roles;
-    bool is_public;
-  };
   // Every running server (internal, public, health): health follows on all.
   std::vector<grpc::Server*> AllServers() const;
 
   ServerConfig config_;
-  std::vector<Registered> services_;
-  std::vector<std::pair<std::string, Roles>> method_rules_;
+  std::vector<ServedService> services_;
+  std::vector<MethodRule> method_rules_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> health_server_;

@@ -94,21 +94,11 @@ class ServiceContext {
  private:
   friend int ServiceMain(int, char**, const std::string&,
                          const std::function<absl::Status(ServiceContext&)>&);
-  struct Served {
-    grpc::Service* service;
-    std::string name;
-    Roles roles;
-    bool is_public;
-  };
-  struct MethodRule {
-    std::string service, method;
-    Roles roles;
-  };
   ServerConfig config_;
   ClientConfig client_;
   int port_ = 0;
   std::vector<std::shared_ptr<void>> owned_;
-  std::vector<Served> services_;
+  std::vector<ServedService> services_;
   std::vector<MethodRule> method_rules_;
   std::vector<std::function<absl::Status()>> on_start_;
   std::vector<std::function<void()>> on_stop_;

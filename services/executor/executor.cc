@@ -214,11 +214,6 @@ absl::StatusOr<std::string> Executor::Code(const std::string& identifier, int64_
   return function->code();
 }
 
-absl::StatusOr<std::vector<std::string>> Executor::Permissions(const std::string& identifier, int64_t version) {
-  ASSIGN_OR_RETURN(auto function, Function(identifier, version));
-  return std::vector<std::string>(function->permissions().begin(), function->permissions().end());
-}
-
 int Executor::PickWorker() {
   // The live workers are all but the last (the checkpointer); the one with
   // the fewest runs gets the next.
@@ -567,16 +562,19 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       run->pending_logs.clear();
       std::vector<v1::StackRun> calls(recorded_calls->calls().begin(), recorded_calls->calls().end());
       // Whom the calls are for: this run's function version and its grants.
-      auto permissions = Permissions(run->task_identifier, run->task_version);
+      auto function = Function(run->task_identifier, run->task_version);
       for (auto& call : calls) {
         run->outstanding.insert(call.call_id());
         auto* caller = call.mutable_caller();
         caller->set_task_run_id(call.task_run_id());
         caller->set_task_identifier(run->task_identifier);
         caller->set_task_version(run->task_version);
-        if (permissions.ok()) *caller->mutable_permissions() = {permissions->begin(), permissions->end()};
+        if (function.ok()) *caller->mutable_permissions() = (*function)->permissions();
       }
-      notifier_->DispatchCalls(calls);
+      // Without the grants, a processor would refuse the calls as undeclared:
+      // they are left to their dispatch lease instead, and a processor's claim
+      // then reads the grants from storage.
+      if (function.ok()) notifier_->DispatchCalls(calls);
       return;
     }
   }

@@ -159,10 +159,10 @@ class Executor {
  private:
   using RunPtr = std::shared_ptr<WarmRun>;
 
+  // A version's code and grants (TaskFunction.permissions, for the calls it
+  // makes), cached: versions are immutable.
   absl::StatusOr<std::shared_ptr<const v1::TaskFunction>> Function(const std::string& identifier, int64_t version);
   absl::StatusOr<std::string> Code(const std::string& identifier, int64_t version);
-  // The grants of a version (TaskFunction.permissions), for the calls it makes.
-  absl::StatusOr<std::vector<std::string>> Permissions(const std::string& identifier, int64_t version);
   void Sweep();
   int PickWorker();
   absl::StatusOr<js::v1::Response> CallWorker(int worker, js::v1::Request request);

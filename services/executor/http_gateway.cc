@@ -1,7 +1,6 @@
 #include "services/executor/http_gateway.h"
 
 #include <httplib.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>

@@ -1,7 +1,5 @@
 #include "services/keystore/keystore_service.h"
 
-#include <openssl/crypto.h>
-
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status.h"
 #include "runtime/server/auth.h"

@@ -147,15 +147,6 @@ absl::StatusOr<std::string> GoogleProvider::AccessToken(const std::string& subje
 CallOutcome GoogleProvider::Get(const std::string& url, const std::string& subject,
                                 const std::vector<std::string>& scopes, const CallContext& context,
                                 const std::string& method, const std::string& body) {
-  // Acting as another user of the domain needs a grant naming that user
-  // (the configured admin comes with the method's grant).
-  if (context.grants == nullptr) return Denied(context, absl::PermissionDeniedError("no grants on the call"));
-  auto admin = secrets_->Get(config_.secrets_namespace, "GAPI_ADMIN_EMAIL");
-  if (absl::Status allowed =
-          context.grants->CheckSubject(context.service, context.method, subject, admin.ok() ? *admin : "");
-      !allowed.ok()) {
-    return Denied(context, allowed);
-  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     CallOutcome failure;
     auto token = AccessToken(subject, scopes, &failure);
@@ -190,12 +181,23 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
   std::string admin;
   auto email = secrets_->Get(config_.secrets_namespace, "GAPI_ADMIN_EMAIL");
   if (email.ok()) admin = *email;
+  // Every request goes through here: acting as another user of the domain
+  // needs a grant naming that user (the admin comes with the method's grant).
+  auto get = [&](const std::string& url, const std::string& subject, const std::vector<std::string>& scopes,
+                 const std::string& http_method = "GET", const std::string& body = "") -> CallOutcome {
+    if (context.grants == nullptr) return Denied(context, absl::PermissionDeniedError("no grants on the call"));
+    if (absl::Status allowed = context.grants->CheckSubject(context.service, context.method, subject, admin);
+        !allowed.ok()) {
+      return Denied(context, allowed);
+    }
+    return Get(url, subject, scopes, context, http_method, body);
+  };
   const std::string& dir = config_.google_directory_base_url;
   const std::string& gmail = config_.google_gmail_base_url;
   if (method == "admin.domains.list") {
     ASSIGN_OR_RETURN(const std::string customer, ScalarArg(args, "customer", "my_customer"));
-    return Get(absl::StrCat(dir, "/admin/directory/v1/customer/", UrlEncode(customer), "/domains"), admin,
-               {kDomainScope}, context);
+    return get(absl::StrCat(dir, "/admin/directory/v1/customer/", UrlEncode(customer), "/domains"), admin,
+               {kDomainScope});
   }
   if (method == "admin.users.list") {
     if (!args.contains("domain") && !args.contains("customer")) {
@@ -204,7 +206,7 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
     ASSIGN_OR_RETURN(const std::string query,
                      Query(args, {{"domain", "domain"}, {"customer", "customer"}, {"maxResults", "maxResults"},
                                   {"pageToken", "pageToken"}, {"query", "query"}, {"orderBy", "orderBy"}}));
-    return Get(absl::StrCat(dir, "/admin/directory/v1/users", query), admin, {kUserScope}, context);
+    return get(absl::StrCat(dir, "/admin/directory/v1/users", query), admin, {kUserScope});
   }
   if (method == "gmail.users.messages.list" || method == "gmail.users.messages.get") {
     ASSIGN_OR_RETURN(const std::string user, ScalarArg(args, "userId", "me"));
@@ -213,15 +215,15 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
     if (method == "gmail.users.messages.list") {
       ASSIGN_OR_RETURN(const std::string query, Query(args, {{"q", "q"}, {"maxResults", "maxResults"},
                                                              {"pageToken", "pageToken"}, {"labelIds", "labelIds"}}));
-      return Get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages", query), subject,
-                 {kGmailScope}, context);
+      return get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages", query), subject,
+                 {kGmailScope});
     }
     ASSIGN_OR_RETURN(const std::string id, ScalarArg(args, "id"));
     if (id.empty()) return absl::InvalidArgumentError("args.id: the message id is required");
     ASSIGN_OR_RETURN(const std::string query,
                      Query(args, {{"format", "format"}, {"metadataHeaders", "metadataHeaders"}}));
-    return Get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages/", UrlEncode(id), query),
-               subject, {kGmailScope}, context);
+    return get(absl::StrCat(gmail, "/gmail/v1/users/", UrlEncode(user), "/messages/", UrlEncode(id), query),
+               subject, {kGmailScope});
   }
   if (method == "request") {
     // Any other Google REST method: {httpMethod, baseUrl?, path, query, body, scopes, subject}.
@@ -252,7 +254,7 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
     ASSIGN_OR_RETURN(const std::string http_method, StringArg(args, "httpMethod", "GET"));
     ASSIGN_OR_RETURN(const std::string subject, StringArg(args, "subject", admin));
     const std::string body = args.contains("body") && !args["body"].is_null() ? args["body"].dump() : "";
-    return Get(absl::StrCat(base, path, query), subject, scopes, context, http_method, body);
+    return get(absl::StrCat(base, path, query), subject, scopes, http_method, body);
   }
   return absl::InvalidArgumentError(absl::StrCat("method: gapi has no method '", method, "'; supported: ",
                                                  absl::StrJoin(methods(), ", ")));

@@ -7,11 +7,17 @@
 namespace tasker::e2e {
 namespace {
 
+// The directory the .proto files' import paths start from (in runfiles).
+std::string ProtoRoot() {
+  constexpr absl::string_view kProto = "proto/tasker/v1/task_service.proto";
+  const std::string path = testing::Runfile(std::string(kProto));
+  return path.substr(0, path.size() - kProto.size());
+}
+
 TEST(ClientsTest, NodeClientPublishesSubmitsAndWatches) {
   auto stack = Stack::Start({});
   ASSERT_TRUE(stack.ok()) << stack.status();
-  const std::string root = testing::Runfile("proto/tasker/v1/task_service.proto");
-  const std::string proto_root = root.substr(0, root.size() - std::string("proto/tasker/v1/task_service.proto").size());
+  const std::string proto_root = ProtoRoot();
   auto [rc, output] = testing::RunCommand(absl::StrCat(
       "NODE_PATH=/opt/tasker-npm/node_modules /usr/bin/node ", testing::Runfile("tests/clients/task_client.js"), " ",
       (*stack)->executor_target(), " ", proto_root));
@@ -34,8 +40,7 @@ TEST(ClientsTest, NodeClientWithATokenOverMutualTls) {
   options.mtls = true;
   auto stack = Stack::Start(options);
   ASSERT_TRUE(stack.ok()) << stack.status();
-  const std::string root = testing::Runfile("proto/tasker/v1/task_service.proto");
-  const std::string proto_root = root.substr(0, root.size() - std::string("proto/tasker/v1/task_service.proto").size());
+  const std::string proto_root = ProtoRoot();
   const std::string pki = (*stack)->dir();
   const std::string node = absl::StrCat(
       "NODE_NO_WARNINGS=1 NODE_PATH=/opt/tasker-npm/node_modules TASKER_TLS_CA=", pki, "/ca.crt TASKER_TLS_CERT=", pki,

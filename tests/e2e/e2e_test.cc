@@ -2,13 +2,10 @@
 #include <sqlite3.h>
 
 #include <atomic>
-#include <future>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/empty.pb.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "runtime/client/channel.h"
@@ -26,24 +23,6 @@ nlohmann::json ResultOf(const v1::TaskRun& run) {
   EXPECT_FALSE(result.is_discarded()) << run.result_json();
   return result.is_discarded() ? nlohmann::json(nullptr) : result;
 }
-
-// The status of `method` ("/tasker.v1.Storage/GetTaskRun") on `target`, called
-// by name with an empty request: the token is checked before any method runs.
-grpc::StatusCode CallByName(const std::string& target, const std::string& method, const std::string& token) {
-  auto channel = MakeChannel({.target = target, .auth_token = token});
-  if (!channel.ok()) {
-    ADD_FAILURE() << channel.status();
-    return grpc::StatusCode::UNKNOWN;
-  }
-  grpc::TemplatedGenericStub<google::protobuf::Empty, google::protobuf::Empty> stub(*channel);
-  google::protobuf::Empty request, response;
-  auto context = MakeContext(absl::Seconds(5));
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request, &response,
-                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
-  return done.get_future().get().error_code();
-}
-
 
 class EndToEndTest : public ::testing::TestWithParam<std::string> {
  protected:

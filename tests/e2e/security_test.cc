@@ -79,9 +79,7 @@ class SecurityTest : public ::testing::Test {
   }
 
   ClientConfig As(const std::string& component, const std::string& identity) {
-    ClientConfig config = stack_->ClientFor(stack_->target(component));
-    config.auth_token = stack_->token(identity);
-    return config;
+    return stack_->ClientFor(stack_->target(component), identity);
   }
 
   // Marks a namespace task-readable, as the operator.
@@ -417,15 +415,14 @@ TEST(SecurityMtlsTest, TheWholeStackOverMutualTlsAndStrangersAreRefused) {
     ClientConfig plaintext{.target = target, .auth_token = (*stack)->token("admin")};
     ClientConfig no_cert{.target = target, .auth_token = (*stack)->token("admin"), .tls = {.ca = ours.tls.ca}};
     ClientConfig rogue = no_cert;
-    rogue.tls.cert_chain = testing::ReadWholeFile(pki_dir + "/rogue.crt");
-    rogue.tls.private_key = testing::ReadWholeFile(pki_dir + "/rogue.key");
+    rogue.tls.cert_chain = testing::ReadFileOrEmpty(pki_dir + "/rogue.crt");
+    rogue.tls.private_key = testing::ReadFileOrEmpty(pki_dir + "/rogue.key");
     for (const ClientConfig* config : {&plaintext, &no_cert, &rogue}) {
       EXPECT_EQ(CallByName(*config, "/grpc.health.v1.Health/Check").error_code(), grpc::StatusCode::UNAVAILABLE)
           << component;
     }
     // Our certificate with the admin's token: through the handshake.
-    ClientConfig admin = (*stack)->ClientFor(target);
-    admin.auth_token = (*stack)->token("admin");
+    const ClientConfig admin = (*stack)->ClientFor(target, "admin");
     EXPECT_NE(CallByName(admin, "/grpc.health.v1.Health/Check").error_code(), grpc::StatusCode::UNAVAILABLE)
         << component;
   }

@@ -147,9 +147,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
     RETURN_IF_ERROR(stack->StartComponent(name));
   }
   // Seed the service account into the keystore, as an operator would.
-  ClientConfig admin = stack->ClientFor(keystore);
-  admin.auth_token = stack->token("admin");
-  auto ks = v1::Keystore::NewStub(*MakeChannel(admin));
+  auto ks = v1::Keystore::NewStub(*MakeChannel(stack->ClientFor(keystore, "admin")));
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"GAPI_KEY", account.KeyJson(stack->google_->token_url())}, {"GAPI_ADMIN_EMAIL", "admin@example.com"}}) {
     auto context = MakeContext(absl::Seconds(10));
@@ -161,9 +159,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
     grpc::Status status = ks->SetKey(context.get(), request, &response);
     if (!status.ok()) return absl::InternalError("seeding the keystore failed: " + status.error_message());
   }
-  ClientConfig client = stack->ClientFor(c["executor0"].running.target);
-  client.auth_token = stack->token("client");
-  stack->api_ = v1::TaskService::NewStub(*MakeChannel(client));
+  stack->api_ = v1::TaskService::NewStub(*MakeChannel(stack->ClientFor(c["executor0"].running.target, "client")));
   return stack;
 }
 
@@ -179,11 +175,8 @@ std::string Stack::token(const std::string& identity) const {
   return it == tokens_.end() ? "" : it->second;
 }
 
-ClientConfig Stack::ClientFor(const std::string& target) const {
-  ClientConfig config;
-  config.target = target;
-  config.tls = tls_;
-  return config;
+ClientConfig Stack::ClientFor(const std::string& target, const std::string& identity) const {
+  return ClientConfig{.target = target, .auth_token = token(identity), .tls = tls_};
 }
 
 absl::Status Stack::SetUpSecurity() {
@@ -202,9 +195,9 @@ absl::Status Stack::SetUpSecurity() {
     tls_cert_ = pki.cert;
     tls_key_ = pki.key;
     tls_ca_ = pki.ca_cert;
-    tls_ = ClientTls{.ca = testing::ReadWholeFile(pki.ca_cert),
-                     .cert_chain = testing::ReadWholeFile(pki.cert),
-                     .private_key = testing::ReadWholeFile(pki.key)};
+    tls_ = ClientTls{.ca = testing::ReadFileOrEmpty(pki.ca_cert),
+                     .cert_chain = testing::ReadFileOrEmpty(pki.cert),
+                     .private_key = testing::ReadFileOrEmpty(pki.key)};
   }
   return absl::OkStatus();
 }

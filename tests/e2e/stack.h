@@ -71,8 +71,9 @@ class Stack {
   // Secure stacks: the token of an identity ("client", "admin", "executor",
   // "processor", "proxy", "keystore"); "" otherwise.
   std::string token(const std::string& identity) const;
-  // How a client reaches this stack (TLS when mtls; no token).
-  ClientConfig ClientFor(const std::string& target) const;
+  // How a client reaches `target` in this stack: TLS when mtls, and the
+  // token of `identity` (none when empty).
+  ClientConfig ClientFor(const std::string& target, const std::string& identity = "") const;
   const std::string& dir() const { return dir_; }
   // The application database's file (SQLite).
   std::string app_database_path() const { return dir_ + "/app.db"; }

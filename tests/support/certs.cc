@@ -1,7 +1,6 @@
 #include "tests/support/certs.h"
 
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/process.h"
@@ -48,13 +47,6 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir) {
                  .key = dir + "/tasker.key",
                  .rogue_cert = dir + "/rogue.crt",
                  .rogue_key = dir + "/rogue.key"};
-}
-
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 }  // namespace tasker::testing

@@ -23,9 +23,6 @@ struct TestPki {
 // Writes the files under `dir`. INTERNAL with openssl's output on failure.
 absl::StatusOr<TestPki> MakeTestPki(const std::string& dir);
 
-// A whole file's contents ("" when unreadable).
-std::string ReadWholeFile(const std::string& path);
-
 }  // namespace tasker::testing
 
 #endif  // TASKER_TESTS_SUPPORT_CERTS_H_

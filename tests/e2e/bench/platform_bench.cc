@@ -134,9 +134,7 @@ absl::StatusOr<std::pair<double, double>> ColdResume(StackOptions options) {
     if (auto done = Completed((*stack)->Wait(id, absl::Seconds(300))); !done.ok()) return done;
   }
   // The executor's stats are an operator's (role admin) to read.
-  ClientConfig admin = (*stack)->ClientFor((*stack)->executor_target());
-  admin.auth_token = (*stack)->token("admin");
-  auto channel = MakeChannel(admin);
+  auto channel = MakeChannel((*stack)->ClientFor((*stack)->executor_target(), "admin"));
   if (!channel.ok()) return channel.status();
   auto stub = tasker::v1::Executor::NewStub(*channel);
   auto context = MakeContext(absl::Seconds(10));
