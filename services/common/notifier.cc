@@ -54,7 +54,16 @@ void Notifier::DispatchCalls(const std::vector<v1::StackRun>& calls) {
   bool dropped = false;
   auto request = dispatch_lanes_[at]->Push(
       [&](v1::NotifyCallsRequest* r) {
-        for (const auto& call : calls) *r->add_calls() = call;
+        for (const auto& call : calls) {
+          if (call.status() == v1::STACK_RUN_STATUS_PENDING) {
+            // A delayed call (durable timer): to be claimed when due.
+            auto* scheduled = r->add_scheduled();
+            scheduled->set_stack_run_id(call.id());
+            *scheduled->mutable_at() = call.next_attempt_at();
+          } else {
+            *r->add_calls() = call;
+          }
+        }
       },
       static_cast<int>(calls.size()), options_.max_queued, &dropped);
   if (dropped) dropped_ += static_cast<int64_t>(calls.size());

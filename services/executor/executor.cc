@@ -11,6 +11,7 @@
 #include "runtime/common/status.h"
 #include "runtime/js/replay.h"
 #include "runtime/js/worker_protocol.h"
+#include "services/common/timers.h"
 #include "services/executor/warm_run.h"
 
 namespace tasker::services {
@@ -531,6 +532,11 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
           break;
         }
         c->set_args_json(call.args_json);
+        if (call.service == kTimerService) {
+          // setTimeout: recorded to fire when due; a malformed one is
+          // performed at once and fails with the reason.
+          if (auto delay = TimerDelayMs(call.method, call.args_json); delay.ok()) c->set_delay_ms(*delay);
+        }
       }
       if (!recorded.ok() || record.calls_size() < static_cast<int>(outcome.calls.size())) {
         Forget(run, true);

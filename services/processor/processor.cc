@@ -1,5 +1,7 @@
 #include "services/processor/processor.h"
 
+#include <nlohmann/json.hpp>
+
 #include <optional>
 #include <set>
 
@@ -9,6 +11,7 @@
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "services/common/timers.h"
 
 namespace tasker::services {
 
@@ -236,6 +239,21 @@ void Processor::PushStored(const std::string& call_id) {
   }
 }
 
+void Processor::PerformTimer(const v1::StackRun& call, v1::CallResponse* response) {
+  auto delay = TimerDelayMs(call.method(), call.args_json());
+  if (!delay.ok()) {
+    response->mutable_error()->set_code("INVALID_ARGUMENT");
+    response->mutable_error()->set_message(std::string(delay.status().message()));
+    return;
+  }
+  const absl::Time due =
+      absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(call.created_at())) +
+      absl::Milliseconds(*delay);
+  const nlohmann::json result = {{"ms", *delay},
+                                 {"lateMs", std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Now() - due))}};
+  response->set_result_json(result.dump());
+}
+
 absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
 
   v1::CallRequest request;
@@ -248,9 +266,16 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   request.set_task_run_id(call.task_run_id());
   *request.mutable_caller() = call.caller();
   v1::CallResponse response;
-  // A proxy that is restarting is waited for (within the deadline).
-  auto context = MakeWaitingContext(config_.call_timeout + absl::Seconds(5));
-  grpc::Status rpc = proxy_->Call(context.get(), request, &response);
+  grpc::Status rpc;
+  if (call.service() == kTimerService) {
+    // A durable timer: recorded to be claimed when due, so being performed
+    // is its firing. Nothing leaves the processor.
+    PerformTimer(call, &response);
+  } else {
+    // A proxy that is restarting is waited for (within the deadline).
+    auto context = MakeWaitingContext(config_.call_timeout + absl::Seconds(5));
+    rpc = proxy_->Call(context.get(), request, &response);
+  }
 
   v1::ErrorInfo error;
   bool ok = false;

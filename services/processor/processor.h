@@ -92,6 +92,8 @@ class Processor {
  private:
   void Sweep();
 
+  // A durable timer fires (services/common/timers.h).
+  void PerformTimer(const tasker::v1::StackRun& call, tasker::v1::CallResponse* response);
   // Performs a held call and records its outcome.
   absl::Status Perform(const tasker::v1::StackRun& call, int64_t token);
   // Whether the call is still ours to perform: renewed now when the lease

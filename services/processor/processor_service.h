@@ -2,6 +2,8 @@
 #ifndef TASKER_SERVICES_PROCESSOR_PROCESSOR_SERVICE_H_
 #define TASKER_SERVICES_PROCESSOR_PROCESSOR_SERVICE_H_
 
+#include <google/protobuf/util/time_util.h>
+
 #include "proto/tasker/v1/stack_processor.grpc.pb.h"
 #include "services/processor/processor.h"
 
@@ -19,7 +21,20 @@ class ProcessorService final : public v1::StackProcessor::Service {
                             "calls[" + std::to_string(i) + "]: id, fencing_token and lease_owner are required");
       }
     }
+    for (int i = 0; i < request->scheduled_size(); ++i) {
+      if (request->scheduled(i).stack_run_id().empty() || !request->scheduled(i).has_at()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "scheduled[" + std::to_string(i) + "]: stack_run_id and at are required");
+      }
+    }
     int accepted = 0;
+    for (const auto& s : request->scheduled()) {
+      accepted += processor_->Enqueue(
+                      s.stack_run_id(),
+                      absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(s.at())))
+                      ? 1
+                      : 0;
+    }
     for (const auto& id : request->stack_run_ids()) accepted += processor_->Enqueue(id) ? 1 : 0;
     for (const auto& call : request->calls()) accepted += processor_->Dispatch(call) ? 1 : 0;
     response->set_accepted(accepted);

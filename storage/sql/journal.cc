@@ -38,6 +38,10 @@ absl::Status SqlStore::ValidateHostCalls(const google::protobuf::RepeatedPtrFiel
     if (call.step() < 0) {
       return absl::InvalidArgumentError(absl::StrCat("calls[", i, "].step: must be >= 0"));
     }
+    if (call.delay_ms() < 0 || call.delay_ms() > kMaxCallDelayMs) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("calls[", i, "].delay_ms: must be within 0..", kMaxCallDelayMs, " (one year)"));
+    }
     RETURN_IF_ERROR(ValidPayload(call.args_json(), absl::StrCat("calls[", i, "].args_json"),
                                  options_.limits.max_payload_bytes));
     args_json->push_back(PayloadText(call.args_json()));
@@ -130,6 +134,9 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
     // inserted (RETURNING: no second read).
     for (int i = 0; i < request.calls_size(); ++i) {
       const auto& call = request.calls(i);
+      // A delayed call (a durable timer) waits PENDING for its time, leased
+      // to nobody: a processor claims it when it is due.
+      const bool delayed = call.delay_ms() > 0;
       ASSIGN_OR_RETURN(auto inserted,
                        tx.Query(absl::StrCat("INSERT INTO stack_runs (id, task_run_id, parent_id, kind, status, "
                                              "service, method, args, call_index, call_id, next_attempt_at, "
@@ -138,8 +145,11 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
                                              "?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
                                              kStackRunColumns),
                                 {NewId("sr_"), root.task_run_id(), root.id(), int64_t{v1::STACK_RUN_KIND_CALL},
-                                 status, call.service(), call.method(), args_json[i], int64_t{call.index()},
-                                 call.call_id(), now, owner, expires, token, token, int64_t{suspension},
+                                 delayed ? Param(int64_t{v1::STACK_RUN_STATUS_PENDING}) : status, call.service(),
+                                 call.method(), args_json[i], int64_t{call.index()}, call.call_id(),
+                                 now + call.delay_ms() * 1000, delayed ? Param(nullptr) : owner,
+                                 delayed ? Param(nullptr) : expires, delayed ? 0 : token, delayed ? 0 : token,
+                                 int64_t{suspension},
                                  int64_t{call.step()}, now, now}));
       if (inserted.empty()) return absl::InternalError("calls: the insert returned no row");
       ASSIGN_OR_RETURN(*out.add_calls(), ParseStackRun(inserted[0]));

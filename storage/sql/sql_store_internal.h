@@ -32,6 +32,8 @@ using sql::Tx;
 
 inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;
+// The longest a call may be delayed (a durable timer): one year.
+inline constexpr int64_t kMaxCallDelayMs = int64_t{366} * 24 * 3600 * 1000;
 
 inline constexpr char kStackRunColumns[] =
     "id, task_run_id, parent_id, kind, status, service, method, args, call_index, "
