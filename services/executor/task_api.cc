@@ -125,7 +125,7 @@ absl::StatusOr<v1::GetRunResponse> TaskApi::GetRun(const v1::GetRunRequest& requ
   v1::GetRunResponse out;
   ASSIGN_OR_RETURN(*out.mutable_run(), runs_->GetTaskRun(get));
   v1::ListStackRunsRequest list;
-  list.mutable_filter()->set_task_run_id(request.id());
+  list.mutable_filter()->set_task_run_id(out.run().id());  // the request may name it by number
   list.mutable_page()->set_limit(1000);
   while (true) {
     ASSIGN_OR_RETURN(auto page, runs_->ListStackRuns(list));
@@ -150,7 +150,16 @@ absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest
   return out;
 }
 
-absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request, const std::string& caller) {
+absl::StatusOr<std::string> TaskApi::RunIdOf(const std::string& id_or_number) {
+  if (id_or_number.empty() || id_or_number.find_first_not_of("0123456789") != std::string::npos) return id_or_number;
+  v1::GetTaskRunRequest get;
+  get.set_id(id_or_number);
+  ASSIGN_OR_RETURN(v1::TaskRun run, runs_->GetTaskRun(get));
+  return run.id();
+}
+
+absl::StatusOr<v1::TaskRun> TaskApi::Cancel(v1::CancelRunRequest request, const std::string& caller) {
+  ASSIGN_OR_RETURN(*request.mutable_id(), RunIdOf(request.id()));
   ASSIGN_OR_RETURN(v1::TaskRun run, runs_->CancelRun(request));
   LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run", run.id()}});
   executor_->events()->Changed(run.id(), &run);
@@ -161,13 +170,13 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
                             const std::function<bool(const v1::RunEvent&)>& emit,
                             const std::function<bool()>& cancelled) {
   v1::GetTaskRunRequest get;
-  get.set_id(request.id());
+  ASSIGN_OR_RETURN(*get.mutable_id(), RunIdOf(request.id()));
   int last_status = -1;
   int last_suspensions = -1;
   // The end of a run held warm here wakes the watcher at once; its progress
   // in between is polled once a second. Runs held elsewhere are polled,
   // backing off to 500 ms.
-  RunEvents::Watcher watcher(executor_->events(), request.id());
+  RunEvents::Watcher watcher(executor_->events(), get.id());
   absl::Duration poll = absl::Milliseconds(20);
   while (!cancelled()) {
     ASSIGN_OR_RETURN(auto run, runs_->GetTaskRun(get));
@@ -183,7 +192,7 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
       poll = absl::Milliseconds(20);
     }
     if (ended) return absl::OkStatus();
-    if (executor_->IsWarm(request.id())) {
+    if (executor_->IsWarm(get.id())) {
       watcher.Wait(absl::Seconds(1));
     } else if (!watcher.Wait(poll)) {
       poll = std::min(poll * 2, absl::Milliseconds(500));

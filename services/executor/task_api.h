@@ -51,13 +51,16 @@ class TaskApi {
   absl::StatusOr<v1::SubmitRunResponse> Submit(const v1::SubmitRunRequest& request);
   absl::StatusOr<v1::GetRunResponse> GetRun(const v1::GetRunRequest& request);
   absl::StatusOr<v1::ListRunsResponse> ListRuns(const v1::ListRunsRequest& request);
-  absl::StatusOr<v1::TaskRun> Cancel(const v1::CancelRunRequest& request, const std::string& caller);
+  // Runs are named by id or by number ("17") everywhere.
+  absl::StatusOr<v1::TaskRun> Cancel(v1::CancelRunRequest request, const std::string& caller);
   // Calls `emit` with the run at every status change until it ends or the
   // caller goes away (`emit` returns false, or `cancelled` returns true).
   absl::Status Watch(const v1::WatchRunRequest& request, const std::function<bool(const v1::RunEvent&)>& emit,
                      const std::function<bool()>& cancelled);
 
  private:
+  // The id of a run named by id or by number.
+  absl::StatusOr<std::string> RunIdOf(const std::string& id_or_number);
   storage::FunctionStore* functions_;
   storage::RunStore* runs_;
   Executor* executor_;

@@ -92,6 +92,7 @@ absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r) {
   if (!r.IsNull(21)) *s.mutable_completed_at() = Ts(r.Int(21));
   s.set_step(static_cast<int32_t>(r.Int(22)));
   s.set_reply_to(r.Str(23));
+  if (!r.IsNull(24)) s.set_number(r.Int(24));
   return s;
 }
 
@@ -112,6 +113,7 @@ absl::StatusOr<v1::TaskRun> ParseTaskRun(const Row& r) {
   *t.mutable_updated_at() = Ts(r.Int(11));
   if (!r.IsNull(12)) *t.mutable_suspended_at() = Ts(r.Int(12));
   if (!r.IsNull(13)) *t.mutable_completed_at() = Ts(r.Int(13));
+  if (!r.IsNull(14)) t.set_number(r.Int(14));
   return t;
 }
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/common/status.h"
@@ -35,7 +36,7 @@ absl::StatusOr<v1::SubmitRunResponse> SqlStore::SubmitRun(const v1::SubmitRunReq
     const std::string root_id = NewId("sr_");
     Param key = request.idempotency_key().empty() ? Param(nullptr) : Param(request.idempotency_key());
     ASSIGN_OR_RETURN(int64_t inserted,
-                     tx.Exec(absl::StrCat("INSERT INTO task_runs (", kTaskRunColumns,
+                     tx.Exec(absl::StrCat("INSERT INTO task_runs (", kTaskRunInsertColumns,
                                           ") VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, 0, ?, ?, NULL, "
                                           "NULL) ON CONFLICT (idempotency_key) DO NOTHING"),
                              {run_id, function.identifier(), function.version(),
@@ -101,11 +102,19 @@ absl::StatusOr<v1::TaskRun> SqlStore::GetTaskRun(const v1::GetTaskRunRequest& re
   RETURN_IF_ERROR(RequireId(request.id(), "id"));
   v1::TaskRun out;
   RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(out, LoadRun(tx, request.id()));
+    // A run is named by its id or by its number ("17").
+    int64_t number = 0;
+    if (absl::SimpleAtoi(request.id(), &number) && number > 0) {
+      ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT id FROM task_runs WHERE number = ?", {number}));
+      if (rows.empty()) return absl::NotFoundError(absl::StrCat("task run number ", number, " not found"));
+      ASSIGN_OR_RETURN(out, LoadRun(tx, rows[0].Str(0)));
+    } else {
+      ASSIGN_OR_RETURN(out, LoadRun(tx, request.id()));
+    }
     if (request.include_logs()) {
       ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT time, level, message FROM run_logs WHERE "
                                            "task_run_id = ? ORDER BY seq",
-                                           {request.id()}));
+                                           {out.id()}));
       for (const auto& r : rows) {
         auto* log = out.add_logs();
         *log->mutable_time() = Ts(r.Int(0));

@@ -38,11 +38,16 @@ inline constexpr int64_t kMaxCallDelayMs = int64_t{366} * 24 * 3600 * 1000;
 inline constexpr char kStackRunColumns[] =
     "id, task_run_id, parent_id, kind, status, service, method, args, call_index, "
     "call_id, result, error, attempt, next_attempt_at, lease_owner, lease_expires_at, "
-    "fencing_token, waiting, suspension, created_at, updated_at, completed_at, step, reply_to";
+    "fencing_token, waiting, suspension, created_at, updated_at, completed_at, step, reply_to, number";
 
-inline constexpr char kTaskRunColumns[] =
+// The columns an insert writes; `number` is assigned by the database
+// (a trigger on SQLite, a sequence on Postgres).
+inline constexpr char kTaskRunInsertColumns[] =
     "id, task_identifier, task_version, status, input, result, error, idempotency_key, "
     "root_stack_run_id, suspend_count, created_at, updated_at, suspended_at, completed_at";
+inline constexpr char kTaskRunColumns[] =
+    "id, task_identifier, task_version, status, input, result, error, idempotency_key, "
+    "root_stack_run_id, suspend_count, created_at, updated_at, suspended_at, completed_at, number";
 
 inline constexpr char kFunctionColumns[] =
     "identifier, version, code, metadata, code_sha256, created_at, permissions";

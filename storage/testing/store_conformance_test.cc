@@ -33,13 +33,15 @@ std::string Json(const std::string& text) { return text; }
 std::string ToJsonText(const std::string& text) { return text.empty() ? "null" : text; }
 
 // The newest migration of both backends.
-constexpr int kLatestSchemaVersion = 5;
+constexpr int kLatestSchemaVersion = 6;
 
 // What StoreTest::Record adds to a RecordCallsRequest.
 struct RecordOptions {
   std::string dispatch_owner;
   int64_t dispatch_lease_ms = 0;
   std::vector<std::string> logs;
+  // Per call (by position); missing: 0.
+  std::vector<int64_t> delays_ms;
 };
 
 class StoreTest : public ::testing::TestWithParam<std::string> {
@@ -160,6 +162,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       call->set_service("admin-debug");
       call->set_method("echo");
       call->set_args_json(Json(absl::StrCat("{\"i\":", first + i, "}")));
+      if (i < static_cast<int>(options.delays_ms.size())) call->set_delay_ms(options.delays_ms[i]);
     }
     request.set_dispatch_owner(options.dispatch_owner);
     request.set_dispatch_lease_ms(options.dispatch_lease_ms);
@@ -355,6 +358,72 @@ TEST_P(StoreTest, SubmitCreatesRunAndRootAndPinsVersion) {
   auto fetched = GetRun(r.run().id());
   EXPECT_EQ(fetched.task_version(), 1);
   EXPECT_EQ(ToJsonText(fetched.input_json()), ToJsonText(Json(R"({"customer":"x","n":[1,2]})")));
+}
+
+TEST_P(StoreTest, RunsAndStackRunsAreNumberedAndARunIsFoundByItsNumber) {
+  Publish("t", "return 1");
+  auto first = Submit("t", "{}");
+  auto second = Submit("t", "{}");
+  const v1::TaskRun a = GetRun(first.run().id());
+  const v1::TaskRun b = GetRun(second.run().id());
+  EXPECT_EQ(a.number(), 1);
+  EXPECT_EQ(b.number(), 2);
+  const v1::TaskRun by_number = GetRun("2");
+  EXPECT_EQ(by_number.id(), second.run().id());
+  EXPECT_EQ(by_number.number(), 2);
+  v1::GetTaskRunRequest missing;
+  missing.set_id("99");
+  EXPECT_EQ(store_->GetTaskRun(missing).status().code(), absl::StatusCode::kNotFound);
+  // Calls are numbered after the roots, in the order they were recorded.
+  auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  ASSERT_TRUE(claim.ok() && claim->has_stack_run());
+  ASSERT_TRUE(Record(*claim, 2).ok());
+  v1::ListStackRunsRequest list;
+  list.mutable_filter()->set_task_run_id(claim->stack_run().task_run_id());
+  auto listed = store_->ListStackRuns(list);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  std::map<int, int64_t> numbers;  // call index -> number
+  for (const auto& s : listed->stack_runs()) numbers[s.call_index()] = s.number();
+  ASSERT_EQ(numbers.size(), 3u);
+  EXPECT_GE(numbers[0], 1);
+  EXPECT_EQ(numbers[1], 3);  // two roots first
+  EXPECT_EQ(numbers[2], 4);
+}
+
+TEST_P(StoreTest, ADelayedCallWaitsPendingForItsTimeLeasedToNobody) {
+  Publish("t", "return 1");
+  Submit("t", "{}");
+  auto claim = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  ASSERT_TRUE(claim.ok() && claim->has_stack_run());
+  auto recorded = Record(*claim, 2, {.dispatch_owner = "dispatch/exec", .dispatch_lease_ms = 5000,
+                                     .delays_ms = {1500, 0}});
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  ASSERT_EQ(recorded->calls_size(), 2);
+  const v1::StackRun& timer = recorded->calls(0);
+  EXPECT_EQ(timer.status(), v1::STACK_RUN_STATUS_PENDING);
+  EXPECT_TRUE(timer.lease_owner().empty());
+  EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMicroseconds(timer.next_attempt_at()) -
+                google::protobuf::util::TimeUtil::TimestampToMicroseconds(timer.created_at()),
+            1500 * 1000);
+  // The undelayed sibling is leased for dispatch as usual.
+  EXPECT_EQ(recorded->calls(1).status(), v1::STACK_RUN_STATUS_RUNNING);
+  EXPECT_EQ(recorded->calls(1).lease_owner(), "dispatch/exec");
+  // Not claimable before its time, claimable after.
+  auto early = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(early->has_stack_run());
+  Advance(absl::Milliseconds(1500));
+  auto due = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
+  ASSERT_TRUE(due.ok() && due->has_stack_run());
+  EXPECT_EQ(due->stack_run().id(), timer.id());
+  // A delay beyond a year is refused, naming the field.
+  Publish("u", "return 1");
+  Submit("u", "{}");
+  auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec");
+  ASSERT_TRUE(root.ok() && root->has_stack_run());
+  auto refused = Record(*root, 1, {.delays_ms = {int64_t{400} * 24 * 3600 * 1000}});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("calls[0].delay_ms"), std::string::npos) << refused.status();
 }
 
 // Payloads are JSON text kept byte for byte: key order, -0, integers beyond
@@ -2473,6 +2542,11 @@ TEST_P(StoreTest, UpgradesAVersion1DatabaseInPlace) {
   ASSERT_EQ(journal->calls_size(), 1);
   EXPECT_EQ(journal->calls(0).call_id(), "c0");
   EXPECT_EQ(journal->calls(0).step(), 0);
+  // Rows from before numbers exist are numbered; new ones follow them.
+  EXPECT_EQ(GetRun("1").id(), "run_old");
+  EXPECT_GE(journal->calls(0).number(), 1);
+  Publish("t", "return 2");
+  EXPECT_EQ(GetRun(Submit("t", "{}").run().id()).number(), 2);
   // The old call completes the new way: its evicted parent becomes ready.
   auto call = Claim(v1::WORK_KIND_PERFORM_CALL, "proc");
   ASSERT_TRUE(call.ok() && call->has_stack_run());
