@@ -5,73 +5,23 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/common/json.h"
 #include "runtime/common/json_text.h"
+#include "services/executor/http_body.h"
 
 namespace tasker::services {
 namespace {
 
 using Json = nlohmann::json;
 
-void SendError(httplib::Response& res, const absl::Status& status) {
-  res.status = HttpStatusFor(status.code());
-  res.set_content(Json{{"error", {{"code", absl::StatusCodeToString(status.code())},
-                                  {"message", std::string(status.message())}}}}
-                      .dump(),
-                  "application/json");
-}
-
 void SendMessage(httplib::Response& res, const google::protobuf::Message& message) {
   res.status = 200;
   res.set_content(ProtoToJsonWithPayloads(message), "application/json");
 }
-
-// A request body: a JSON object's members, their values as raw text (so an
-// input keeps its key order and number formatting), parsed iteratively with
-// the documented depth limit.
-class Body {
- public:
-  static absl::StatusOr<Body> Parse(const httplib::Request& req) {
-    Body body;
-    if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return body;
-    auto members = JsonObjectMembers(req.body, "body", kMaxJsonDepth, kMaxBodyBytes);
-    if (!members.ok()) return members.status();
-    body.members_ = std::move(*members);
-    return body;
-  }
-
-  // The raw JSON of member `name` (the last one, as JSON.parse keeps), or
-  // nullptr when absent.
-  const absl::string_view* Raw(absl::string_view name) const {
-    for (auto it = members_.rbegin(); it != members_.rend(); ++it) {
-      if (it->key == name) return &it->raw;
-    }
-    return nullptr;
-  }
-
-  // Member `name` as a string: `fallback` when absent or null;
-  // INVALID_ARGUMENT naming it when it is another type.
-  absl::StatusOr<std::string> String(absl::string_view name, std::string fallback = "") const {
-    const absl::string_view* raw = Raw(name);
-    if (raw == nullptr || TypeOfJson(*raw) == JsonType::kNull) return fallback;
-    if (TypeOfJson(*raw) != JsonType::kString) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ": must be a string, got ", JsonTypeName(TypeOfJson(*raw))));
-    }
-    return JsonStringValue(*raw);
-  }
-
-  static constexpr size_t kMaxBodyBytes = kMaxPayloadBytes + (size_t{1} << 20);
-
- private:
-  std::vector<JsonMember> members_;
-};
-
 
 // The oldest error OpenSSL queued (the root cause), and the queue cleared.
 std::string OpenSslError() {
@@ -126,31 +76,11 @@ bool SetUpTls(SSL_CTX& ctx, const HttpTlsOptions& tls, std::string* error) {
 
 }  // namespace
 
-int HttpStatusFor(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kOk: return 200;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange: return 400;
-    case absl::StatusCode::kUnauthenticated: return 401;
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted: return 409;
-    case absl::StatusCode::kFailedPrecondition: return 412;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
-    default: return 500;
-  }
-}
-
-HttpGateway::HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator)
-    : api_(api), authenticator_(std::move(authenticator)) {}
-
-std::string HttpGateway::CallerOf(const httplib::Request& req) const {
-  auto identity = authenticator_->Authenticate(req.get_header_value("Authorization"));
-  return identity.ok() ? identity->name : "anonymous";
-}
+HttpGateway::HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator,
+                         std::shared_ptr<grpc::Channel> keystore)
+    : api_(api),
+      authenticator_(authenticator),
+      compat_(std::make_unique<CompatRoutes>(api, authenticator, std::move(keystore))) {}
 
 HttpGateway::~HttpGateway() { Stop(); }
 
@@ -183,8 +113,17 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
     server_ = std::move(server);
   }
   auto& s = *server_;
+  // Browsers: any origin may call (requests carry a bearer token, never
+  // cookies); preflights are answered without one.
+  s.set_default_headers({{"Access-Control-Allow-Origin", "*"},
+                         {"Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"},
+                         {"Access-Control-Allow-Headers",
+                          "authorization, content-type, idempotency-key, x-client-info, apikey"},
+                         {"Access-Control-Expose-Headers", "X-Tasker-Warning"},
+                         {"Access-Control-Max-Age", "600"}});
+  s.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path == "/health" || req.method == "OPTIONS") return httplib::Server::HandlerResponse::Unhandled;
     auto identity = authenticator_->Authorize(req.get_header_value("Authorization"),
                                               Roles{Role::kClient, Role::kAdmin},
                                               absl::StrCat(req.method, " ", req.path));
@@ -194,76 +133,29 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  s.Get("/health", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"status":"ok"})", "application/json");
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    // What the earlier platform's dev server answered at its root.
+    SendJson(res, R"json({"message":"Tasker","runtime":"tasker","endpoints":{"GET /health":"Health check","POST /task/submit":"Submit a new task run","POST /task/store-function":"Store task code","POST /task/execute/:id":"Wait for a run: its result or the call it waits on","POST /task/process":"Stack runs are processed continuously","GET /task/status/:id":"A run with its stack runs and logs","GET /task/keystore/:key":"Get a keystore value","POST /task/keystore":"Set a keystore value","GET /functions/v1/tasks":"The task functions","POST /functions/v1/tasks/execute":"Submit a task run","POST /functions/v1/tasks/:name":"Submit a run of :name with the body as input","POST /functions/v1/wrapped<service>":"One wrapped-service call (admin)","GET /rest/v1/task_runs":"Runs (PostgREST filters)","GET /rest/v1/stack_runs":"A run's stack runs (PostgREST filters)"}})json");
   });
-  s.Post("/task/store-function", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body::Parse(req);
-    if (!body.ok()) return SendError(res, body.status());
-    auto identifier = body->String("identifier");
-    if (!identifier.ok()) return SendError(res, identifier.status());
-    auto name = body->String("name", *identifier);
-    if (!name.ok()) return SendError(res, name.status());
-    auto code = body->String("code");
-    if (!code.ok()) return SendError(res, code.status());
-    v1::PublishTaskRequest request;
-    request.set_identifier(*name);
-    request.set_code(*code);
-    if (const absl::string_view* metadata = body->Raw("metadata");
-        metadata != nullptr && TypeOfJson(*metadata) != JsonType::kNull) {
-      if (TypeOfJson(*metadata) != JsonType::kObject) {
-        return SendError(res, absl::InvalidArgumentError(absl::StrCat(
-                                  "metadata: must be a JSON object, got ", JsonTypeName(TypeOfJson(*metadata)))));
-      }
-      request.set_metadata_json(std::string(*metadata));
-    }
-    std::string warning;
-    auto published = api_->Publish(request, CallerOf(req), &warning);
-    if (!published.ok()) return SendError(res, published.status());
-    if (!warning.empty()) res.set_header("X-Tasker-Warning", warning);
-    SendMessage(res, *published);
-  });
-  auto submit = [this](httplib::Response& res, const std::string& name, absl::string_view input,
-                       const std::string& key) {
-    v1::SubmitRunRequest request;
-    request.set_task_identifier(name);
-    request.set_idempotency_key(key);
-    request.set_input_json(std::string(input));
-    auto submitted = api_->Submit(request);
-    if (!submitted.ok()) return SendError(res, submitted.status());
-    res.set_content(Json{{"runId", submitted->run().id()},
-                         {"status", v1::RunStatus_Name(submitted->run().status())},
-                         {"created", submitted->created()}}
-                        .dump(),
-                    "application/json");
-  };
-  s.Post("/task/submit", [submit](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body::Parse(req);
-    if (!body.ok()) return SendError(res, body.status());
-    auto task_name = body->String("taskName");
-    if (!task_name.ok()) return SendError(res, task_name.status());
-    auto name = body->String("name", *task_name);
-    if (!name.ok()) return SendError(res, name.status());
-    auto key = body->String("idempotencyKey");
-    if (!key.ok()) return SendError(res, key.status());
-    const absl::string_view* input = body->Raw("input");
-    submit(res, *name, input ? *input : absl::string_view("null"), *key);
-  });
-  s.Post(R"(/functions/v1/tasks/([^/]+))", [submit](const httplib::Request& req, httplib::Response& res) {
+  compat_->Register(s);
+  s.Post(R"(/functions/v1/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     // The whole body is the input.
     const bool empty = req.body.find_first_not_of(" \t\r\n") == std::string::npos;
     if (!empty) {
       if (absl::Status valid = ValidateJson(req.body, "body"); !valid.ok()) return SendError(res, valid);
     }
-    submit(res, req.matches[1], empty ? absl::string_view("{}") : absl::string_view(req.body),
-           req.get_header_value("Idempotency-Key"));
-  });
-  s.Get(R"(/task/status/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    v1::GetRunRequest request;
-    request.set_id(req.matches[1]);
-    auto run = api_->GetRun(request);
-    if (!run.ok()) return SendError(res, run.status());
-    SendMessage(res, run->run());
+    v1::SubmitRunRequest request;
+    request.set_task_identifier(req.matches[1]);
+    request.set_idempotency_key(req.get_header_value("Idempotency-Key"));
+    request.set_input_json(empty ? std::string("{}") : req.body);
+    auto submitted = api_->Submit(request);
+    if (!submitted.ok()) return SendError(res, submitted.status());
+    SendJson(res, JsonWriter()
+                      .String("runId", submitted->run().id())
+                      .Int("taskRunId", submitted->run().number())
+                      .String("status", v1::RunStatus_Name(submitted->run().status()))
+                      .Bool("created", submitted->created())
+                      .Done());
   });
   s.Get("/functions/v1/tasks", [this](const httplib::Request&, httplib::Response& res) {
     v1::ListTaskFunctionsRequest request;

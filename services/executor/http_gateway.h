@@ -1,16 +1,11 @@
-// The HTTP/JSON API of the earlier JavaScript platform, served next to the
-// gRPC TaskService by the task-executor (--http_listen):
-//
-//   GET  /health                      {"status":"ok"}
-//   POST /task/store-function         {"name","code","metadata"?} -> the task function
-//   POST /task/submit                 {"name","input"?,"idempotencyKey"?} -> {"runId","status","created"}
-//   GET  /task/status/:id             the run (status, result, error, logs, timings)
-//   GET  /functions/v1/tasks          the latest version of every task
-//   POST /functions/v1/tasks/:name    submit a run; the body is the input
+// The HTTP/JSON API, served next to the gRPC TaskService by the
+// task-executor (--http_listen): the earlier JavaScript platform's routes
+// (http_compat.h), POST /functions/v1/tasks/:name (submit with the body as
+// the input) and GET /functions/v1/tasks, with CORS for browsers.
 //
 // Errors: {"error":{"code":"INVALID_ARGUMENT","message":...}} with the HTTP
-// status matching the gRPC code (400, 401, 404, 409, 412, 503, 500); an
-// idempotency key reused for a different request is 409 ALREADY_EXISTS.
+// status matching the gRPC code (400, 401, 404, 409, 412, 503, 500); the
+// old routes answer theirs as {"success":false,"error":"...","code":...}.
 //
 // HTTPS when Start is given a certificate and key (PEM): TLS 1.2 or newer
 // only, nothing served in plain text; with a client CA, only clients
@@ -24,6 +19,8 @@
 
 #include "absl/status/status.h"
 #include "runtime/server/auth.h"
+#include "grpcpp/grpcpp.h"
+#include "services/executor/http_compat.h"
 #include "services/executor/task_api.h"
 
 namespace httplib {
@@ -46,7 +43,9 @@ class HttpGateway {
  public:
   // Every path but /health needs "Authorization: Bearer <token>" of an
   // identity with the role client or admin (runtime/server/auth.h).
-  HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator);
+  // `keystore` (may be null): for the /task/keystore routes.
+  HttpGateway(TaskApi* api, std::shared_ptr<const Authenticator> authenticator,
+              std::shared_ptr<grpc::Channel> keystore = nullptr);
   ~HttpGateway();
 
   // "host:port" (port 0: any free port). With `tls.cert_file`: HTTPS only;
@@ -57,17 +56,13 @@ class HttpGateway {
 
  private:
   TaskApi* api_;
-  // The caller's identity name (the request passed the pre-routing check).
-  std::string CallerOf(const httplib::Request& req) const;
 
   std::shared_ptr<const Authenticator> authenticator_;
+  std::unique_ptr<CompatRoutes> compat_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
 };
-
-// HTTP status for an absl status code.
-int HttpStatusFor(absl::StatusCode code);
 
 }  // namespace tasker::services
 

@@ -18,6 +18,9 @@
 
 ABSL_FLAG(std::string, storage, "127.0.0.1:50051", "Storage service target.");
 ABSL_FLAG(std::string, http_listen, "", "Also serve the HTTP/JSON API here (host:port; empty: off).");
+ABSL_FLAG(std::string, keystore, "",
+          "Keystore target for the HTTP API's /task/keystore routes (empty: they answer 503). The HTTP caller's "
+          "token is passed on: the keystore decides (admin).");
 ABSL_FLAG(std::string, http_port_file, "", "Where to write the HTTP port once listening.");
 ABSL_FLAG(std::string, http_tls_cert, "",
           "PEM certificate chain for the HTTP API: set (with --http_tls_key), it serves HTTPS only.");
@@ -170,7 +173,17 @@ int main(int argc, char** argv) {
       return absl::InvalidArgumentError("--http_tls_cert, --http_tls_key, --http_tls_client_ca: need --http_listen");
     }
     if (!http_listen.empty()) {
-      auto* http = ctx.Own(std::make_unique<services::HttpGateway>(api, ctx.config().authenticator));
+      std::shared_ptr<grpc::Channel> keystore;
+      if (!absl::GetFlag(FLAGS_keystore).empty()) {
+        // No token of the executor's own: the HTTP caller's goes with each call.
+        tasker::ClientConfig config = ctx.client_config();
+        config.target = absl::GetFlag(FLAGS_keystore);
+        config.auth_token.clear();
+        auto channel = tasker::MakeChannel(config);
+        if (!channel.ok()) return tasker::Annotate(channel.status(), "--keystore");
+        keystore = *std::move(channel);
+      }
+      auto* http = ctx.Own(std::make_unique<services::HttpGateway>(api, ctx.config().authenticator, keystore));
       ctx.OnStart([http, http_listen, http_tls]() -> absl::Status {
         // Errors name the option without its dashes: "--" makes them the flag's name.
         absl::Status started = http->Start(http_listen, http_tls);

@@ -319,10 +319,10 @@ TEST(EndToEndHttpTest, TheSeedPlatformsHttpApi) {
     ASSERT_TRUE(got);
     ASSERT_EQ(got->status, 200);
     status = nlohmann::json::parse(got->body);
-    if (status["status"] == "RUN_STATUS_COMPLETED") break;
+    if (status["status"] == "completed") break;
     absl::SleepFor(absl::Milliseconds(50));
   }
-  ASSERT_EQ(status["status"], "RUN_STATUS_COMPLETED") << status.dump();
+  ASSERT_EQ(status["status"], "completed") << status.dump();
   EXPECT_EQ(status["result"], nlohmann::json::parse(R"({"greeting":"hi http","echoed":1})"));
   // The path form takes the input as the body and starts a new run of it.
   auto via_path = http.Post("/functions/v1/tasks/hello", R"({"who":"path"})", "application/json");

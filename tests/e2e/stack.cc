@@ -132,7 +132,8 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& opti
     c[name] = {"services/executor/task-executor",
                {"--listen=" + executor_targets[i], "--storage=" + storage, "--http_listen=127.0.0.1:0",
                 absl::StrCat("--http_port_file=", stack->dir_, "/", name, ".http"),
-                "--processors=" + absl::StrJoin(processor_targets, ","), "--step_cpu=" + options.step_cpu},
+                "--processors=" + absl::StrJoin(processor_targets, ","), "--step_cpu=" + options.step_cpu,
+                "--keystore=" + keystore},
                {}};
     if (!options.lease.empty()) c[name].args.push_back("--lease=" + options.lease);
     if (!options.sweep_interval.empty()) c[name].args.push_back("--sweep_interval=" + options.sweep_interval);
