@@ -222,6 +222,21 @@ TEST_F(SecurityTest, PublicRpcsNeedAClientOrAdminToken) {
   auto health = http.Get("/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+  // A direct wrapped-service call reaches every service: admin only.
+  const std::string chain = R"({"chain":[{"property":"admin"},{"property":"domains"},{"property":"list","args":[{}]}]})";
+  auto direct = http.Post("/functions/v1/wrappedgapi", {{"Authorization", "Bearer " + stack_->token("client")}}, chain,
+                          "application/json");
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(direct->status, 403) << direct->body;
+  EXPECT_NE(direct->body.find("requires the role admin"), std::string::npos) << direct->body;
+  // The keystore over HTTP: the caller's own token decides; a client's does not open it.
+  auto key = http.Get("/task/keystore/GAPI_KEY", {{"Authorization", "Bearer " + stack_->token("client")}});
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->status, 403) << key->body;
+  EXPECT_EQ(key->body.find("PRIVATE KEY"), std::string::npos);
+  auto admin_key = http.Get("/task/keystore/GAPI_ADMIN_EMAIL", {{"Authorization", "Bearer " + stack_->token("admin")}});
+  ASSERT_TRUE(admin_key);
+  EXPECT_EQ(admin_key->status, 200) << admin_key->body;
 }
 
 TEST_F(SecurityTest, ATaskReachesOnlyWhatItsFunctionWasGranted) {
