@@ -644,6 +644,22 @@ void CompatRoutes::Register(httplib::Server& s) {
     if (!rpc.ok()) {
       return SendOldError(res, absl::Status(static_cast<absl::StatusCode>(rpc.error_code()), rpc.error_message()));
     }
+    // Optionally opens the namespace to task code (SetNamespacePolicy: the
+    // keystore asks for admin).
+    if (const absl::string_view* readable = body->Raw("task_readable"); readable && TypeOfJson(*readable) != JsonType::kNull) {
+      if (TypeOfJson(*readable) != JsonType::kBool) {
+        return SendOldError(res, absl::InvalidArgumentError("task_readable: must be a boolean"));
+      }
+      v1::SetNamespacePolicyRequest policy;
+      policy.set_namespace_(*ns);
+      policy.set_task_readable(*readable == "true");
+      v1::NamespacePolicy applied;
+      auto policy_context = keystore_context(req);
+      rpc = v1::Keystore::NewStub(keystore_)->SetNamespacePolicy(policy_context.get(), policy, &applied);
+      if (!rpc.ok()) {
+        return SendOldError(res, absl::Status(static_cast<absl::StatusCode>(rpc.error_code()), rpc.error_message()));
+      }
+    }
     // The value never reaches a log; the key does, for audit.
     LogInfo("audit", {{"event", "keystore_write"}, {"identity", CallerOf(req)}, {"namespace", *ns}, {"key", *key}});
     SendJson(res, JsonWriter().Bool("success", true).String("message", absl::StrCat("Stored ", *key)).Done());
