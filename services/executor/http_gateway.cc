@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "runtime/common/json.h"
 #include "runtime/common/json_text.h"
+#include "services/executor/web_ui.h"
 
 namespace tasker::services {
 namespace {
@@ -273,6 +274,7 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
     if (!functions.ok()) return SendError(res, functions.status());
     SendMessage(res, *functions);
   });
+  RegisterWebUi(s, api_, [this](const httplib::Request& req) { return CallerOf(req); });
   s.set_payload_max_length(Body::kMaxBodyBytes);
   // httplib's own refusals (413 for a body above the limit, 404, ...) answer
   // in the same JSON shape as ours.
