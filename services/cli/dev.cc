@@ -186,6 +186,27 @@ bool InUse(const std::string& host, int port) {
   return connected;
 }
 
+// Whether host:port can be bound now with the options the server sets (an
+// outgoing connection's local port in TIME_WAIT blocks it though nothing
+// listens: ports in the ephemeral range, like 50052, can be).
+bool CanBind(const std::string& host, int port, bool reuse_addr) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (host.empty() || host == "0.0.0.0") {
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  } else if (host == "localhost" || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (reuse_addr) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
 std::string ReadFile(const std::string& path, bool* exists = nullptr) {
   std::ifstream in(path, std::ios::binary);
   if (exists != nullptr) *exists = static_cast<bool>(in);
@@ -401,21 +422,34 @@ class TaskFolder {
   std::map<int, std::string> watches_;  // watch -> "" (the folder) or a task's folder
 };
 
-// The old platform's variables that mean nothing here: its services were
-// Supabase edge functions reached over HTTP; here every service runs inside
-// tasker dev. Said once, so a migrated .env does not silently do nothing.
+// The old platform's variables that mean nothing here, said once so that a
+// migrated .env does not silently do nothing: its service clients (its
+// services were Supabase edge functions reached over HTTP; here every service
+// runs inside tasker dev) and its tuning (here: the services' flags).
 void NoteOldVariables() {
-  std::vector<std::string> ignored;
-  for (const char* name : {"SUPABASE_URL", "SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY",
-                           "EXT_SUPABASE_URL", "EXT_SUPABASE_ANON_KEY", "EXT_SUPABASE_SERVICE_ROLE_KEY",
-                           "SERVICE_BASE_URL", "SERVICE_CLIENT_TYPE", "SERVICE_CLIENT_BASE_URL",
-                           "SERVICE_CLIENT_AUTH_TOKEN"}) {
-    if (!Env(name).empty()) ignored.push_back(name);
+  auto set = [](std::initializer_list<const char*> names) {
+    std::vector<std::string> found;
+    for (const char* name : names) {
+      if (!Env(name).empty()) found.push_back(name);
+    }
+    return found;
+  };
+  const std::vector<std::string> clients =
+      set({"SUPABASE_URL", "SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY",
+           "EXT_SUPABASE_URL", "EXT_SUPABASE_ANON_KEY", "EXT_SUPABASE_SERVICE_ROLE_KEY", "SERVICE_BASE_URL",
+           "SERVICE_CLIENT_TYPE", "SERVICE_CLIENT_BASE_URL", "SERVICE_CLIENT_AUTH_TOKEN", "SUPABASE_DB_HOST",
+           "SUPABASE_DB_PORT"});
+  if (!clients.empty()) {
+    Say(absl::StrCat("tasker dev: ignoring ", absl::StrJoin(clients, ", "),
+                     " (the old platform's service clients: every service runs inside tasker dev)"));
   }
-  if (!ignored.empty()) {
-    Say(absl::StrCat("tasker dev: ignoring ", absl::StrJoin(ignored, ", "),
-                     " (the old platform's service clients: every service runs inside tasker dev; "
-                     "docs/dev-server.md)"));
+  const std::vector<std::string> tuning =
+      set({"MAX_CONCURRENT_TASKS", "TASK_TIMEOUT", "TASK_RETRY_ATTEMPTS", "TASK_RETRY_DELAY", "HTTP_TIMEOUT",
+           "HTTP_RETRIES", "HTTP_RETRY_DELAY", "GAPI_CUSTOMER_ID", "GAPI_MAX_USERS_PER_DOMAIN",
+           "GAPI_MAX_RESULTS_PER_USER", "LOG_FORMAT", "LOG_CONSOLE"});
+  if (!tuning.empty()) {
+    Say(absl::StrCat("tasker dev: ignoring ", absl::StrJoin(tuning, ", "),
+                     " (the old platform's tuning; docs/dev-server.md names what replaces each)"));
   }
 }
 
@@ -881,14 +915,16 @@ int DevServer::Run() {
     }
   }
   const std::string host = absl::GetFlag(FLAGS_host);
-  if (http_port > 0 && InUse(host, http_port)) {
+  // httplib binds with SO_REUSEPORT alone.
+  if (http_port > 0 && (InUse(host, http_port) || !CanBind(host, http_port, /*reuse_addr=*/false))) {
     std::fprintf(stderr, "tasker dev: port %d on %s is in use; choose another with --port or PORT\n", http_port,
                  host.c_str());
     return 1;
   }
   int grpc_port = absl::GetFlag(FLAGS_grpc_port);
   std::string grpc_note;
-  if (grpc_port <= 0 || InUse("127.0.0.1", grpc_port)) {
+  // gRPC binds with SO_REUSEADDR and SO_REUSEPORT.
+  if (grpc_port <= 0 || InUse("127.0.0.1", grpc_port) || !CanBind("127.0.0.1", grpc_port, /*reuse_addr=*/true)) {
     if (grpc_port > 0) grpc_note = absl::StrCat(" (", grpc_port, " was taken)");
     grpc_port = FreePort();
   }
@@ -1032,11 +1068,11 @@ int DevServer::Run() {
       "  HTTP API   http://%s:%d/task/submit, /task/status/:id, /api/tasks, /api/runs\n"
       "  gRPC       127.0.0.1:%d%s  (tasker --target=127.0.0.1:%d runs)\n"
       "  database   %s\n"
-      "  tasks      %s%s (NAME.js or NAME/index.js; changes are republished)\n"
+      "  tasks      %s%s (NAME.js or NAME/index.js; a change is republished)\n"
       "  logs       %s/ (--verbose streams them all; warnings and errors show here)\n"
       "  Ctrl-C stops everything.",
       absl::ToDoubleSeconds(absl::Now() - started), shown_host, http_port, shown_host, http_port, grpc_port,
-      grpc_note, grpc_port, db_shown, Absolute(tasks_dir), created_tasks ? " (created, empty)" : "", logs_));
+      grpc_note, grpc_port, db_shown, Absolute(tasks_dir), created_tasks ? ", created" : "", logs_));
 
   // The folder as it is now, then every change.
   std::set<std::string> present = folder_->Names();
@@ -1056,7 +1092,7 @@ int DevServer::Run() {
     Publish(name);
   }
   if (!current.empty()) Say(absl::StrCat("up to date: ", absl::StrJoin(current, ", ")));
-  if (present.empty()) Say(absl::StrCat("no tasks in ", tasks_dir, " yet: add NAME.js there and it is published"));
+  if (present.empty()) Say(absl::StrCat("no tasks in ", tasks_dir, "/ yet: add NAME.js there and it is published"));
 
   int exit_code = 0;
   while (!stop_requested_) {

@@ -59,7 +59,7 @@ class DevServer:
     def start(self, wait_ready=True):
         self.proc = subprocess.Popen(
             [TASKER, "dev", *([] if self.port_from_env else [f"--port={self.port}"]), f"--grpc_port={self.grpc_port}",
-             f"--tasks={self.tasks}", "--grace=10s", *self.args],
+             *([f"--tasks={self.tasks}"] if self.tasks else []), "--grace=10s", *self.args],
             cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         threading.Thread(target=self._read, daemon=True).start()
         if wait_ready:

@@ -4,11 +4,13 @@ runs in flight keep their version, a syntax error reported with file:line:column
 while the previous version stays live, NAME/index.js, deleted files), and the
 life of the services (clean stop, no orphans after SIGKILL, a failing service
 named, restarts publishing only what changed)."""
+import json
 import os
 import re
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -252,6 +254,41 @@ class LifecycleTest(unittest.TestCase):
         dev.wait_for(r"^tasker dev: storage failed to start \(exit code \d+\)")
         # Why, in the service's own words.
         self.assertIn("[storage] error: cannot start (error=UNAVAILABLE: cannot connect to postgres", dev.output())
+
+    def test_old_platform_variables(self):
+        # The old publish script's folder, $TASKS_DIRECTORY/endpoints.
+        old = os.path.join(self.tmp, "taskcode")
+        write(os.path.join(old, "endpoints", "legacy.js"), "return 'from endpoints';\n")
+        key_file = os.path.join(self.tmp, "sa.json")
+        with open(key_file, "w") as f:
+            f.write('{"type": "service_account"}')
+        dev = self.server(env={"TASKS_DIRECTORY": old, "DEBUG": "*", "SUPABASE_URL": "http://127.0.0.1:54321",
+                               "SERVICE_BASE_URL": "http://localhost:3000", "TASK_TIMEOUT": "300000",
+                               "NODE_ENV": "development", "OPENAI_API_KEY": "sk-test", "GAPI_KEY": key_file,
+                               "GAPI_ADMIN_EMAIL": "admin@example.com", "LOG_LEVEL": "debug"})
+        dev.tasks = None  # no --tasks
+        dev.start()
+        dev.wait_for(r"^published legacy v1 ")
+        out = dev.output()
+        self.assertIn("ignoring SUPABASE_URL, SERVICE_BASE_URL (the old platform's service clients", out)
+        self.assertIn("ignoring TASK_TIMEOUT (the old platform's tuning", out)
+        self.assertNotIn("NODE_ENV", out)
+        # DEBUG streams every line; LOG_LEVEL=debug reaches the services.
+        self.assertRegex(out, r"\[storage\] info: ")
+        cmdlines = [open(f"/proc/{p}/cmdline").read() for p in dev.descendants()]
+        self.assertTrue(any("storage-service" in c and "--log_level=debug" in c for c in cmdlines), cmdlines)
+        for key, var in (("OPENAI_API_KEY", "OPENAI_API_KEY"), ("GAPI_KEY", "GAPI_KEY"),
+                         ("GAPI_ADMIN_EMAIL", "GAPI_ADMIN_EMAIL")):
+            self.assertIn(f"keystore: {key} set from {var}", out)
+        # They are in the keystore, where the providers read them.
+        buf = "/opt/tasker-npm/node_modules/@bufbuild/buf-linux-x64/bin/buf"
+        got = subprocess.run([buf, "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d",
+                              '{"namespace":"global","key":"GAPI_KEY"}',
+                              f"http://127.0.0.1:{dev.service_ports()['keystore.port']}/tasker.v1.Keystore/GetKey"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertEqual(json.loads(json.loads(got.stdout)["value"]), {"type": "service_account"})
+        self.assertEqual(dev.stop(), 0)
 
     def test_missing_binaries_are_named(self):
         empty = os.path.join(self.tmp, "empty")
