@@ -530,7 +530,7 @@ absl::Status DevServer::Spawn(Child& child, const std::string& binary, std::vect
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   child.log_path = absl::StrCat(logs_, "/", child.name, ".log");
-  child.log = std::fopen(child.log_path.c_str(), "w");
+  child.log = std::fopen(child.log_path.c_str(), "we");  // close-on-exec: not the next child's
   if (child.log == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("cannot write ", child.log_path, ": ", strerror(errno)));
   }
@@ -553,13 +553,16 @@ absl::Status DevServer::Spawn(Child& child, const std::string& binary, std::vect
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
-    const int devnull = open("/dev/null", O_RDONLY);
+    // Only async-signal-safe calls from here to exec (gRPC may have threads).
+    const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(pipe_fds[1], 1);
     dup2(pipe_fds[1], 2);
     execv(argv[0], argv.data());
-    const std::string error = absl::StrCat("cannot execute ", argv[0], ": ", strerror(errno), "\n");
-    (void)!write(2, error.data(), error.size());
+    static const char kCannot[] = "cannot execute ";
+    (void)!write(2, kCannot, sizeof(kCannot) - 1);
+    (void)!write(2, argv[0], strlen(argv[0]));
+    (void)!write(2, "\n", 1);
     _exit(127);
   }
   close(pipe_fds[1]);

@@ -161,7 +161,9 @@ void RegisterWebUi(httplib::Server& server, TaskApi* api,
     }
     auto runs = api->ListRuns(request);
     if (!runs.ok()) return SendError(res, runs.status());
-    SendJson(res, ProtoToJsonWithPayloads(*runs));
+    // "runs" even when empty (the proto mapping leaves an empty list out).
+    SendJson(res, absl::StrCat(R"({"runs":)", JsonArray(runs->runs()), R"(,"nextPageToken":)",
+                               JsonQuote(runs->next_page_token()), "}"));
   });
 
   server.Get(R"(/api/runs/([^/]+))", [api](const httplib::Request& req, httplib::Response& res) {

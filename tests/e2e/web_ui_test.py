@@ -92,6 +92,26 @@ class WebUiTest(unittest.TestCase):
         self.assertEqual(bad["error"]["message"], "task: required")
         self.dev.api("GET", "/api/runs?status=sleeping", expect=400)
 
+    def test_api_runs_filters_and_cancel(self):
+        submitted = self.dev.api("POST", "/api/runs", {"task": "greet", "input": {"name": "Bob"}})
+        self.assertTrue(submitted["created"])
+        run = self.dev.wait_run(submitted["run"]["id"])
+        self.assertEqual(run["run"]["result"], {"greeting": "Hello, Bob", "known": False})
+        self.assertEqual(run["run"]["input"], {"name": "Bob"})
+        self.assertEqual(len([s for s in run["stackRuns"] if s.get("parentId")]), 2)
+        for s in run["stackRuns"]:
+            self.assertNotIn("leaseOwner", s)  # the public view
+        done = self.dev.api("GET", "/api/runs?task=greet&status=completed,failed&limit=100")["runs"]
+        self.assertIn(run["run"]["id"], [r["id"] for r in done])
+        self.assertTrue(all(r["taskIdentifier"] == "greet" for r in done))
+        self.assertEqual(self.dev.api("GET", "/api/runs?status=running&task=greet")["runs"], [])
+        self.assertEqual(len(self.dev.api("GET", "/api/runs?limit=1")["runs"]), 1)
+        # A finished run cannot be cancelled; an unknown one is not found.
+        refused = self.dev.api("POST", f"/api/runs/{run['run']['id']}/cancel", expect=412)
+        self.assertEqual(refused["error"]["code"], "FAILED_PRECONDITION")
+        self.dev.api("GET", "/api/runs/run_nope", expect=404)
+        self.dev.api("POST", "/api/runs", {"task": "nope", "input": {}}, expect=404)
+
     def test_browser_submits_a_run_and_shows_its_stack_runs(self):
         out = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR") or self.tmp
         env = dict(os.environ, NODE_PATH=NODE_PATH, HOME=self.tmp)
