@@ -78,7 +78,25 @@ void RegisterWebUi(httplib::Server& server, TaskApi* api,
                    std::function<std::string(const httplib::Request&)> caller) {
   for (int i = 0; i < web::kAssetCount; ++i) {
     const web::Asset* asset = &web::kAssets[i];
-    server.Get(asset->path, [asset](const httplib::Request&, httplib::Response& res) {
+    const bool root = std::string(asset->path) == "/";
+    server.Get(asset->path, [asset, root](const httplib::Request& req, httplib::Response& res) {
+      // A browser asks for HTML; `curl http://localhost:3000/` (the old dev
+      // server answered JSON there) gets the routes as JSON.
+      if (root && req.get_header_value("Accept").find("text/html") == std::string::npos) {
+        return SendJson(res, Json{{"message", "Tasker development server"},
+                                  {"ui", "open this URL in a browser"},
+                                  {"endpoints",
+                                   {{"GET /health", "Health check"},
+                                    {"POST /task/submit", "Submit a run"},
+                                    {"GET /task/status/:id", "A run's status"},
+                                    {"POST /task/store-function", "Publish a task function"},
+                                    {"GET /functions/v1/tasks", "The latest version of every task"},
+                                    {"GET /api/tasks", "Tasks with their metadata (the web UI's)"},
+                                    {"POST /api/runs", "Submit a run (the web UI's)"},
+                                    {"GET /api/runs", "Recent runs"},
+                                    {"GET /api/runs/:id", "A run with its stack runs and logs"}}}}
+                                 .dump());
+      }
       // Everything the page loads comes from here: no inline script or style,
       // no other origin.
       res.set_header("Content-Security-Policy",

@@ -3,7 +3,9 @@
 // time; no external assets, no build step) and the JSON it reads:
 //
 //   GET  /                       the app (its pages are #/ tasks, #/tasks/NAME,
-//                                #/runs, #/runs/ID)
+//                                #/runs, #/runs/ID) when the client accepts
+//                                text/html (a browser); otherwise the routes,
+//                                as JSON (as the old dev server answered curl)
 //   GET  /ui/app.js, /ui/app.css its assets
 //   GET  /api/tasks              {"tasks": [latest version of each task, with
 //                                its metadata; no code]}

@@ -104,10 +104,10 @@ class DevServer:
     def url(self, path=""):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def api(self, method, path, body=None, expect=200):
+    def api(self, method, path, body=None, expect=200, headers=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url(path), data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=30) as res:
                 status, text, headers = res.status, res.read().decode(), res.headers

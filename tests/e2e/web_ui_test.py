@@ -69,7 +69,10 @@ class WebUiTest(unittest.TestCase):
             raise AssertionError(f"tasker dev exited {code}:\n{cls.dev.output()}")
 
     def test_page_is_served_self_contained(self):
-        html = self.dev.api("GET", "/")
+        # curl (no text/html in Accept) gets the routes as JSON, as from the old dev server.
+        index = self.dev.api("GET", "/")
+        self.assertIn("POST /task/submit", index["endpoints"])
+        html = self.dev.api("GET", "/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
         self.assertIn('<script src="/ui/app.js"', html)
         self.assertNotIn("http://", html.replace("http://127.0.0.1", ""))  # no external assets
         js = self.dev.api("GET", "/ui/app.js")
