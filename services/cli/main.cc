@@ -10,6 +10,9 @@
 //     runs                        list runs (--status=COMPLETED, --task=ID, --limit=N)
 //     cancel RUN [REASON]         cancel a run
 //     functions [ID]              latest version of every task, or every version of ID
+//     dev                         the development server: every service on this machine, the web UI on
+//                                 :3000, the tasks folder republished on change (services/cli/dev.h;
+//                                 --port, --host, --tasks, --verbose)
 // Output is JSON; errors go to stderr with the gRPC status, exit code 1.
 #include <cstdio>
 #include <fstream>
@@ -26,6 +29,7 @@
 #include "runtime/common/json_text.h"
 #include "runtime/common/status.h"
 #include "runtime/server/server_flags.h"
+#include "services/cli/dev.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50052", "task-executor address (TaskService).");
 ABSL_FLAG(std::string, metadata, "", "publish: the function's metadata, a JSON object.");
@@ -55,7 +59,7 @@ int Fail(const grpc::Status& status) {
 int Usage(const char* problem) {
   std::cerr << "tasker: " << problem
             << "\nusage: tasker [--target=HOST:PORT] publish ID FILE | submit ID [INPUT_JSON] [--wait] | get RUN | "
-               "watch RUN | runs | cancel RUN [REASON] | functions [ID]\n";
+               "watch RUN | runs | cancel RUN [REASON] | functions [ID] | dev [--port=3000] [--tasks=DIR]\n";
   return 2;
 }
 
@@ -81,6 +85,10 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage("no command");
   const std::string command = args[1];
+  if (command == "dev") {
+    if (args.size() != 2) return Usage("dev takes flags only (--port, --host, --tasks, --verbose)");
+    return tasker::cli::RunDev(argv[0]);
+  }
   // --token_file / TASKER_TOKEN and the --tls_* flags, as the services read them.
   auto client = tasker::ClientConfigFromFlags();
   if (!client.ok()) return Usage(std::string(client.status().message()).c_str());

@@ -343,6 +343,10 @@ int HttpStatusOfCallError(const std::string& code) {
 
 }  // namespace
 
+std::string RouteList() {
+  return R"json({"message":"Tasker","runtime":"tasker","ui":"open this URL in a browser","endpoints":{"GET /health":"Health check","POST /task/submit":"Submit a new task run","POST /task/store-function":"Store task code","POST /task/execute/:id":"Wait for a run: its result or the call it waits on","POST /task/process":"Stack runs are processed continuously","GET /task/status/:id":"A run with its stack runs and logs","GET /task/keystore/:key":"Get a keystore value","POST /task/keystore":"Set a keystore value","GET /functions/v1/tasks":"The task functions","POST /functions/v1/tasks/execute":"Submit a task run","POST /functions/v1/tasks/:name":"Submit a run of :name with the body as input","POST /functions/v1/wrapped<service>":"One wrapped-service call (admin)","GET /rest/v1/task_runs":"Runs (PostgREST filters)","GET /rest/v1/stack_runs":"A run's stack runs (PostgREST filters)","GET /api/tasks":"Tasks with their metadata (the web UI's)","POST /api/runs":"Submit a run (the web UI's)","GET /api/runs":"Recent runs","GET /api/runs/:id":"A run with its stack runs and logs"}})json";
+}
+
 std::string OldRunStatus(v1::RunStatus status) {
   switch (status) {
     case v1::RUN_STATUS_PENDING: return "pending";

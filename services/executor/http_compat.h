@@ -71,6 +71,9 @@ class CompatRoutes {
 // A run as the earlier platform's /task/status/:id showed it (and more: its
 // stack runs as a tree, logs, versions), as JSON text; payloads verbatim.
 std::string OldRunView(const v1::GetRunResponse& run, bool with_details);
+// GET / for clients that do not ask for HTML: the routes, as the old dev
+// server listed them there.
+std::string RouteList();
 // "pending", "processing", "suspended_waiting_child", "completed", "failed", "cancelled".
 std::string OldRunStatus(v1::RunStatus status);
 

@@ -6,12 +6,14 @@
 #include <openssl/x509.h>
 
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/common/json.h"
 #include "runtime/common/json_text.h"
 #include "services/executor/http_body.h"
+#include "services/executor/web_ui.h"
 
 namespace tasker::services {
 namespace {
@@ -123,7 +125,12 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
                          {"Access-Control-Max-Age", "600"}});
   s.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health" || req.method == "OPTIONS") return httplib::Server::HandlerResponse::Unhandled;
+    // Open: health, CORS preflights, and the web UI's page and assets (they
+    // hold no data; the page asks for a token when the API answers 401).
+    if (req.path == "/health" || req.method == "OPTIONS" ||
+        (req.method == "GET" && (req.path == "/" || absl::StartsWith(req.path, "/ui/")))) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     auto identity = authenticator_->Authorize(req.get_header_value("Authorization"),
                                               Roles{Role::kClient, Role::kAdmin},
                                               absl::StrCat(req.method, " ", req.path));
@@ -132,10 +139,6 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
-  });
-  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    // What the earlier platform's dev server answered at its root.
-    SendJson(res, R"json({"message":"Tasker","runtime":"tasker","endpoints":{"GET /health":"Health check","POST /task/submit":"Submit a new task run","POST /task/store-function":"Store task code","POST /task/execute/:id":"Wait for a run: its result or the call it waits on","POST /task/process":"Stack runs are processed continuously","GET /task/status/:id":"A run with its stack runs and logs","GET /task/keystore/:key":"Get a keystore value","POST /task/keystore":"Set a keystore value","GET /functions/v1/tasks":"The task functions","POST /functions/v1/tasks/execute":"Submit a task run","POST /functions/v1/tasks/:name":"Submit a run of :name with the body as input","POST /functions/v1/wrapped<service>":"One wrapped-service call (admin)","GET /rest/v1/task_runs":"Runs (PostgREST filters)","GET /rest/v1/stack_runs":"A run's stack runs (PostgREST filters)"}})json");
   });
   compat_->Register(s);
   s.Post(R"(/functions/v1/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -164,6 +167,10 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
     auto functions = api_->ListTaskFunctions(request);
     if (!functions.ok()) return SendError(res, functions.status());
     SendMessage(res, *functions);
+  });
+  RegisterWebUi(s, api_, [auth = authenticator_](const httplib::Request& req) {
+    auto identity = auth->Authenticate(req.get_header_value("Authorization"));
+    return identity.ok() ? identity->name : std::string("anonymous");
   });
   s.set_payload_max_length(Body::kMaxBodyBytes);
   // httplib's own refusals (413 for a body above the limit, 404, ...) answer
