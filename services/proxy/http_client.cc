@@ -116,7 +116,11 @@ std::string UrlEncode(const std::string& text) {
     if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
       out.push_back(static_cast<char>(ch));
     } else {
-      absl::StrAppend(&out, "%", absl::Hex(ch, absl::kZeroPad2));
+      // Upper-case hex digits, as RFC 3986 (2.1) recommends.
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out.push_back('%');
+      out.push_back(kHex[ch >> 4]);
+      out.push_back(kHex[ch & 0xf]);
     }
   }
   return out;

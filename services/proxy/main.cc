@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
           std::stringstream text;
           text << file.rdbuf();
           std::set<std::string> builtin;
-          for (const auto& service : core->ListServices().services()) builtin.insert(service.name());
+          const auto listed = core->ListServices();
+          for (const auto& service : listed.services()) builtin.insert(service.name());
           auto services = proxy::ParseServicesConfig(text.str(), builtin);
           if (!services.ok()) {
             return absl::InvalidArgumentError(

@@ -340,18 +340,11 @@ bool WeatherEmulator::Authorized(const httplib::Request& req, httplib::Response&
 }
 
 void WeatherEmulator::Routes() {
-  Get(R"(/v1/current/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+  // httplib matches the decoded path: a %2F in the city is a '/' here.
+  Get(R"(/v1/current/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req, res)) return;
-    const std::string city = req.matches[1];  // still percent-encoded
-    std::string decoded;
-    for (size_t i = 0; i < city.size(); ++i) {
-      if (city[i] == '%' && i + 2 < city.size()) {
-        decoded.push_back(static_cast<char>(std::stoi(city.substr(i + 1, 2), nullptr, 16)));
-        i += 2;
-      } else {
-        decoded.push_back(city[i]);
-      }
-    }
+    const std::string decoded = req.matches[1];
+    const std::string raw_path = req.target.substr(0, req.target.find('?'));
     if (decoded == "Atlantis") {
       Reply(res, 404, {{"cod", "404"}, {"message", "city not found"}});
       return;
@@ -361,7 +354,7 @@ void WeatherEmulator::Routes() {
       Reply(res, 400, {{"cod", "400"}, {"message", "units: must be standard, metric or imperial"}});
       return;
     }
-    Reply(res, 200, {{"city", decoded}, {"rawPath", req.path}, {"units", units},
+    Reply(res, 200, {{"city", decoded}, {"rawPath", raw_path}, {"units", units},
                      {"temperature", units == "metric" ? 21.5 : units == "imperial" ? 70.7 : 294.65}});
   });
   Post("/v1/reports", [this](const httplib::Request& req, httplib::Response& res) {
@@ -512,7 +505,8 @@ void GoogleEmulator::Routes() {
       GoogleError(res, 400, "Bad Request", "badRequest");
       return;
     }
-    if (req.has_param("pageToken") && !absl::SimpleAtoi(req.get_param_value("pageToken"), &offset)) {
+    if (req.has_param("pageToken") && (!absl::SimpleAtoi(req.get_param_value("pageToken"), &offset) ||
+                                       offset < 0 || offset > static_cast<int>(all.size()))) {
       GoogleError(res, 400, "Invalid pageToken", "invalid");
       return;
     }
@@ -543,7 +537,11 @@ void GoogleEmulator::Routes() {
     const int total = fixtures_.messages.count(owner) ? fixtures_.messages.at(owner) : 0;
     int max = 100, offset = 0;
     if (!MaxResults(req, res, &max)) return;
-    if (req.has_param("pageToken")) absl::SimpleAtoi(req.get_param_value("pageToken"), &offset);
+    if (req.has_param("pageToken") && (!absl::SimpleAtoi(req.get_param_value("pageToken"), &offset) ||
+                                       offset < 0 || offset > total)) {
+      GoogleError(res, 400, "Invalid pageToken", "invalid");
+      return;
+    }
     Json messages = Json::array();
     for (int i = offset; i < total && i < offset + max; ++i) {
       const std::string id = absl::StrCat(owner.substr(0, owner.find('@')), "-m", i);
