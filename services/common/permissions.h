@@ -10,8 +10,8 @@
 //   http:fetch                          a task's fetch() to any URL the operator allows
 //   http:fetch as url=<url glob>        only to matching URLs (each redirect target too),
 //                                       e.g. http:fetch as url=https://api.example.com/*
-//   keystore:read:<namespace glob>      get, has, list in these namespaces
-//   keystore:write:<namespace glob>     set (and read) in these namespaces
+//   keystore:read:<namespace glob>      get, has, list (getKey, hasKey, listKeys) in these namespaces
+//   keystore:write:<namespace glob>     set, setKey (and read) in these namespaces
 //
 // Globs: '*' matches any run of characters (dots included). A gapi grant
 // without "as subject=" acts only as the proxy's configured admin user.
