@@ -12,8 +12,8 @@ namespace tasker::services {
 namespace {
 
 constexpr char kSyntax[] =
-    "expected '*', '<service>:<method glob>' (optionally 'as subject=<glob>' for gapi), "
-    "'keystore:read:<namespace glob>' or 'keystore:write:<namespace glob>'";
+    "expected '*', '<service>:<method glob>' (optionally 'as subject=<glob>' for gapi, 'as url=<url glob>' for "
+    "http), 'keystore:read:<namespace glob>' or 'keystore:write:<namespace glob>'";
 
 bool ValidGlob(absl::string_view glob) {
   if (glob.empty() || glob.size() > 200) return false;
@@ -23,7 +23,54 @@ bool ValidGlob(absl::string_view glob) {
   return true;
 }
 
+// http(s)://host[:port][/path...]: the origin in lower case, then path
+// characters (no spaces, quotes, angle brackets, backslashes or braces).
+absl::StatusOr<std::string> ValidUrlGlob(absl::string_view glob) {
+  if (glob.size() > 500) return absl::InvalidArgumentError("the URL glob is at most 500 characters");
+  absl::string_view origin, rest;
+  if (!SplitUrl(glob, &origin, &rest)) {
+    return absl::InvalidArgumentError("the URL glob starts with http:// or https:// and a host, e.g. "
+                                      "https://api.example.com/*");
+  }
+  const absl::string_view authority = origin.substr(origin.find("://") + 3);
+  for (char c : authority) {
+    if (!absl::ascii_isalnum(c) && !absl::StrContains("*.-:[]", c)) {
+      return absl::InvalidArgumentError(
+          "the URL glob's host is letters, digits, '*', '.', '-', a port, or an [IPv6] address (no user@)");
+    }
+  }
+  for (char c : rest) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || absl::StrContains("\"<>\\^`{|}", c)) {
+      return absl::InvalidArgumentError("the URL glob's path has a character URLs cannot hold unescaped");
+    }
+  }
+  return absl::StrCat(absl::AsciiStrToLower(origin), rest);
+}
+
 }  // namespace
+
+bool SplitUrl(absl::string_view url, absl::string_view* origin, absl::string_view* rest) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) return false;
+  const std::string scheme = absl::AsciiStrToLower(url.substr(0, scheme_end));
+  if (scheme != "http" && scheme != "https") return false;
+  size_t path = url.find_first_of("/?#", scheme_end + 3);
+  if (path == absl::string_view::npos) path = url.size();
+  if (path == scheme_end + 3) return false;  // no host
+  *origin = url.substr(0, path);
+  *rest = url.substr(path);
+  return true;
+}
+
+bool UrlGlobMatch(absl::string_view glob, absl::string_view url) {
+  absl::string_view glob_origin, glob_rest, url_origin, url_rest;
+  if (!SplitUrl(glob, &glob_origin, &glob_rest) || !SplitUrl(url, &url_origin, &url_rest)) return false;
+  if (!GlobMatch(glob_origin, url_origin)) return false;
+  if (glob_rest.empty()) return true;  // the whole origin
+  if (url_rest.empty()) url_rest = "/";
+  return GlobMatch(glob_rest, url_rest);
+}
 
 bool GlobMatch(absl::string_view glob, absl::string_view text) {
   // Iterative wildcard match with backtracking to the last '*'.
@@ -78,6 +125,14 @@ absl::StatusOr<Permission> ParsePermission(absl::string_view text) {
   p.method_glob = std::string(parts[1]);
   if (!ValidGlob(p.method_glob)) return bad("the method glob is letters, digits, '*', '.', '_', '-'");
   if (words.size() == 1) return p;
+  if (words.size() == 3 && words[1] == "as" && absl::StartsWith(words[2], "url=")) {
+    if (p.service != "http") return bad("'as url=' applies to http only");
+    auto glob = ValidUrlGlob(words[2].substr(4));
+    if (!glob.ok()) return bad(glob.status().message());
+    p.url_glob = *glob;
+    p.text = absl::StrCat(words[0], " as url=", p.url_glob);
+    return p;
+  }
   if (words.size() != 3 || words[1] != "as" || !absl::StartsWith(words[2], "subject=")) return bad(kSyntax);
   if (p.service != "gapi") return bad("'as subject=' applies to gapi only");
   p.subject_glob = std::string(words[2].substr(8));
@@ -126,6 +181,9 @@ Grants::Grants(const std::vector<std::string>& permissions) {
 
 absl::Status Grants::CheckCall(absl::string_view service, absl::string_view method) const {
   if (service == "keystore") return absl::OkStatus();  // per namespace: CheckKeystore
+  // Per operation: the provider checks database:<operation> for what the
+  // chain does.
+  if (service == "database" && method == "chain") return absl::OkStatus();
   for (const Permission& p : permissions_) {
     if (p.all || (p.service == service && GlobMatch(p.method_glob, method))) return absl::OkStatus();
   }
@@ -144,6 +202,16 @@ absl::Status Grants::CheckSubject(absl::string_view service, absl::string_view m
   }
   return absl::PermissionDeniedError(absl::StrCat("missing permission '", service, ":", method, " as subject=",
                                                   subject, "' (acting as another user needs it)"));
+}
+
+absl::Status Grants::CheckUrl(absl::string_view service, absl::string_view method, absl::string_view url) const {
+  for (const Permission& p : permissions_) {
+    if (p.all) return absl::OkStatus();
+    if (p.service != service || !GlobMatch(p.method_glob, method)) continue;
+    if (p.url_glob.empty() || UrlGlobMatch(p.url_glob, url)) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("missing permission '", service, ":", method, " as url=", url, "'"));
 }
 
 absl::Status Grants::CheckKeystore(bool write, absl::string_view ns) const {

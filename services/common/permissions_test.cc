@@ -79,5 +79,59 @@ TEST(PermissionsTest, GlobMatching) {
   EXPECT_FALSE(GlobMatch("a*b*c", "aXXbYY"));
 }
 
+
+TEST(PermissionsTest, UrlGrantsAreParsedNormalizedAndMatchedPerPart) {
+  bool declared = false;
+  auto ok = DeclaredPermissions(
+      R"({"permissions":["http:fetch","http:fetch as url=HTTPS://API.Example.com/v1/*","http:* as url=http://*.example.org"]})",
+      &declared);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->at(1), "http:fetch as url=https://api.example.com/v1/*");  // the origin in lower case
+  for (const auto& [permission, message] : std::vector<std::pair<std::string, std::string>>{
+           {"gapi:* as url=https://x/", "'as url=' applies to http only"},
+           {"http:fetch as url=ftp://x/", "starts with http:// or https://"},
+           {"http:fetch as url=https:///x", "starts with http:// or https://"},
+           {"http:fetch as url=https://user@x/", "no user@"},
+           {"http:fetch as url=https://x/a\"b", "the URL glob's path"},
+           {"http:fetch as subject=a@b.c", "'as subject=' applies to gapi only"}}) {
+    auto bad = ParsePermission(permission);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << permission;
+    EXPECT_NE(bad.status().message().find(message), std::string::npos) << permission << ": " << bad.status();
+  }
+  // The origin's '*' stays in the host: a path cannot pose as a subdomain.
+  EXPECT_TRUE(UrlGlobMatch("https://*.example.com/*", "https://api.example.com/x"));
+  EXPECT_FALSE(UrlGlobMatch("https://*.example.com/*", "https://evil.com/x.example.com/y"));
+  EXPECT_FALSE(UrlGlobMatch("https://api.example.com/*", "https://api.example.com.evil.org/x"));
+  EXPECT_FALSE(UrlGlobMatch("https://api.example.com/*", "https://api.example.com:8443/x"));
+  EXPECT_FALSE(UrlGlobMatch("https://api.example.com/*", "http://api.example.com/x"));
+  EXPECT_TRUE(UrlGlobMatch("https://api.example.com", "https://api.example.com/any/path?q=1"));  // no path: any
+  EXPECT_TRUE(UrlGlobMatch("https://api.example.com/v1/*", "https://api.example.com/v1/users?id=2"));
+  EXPECT_FALSE(UrlGlobMatch("https://api.example.com/v1/*", "https://api.example.com/v2/users"));
+  EXPECT_TRUE(UrlGlobMatch("https://api.example.com/", "https://api.example.com"));
+
+  Grants grants({"http:fetch as url=https://api.example.com/v1/*", "openai:*"});
+  EXPECT_TRUE(grants.CheckCall("http", "fetch").ok());
+  EXPECT_TRUE(grants.CheckUrl("http", "fetch", "https://api.example.com/v1/x").ok());
+  absl::Status denied = grants.CheckUrl("http", "fetch", "https://api.example.com/v2/x");
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(denied.message().find("missing permission 'http:fetch as url=https://api.example.com/v2/x'"),
+            std::string::npos);
+  EXPECT_TRUE(Grants({"http:fetch"}).CheckUrl("http", "fetch", "https://anything.example/").ok());
+  EXPECT_TRUE(Grants({"*"}).CheckUrl("http", "fetch", "https://anything.example/").ok());
+  EXPECT_EQ(Grants({"openai:*"}).CheckUrl("http", "fetch", "https://a.example/").code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(PermissionsTest, TheDatabaseChainIsCheckedPerOperation) {
+  // ProxyCore lets database.chain through; the provider checks
+  // database:<operation> for what the chain does.
+  Grants select_only({"database:select"});
+  EXPECT_TRUE(select_only.CheckCall("database", "chain").ok());
+  EXPECT_TRUE(select_only.CheckCall("database", "select").ok());
+  EXPECT_EQ(select_only.CheckCall("database", "delete").code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(Grants({}).CheckCall("database", "chain").ok());
+  EXPECT_EQ(Grants({}).CheckCall("database", "select").code(), absl::StatusCode::kPermissionDenied);
+}
+
 }  // namespace
 }  // namespace tasker::services

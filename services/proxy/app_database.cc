@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
 
 #include "absl/strings/ascii.h"
@@ -125,30 +126,20 @@ absl::StatusOr<std::vector<std::string>> Names(const Json& args, const char* key
   return names;
 }
 
-absl::StatusOr<Filter> ParseFilter(const Json& f, const std::string& field) {
-  if (!f.is_object()) {
-    return Invalid(field, absl::StrCat("expected an object {column, op, value}, got ", f.type_name()));
-  }
-  RETURN_IF_ERROR(OnlyKeys(f, field, {"column", "op", "value", "not"}));
-  Filter filter;
-  if (!f.contains("column")) return Invalid(field + ".column", "required");
-  ASSIGN_OR_RETURN(filter.column, Identifier(f["column"], field + ".column"));
+std::optional<FilterOp> FilterOpByName(const Json& op) {
   static const std::map<std::string, FilterOp> kByName = {
       {"eq", FilterOp::kEq},     {"neq", FilterOp::kNeq},     {"gt", FilterOp::kGt}, {"gte", FilterOp::kGte},
       {"lt", FilterOp::kLt},     {"lte", FilterOp::kLte},     {"like", FilterOp::kLike},
       {"ilike", FilterOp::kIlike}, {"in", FilterOp::kIn},     {"is", FilterOp::kIs}};
-  const Json op = f.value("op", Json());
-  auto named = op.is_string() ? kByName.find(op.get<std::string>()) : kByName.end();
-  if (named == kByName.end()) return Invalid(field + ".op", absl::StrCat("must be one of ", kOps));
-  filter.op = named->second;
-  if (f.contains("not")) {
-    if (!f["not"].is_boolean()) return Invalid(field + ".not", "expected a boolean");
-    filter.negate = f["not"].get<bool>();
-  }
-  const std::string vfield = field + ".value";
-  filter.value = f.value("value", Json());
-  const Json& v = filter.value;
-  switch (filter.op) {
+  if (!op.is_string()) return std::nullopt;
+  auto named = kByName.find(op.get<std::string>());
+  if (named == kByName.end()) return std::nullopt;
+  return named->second;
+}
+
+// The value a filter op takes, named `vfield` when it is not one.
+absl::Status CheckFilterValue(FilterOp op, const Json& v, const std::string& vfield) {
+  switch (op) {
     case FilterOp::kIs:
       if (!v.is_null() && !v.is_boolean()) return Invalid(vfield, "must be null, true or false (op is)");
       break;
@@ -172,6 +163,26 @@ absl::StatusOr<Filter> ParseFilter(const Json& f, const std::string& field) {
       if (v.is_null()) return Invalid(vfield, "required (null never compares; use op \"is\")");
       RETURN_IF_ERROR(Bindable(v, vfield));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Filter> ParseFilter(const Json& f, const std::string& field) {
+  if (!f.is_object()) {
+    return Invalid(field, absl::StrCat("expected an object {column, op, value}, got ", f.type_name()));
+  }
+  RETURN_IF_ERROR(OnlyKeys(f, field, {"column", "op", "value", "not"}));
+  Filter filter;
+  if (!f.contains("column")) return Invalid(field + ".column", "required");
+  ASSIGN_OR_RETURN(filter.column, Identifier(f["column"], field + ".column"));
+  const std::optional<FilterOp> op = FilterOpByName(f.value("op", Json()));
+  if (!op.has_value()) return Invalid(field + ".op", absl::StrCat("must be one of ", kOps));
+  filter.op = *op;
+  if (f.contains("not")) {
+    if (!f["not"].is_boolean()) return Invalid(field + ".not", "expected a boolean");
+    filter.negate = f["not"].get<bool>();
+  }
+  filter.value = f.value("value", Json());
+  RETURN_IF_ERROR(CheckFilterValue(filter.op, filter.value, field + ".value"));
   return filter;
 }
 
@@ -318,6 +329,433 @@ absl::StatusOr<DeleteQuery> ParseDelete(const Json& args) {
   return query;
 }
 
+const char* OperationName(ChainQuery::Operation operation) {
+  switch (operation) {
+    case ChainQuery::Operation::kSelect: return "select";
+    case ChainQuery::Operation::kInsert: return "insert";
+    case ChainQuery::Operation::kUpdate: return "update";
+    case ChainQuery::Operation::kDelete: return "delete";
+    case ChainQuery::Operation::kUpsert: return "upsert";
+  }
+  return "select";
+}
+
+namespace {
+
+constexpr size_t kMaxChainSteps = 200;
+constexpr char kChainMethods[] =
+    "from, select, insert, update, delete, upsert, eq, neq, gt, gte, lt, lte, like, ilike, in, is, match, not, "
+    "filter, order, limit, range, single, maybeSingle, throwOnError, returns";
+
+// One step of a chain: its args by position (JSON.stringify writes an
+// omitted optional argument as null).
+class Step {
+ public:
+  Step(const Json& args, std::string field, std::string property)
+      : args_(args), field_(std::move(field)), property_(std::move(property)) {}
+  const Json& operator[](size_t i) const {
+    static const Json kNull;
+    return i < args_.size() ? args_[i] : kNull;
+  }
+  std::string Field(size_t i) const { return absl::StrCat(field_, ".args[", i, "]"); }
+  const std::string& field() const { return field_; }
+  const std::string& property() const { return property_; }
+  absl::Status AtMost(size_t n, absl::string_view shape) const {
+    // Trailing nulls are omitted optional arguments.
+    size_t given = args_.size();
+    while (given > n && args_[given - 1].is_null()) --given;
+    if (given > n) {
+      return Invalid(absl::StrCat(field_, ".args"),
+                     absl::StrCat(property_, "(", shape, ") takes at most ", n, " argument", n == 1 ? "" : "s",
+                                  ", got ", args_.size()));
+    }
+    return absl::OkStatus();
+  }
+  // An options object (absent or null: {}), with only `known` keys.
+  absl::StatusOr<Json> Options(size_t i, std::initializer_list<const char*> known) const {
+    const Json& o = (*this)[i];
+    if (o.is_null()) return Json::object();
+    if (!o.is_object()) return Invalid(Field(i), absl::StrCat("expected an options object, got ", o.type_name()));
+    RETURN_IF_ERROR(OnlyKeys(o, Field(i), known));
+    return o;
+  }
+
+ private:
+  const Json& args_;
+  std::string field_;
+  std::string property_;
+};
+
+// {count: 'exact' | 'planned' | 'estimated' | null}: all three are exact here.
+absl::StatusOr<bool> CountOption(const Json& options, const std::string& field) {
+  auto it = options.find("count");
+  if (it == options.end() || it->is_null()) return false;
+  if (!it->is_string() || (*it != "exact" && *it != "planned" && *it != "estimated")) {
+    return Invalid(field + ".count", "must be 'exact', 'planned' or 'estimated'");
+  }
+  return true;
+}
+
+absl::StatusOr<bool> BoolOption(const Json& options, const char* key, bool fallback, const std::string& field) {
+  auto it = options.find(key);
+  if (it == options.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) return Invalid(absl::StrCat(field, ".", key), "expected a boolean");
+  return it->get<bool>();
+}
+
+// select()'s columns: '*' (or absent) or "a, b, c". supabase-js's renames
+// (alias:col), casts (col::text), JSON paths and embedded resources
+// (other(*)) are not supported.
+absl::StatusOr<std::vector<std::string>> ChainColumns(const Json& value, const std::string& field) {
+  std::vector<std::string> names;
+  if (value.is_null()) return names;
+  if (!value.is_string()) return Invalid(field, absl::StrCat("expected a string of column names, got ",
+                                                             value.type_name()));
+  const std::string text = value.get<std::string>();
+  if (absl::StripAsciiWhitespace(text) == "*") return names;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    const std::string name(absl::StripAsciiWhitespace(part));
+    if (!ValidIdentifier(name)) {
+      return Invalid(field, absl::StrCat("'", name.substr(0, 80), "' is not a column name (", kIdentifierRule,
+                                         "): only '*' or column names (no renames, casts, JSON paths or embedded "
+                                         "tables)"));
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
+// PostgREST's list syntax for in inside not()/filter(): "(a,b,"c d")".
+absl::StatusOr<Json> PostgrestList(const Json& value, const std::string& field) {
+  if (value.is_array()) return value;
+  if (!value.is_string()) return value;  // CheckFilterValue names the problem
+  std::string text(absl::StripAsciiWhitespace(value.get<std::string>()));
+  if (text.size() < 2 || text.front() != '(' || text.back() != ')') {
+    return Invalid(field, "expected an array or a list \"(a,b)\" (op in)");
+  }
+  Json out = Json::array();
+  text = text.substr(1, text.size() - 2);
+  if (absl::StripAsciiWhitespace(text).empty()) return out;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::string item(absl::StripAsciiWhitespace(part));
+    if (item.size() >= 2 && item.front() == '"' && item.back() == '"') item = item.substr(1, item.size() - 2);
+    out.push_back(item);
+  }
+  return out;
+}
+
+// A row list: an object or 1..kMaxRowsPerCall of them.
+absl::StatusOr<std::vector<Json>> ChainRows(const Json& value, const std::string& field, bool default_to_null) {
+  std::vector<Json> rows;
+  if (value.is_object()) {
+    rows.push_back(value);
+  } else if (value.is_array() && !value.empty() && value.size() <= kMaxRowsPerCall) {
+    rows.assign(value.begin(), value.end());
+  } else {
+    return Invalid(field, absl::StrCat("expected an object {column: value} or a non-empty array of at most ",
+                                       kMaxRowsPerCall, " of them"));
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string row_field = value.is_array() ? absl::StrCat(field, "[", i, "]") : field;
+    if (!rows[i].is_object()) {
+      return Invalid(row_field, absl::StrCat("expected an object {column: value}, got ", rows[i].type_name()));
+    }
+    RETURN_IF_ERROR(ParseColumnValues(rows[i], row_field));
+  }
+  // Bulk rows with different columns: as supabase-js's defaultToNull (its
+  // default), a column a row leaves out is null in it, not its default.
+  if (default_to_null && rows.size() > 1) {
+    std::vector<std::string> all;
+    for (const auto& row : rows) {
+      for (auto it = row.begin(); it != row.end(); ++it) {
+        if (std::find(all.begin(), all.end(), it.key()) == all.end()) all.push_back(it.key());
+      }
+    }
+    for (auto& row : rows) {
+      Json filled = Json::object();
+      for (const auto& column : all) filled[column] = row.contains(column) ? row[column] : Json(nullptr);
+      row = std::move(filled);
+    }
+  }
+  return rows;
+}
+
+absl::StatusOr<int64_t> ChainInt(const Json& value, const std::string& field, int64_t min, int64_t max) {
+  if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t(max)) ||
+      value.get<int64_t>() < min || value.get<int64_t>() > max) {
+    return Invalid(field, absl::StrCat("expected an integer within ", min, "..", max));
+  }
+  return value.get<int64_t>();
+}
+
+}  // namespace
+
+absl::StatusOr<ChainQuery> ParseChain(const Json& raw) {
+  using Op = ChainQuery::Operation;
+  Json steps;
+  if (raw.is_array() && (raw.empty() || (raw[0].is_object() && raw[0].contains("property")))) {
+    steps = raw;  // the steps themselves
+  } else {
+    ASSIGN_OR_RETURN(const Json args, NormalizeArgs(raw));
+    RETURN_IF_ERROR(OnlyKeys(args, "args", {"chain"}));
+    if (!args.contains("chain")) return Invalid("args.chain", "required: [{property, args}, ...]");
+    steps = args["chain"];
+  }
+  if (!steps.is_array() || steps.empty() || steps.size() > kMaxChainSteps) {
+    return Invalid("args.chain", absl::StrCat("expected a non-empty array of at most ", kMaxChainSteps,
+                                              " steps {property, args}, starting with from(table)"));
+  }
+  ChainQuery q;
+  std::string table;
+  bool have_operation = false;
+  std::vector<Filter> filters;
+  std::vector<OrderBy> order;
+  std::optional<int64_t> limit;
+  int64_t offset = 0;
+  bool shaped = false;
+  std::string rows_field;  // insert, upsert: where the rows were given
+  bool rows_array = false;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const std::string field = absl::StrCat("args.chain[", i, "]");
+    const Json& step = steps[i];
+    if (!step.is_object()) return Invalid(field, absl::StrCat("expected {property, args}, got ", step.type_name()));
+    RETURN_IF_ERROR(OnlyKeys(step, field, {"property", "args"}));
+    if (!step.contains("property") || !step["property"].is_string()) {
+      return Invalid(field + ".property", "required (a method name such as from, select, eq)");
+    }
+    const std::string property = step["property"].get<std::string>();
+    static const Json kNoArgs = Json::array();
+    const Json& step_args = step.contains("args") && !step["args"].is_null() ? step["args"] : kNoArgs;
+    if (!step_args.is_array()) {
+      return Invalid(field + ".args", absl::StrCat("expected an array of arguments, got ", step_args.type_name()));
+    }
+    const Step a(step_args, field, property);
+    if (i == 0) {
+      if (property != "from") return Invalid(field + ".property", "the chain starts with from(table)");
+      RETURN_IF_ERROR(a.AtMost(1, "table"));
+      if (a[0].is_null()) return Invalid(a.Field(0), "required (a table name)");
+      ASSIGN_OR_RETURN(table, Identifier(a[0], a.Field(0)));
+      if (IsReservedTable(table)) {
+        return Invalid(a.Field(0), absl::StrCat("'", table,
+                                                "' is reserved (Tasker's own tables and the database's system "
+                                                "catalogs are not reachable)"));
+      }
+      continue;
+    }
+    const bool is_write = have_operation && q.operation != Op::kSelect;
+    auto operation_first = [&]() -> absl::Status {
+      if (!have_operation) {
+        return Invalid(field + ".property", absl::StrCat(property, " comes after select, insert, update, delete or "
+                                                         "upsert (as in supabase-js)"));
+      }
+      return absl::OkStatus();
+    };
+    auto select_only = [&]() -> absl::Status {
+      RETURN_IF_ERROR(operation_first());
+      if (q.operation != Op::kSelect) {
+        return Invalid(field + ".property", absl::StrCat(property, " applies to select only"));
+      }
+      return absl::OkStatus();
+    };
+    auto add_filter = [&](const std::string& column_field, const Json& column, FilterOp op, Json value,
+                          const std::string& value_field, bool negate) -> absl::Status {
+      RETURN_IF_ERROR(operation_first());
+      if (q.operation == Op::kInsert || q.operation == Op::kUpsert) {
+        return Invalid(field + ".property", absl::StrCat(property, " applies to select, update and delete"));
+      }
+      if (filters.size() >= kMaxFilters) return Invalid(field, absl::StrCat("at most ", kMaxFilters, " filters"));
+      Filter f;
+      if (column.is_null()) return Invalid(column_field, "required (a column name)");
+      ASSIGN_OR_RETURN(f.column, Identifier(column, column_field));
+      f.op = op;
+      f.value = std::move(value);
+      f.negate = negate;
+      RETURN_IF_ERROR(CheckFilterValue(f.op, f.value, value_field));
+      filters.push_back(std::move(f));
+      return absl::OkStatus();
+    };
+    if (property == "from") return Invalid(field + ".property", "from comes first, once");
+    if (property == "select") {
+      if (!have_operation) {
+        RETURN_IF_ERROR(a.AtMost(2, "columns, {count, head}"));
+        q.operation = Op::kSelect;
+        have_operation = true;
+        ASSIGN_OR_RETURN(q.select.columns, ChainColumns(a[0], a.Field(0)));
+        ASSIGN_OR_RETURN(const Json options, a.Options(1, {"count", "head"}));
+        ASSIGN_OR_RETURN(q.count, CountOption(options, a.Field(1)));
+        ASSIGN_OR_RETURN(q.head, BoolOption(options, "head", false, a.Field(1)));
+      } else if (is_write && !q.returning) {
+        RETURN_IF_ERROR(a.AtMost(1, "columns"));
+        q.returning = true;
+        ASSIGN_OR_RETURN(q.returning_columns, ChainColumns(a[0], a.Field(0)));
+      } else {
+        return Invalid(field + ".property", "select appears twice");
+      }
+      continue;
+    }
+    if (property == "insert" || property == "upsert" || property == "update" || property == "delete") {
+      if (have_operation) {
+        return Invalid(field + ".property", absl::StrCat("one operation per chain (it already has ",
+                                                         OperationName(q.operation), ")"));
+      }
+      have_operation = true;
+      if (property == "delete") {
+        RETURN_IF_ERROR(a.AtMost(1, "{count}"));
+        q.operation = Op::kDelete;
+        ASSIGN_OR_RETURN(const Json options, a.Options(0, {"count"}));
+        ASSIGN_OR_RETURN(q.count, CountOption(options, a.Field(0)));
+      } else if (property == "update") {
+        RETURN_IF_ERROR(a.AtMost(2, "values, {count}"));
+        q.operation = Op::kUpdate;
+        if (!a[0].is_object() || a[0].empty()) return Invalid(a.Field(0), "required (a non-empty object {column: value})");
+        RETURN_IF_ERROR(ParseColumnValues(a[0], a.Field(0)));
+        q.update.values = a[0];
+        ASSIGN_OR_RETURN(const Json options, a.Options(1, {"count"}));
+        ASSIGN_OR_RETURN(q.count, CountOption(options, a.Field(1)));
+      } else {
+        const bool upsert = property == "upsert";
+        RETURN_IF_ERROR(a.AtMost(2, upsert ? "rows, {onConflict, ignoreDuplicates, count, defaultToNull}"
+                                           : "rows, {count, defaultToNull}"));
+        q.operation = upsert ? Op::kUpsert : Op::kInsert;
+        ASSIGN_OR_RETURN(const Json options,
+                         upsert ? a.Options(1, {"onConflict", "ignoreDuplicates", "count", "defaultToNull"})
+                                : a.Options(1, {"count", "defaultToNull"}));
+        ASSIGN_OR_RETURN(q.count, CountOption(options, a.Field(1)));
+        ASSIGN_OR_RETURN(const bool default_to_null, BoolOption(options, "defaultToNull", true, a.Field(1)));
+        ASSIGN_OR_RETURN(q.insert.rows, ChainRows(a[0], a.Field(0), default_to_null));
+        rows_field = a.Field(0);
+        rows_array = a[0].is_array();
+        if (upsert) {
+          q.on_conflict_field = a.Field(1) + ".onConflict";
+          ASSIGN_OR_RETURN(q.insert.ignore_duplicates, BoolOption(options, "ignoreDuplicates", false, a.Field(1)));
+          if (auto it = options.find("onConflict"); it != options.end() && !it->is_null()) {
+            if (!it->is_string()) return Invalid(q.on_conflict_field, "expected a string of column names \"a, b\"");
+            for (absl::string_view part : absl::StrSplit(it->get<std::string>(), ',')) {
+              ASSIGN_OR_RETURN(std::string column, Identifier(Json(std::string(absl::StripAsciiWhitespace(part))),
+                                                              q.on_conflict_field));
+              q.insert.on_conflict.push_back(std::move(column));
+            }
+          }
+        }
+      }
+      continue;
+    }
+    if (const std::optional<FilterOp> op = FilterOpByName(Json(property)); op.has_value()) {
+      RETURN_IF_ERROR(a.AtMost(2, "column, value"));
+      RETURN_IF_ERROR(add_filter(a.Field(0), a[0], *op, a[1], a.Field(1), false));
+      continue;
+    }
+    if (property == "match") {
+      RETURN_IF_ERROR(a.AtMost(1, "{column: value}"));
+      if (!a[0].is_object() || a[0].empty()) return Invalid(a.Field(0), "expected a non-empty object {column: value}");
+      for (auto it = a[0].begin(); it != a[0].end(); ++it) {
+        const std::string f = absl::StrCat(a.Field(0), ".", it.key());
+        RETURN_IF_ERROR(add_filter(f, Json(it.key()), FilterOp::kEq, it.value(), f, false));
+      }
+      continue;
+    }
+    if (property == "not" || property == "filter") {
+      RETURN_IF_ERROR(a.AtMost(3, "column, operator, value"));
+      const std::optional<FilterOp> op = FilterOpByName(a[1]);
+      if (!op.has_value()) return Invalid(a.Field(1), absl::StrCat("must be one of ", kOps));
+      Json value = a[2];
+      if (*op == FilterOp::kIn) {
+        ASSIGN_OR_RETURN(value, PostgrestList(value, a.Field(2)));
+      }
+      RETURN_IF_ERROR(add_filter(a.Field(0), a[0], *op, std::move(value), a.Field(2), property == "not"));
+      continue;
+    }
+    if (property == "order") {
+      RETURN_IF_ERROR(select_only());
+      RETURN_IF_ERROR(a.AtMost(2, "column, {ascending}"));
+      if (order.size() >= kMaxFilters) return Invalid(field, absl::StrCat("at most ", kMaxFilters, " orderings"));
+      OrderBy o;
+      if (a[0].is_null()) return Invalid(a.Field(0), "required (a column name)");
+      ASSIGN_OR_RETURN(o.column, Identifier(a[0], a.Field(0)));
+      ASSIGN_OR_RETURN(const Json options, a.Options(1, {"ascending"}));
+      ASSIGN_OR_RETURN(o.ascending, BoolOption(options, "ascending", true, a.Field(1)));
+      order.push_back(std::move(o));
+      continue;
+    }
+    if (property == "limit") {
+      RETURN_IF_ERROR(select_only());
+      RETURN_IF_ERROR(a.AtMost(1, "count"));
+      ASSIGN_OR_RETURN(limit, ChainInt(a[0], a.Field(0), 0, kMaxSelectLimit));
+      continue;
+    }
+    if (property == "range") {
+      RETURN_IF_ERROR(select_only());
+      RETURN_IF_ERROR(a.AtMost(2, "from, to"));
+      ASSIGN_OR_RETURN(offset, ChainInt(a[0], a.Field(0), 0, INT64_MAX - kMaxSelectLimit));
+      ASSIGN_OR_RETURN(const int64_t to, ChainInt(a[1], a.Field(1), offset, offset + kMaxSelectLimit - 1));
+      limit = to - offset + 1;
+      continue;
+    }
+    if (property == "single" || property == "maybeSingle") {
+      RETURN_IF_ERROR(operation_first());
+      RETURN_IF_ERROR(a.AtMost(0, ""));
+      if (shaped) return Invalid(field + ".property", "single() or maybeSingle() appears twice");
+      shaped = true;
+      q.shape = property == "single" ? ChainQuery::Shape::kSingle : ChainQuery::Shape::kMaybeSingle;
+      continue;
+    }
+    if (property == "throwOnError") {
+      RETURN_IF_ERROR(a.AtMost(0, ""));
+      q.throw_on_error = true;
+      continue;
+    }
+    if (property == "returns") continue;  // a type annotation in supabase-js
+    return Invalid(field + ".property",
+                   absl::StrCat("'", property.substr(0, 80), "' is not supported; supported: ", kChainMethods));
+  }
+  if (!have_operation) {
+    return Invalid("args.chain", "from(table) must be followed by select, insert, update, delete or upsert");
+  }
+  switch (q.operation) {
+    case Op::kSelect:
+      q.select.table = table;
+      q.select.filters = std::move(filters);
+      q.select.order = std::move(order);
+      q.select.limit = limit.value_or(kMaxSelectLimit);
+      q.select.offset = offset;
+      // Two rows tell single() and maybeSingle() all they need to know.
+      if (q.shape != ChainQuery::Shape::kMany) q.select.limit = std::min<int64_t>(q.select.limit, 2);
+      if (q.head) q.select.limit = 0;
+      break;
+    case Op::kUpdate:
+    case Op::kDelete:
+      if (filters.empty()) {
+        return Invalid("args.chain", absl::StrCat(OperationName(q.operation),
+                                                  " needs a filter (eq, match, in, ...): whole-table ",
+                                                  OperationName(q.operation), "s are refused"));
+      }
+      if (q.operation == Op::kUpdate) {
+        q.update.table = table;
+        q.update.filters = std::move(filters);
+        if (q.shape != ChainQuery::Shape::kMany && q.returning) q.update.max_rows = 1;
+      } else {
+        q.remove.table = table;
+        q.remove.filters = std::move(filters);
+        if (q.shape != ChainQuery::Shape::kMany && q.returning) q.remove.max_rows = 1;
+      }
+      break;
+    case Op::kInsert:
+    case Op::kUpsert:
+      q.insert.table = table;
+      if (q.shape != ChainQuery::Shape::kMany && q.returning) q.insert.max_rows = 1;
+      for (size_t r = 0; r < q.insert.rows.size(); ++r) {
+        for (const auto& column : q.insert.on_conflict) {
+          if (!q.insert.rows[r].contains(column)) {
+            return Invalid(rows_array ? absl::StrCat(rows_field, "[", r, "]") : rows_field,
+                           absl::StrCat("missing the conflict column '", column, "' (onConflict)"));
+          }
+        }
+      }
+      break;
+  }
+  return q;
+}
+
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -423,7 +861,8 @@ std::vector<Statement> InsertStatements(const InsertQuery& q, bool postgres) {
         updates.push_back(absl::StrCat(Quote(it.key()), " = excluded.", Quote(it.key())));
       }
       b.Add(absl::StrCat(" ON CONFLICT (", absl::StrJoin(target, ", "), ")"));
-      b.Add(updates.empty() ? " DO NOTHING" : absl::StrCat(" DO UPDATE SET ", absl::StrJoin(updates, ", ")));
+      b.Add(updates.empty() || q.ignore_duplicates ? " DO NOTHING"
+                                                   : absl::StrCat(" DO UPDATE SET ", absl::StrJoin(updates, ", ")));
     }
     b.Add(" RETURNING *");
     out.push_back(b.Take());
@@ -474,22 +913,55 @@ Json Double(double d, absl::string_view text) {
 class SqlAppDatabase : public AppDatabase {
  public:
   absl::StatusOr<Json> Select(const SelectQuery& q, absl::Time deadline) override {
-    return Run({SelectStatement(q, postgres())}, /*write=*/false, deadline);
+    return Run({SelectStatement(q, postgres())}, /*write=*/false, deadline, 0);
   }
   absl::StatusOr<Json> Insert(const InsertQuery& q, absl::Time deadline) override {
-    return Run(InsertStatements(q, postgres()), /*write=*/true, deadline);
+    return Run(InsertStatements(q, postgres()), /*write=*/true, deadline, q.max_rows);
   }
   absl::StatusOr<Json> Update(const UpdateQuery& q, absl::Time deadline) override {
-    return Run({UpdateStatement(q, postgres())}, /*write=*/true, deadline);
+    return Run({UpdateStatement(q, postgres())}, /*write=*/true, deadline, q.max_rows);
   }
   absl::StatusOr<Json> Delete(const DeleteQuery& q, absl::Time deadline) override {
-    return Run({DeleteStatement(q, postgres())}, /*write=*/true, deadline);
+    return Run({DeleteStatement(q, postgres())}, /*write=*/true, deadline, q.max_rows);
+  }
+  absl::StatusOr<Json> SelectCounted(const SelectQuery& q, absl::Time deadline, int64_t* total) override {
+    Builder b(postgres());
+    b.Add(absl::StrCat("SELECT count(*) AS \"count\" FROM ", Quote(q.table)));
+    b.Where(q.filters);
+    ASSIGN_OR_RETURN(Json rows, Run({b.Take(), SelectStatement(q, postgres())}, /*write=*/false, deadline, 0));
+    if (rows.empty() || !rows[0]["count"].is_number_integer()) {
+      return absl::InternalError("count(*) answered no integer");
+    }
+    *total = rows[0]["count"].get<int64_t>();
+    rows.erase(rows.begin());
+    return rows;
+  }
+  absl::StatusOr<std::vector<std::string>> PrimaryKey(const std::string& table, absl::Time deadline) override {
+    Builder b(postgres());
+    if (postgres()) {
+      b.Add(absl::StrCat(
+          "SELECT a.attname AS name FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+          "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indisprimary AND i.indrelid = to_regclass(",
+          b.Bind(Json(Quote(table))), ") ORDER BY array_position(i.indkey::int2[], a.attnum)"));
+    } else {
+      b.Add(absl::StrCat("SELECT name FROM pragma_table_info(", b.Bind(Json(table)), ") WHERE pk > 0 ORDER BY pk"));
+    }
+    ASSIGN_OR_RETURN(Json rows, Run({b.Take()}, /*write=*/false, deadline, 0));
+    std::vector<std::string> names;
+    for (const auto& row : rows) names.push_back(row["name"].get<std::string>());
+    return names;
   }
 
  protected:
   bool postgres() const { return backend() == "postgres"; }
-  // Runs the statements in one transaction; the rows of all, in order.
-  virtual absl::StatusOr<Json> Run(const std::vector<Statement>& statements, bool write, absl::Time deadline) = 0;
+  // Runs the statements in one transaction; the rows of all, in order. More
+  // than `max_rows` (0: any number) rolls it back with OUT_OF_RANGE.
+  virtual absl::StatusOr<Json> Run(const std::vector<Statement>& statements, bool write, absl::Time deadline,
+                                   size_t max_rows) = 0;
+
+  static absl::Status TooManyRows(size_t rows) {
+    return WithCode(absl::OutOfRangeError(absl::StrCat("The result contains ", rows, " rows")), "PGRST116");
+  }
 };
 
 // ---------------------------------------------------------------------------
@@ -585,7 +1057,7 @@ class SqliteAppDatabase : public SqlAppDatabase {
       for (const char* t : kTaskerTables) names.push_back(b.Bind(Json(t)));
       b.Add(absl::StrCat("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND lower(name) IN (",
                          absl::StrJoin(names, ", "), ") ORDER BY name"));
-      auto rows = out->Run({b.Take()}, false, absl::Now() + absl::Seconds(30));
+      auto rows = out->Run({b.Take()}, false, absl::Now() + absl::Seconds(30), 0);
       if (!rows.ok()) return Annotate(rows.status(), "app database: reading its schema");
       for (const auto& row : *rows) tasker_tables.push_back(row["name"]);
     }
@@ -596,7 +1068,8 @@ class SqliteAppDatabase : public SqlAppDatabase {
   std::string backend() const override { return "sqlite"; }
 
  protected:
-  absl::StatusOr<Json> Run(const std::vector<Statement>& statements, bool write, absl::Time deadline) override {
+  absl::StatusOr<Json> Run(const std::vector<Statement>& statements, bool write, absl::Time deadline,
+                           size_t max_rows) override {
     std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
     if (!lock.try_lock_for(absl::ToChronoNanoseconds(std::max(deadline - absl::Now(), absl::ZeroDuration())))) {
       return WithCode(absl::DeadlineExceededError("the call's deadline passed waiting for the database"),
@@ -608,7 +1081,7 @@ class SqliteAppDatabase : public SqlAppDatabase {
         db_, 1000, [](void* d) -> int { return absl::Now() > *static_cast<absl::Time*>(d) ? 1 : 0; }, &deadline);
     const absl::Duration busy = std::min(busy_timeout_, std::max(deadline - absl::Now(), absl::Milliseconds(1)));
     sqlite3_busy_timeout(db_, static_cast<int>(absl::ToInt64Milliseconds(busy)));
-    absl::StatusOr<Json> rows = Transact(statements, write);
+    absl::StatusOr<Json> rows = Transact(statements, write, max_rows);
     sqlite3_progress_handler(db_, 0, nullptr, nullptr);
     return rows;
   }
@@ -616,7 +1089,7 @@ class SqliteAppDatabase : public SqlAppDatabase {
  private:
   SqliteAppDatabase() = default;
 
-  absl::StatusOr<Json> Transact(const std::vector<Statement>& statements, bool write) {
+  absl::StatusOr<Json> Transact(const std::vector<Statement>& statements, bool write, size_t max_rows) {
     const bool transaction = write || statements.size() > 1;
     if (transaction) RETURN_IF_ERROR(Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"));
     Json rows = Json::array();
@@ -626,6 +1099,10 @@ class SqliteAppDatabase : public SqlAppDatabase {
         if (transaction) Exec("ROLLBACK").IgnoreError();
         return status;
       }
+    }
+    if (max_rows > 0 && rows.size() > max_rows) {
+      if (transaction) Exec("ROLLBACK").IgnoreError();
+      return TooManyRows(rows.size());
     }
     if (transaction) {
       absl::Status status = Exec("COMMIT");
@@ -791,14 +1268,19 @@ class PostgresAppDatabase : public SqlAppDatabase {
   std::string backend() const override { return "postgres"; }
 
  protected:
-  absl::StatusOr<Json> Run(const std::vector<Statement>& statements, bool write, absl::Time deadline) override {
+  absl::StatusOr<Json> Run(const std::vector<Statement>& statements, bool write, absl::Time deadline,
+                           size_t max_rows) override {
     ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, Acquire(deadline));
+    auto at_most = [max_rows](absl::StatusOr<Json> rows) -> absl::StatusOr<Json> {
+      if (rows.ok() && max_rows > 0 && rows->size() > max_rows) return TooManyRows(rows->size());
+      return rows;
+    };
     bool broken = false;
     absl::StatusOr<Json> rows;
     try {
       if (write) {
         pqxx::work work(*conn);
-        rows = Execute(work, statements, deadline);
+        rows = at_most(Execute(work, statements, deadline));
         if (rows.ok()) work.commit();
       } else {
         // A select cannot write, even through a function the table's
@@ -967,9 +1449,11 @@ class DatabaseProvider : public Provider {
   std::string name() const override { return "database"; }
   std::string description() const override {
     return "Tables of the operator's application database (--app_database_url): select, insert, update, delete, "
-           "upsert";
+           "upsert, and the supabase-js-style chain";
   }
-  std::vector<std::string> methods() const override { return {"select", "insert", "update", "delete", "upsert"}; }
+  std::vector<std::string> methods() const override {
+    return {"select", "insert", "update", "delete", "upsert", "chain"};
+  }
 
   absl::StatusOr<CallOutcome> Call(const CallContext& context, const std::string& method,
                                    const Json& raw_args) override {
@@ -977,6 +1461,7 @@ class DatabaseProvider : public Provider {
       return CallOutcome::Error("NOT_CONFIGURED", "database: no application database configured (--app_database_url)",
                                 false);
     }
+    if (method == "chain") return Chain(context, raw_args);
     ASSIGN_OR_RETURN(const Json args, NormalizeArgs(raw_args));
     const absl::Time deadline = absl::Now() + context.timeout;
     absl::StatusOr<Json> rows;
@@ -1005,6 +1490,152 @@ class DatabaseProvider : public Provider {
   }
 
  private:
+  using Op = ChainQuery::Operation;
+
+  // A supabase-js answer: {data, error, count, status, statusText}.
+  static Json Answer(Json data, Json error, Json count, int status, const char* status_text) {
+    return Json{{"data", std::move(data)},
+                {"error", std::move(error)},
+                {"count", std::move(count)},
+                {"status", status},
+                {"statusText", status_text}};
+  }
+
+  static Json NotSingle(size_t rows) {
+    return Answer(nullptr,
+                  Json{{"code", "PGRST116"},
+                       {"details", absl::StrCat("The result contains ", rows, " rows")},
+                       {"hint", nullptr},
+                       {"message", "JSON object requested, multiple (or no) rows returned"}},
+                  nullptr, 406, "Not Acceptable");
+  }
+
+  absl::StatusOr<CallOutcome> Chain(const CallContext& context, const Json& raw_args) {
+    ASSIGN_OR_RETURN(ChainQuery q, ParseChain(raw_args));
+    // The grant names what the chain does: a chain that deletes needs
+    // database:delete.
+    if (context.grants == nullptr) return Denied(context, absl::PermissionDeniedError("no grants on the call"));
+    if (absl::Status allowed = context.grants->CheckCall("database", OperationName(q.operation)); !allowed.ok()) {
+      return Denied(context, allowed);
+    }
+    const absl::Time deadline = absl::Now() + context.timeout;
+    absl::StatusOr<Json> rows;
+    int64_t total = 0;
+    switch (q.operation) {
+      case Op::kSelect:
+        rows = q.count ? db_->SelectCounted(q.select, deadline, &total) : db_->Select(q.select, deadline);
+        break;
+      case Op::kUpsert:
+        if (q.insert.on_conflict.empty()) {
+          // As PostgREST: the primary key is the conflict target.
+          auto key = db_->PrimaryKey(q.insert.table, deadline);
+          if (!key.ok()) return FromDatabase(key.status());
+          if (key->empty()) {
+            return absl::InvalidArgumentError(absl::StrCat(q.on_conflict_field, ": required: table '", q.insert.table,
+                                                           "' has no primary key (or does not exist)"));
+          }
+          for (size_t r = 0; r < q.insert.rows.size(); ++r) {
+            for (const auto& column : *key) {
+              if (!q.insert.rows[r].contains(column)) {
+                return absl::InvalidArgumentError(absl::StrCat(
+                    q.on_conflict_field, ": required: row ", r, " has no '", column,
+                    "', the primary key the upsert defaults to"));
+              }
+            }
+          }
+          q.insert.on_conflict = *std::move(key);
+        }
+        rows = db_->Insert(q.insert, deadline);
+        break;
+      case Op::kInsert:
+        rows = db_->Insert(q.insert, deadline);
+        break;
+      case Op::kUpdate:
+        rows = db_->Update(q.update, deadline);
+        break;
+      case Op::kDelete:
+        rows = db_->Delete(q.remove, deadline);
+        break;
+    }
+    if (!rows.ok()) {
+      const absl::Status& status = rows.status();
+      if (status.code() == absl::StatusCode::kOutOfRange) {
+        // single() after a write that touched several rows: rolled back.
+        if (q.throw_on_error) return FromDatabase(status);
+        Json answer = NotSingle(0);
+        answer["error"]["details"] = std::string(status.message());
+        return CallOutcome::Ok(std::move(answer));
+      }
+      const bool retryable = status.code() == absl::StatusCode::kUnavailable ||
+                             status.code() == absl::StatusCode::kDeadlineExceeded ||
+                             status.code() == absl::StatusCode::kAborted;
+      if (retryable || q.throw_on_error) return FromDatabase(status);
+      // What supabase-js gives for a failed query: the error in the answer,
+      // for the task to check (`if (error) ...`).
+      auto code = status.GetPayload(kDatabaseCodePayload);
+      const std::string code_text = code ? std::string(*code) : "";
+      const bool conflict = status.code() == absl::StatusCode::kFailedPrecondition;
+      const bool missing = code_text == "42P01" || absl::StrContains(status.message(), "no such table");
+      return CallOutcome::Ok(Answer(nullptr,
+                                    Json{{"code", code_text},
+                                         {"details", nullptr},
+                                         {"hint", nullptr},
+                                         {"message", std::string(status.message())}},
+                                    nullptr, conflict ? 409 : missing ? 404 : 400,
+                                    conflict ? "Conflict" : missing ? "Not Found" : "Bad Request"));
+    }
+    Json data = *std::move(rows);
+    const size_t affected = data.size();
+    Json count = nullptr;
+    if (q.count) count = q.operation == Op::kSelect ? total : static_cast<int64_t>(affected);
+    int status = 200;
+    const char* status_text = "OK";
+    if (q.operation == Op::kSelect) {
+      if (q.head) data = nullptr;
+    } else if (!q.returning) {
+      data = nullptr;
+    } else if (!q.returning_columns.empty()) {
+      Json projected = Json::array();
+      for (const auto& row : data) {
+        Json out = Json::object();
+        for (const auto& column : q.returning_columns) {
+          if (!row.contains(column)) {
+            return CallOutcome::Ok(Answer(nullptr,
+                                          Json{{"code", "42703"},
+                                               {"details", nullptr},
+                                               {"hint", nullptr},
+                                               {"message", absl::StrCat("column \"", column, "\" does not exist")}},
+                                          nullptr, 400, "Bad Request"));
+          }
+          out[column] = row[column];
+        }
+        projected.push_back(std::move(out));
+      }
+      data = std::move(projected);
+    }
+    if (q.operation == Op::kInsert || q.operation == Op::kUpsert) {
+      status = 201;
+      status_text = "Created";
+    } else if (q.operation != Op::kSelect && !q.returning) {
+      status = 204;
+      status_text = "No Content";
+    }
+    if (q.shape != ChainQuery::Shape::kMany && data.is_array()) {
+      if (data.size() == 1) {
+        data = data[0];
+      } else if (data.empty() && q.shape == ChainQuery::Shape::kMaybeSingle) {
+        data = nullptr;
+      } else {
+        if (q.throw_on_error) {
+          return CallOutcome::Error("DATABASE_ERROR", "database: JSON object requested, multiple (or no) rows returned",
+                                    false, Json{{"backend", db_->backend()}, {"code", "PGRST116"}});
+        }
+        return CallOutcome::Ok(NotSingle(data.size()));
+      }
+    }
+    return CallOutcome::Ok(Answer(std::move(data), nullptr, std::move(count), status, status_text));
+  }
+
   CallOutcome FromDatabase(const absl::Status& status) const {
     Json details = {{"backend", db_->backend()}};
     if (auto code = status.GetPayload(kDatabaseCodePayload)) details["code"] = std::string(*code);

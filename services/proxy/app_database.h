@@ -9,6 +9,11 @@
 //   update {table, values, filters}        -> {rows}   (the updated rows)
 //   delete {table, filters}                -> {rows}   (the deleted rows)
 //   upsert {table, rows, onConflict}       -> {rows}
+//   chain  {chain: [{property, args}, ...]} -> {data, error, count, status, statusText}
+//
+// `chain` is the old platform's supabase-js-style chain
+// (from('t').select('*').eq('a', 1).order('b').limit(10) recorded as steps),
+// mapped onto the same operations; see ParseChain.
 //
 // Identifiers are validated ([A-Za-z_][A-Za-z0-9_]{0,62}) and double-quoted
 // (so case-sensitive on Postgres); values are always bound as statement
@@ -69,18 +74,50 @@ struct InsertQuery {
   // upsert: the conflict target; empty for a plain insert. Columns of a row
   // outside the target are updated on conflict (none: the row is skipped).
   std::vector<std::string> on_conflict;
+  // upsert: skip conflicting rows instead of updating them.
+  bool ignore_duplicates = false;
+  // More rows written than this (0: no limit) rolls the call back with
+  // OUT_OF_RANGE (a chain's single() after a write, as PostgREST does).
+  size_t max_rows = 0;
 };
 
 struct UpdateQuery {
   std::string table;
   Json values;                   // non-empty object {column: value}
   std::vector<Filter> filters;   // non-empty: no whole-table updates
+  size_t max_rows = 0;           // as InsertQuery::max_rows
 };
 
 struct DeleteQuery {
   std::string table;
   std::vector<Filter> filters;   // non-empty: no whole-table deletes
+  size_t max_rows = 0;           // as InsertQuery::max_rows
 };
+
+// A chain, parsed: one operation on one table, with what supabase-js layers
+// on it.
+struct ChainQuery {
+  enum class Operation { kSelect, kInsert, kUpdate, kDelete, kUpsert };
+  enum class Shape { kMany, kSingle, kMaybeSingle };
+  Operation operation = Operation::kSelect;
+  SelectQuery select;  // kSelect (filters, order, limit, offset)
+  InsertQuery insert;  // kInsert, kUpsert (an empty on_conflict: the primary key)
+  UpdateQuery update;  // kUpdate
+  DeleteQuery remove;  // kDelete
+  // Writes: whether select() followed (the rows come back as data), and
+  // its columns (empty: all).
+  bool returning = false;
+  std::vector<std::string> returning_columns;
+  bool count = false;  // {count: 'exact' | 'planned' | 'estimated'}
+  bool head = false;   // select(..., {head: true}): the count only
+  Shape shape = Shape::kMany;
+  bool throw_on_error = false;  // throwOnError(): database errors fail the call
+  // Where the upsert's onConflict would have been given, for the error when
+  // the table has no primary key to default to.
+  std::string on_conflict_field;
+};
+// The chain's operation as the grant names it: database:<name>.
+const char* OperationName(ChainQuery::Operation operation);
 
 inline constexpr int64_t kDefaultSelectLimit = 100;
 inline constexpr int64_t kMaxSelectLimit = 1000;
@@ -95,6 +132,18 @@ absl::StatusOr<InsertQuery> ParseInsert(const Json& args);
 absl::StatusOr<InsertQuery> ParseUpsert(const Json& args);
 absl::StatusOr<UpdateQuery> ParseUpdate(const Json& args);
 absl::StatusOr<DeleteQuery> ParseDelete(const Json& args);
+
+// {chain: [{property, args?}, ...]} (or [that object], or the steps
+// themselves): from(table) first, then one of select(columns = '*',
+// {count, head}), insert(row | rows, {count, defaultToNull}),
+// update(values, {count}), delete({count}), upsert(row | rows, {onConflict,
+// ignoreDuplicates, count, defaultToNull}); then filters eq, neq, gt, gte,
+// lt, lte, like, ilike, in, is (column, value), match({column: value}),
+// not(column, op, value), filter(column, op, value); order(column,
+// {ascending}), limit(n), range(from, to) (select only); select(columns)
+// after a write; single(), maybeSingle(), throwOnError(), returns().
+// INVALID_ARGUMENT naming the step: "args.chain[2].args[0]: ...".
+absl::StatusOr<ChainQuery> ParseChain(const Json& args);
 
 // Table names task code may not name in any database: Tasker's own tables,
 // and the backends' system catalogs (pg_*, sqlite_*).
@@ -144,6 +193,12 @@ class AppDatabase {
   virtual absl::StatusOr<Json> Insert(const InsertQuery& query, absl::Time deadline) = 0;
   virtual absl::StatusOr<Json> Update(const UpdateQuery& query, absl::Time deadline) = 0;
   virtual absl::StatusOr<Json> Delete(const DeleteQuery& query, absl::Time deadline) = 0;
+  // Select, plus the number of rows the filters match (limit and offset
+  // ignored) in `total`, read in one transaction.
+  virtual absl::StatusOr<Json> SelectCounted(const SelectQuery& query, absl::Time deadline, int64_t* total) = 0;
+  // The columns of the table's primary key, in key order (empty: it has
+  // none, or there is no such table).
+  virtual absl::StatusOr<std::vector<std::string>> PrimaryKey(const std::string& table, absl::Time deadline) = 0;
 };
 
 // The `database` provider over `db` (not owned). With db == nullptr every

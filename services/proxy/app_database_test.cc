@@ -81,9 +81,21 @@ class AppDatabaseTest : public ::testing::TestWithParam<std::string> {
 
   absl::StatusOr<CallOutcome> Call(const std::string& method, const std::string& args,
                                    absl::Duration timeout = absl::Seconds(30)) {
+    const services::Grants grants(grants_);
     CallContext context;
     context.timeout = timeout;
+    context.service = "database";
+    context.method = method;
+    context.grants = &grants;
+    context.caller = "task app-database-test v1 run r1";
     return provider_->Call(context, method, Json::parse(args));
+  }
+
+  // A chain's answer ({data, error, count, status, statusText}) that must
+  // come back as a result; `steps` is the chain's JSON array.
+  Json Chain(const std::string& steps) { return Ok("chain", absl::StrCat(R"({"chain":)", steps, "}")); }
+  std::string ChainRefused(const std::string& steps) {
+    return Refused("chain", absl::StrCat(R"({"chain":)", steps, "}"));
   }
 
   // The result of a call that must succeed.
@@ -137,6 +149,8 @@ class AppDatabaseTest : public ::testing::TestWithParam<std::string> {
   std::string url_;
   std::unique_ptr<AppDatabase> db_;
   std::unique_ptr<Provider> provider_;
+  // What the calling task was granted.
+  std::vector<std::string> grants_ = {"*"};
 };
 
 TEST_P(AppDatabaseTest, InsertReturnsTheRowsAndSelectReadsThemBackWithTheirTypes) {
@@ -548,6 +562,239 @@ TEST_P(AppDatabaseTest, RefusesADatabaseHoldingTaskersTables) {
   auto also = AppDatabase::Open(one);
   ASSERT_EQ(also.status().code(), absl::StatusCode::kFailedPrecondition) << also.status();
   EXPECT_THAT(std::string(also.status().message()), HasSubstr("keystore"));
+}
+
+
+// ---------------------------------------------------------------------------
+// The supabase-js-style chain (what the old platform's database service took).
+
+// The `name`s of a chain answer's data.
+std::vector<std::string> DataNames(const Json& answer) {
+  std::vector<std::string> names;
+  for (const auto& row : answer["data"]) names.push_back(row["name"].get<std::string>());
+  return names;
+}
+
+TEST_P(AppDatabaseTest, ChainSelectsAsSupabaseJsDoes) {
+  Seed();
+  using V = std::vector<std::string>;
+  // from('items').select('name, qty').gt('qty', 1).order('qty', {ascending: false}).limit(2)
+  Json answer = Chain(R"([{"property":"from","args":["items"]},{"property":"select","args":["name, qty"]},
+                          {"property":"gt","args":["qty",1]},{"property":"order","args":["qty",{"ascending":false}]},
+                          {"property":"limit","args":[2]}])");
+  EXPECT_EQ(answer.dump(), R"({"data":[{"name":"elder","qty":5},{"name":"date","qty":4}],"error":null,)"
+                           R"("count":null,"status":200,"statusText":"OK"})");
+  // Every filter, as a chain step.
+  auto names = [&](const std::string& filters) {
+    return DataNames(Chain(absl::StrCat(R"([{"property":"from","args":["items"]},{"property":"select","args":["*"]},)",
+                                        filters, R"(,{"property":"order","args":["id"]}])")));
+  };
+  EXPECT_EQ(names(R"({"property":"eq","args":["name","date"]})"), V({"date"}));
+  EXPECT_EQ(names(R"({"property":"neq","args":["qty",3]})"), V({"apple", "banana", "date", "elder"}));
+  EXPECT_EQ(names(R"({"property":"gte","args":["qty",4]})"), V({"date", "elder"}));
+  EXPECT_EQ(names(R"({"property":"lt","args":["qty",2]})"), V({"apple"}));
+  EXPECT_EQ(names(R"({"property":"lte","args":["price",0.5]})"), V({"apple", "banana"}));
+  EXPECT_EQ(names(R"({"property":"like","args":["name","%an%"]})"), V({"banana"}));
+  EXPECT_EQ(names(R"({"property":"ilike","args":["note","RED"]})"), V({"apple", "cherry"}));
+  EXPECT_EQ(names(R"({"property":"in","args":["qty",[1,5]]})"), V({"apple", "elder"}));
+  EXPECT_EQ(names(R"({"property":"is","args":["note",null]})"), V({"banana", "date"}));
+  EXPECT_EQ(names(R"({"property":"match","args":[{"done":true,"note":"Red"}]})"), V({"cherry"}));
+  EXPECT_EQ(names(R"({"property":"not","args":["note","is",null]})"), V({"apple", "cherry", "elder"}));
+  EXPECT_EQ(names(R"j({"property":"not","args":["qty","in","(1,2)"]})j"), V({"cherry", "date", "elder"}));
+  EXPECT_EQ(names(R"({"property":"filter","args":["qty","in",[2,3]]})"), V({"banana", "cherry"}));
+  EXPECT_EQ(names(R"({"property":"gt","args":["qty",1]},{"property":"eq","args":["done",false]})"),
+            V({"banana", "date"}));
+  // range(1, 2) is rows 1..2; count: 'exact' counts every match, past the range.
+  Json counted = Chain(R"([{"property":"from","args":["items"]},{"property":"select","args":["name",{"count":"exact"}]},
+                           {"property":"gte","args":["qty",2]},{"property":"order","args":["qty"]},
+                           {"property":"range","args":[1,2]}])");
+  EXPECT_EQ(DataNames(counted), V({"cherry", "date"}));
+  EXPECT_EQ(counted["count"], 4);
+  // head: true: the count only.
+  Json head = Chain(R"([{"property":"from","args":["items"]},{"property":"select","args":["*",{"count":"exact","head":true}]},
+                        {"property":"is","args":["done",true]}])");
+  EXPECT_TRUE(head["data"].is_null()) << head.dump();
+  EXPECT_EQ(head["count"], 2);
+  // Omitted optional args arrive as null (JSON.stringify of undefined in an array).
+  EXPECT_EQ(Chain(R"([{"property":"from","args":["items"]},{"property":"select","args":[null,null]}])")["data"].size(),
+            5u);
+  // The old platform's forms: [{chain}] and the bare steps.
+  EXPECT_EQ(Ok("chain", R"([{"chain":[{"property":"from","args":["items"]},{"property":"select"}]}])")["data"].size(),
+            5u);
+  EXPECT_EQ(Ok("chain", R"([{"property":"from","args":["items"]},{"property":"select","args":[]}])")["data"].size(),
+            5u);
+  // No limit: at most 1000 rows, as PostgREST's max-rows would cap them.
+  Json rows = Json::array();
+  for (int i = 0; i < 1200; ++i) rows.push_back({{"name", absl::StrCat("bulk", i)}});
+  for (size_t from = 0; from < rows.size(); from += 600) {
+    Json part(rows.begin() + from, rows.begin() + std::min(rows.size(), from + 600));
+    Chain(Json::array({{{"property", "from"}, {"args", {"items"}}}, {{"property", "insert"}, {"args", {part}}}}).dump());
+  }
+  Json capped = Chain(R"([{"property":"from","args":["items"]},{"property":"select","args":["id",{"count":"exact"}]}])");
+  EXPECT_EQ(capped["data"].size(), 1000u);
+  EXPECT_EQ(capped["count"], 1205);
+}
+
+TEST_P(AppDatabaseTest, ChainWritesReturnRowsOnlyWithSelect) {
+  Seed();
+  // insert without select(): no rows back, 201.
+  Json plain = Chain(R"([{"property":"from","args":["items"]},{"property":"insert","args":[{"name":"fig","qty":6}]}])");
+  EXPECT_EQ(plain.dump(), R"({"data":null,"error":null,"count":null,"status":201,"statusText":"Created"})");
+  // insert([...]).select('id, name'): the rows; a column one row leaves out is null in it (defaultToNull).
+  Json returned = Chain(R"([{"property":"from","args":["items"]},
+                            {"property":"insert","args":[[{"name":"grape","note":"green"},{"name":"kiwi","qty":8}],
+                                                         {"count":"exact"}]},
+                            {"property":"select","args":["name, qty, note"]}])");
+  EXPECT_EQ(returned["data"].dump(),
+            R"([{"name":"grape","qty":null,"note":"green"},{"name":"kiwi","qty":8,"note":null}])");
+  EXPECT_EQ(returned["count"], 2);
+  // update(values).eq(...).select(): the changed rows, 200.
+  Json updated = Chain(R"([{"property":"from","args":["items"]},{"property":"update","args":[{"qty":60}]},
+                           {"property":"eq","args":["name","fig"]},{"property":"select","args":[]}])");
+  ASSERT_EQ(updated["data"].size(), 1u) << updated.dump();
+  EXPECT_EQ(updated["data"][0]["qty"], 60);
+  EXPECT_EQ(updated["status"], 200);
+  // delete().in(...) without select(): 204, the count when asked for.
+  Json deleted = Chain(R"([{"property":"from","args":["items"]},{"property":"delete","args":[{"count":"exact"}]},
+                           {"property":"in","args":["name",["grape","kiwi"]]}])");
+  EXPECT_EQ(deleted.dump(), R"({"data":null,"error":null,"count":2,"status":204,"statusText":"No Content"})");
+  EXPECT_EQ(Select(R"([{"column":"name","op":"in","value":["grape","kiwi"]}])"), std::vector<std::string>{});
+  // upsert on a named unique column, and on the primary key when none is named.
+  Json by_name = Chain(R"([{"property":"from","args":["items"]},
+                           {"property":"upsert","args":[[{"name":"apple","qty":100},{"name":"lime","qty":9}],
+                                                        {"onConflict":"name"}]},
+                           {"property":"select","args":["name, qty, note"]}])");
+  EXPECT_EQ(by_name["data"].dump(), R"([{"name":"apple","qty":100,"note":"red"},{"name":"lime","qty":9,"note":null}])");
+  Json by_key = Chain(R"([{"property":"from","args":["items"]},
+                          {"property":"upsert","args":[{"id":2,"name":"BANANA"}]},{"property":"select","args":["id, name"]}])");
+  EXPECT_EQ(by_key["data"].dump(), R"([{"id":2,"name":"BANANA"}])");
+  // ignoreDuplicates: a conflicting row is skipped.
+  Json skipped = Chain(R"([{"property":"from","args":["items"]},
+                           {"property":"upsert","args":[{"id":2,"name":"x"},{"ignoreDuplicates":true}]},
+                           {"property":"select","args":[]}])");
+  EXPECT_EQ(skipped["data"].size(), 0u) << skipped.dump();
+  EXPECT_EQ(Select(R"([{"column":"id","op":"eq","value":2}])"), std::vector<std::string>{"BANANA"});
+}
+
+TEST_P(AppDatabaseTest, ChainSingleAndMaybeSingle) {
+  Seed();
+  const std::string from = R"({"property":"from","args":["items"]},{"property":"select","args":["name"]})";
+  Json one = Chain(absl::StrCat("[", from, R"(,{"property":"eq","args":["qty",2]},{"property":"single"}])"));
+  EXPECT_EQ(one["data"].dump(), R"({"name":"banana"})");
+  // No row, or several: PostgREST's error, 406.
+  Json none = Chain(absl::StrCat("[", from, R"(,{"property":"eq","args":["qty",99]},{"property":"single"}])"));
+  EXPECT_TRUE(none["data"].is_null());
+  EXPECT_EQ(none["error"]["code"], "PGRST116");
+  EXPECT_EQ(none["error"]["message"], "JSON object requested, multiple (or no) rows returned");
+  EXPECT_EQ(none["error"]["details"], "The result contains 0 rows");
+  EXPECT_EQ(none["status"], 406);
+  Json many = Chain(absl::StrCat("[", from, R"(,{"property":"single"}])"));
+  EXPECT_EQ(many["error"]["code"], "PGRST116");
+  // maybeSingle: none is null, several an error.
+  Json maybe = Chain(absl::StrCat("[", from, R"(,{"property":"eq","args":["qty",99]},{"property":"maybeSingle"}])"));
+  EXPECT_EQ(maybe.dump(), R"({"data":null,"error":null,"count":null,"status":200,"statusText":"OK"})");
+  EXPECT_EQ(Chain(absl::StrCat("[", from, R"(,{"property":"maybeSingle"}])"))["error"]["code"], "PGRST116");
+  // After a write that touched several rows: the error, and the write rolled back.
+  Json rolled = Chain(R"([{"property":"from","args":["items"]},{"property":"update","args":[{"qty":0}]},
+                          {"property":"gte","args":["qty",4]},{"property":"select","args":[]},{"property":"single"}])");
+  EXPECT_EQ(rolled["error"]["code"], "PGRST116") << rolled.dump();
+  EXPECT_EQ(Select(R"([{"column":"qty","op":"eq","value":0}])"), std::vector<std::string>{});
+  Json inserted = Chain(R"([{"property":"from","args":["items"]},{"property":"insert","args":[{"name":"fig"}]},
+                            {"property":"select","args":["name"]},{"property":"single"}])");
+  EXPECT_EQ(inserted["data"].dump(), R"({"name":"fig"})");
+}
+
+TEST_P(AppDatabaseTest, ChainDatabaseErrorsAreInTheAnswerUnlessThrowOnError) {
+  Seed();
+  const bool pg = GetParam() == "postgres";
+  // What supabase-js gives: {data: null, error: {code, message, details, hint}}.
+  Json unique = Chain(R"([{"property":"from","args":["items"]},{"property":"insert","args":[{"name":"apple"}]}])");
+  EXPECT_TRUE(unique["data"].is_null());
+  EXPECT_EQ(unique["error"]["code"], pg ? "23505" : "SQLITE_CONSTRAINT_UNIQUE") << unique.dump();
+  EXPECT_THAT(unique["error"]["message"].get<std::string>(), HasSubstr(pg ? "duplicate key" : "UNIQUE"));
+  EXPECT_EQ(unique["status"], 409);
+  Json missing = Chain(R"([{"property":"from","args":["no_such_table"]},{"property":"select"}])");
+  EXPECT_EQ(missing["status"], 404) << missing.dump();
+  EXPECT_THAT(missing["error"]["message"].get<std::string>(), HasSubstr("no_such_table"));
+  // throwOnError(): the call fails instead (a rejected promise for the task).
+  CallOutcome thrown = Failed("chain", R"({"chain":[{"property":"from","args":["items"]},
+                                                   {"property":"insert","args":[{"name":"apple"}]},
+                                                   {"property":"throwOnError"}]})");
+  EXPECT_EQ(thrown.error_code, "DATABASE_ERROR");
+  EXPECT_FALSE(thrown.retryable);
+  // An upsert on a table without a primary key needs onConflict.
+  ASSERT_NO_FATAL_FAILURE(Exec(url_, "CREATE TABLE loose (a TEXT, b TEXT)"));
+  EXPECT_THAT(ChainRefused(R"([{"property":"from","args":["loose"]},{"property":"upsert","args":[{"a":"x"}]}])"),
+              HasSubstr("args.chain[1].args[1].onConflict: required: table 'loose' has no primary key"));
+}
+
+TEST_P(AppDatabaseTest, ChainBadRequestsNameTheStep) {
+  Seed();
+  const std::string from = R"({"property":"from","args":["items"]})";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[]", "args.chain: expected a non-empty array"},
+      {R"([{"property":"select"}])", "args.chain[0].property: the chain starts with from(table)"},
+      {R"([{"property":"from","args":["task_runs"]},{"property":"select"}])", "args.chain[0].args[0]: 'task_runs' is reserved"},
+      {R"([{"property":"from","args":["items; drop"]},{"property":"select"}])", "args.chain[0].args[0]"},
+      {R"([{"property":"from","args":["items"]}])", "args.chain: from(table) must be followed by"},
+      {"[" + from + R"j(,{"property":"select","args":["name, other(*)"]}])j", "args.chain[1].args[0]"},
+      {"[" + from + R"(,{"property":"select","args":["a:name"]}])", "args.chain[1].args[0]"},
+      {"[" + from + R"(,{"property":"eq","args":["name","x"]}])", "args.chain[1].property: eq comes after select"},
+      {"[" + from + R"(,{"property":"select"},{"property":"eq","args":["na me","x"]}])", "args.chain[2].args[0]"},
+      {"[" + from + R"(,{"property":"select"},{"property":"eq","args":["name",null]}])", "args.chain[2].args[1]"},
+      {"[" + from + R"(,{"property":"select"},{"property":"in","args":["name","x"]}])", "args.chain[2].args[1]"},
+      {"[" + from + R"(,{"property":"select"},{"property":"or","args":["a.eq.1"]}])",
+       "args.chain[2].property: 'or' is not supported"},
+      {"[" + from + R"(,{"property":"select"},{"property":"limit","args":[1001]}])", "args.chain[2].args[0]"},
+      {"[" + from + R"(,{"property":"select"},{"property":"range","args":[5,2]}])", "args.chain[2].args[1]"},
+      {"[" + from + R"(,{"property":"select"},{"property":"order","args":["name",{"nullsFirst":true}]}])",
+       "args.chain[2].args[1]: unknown key 'nullsFirst'"},
+      {"[" + from + R"(,{"property":"select"},{"property":"select"}])", "args.chain[2].property: select appears twice"},
+      {"[" + from + R"(,{"property":"select","args":["*",{"count":"all"}]}])", "args.chain[1].args[1].count"},
+      {"[" + from + R"(,{"property":"delete"}])", "args.chain: delete needs a filter"},
+      {"[" + from + R"(,{"property":"update","args":[{"qty":1}]}])", "args.chain: update needs a filter"},
+      {"[" + from + R"(,{"property":"update","args":[{}]},{"property":"eq","args":["id",1]}])", "args.chain[1].args[0]"},
+      {"[" + from + R"(,{"property":"insert","args":[[]]}])", "args.chain[1].args[0]"},
+      {"[" + from + R"(,{"property":"insert","args":[[{"name":"a"},5]]}])", "args.chain[1].args[0][1]"},
+      {"[" + from + R"(,{"property":"insert","args":[{"name":"a"}]},{"property":"eq","args":["id",1]}])",
+       "args.chain[2].property: eq applies to select, update and delete"},
+      {"[" + from + R"(,{"property":"insert","args":[{"name":"a"}]},{"property":"delete"}])",
+       "args.chain[2].property: one operation per chain"},
+      {"[" + from + R"(,{"property":"insert","args":[{"name":"a"}]},{"property":"order","args":["id"]}])",
+       "args.chain[2].property: order applies to select only"},
+      {"[" + from + R"(,{"property":"upsert","args":[{"qty":1},{"onConflict":"name"}]}])",
+       "args.chain[1].args[0]: missing the conflict column 'name'"},
+      {"[" + from + R"(,{"property":"upsert","args":[{"name":"a"},{"onConflict":5}]}])",
+       "args.chain[1].args[1].onConflict"},
+      {"[" + from + R"(,{"property":"select"},{"property":"single","args":[1]}])", "args.chain[2].args"},
+      {"[" + from + R"(,{"property":"select","args":"*"}])", "args.chain[1].args: expected an array"},
+      {"[" + from + R"(,{"property":"select","extra":1}])", "args.chain[1]: unknown key 'extra'"},
+      {"[" + from + R"(,5])", "args.chain[1]: expected {property, args}"},
+  };
+  for (const auto& [steps, message] : cases) {
+    EXPECT_THAT(ChainRefused(steps), HasSubstr(message)) << steps;
+  }
+  EXPECT_THAT(Refused("chain", R"({"steps":[]})"), HasSubstr("args: unknown key 'steps'"));
+  EXPECT_THAT(Refused("chain", R"({})"), HasSubstr("args.chain: required"));
+  // Nothing changed.
+  EXPECT_EQ(Ok("select", R"({"table":"items"})")["count"], 5);
+}
+
+TEST_P(AppDatabaseTest, ChainNeedsTheGrantOfItsOperation) {
+  Seed();
+  grants_ = {"database:select"};
+  EXPECT_EQ(Chain(R"([{"property":"from","args":["items"]},{"property":"select"}])")["data"].size(), 5u);
+  // A chain that deletes needs database:delete.
+  CallOutcome denied = Failed("chain", R"({"chain":[{"property":"from","args":["items"]},{"property":"delete"},
+                                                   {"property":"eq","args":["name","apple"]}]})");
+  EXPECT_EQ(denied.error_code, "PERMISSION_DENIED");
+  EXPECT_THAT(denied.error_message, HasSubstr("missing permission 'database:delete'"));
+  EXPECT_EQ(Ok("select", R"({"table":"items"})")["count"], 5);
+  grants_ = {"database:delete"};
+  Json deleted = Chain(R"([{"property":"from","args":["items"]},{"property":"delete"},{"property":"eq","args":["name","apple"]}])");
+  EXPECT_EQ(deleted["status"], 204);
+  grants_ = {"*"};
+  EXPECT_EQ(Ok("select", R"({"table":"items"})")["count"], 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AppDatabaseTest, ::testing::Values("sqlite", "postgres"),

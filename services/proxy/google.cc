@@ -200,12 +200,17 @@ absl::StatusOr<CallOutcome> GoogleProvider::Call(const CallContext& context, con
                {kDomainScope});
   }
   if (method == "admin.users.list") {
-    if (!args.contains("domain") && !args.contains("customer")) {
-      return absl::InvalidArgumentError("args.domain or args.customer: one is required");
-    }
+    // Neither domain nor customer ({} as old tasks call it): the whole
+    // account, as Google's own clients default it (customer my_customer).
+    Json with_customer = args;
+    const bool has_domain = args.contains("domain") && !args["domain"].is_null();
+    const bool has_customer = args.contains("customer") && !args["customer"].is_null();
+    if (!has_domain && !has_customer) with_customer["customer"] = "my_customer";
     ASSIGN_OR_RETURN(const std::string query,
-                     Query(args, {{"domain", "domain"}, {"customer", "customer"}, {"maxResults", "maxResults"},
-                                  {"pageToken", "pageToken"}, {"query", "query"}, {"orderBy", "orderBy"}}));
+                     Query(with_customer, {{"domain", "domain"}, {"customer", "customer"}, {"maxResults", "maxResults"},
+                                           {"pageToken", "pageToken"}, {"query", "query"}, {"orderBy", "orderBy"},
+                                           {"sortOrder", "sortOrder"}, {"projection", "projection"},
+                                           {"viewType", "viewType"}, {"showDeleted", "showDeleted"}}));
     return get(absl::StrCat(dir, "/admin/directory/v1/users", query), admin, {kUserScope});
   }
   if (method == "gmail.users.messages.list" || method == "gmail.users.messages.get") {

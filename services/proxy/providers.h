@@ -17,6 +17,8 @@ struct ProviderConfig {
   std::string secrets_namespace = "global";
   std::string openai_base_url = "https://api.openai.com";
   std::string websearch_base_url = "https://api.search.brave.com/res/v1/web";
+  // Without WEBSEARCH_API_KEY: DuckDuckGo's HTML results page (no key).
+  std::string websearch_keyless_base_url = "https://html.duckduckgo.com/html/";
   std::string google_directory_base_url = "https://admin.googleapis.com";
   std::string google_gmail_base_url = "https://gmail.googleapis.com";
   // Overrides the key file's token_uri when set.
@@ -26,8 +28,15 @@ struct ProviderConfig {
 // echo, serverTime, checkCredentials, tokenInfo, clearTokenCache.
 std::unique_ptr<Provider> NewAdminDebugProvider(SecretSource* secrets, GoogleProvider* google,
                                                 const ProviderConfig& config);
-// search({query, limit}) -> [{title, url, snippet}]; key WEBSEARCH_API_KEY.
+// search({query, limit}) (or search(query), search(query, {limit})) ->
+// [{title, url, snippet}]: through the JSON search API with the key
+// WEBSEARCH_API_KEY, or without it through DuckDuckGo's HTML page.
 std::unique_ptr<Provider> NewWebSearchProvider(SecretSource* secrets, const ProviderConfig& config);
+
+// The results of a DuckDuckGo HTML results page, ads left out, at most
+// `limit`. An empty list for a page saying there are none; INVALID_ARGUMENT
+// for a page that has neither (DuckDuckGo changed its markup).
+absl::StatusOr<Json> ParseDuckDuckGoHtml(const std::string& html, int limit);
 // chat.completions.create, embeddings.create, models.list, models.retrieve;
 // key OPENAI_API_KEY.
 std::unique_ptr<Provider> NewOpenAiProvider(SecretSource* secrets, const ProviderConfig& config);

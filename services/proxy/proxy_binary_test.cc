@@ -5,6 +5,8 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "proto/tasker/v1/keystore.grpc.pb.h"
@@ -151,7 +153,7 @@ TEST(ProxyBinaryTest, CallsWithKeystoreCredentialsAndNamespaceRules) {
   v1::ListServicesResponse services;
   auto context = MakeContext(absl::Seconds(5));
   ASSERT_TRUE(stub->ListServices(context.get(), v1::ListServicesRequest(), &services).ok());
-  EXPECT_EQ(services.services_size(), 6);
+  EXPECT_EQ(services.services_size(), 7);  // + http
   // Nothing secret in any log.
   const std::string logs = tasker::testing::ReadFileOrEmpty(proxy.log) +
                            tasker::testing::ReadFileOrEmpty(keystore.log) +
@@ -321,7 +323,7 @@ TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
     auto context = MakeContext(absl::Seconds(5));
     ASSERT_TRUE(stub->ListServices(context.get(), v1::ListServicesRequest(), &services).ok());
   }
-  ASSERT_EQ(services.services_size(), 6);
+  ASSERT_EQ(services.services_size(), 7);
   int answered = 0;
   for (const auto& service : services.services()) {
     for (const auto& method : service.methods()) {
@@ -351,6 +353,177 @@ TEST(ProxyBinaryTest, WrongTypedArgsNeverKillTheProxy) {
   v1::CallResponse response;
   ASSERT_TRUE(call("gapi", "admin.domains.list", "{}", &response).ok());
   EXPECT_TRUE(response.has_result_json()) << response.error().message();
+}
+
+
+// The keystore provider's old method names with positional args, beside
+// today's: the same grants, the operator's switch, the secrets namespace out
+// of reach.
+TEST(ProxyBinaryTest, KeystoreOldMethodNamesWithPositionalArgs) {
+  ProxyStack stack;
+  ASSERT_NO_FATAL_FAILURE(stack.Start("proxyks", {}, {},
+                                      {{"shared", "greeting", "hello"}, {"private", "note", "not for tasks"}}));
+  v1::CallResponse response;
+  const std::vector<std::string> rw = {"keystore:write:shared", "keystore:read:*"};
+  auto result = [&](const std::string& method, const std::string& args,
+                    const std::vector<std::string>& grants) -> nlohmann::json {
+    response.Clear();
+    grpc::Status status = stack.Call("keystore", method, args, &response, 0, grants);
+    EXPECT_TRUE(status.ok()) << method << " " << args << ": " << status.error_message();
+    EXPECT_TRUE(response.has_result_json()) << method << " " << args << ": " << response.ShortDebugString();
+    return nlohmann::json::parse(response.has_result_json() ? response.result_json() : "null");
+  };
+  EXPECT_EQ(result("getKey", R"(["shared","greeting"])", rw), "hello");
+  EXPECT_EQ(result("getKey", R"({"namespace":"shared","key":"greeting"})", rw), "hello");
+  EXPECT_TRUE(result("getKey", R"(["shared","absent"])", rw).is_null());  // null, not an error
+  EXPECT_EQ(result("setKey", R"(["shared","k2","v2"])", rw), true);
+  EXPECT_EQ(result("getKey", R"(["shared","k2"])", rw), "v2");
+  EXPECT_EQ(result("hasKey", R"(["shared","k2"])", rw), true);
+  EXPECT_EQ(result("hasKey", R"(["shared","nope"])", rw), false);
+  EXPECT_EQ(result("listKeys", R"(["shared"])", rw), nlohmann::json::parse(R"(["greeting","k2"])"));
+  EXPECT_EQ(result("listKeys", R"("shared")", rw), nlohmann::json::parse(R"(["greeting","k2"])"));
+  // Only the namespaces this task may read: task-readable and granted.
+  EXPECT_EQ(result("listNamespaces", "[]", {"keystore:read:*"}), nlohmann::json::parse(R"(["shared"])"));
+  EXPECT_EQ(result("listNamespaces", "null", {"*"}), nlohmann::json::parse(R"(["shared"])"));
+  EXPECT_EQ(result("listNamespaces", "[]", {"keystore:read:other"}), nlohmann::json::array());
+  const nlohmann::json time = result("getServerTime", "[]", {"keystore:read:other"});
+  EXPECT_EQ(time["source"], "keystore");
+  absl::Time parsed;
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, time["timestamp"].get<std::string>(), &parsed, &error))
+      << time.dump() << " " << error;
+  EXPECT_LT(absl::AbsDuration(absl::Now() - parsed), absl::Minutes(1));
+
+  // Grants and the switch apply as for today's methods.
+  auto denied = [&](const std::string& method, const std::string& args, const std::vector<std::string>& grants,
+                    const std::string& message) {
+    response.Clear();
+    ASSERT_TRUE(stack.Call("keystore", method, args, &response, 0, grants).ok());
+    EXPECT_EQ(response.error().code(), "PERMISSION_DENIED") << method << " " << args;
+    EXPECT_NE(response.error().message().find(message), std::string::npos) << response.error().message();
+  };
+  denied("setKey", R"(["shared","k3","v"])", {"keystore:read:shared"}, "missing permission 'keystore:write:shared'");
+  denied("getKey", R"(["global","GAPI_KEY"])", {"*"}, "holds the providers' credentials");
+  denied("getKey", R"(["private","note"])", {"*"}, "is not task-readable");
+  denied("listKeys", R"(["shared"])", {"keystore:read:other"}, "missing permission 'keystore:read:shared'");
+  EXPECT_EQ(response.DebugString().find("PRIVATE KEY"), std::string::npos);
+
+  // Bad args name the argument.
+  for (const auto& [method, args, field] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"getKey", R"([5,"k"])", "args[0]: the namespace must be a string"},
+           {"getKey", R"(["shared"])", "args[1]: the key is required (getKey(namespace, key))"},
+           {"getKey", R"(["shared",""])", "args[1]"},
+           {"setKey", R"(["shared","k",5])", "args[2]: the value must be a string"},
+           {"setKey", R"(["shared","k"])", "args[2]: the value is required"},
+           {"hasKey", R"(["a","b","c"])", "args: hasKey(namespace, key) takes 2 arguments, got 3"},
+           {"listKeys", "[]", "args[0]: the namespace is required"},
+           {"listNamespaces", R"(["x"])", "args: listNamespaces() takes 0 arguments"},
+           {"getKey", R"({"namespace":"shared"})", "args.key: required"}}) {
+    grpc::Status status = stack.Call("keystore", method, args, &response, 0, rw);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method << " " << args;
+    EXPECT_NE(status.error_message().find(field), std::string::npos) << method << " " << args << ": "
+                                                                     << status.error_message();
+  }
+}
+
+// The binary with a services config, task fetch allowed to loopback, and
+// keyless search: each provider against its emulator, through the process.
+TEST(ProxyBinaryTest, ConfiguredServicesFetchAndKeylessSearch) {
+  emulators::WeatherEmulator weather("weather-secret");
+  ASSERT_TRUE(weather.Start());
+  emulators::DuckDuckGoEmulator ddg;
+  ASSERT_TRUE(ddg.Start());
+  const std::string config_dir = tasker::testing::MakeTempDir("proxycfg");
+  const std::string config = config_dir + "/services.json";
+  std::ofstream(config) << R"({"services": {"weather": {
+      "base_url": ")" << weather.base_url() << R"(",
+      "auth": {"keystore_key": "WEATHER_KEY", "header": "Authorization", "prefix": "Bearer "},
+      "timeout_ms": 10000,
+      "methods": {
+        "current": {"method": "GET", "path": "/v1/current/{city}", "query": ["units"]},
+        "report": {"method": "POST", "path": "/v1/reports", "body": true}}}}})";
+  ProxyStack stack;
+  ASSERT_NO_FATAL_FAILURE(stack.Start("proxycfg", {},
+                                      {"--services_config=" + config, "--http_allow_private",
+                                       "--websearch_keyless_base_url=" + ddg.base_url() + "/html/"},
+                                      {{"global", "WEATHER_KEY", "weather-secret"}}));
+  v1::ListServicesResponse services;
+  auto context = MakeContext(absl::Seconds(5));
+  ASSERT_TRUE(stack.stub()->ListServices(context.get(), v1::ListServicesRequest(), &services).ok());
+  ASSERT_EQ(services.services_size(), 8);
+  std::vector<std::string> names;
+  for (const auto& s : services.services()) names.push_back(s.name());
+  EXPECT_NE(std::find(names.begin(), names.end(), "weather"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "http"), names.end());
+
+  v1::CallResponse response;
+  ASSERT_TRUE(stack.Call("weather", "current", R"({"city":"Paris","units":"metric"})", &response, 0,
+                         {"weather:current"}).ok());
+  ASSERT_TRUE(response.has_result_json()) << response.ShortDebugString();
+  EXPECT_EQ(nlohmann::json::parse(response.result_json())["temperature"], 21.5);
+  ASSERT_TRUE(stack.Call("weather", "report", R"({"station":"x"})", &response, 0, {"weather:current"}).ok());
+  EXPECT_EQ(response.error().code(), "PERMISSION_DENIED");
+  ASSERT_TRUE(stack.Call("weather", "report", R"({"station":"x"})", &response, 0, {"weather:*"}).ok());
+  EXPECT_EQ(nlohmann::json::parse(response.result_json())["received"]["station"], "x");
+
+  // fetch: a 401 is a result (fetch semantics), the key stays in the keystore.
+  ASSERT_TRUE(stack.Call("http", "fetch", nlohmann::json{{"url", weather.base_url() + "/v1/text"}}.dump(), &response, 0,
+                         {"http:fetch as url=" + weather.base_url() + "/v1/*"}).ok());
+  ASSERT_TRUE(response.has_result_json()) << response.ShortDebugString();
+  EXPECT_EQ(nlohmann::json::parse(response.result_json())["status"], 401);
+  ASSERT_TRUE(stack.Call("http", "fetch", nlohmann::json{{"url", weather.base_url() + "/other"}}.dump(), &response, 0,
+                         {"http:fetch as url=" + weather.base_url() + "/v1/*"}).ok());
+  EXPECT_EQ(response.error().code(), "PERMISSION_DENIED");
+
+  // websearch without WEBSEARCH_API_KEY: DuckDuckGo's page.
+  ASSERT_TRUE(stack.Call("websearch", "search", R"(["durable tasks"])", &response, 0, {"websearch:search"}).ok());
+  ASSERT_TRUE(response.has_result_json()) << response.ShortDebugString();
+  const nlohmann::json found = nlohmann::json::parse(response.result_json());
+  EXPECT_EQ(found["query"], "durable tasks");
+  EXPECT_EQ(found["results"].size(), 3u);
+  EXPECT_EQ(ddg.last_query(), "durable tasks");
+
+  const std::string logs = tasker::testing::ReadFileOrEmpty(stack.proxy().log);
+  EXPECT_EQ(logs.find("weather-secret"), std::string::npos);
+}
+
+// Without --http_allow_private, fetch cannot reach the machine's own
+// services; a bad services config stops the proxy at start, naming the key.
+TEST(ProxyBinaryTest, PrivateAddressesAndBadServiceConfigs) {
+  emulators::WeatherEmulator weather("k");
+  ASSERT_TRUE(weather.Start());
+  ProxyStack stack;
+  ASSERT_NO_FATAL_FAILURE(stack.Start("proxypriv", {}, {}, {}));
+  v1::CallResponse response;
+  ASSERT_TRUE(stack.Call("http", "fetch", nlohmann::json{{"url", weather.base_url() + "/v1/text"}}.dump(), &response)
+                  .ok());
+  EXPECT_EQ(response.error().code(), "PERMISSION_DENIED");
+  EXPECT_NE(response.error().message().find("--http_allow_private"), std::string::npos) << response.error().message();
+  EXPECT_EQ(weather.TotalRequests(), 0);
+
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"services":{"gapi":{"base_url":"https://x","methods":{"m":{"path":"/"}}}}})",
+            "services.gapi: 'gapi' is a built-in provider"},
+           {R"({"services":{"w":{"base_url":"https://x","methods":{"m":{"path":"/a/{id"}}}}})",
+            "services.w.methods.m.path: '{' without '}'"},
+           {R"({"services":{"w":{"base_url":"https://x","retries":3,"methods":{"m":{"path":"/"}}}}})",
+            "services.w.retries: unknown field"},
+           {"{not json", "not valid JSON"}}) {
+    const std::string config = stack.dir() + "/bad-services.json";
+    std::ofstream(config) << text;
+    const std::string log = stack.dir() + "/proxy-bad-config.log";
+    auto refused = tasker::testing::Subprocess::Start(
+        {tasker::testing::Runfile("services/proxy/wrapped-service-proxy"), "--listen=127.0.0.1:0",
+         "--keystore=" + stack.keystore().target, "--services_config=" + config, "--insecure_dev"},
+        stack.env(), log);
+    ASSERT_TRUE(refused.ok()) << refused.status();
+    auto exit = (*refused)->Wait(absl::Seconds(20));
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 2) << *exit;
+    const std::string logged = tasker::testing::ReadFileOrEmpty(log);
+    EXPECT_NE(logged.find("--services_config"), std::string::npos) << logged;
+    EXPECT_NE(logged.find(message), std::string::npos) << logged;
+  }
 }
 
 }  // namespace

@@ -62,6 +62,7 @@ Emulator::Handler Emulator::Wrap(Handler handler) {
       std::lock_guard<std::mutex> lock(mu_);
       counts_[req.method + " " + req.path]++;
     }
+    res.set_header("Date", HttpDate());
     if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
     if (fail_count_.fetch_sub(1) > 0) {
       Reply(res, fail_status_, {{"error", {{"code", fail_status_.load()}, {"message", "injected failure"}}}});
@@ -73,10 +74,19 @@ Emulator::Handler Emulator::Wrap(Handler handler) {
 
 void Emulator::Get(const std::string& pattern, Handler handler) { server_.Get(pattern, Wrap(std::move(handler))); }
 void Emulator::Post(const std::string& pattern, Handler handler) { server_.Post(pattern, Wrap(std::move(handler))); }
+void Emulator::Put(const std::string& pattern, Handler handler) { server_.Put(pattern, Wrap(std::move(handler))); }
+void Emulator::Patch(const std::string& pattern, Handler handler) { server_.Patch(pattern, Wrap(std::move(handler))); }
+void Emulator::Delete(const std::string& pattern, Handler handler) {
+  server_.Delete(pattern, Wrap(std::move(handler)));
+}
+
+std::string HttpDate() {
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", absl::Now(), absl::UTCTimeZone());
+}
 
 void Emulator::Reply(httplib::Response& res, int status, const Json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
 }
 
 // --- OpenAI -------------------------------------------------------------------
@@ -158,6 +168,211 @@ void SearchEmulator::Routes() {
                          {"description", absl::StrCat("Snippet ", i)}});
     }
     Reply(res, 200, {{"type", "search"}, {"web", {{"results", results}}}});
+  });
+}
+
+// --- DuckDuckGo ---------------------------------------------------------------
+std::string DuckDuckGoEmulator::last_query() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_query_;
+}
+
+namespace {
+std::string HtmlEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#x27;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string Percent(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void DuckDuckGoEmulator::Routes() {
+  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("User-Agent").empty()) {
+      res.status = 403;
+      res.set_content("Forbidden", "text/plain");
+      return;
+    }
+    const std::string q = req.get_param_value("q");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_query_ = q;
+    }
+    if (challenge_) {
+      res.status = 202;
+      res.set_content("<html><body><div class=\"anomaly-modal__title\">Unfortunately, bots use DuckDuckGo too."
+                      "</div></body></html>",
+                      "text/html; charset=UTF-8");
+      return;
+    }
+    std::string html =
+        "<!DOCTYPE html><html><head><meta charset=\"UTF-8\"><title>" + HtmlEscape(q) +
+        " at DuckDuckGo</title></head><body><div id=\"links\" class=\"results\">\n";
+    if (q.empty() || q == "nothing-matches-this") {
+      html += "<div class=\"no-results\">No results.</div>\n</div></body></html>";
+      res.set_content(html, "text/html; charset=UTF-8");
+      return;
+    }
+    // An ad first: DuckDuckGo marks it result--ad and links it through y.js.
+    html +=
+        "<div class=\"result results_links results_links_deep result--ad \">\n"
+        "  <div class=\"links_main links_deep result__body\">\n"
+        "    <h2 class=\"result__title\"><a rel=\"nofollow\" class=\"result__a\" "
+        "href=\"https://duckduckgo.com/y.js?ad_domain=ads.example&amp;ad_provider=x\">Buy " + HtmlEscape(q) + "</a></h2>\n"
+        "    <a class=\"result__snippet\" href=\"https://duckduckgo.com/y.js?x\">Sponsored</a>\n"
+        "  </div>\n</div>\n";
+    const std::vector<std::pair<std::string, std::string>> targets = {
+        {"https://example.com/durable?x=1&y=2", "Durable execution & you"},
+        {"https://docs.example.org/tasks/", "Tasks \"explained\""},
+        {"https://blog.example.net/it's", "It's a <b>blog</b>"},
+    };
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const auto& [url, title] = targets[i];
+      const std::string link = "//duckduckgo.com/l/?uddg=" + Percent(url) + "&amp;rut=abc" + std::to_string(i);
+      const std::string shown_title = i == 2 ? "It&#x27;s a <b>blog</b>" : HtmlEscape(title);
+      html += "<div class=\"result results_links results_links_deep web-result \">\n"
+              "  <div class=\"links_main links_deep result__body\">\n"
+              "    <h2 class=\"result__title\">\n"
+              "      <a rel=\"nofollow\" class=\"result__a\" href=\"" + link + "\">" + shown_title + "</a>\n"
+              "    </h2>\n"
+              "    <div class=\"result__extras\"><div class=\"result__extras__url\">"
+              "<a class=\"result__url\" href=\"" + link + "\">" + HtmlEscape(url) + "</a></div></div>\n"
+              "    <a class=\"result__snippet\" href=\"" + link + "\">Snippet " + std::to_string(i) +
+              " about <b>" + HtmlEscape(q) + "</b> &amp; more&#46;</a>\n"
+              "    <div class=\"clear\"></div>\n"
+              "  </div>\n</div>\n";
+    }
+    html += "</div></body></html>";
+    res.set_content(html, "text/html; charset=UTF-8");
+  };
+  Get("/html/", handler);
+  Post("/html/", handler);
+}
+
+// --- httpbin --------------------------------------------------------------------
+void HttpBinEmulator::Routes() {
+  auto anything = [](const httplib::Request& req, httplib::Response& res) {
+    Json headers = Json::object();
+    for (const auto& [name, value] : req.headers) {
+      std::string lower = name;
+      for (auto& c : lower) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+      // httplib adds these to what it received.
+      if (lower == "remote_addr" || lower == "remote_port" || lower == "local_addr" || lower == "local_port") continue;
+      headers[lower] = value;
+    }
+    Json query = Json::object();
+    for (const auto& [name, value] : req.params) query[name] = value;
+    Reply(res, 200, {{"method", req.method},
+                     {"path", req.path},
+                     {"query", query},
+                     {"headers", headers},
+                     {"body", req.body},  // bytes that are not UTF-8 become U+FFFD (see Reply)
+                     {"bodyBase64", absl::Base64Escape(req.body)}});
+  };
+  for (const char* pattern : {"/anything", R"(/anything/.*)"}) {
+    Get(pattern, anything);
+    Post(pattern, anything);
+    Put(pattern, anything);
+    Patch(pattern, anything);
+    Delete(pattern, anything);
+  }
+  Get(R"(/status/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+    res.status = std::stoi(req.matches[1]);
+    res.set_content("status " + std::string(req.matches[1]), "text/plain");
+  });
+  Get(R"(/redirect/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+    const int n = std::stoi(req.matches[1]);
+    res.status = 302;
+    res.set_header("Location", n <= 0 ? "/anything" : "/redirect/" + std::to_string(n - 1));
+  });
+  auto redirect_to = [](const httplib::Request& req, httplib::Response& res) {
+    res.status = req.has_param("status") ? std::stoi(req.get_param_value("status")) : 302;
+    res.set_header("Location", req.get_param_value("url"));
+  };
+  Get("/redirect-to", redirect_to);
+  Post("/redirect-to", redirect_to);
+  Put("/redirect-to", redirect_to);
+  Get(R"(/bytes/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+    const int n = std::stoi(req.matches[1]);
+    std::string bytes;
+    for (int i = 0; i < n; ++i) bytes.push_back(static_cast<char>(0x80 + (i % 0x7f)));  // lone continuation bytes
+    res.set_content(bytes, "application/octet-stream");
+  });
+  Get(R"(/large/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(std::string(std::stoul(req.matches[1]), 'a'), "text/plain");
+  });
+  Get("/headers-multi", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Set-Cookie", "a=1");
+    res.set_header("Set-Cookie", "b=2");
+    res.set_header("X-Custom", "Value");
+    res.set_content("{}", "application/json");
+  });
+}
+
+// --- Weather --------------------------------------------------------------------
+bool WeatherEmulator::Authorized(const httplib::Request& req, httplib::Response& res) {
+  const bool ok = query_key_ ? req.get_param_value("appid") == key_
+                             : req.get_header_value("Authorization") == "Bearer " + key_;
+  if (!ok) {
+    Reply(res, 401, {{"cod", 401}, {"message", "Invalid API key. Please see https://weather.example/faq"}});
+  }
+  return ok;
+}
+
+void WeatherEmulator::Routes() {
+  // httplib matches the decoded path: a %2F in the city is a '/' here.
+  Get(R"(/v1/current/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    const std::string decoded = req.matches[1];
+    const std::string raw_path = req.target.substr(0, req.target.find('?'));
+    if (decoded == "Atlantis") {
+      Reply(res, 404, {{"cod", "404"}, {"message", "city not found"}});
+      return;
+    }
+    const std::string units = req.has_param("units") ? req.get_param_value("units") : "standard";
+    if (units != "standard" && units != "metric" && units != "imperial") {
+      Reply(res, 400, {{"cod", "400"}, {"message", "units: must be standard, metric or imperial"}});
+      return;
+    }
+    Reply(res, 200, {{"city", decoded}, {"rawPath", raw_path}, {"units", units},
+                     {"temperature", units == "metric" ? 21.5 : units == "imperial" ? 70.7 : 294.65}});
+  });
+  Post("/v1/reports", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    if (req.get_header_value("Content-Type") != "application/json") {
+      Reply(res, 415, {{"message", "Content-Type must be application/json"}});
+      return;
+    }
+    Json body = Json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      Reply(res, 400, {{"message", "body must be a JSON object"}});
+      return;
+    }
+    Reply(res, 201, {{"id", "r-1"}, {"received", body}});
+  });
+  Get("/v1/text", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    res.set_content("sunny", "text/plain");
   });
 }
 
@@ -251,7 +466,7 @@ void GoogleEmulator::Routes() {
   Get(R"(/admin/directory/v1/customer/([^/]+)/domains)", [this](const httplib::Request& req, httplib::Response& res) {
     std::string subject;
     if (!Check(req, res, kDomainScope, &subject)) return;
-    if (req.matches[1] != fixtures_.customer) {
+    if (req.matches[1] != fixtures_.customer && req.matches[1] != fixtures_.customer_id) {
       Reply(res, 404, {{"error", {{"code", 404}, {"message", "Resource Not Found: customer"}}}});
       return;
     }
@@ -267,22 +482,43 @@ void GoogleEmulator::Routes() {
   Get("/admin/directory/v1/users", [this](const httplib::Request& req, httplib::Response& res) {
     std::string subject;
     if (!Check(req, res, kUserScope, &subject)) return;
+    int max = 100, offset = 0;
+    if (!MaxResults(req, res, &max)) return;
+    // One domain, or (customer without domain) every domain of the account.
+    std::vector<std::string> all;
     const std::string domain = req.get_param_value("domain");
-    auto it = fixtures_.users.find(domain);
-    if (it == fixtures_.users.end()) {
-      Reply(res, 400, {{"error", {{"code", 400}, {"message", "Domain not found."}}}});
+    const std::string customer = req.get_param_value("customer");
+    if (!domain.empty()) {
+      auto it = fixtures_.users.find(domain);
+      if (it == fixtures_.users.end()) {
+        GoogleError(res, 400, "Domain not found.", "invalid");
+        return;
+      }
+      all = it->second;
+    } else if (!customer.empty()) {
+      if (customer != fixtures_.customer && customer != fixtures_.customer_id) {
+        GoogleError(res, 400, "Bad Request", "badRequest");
+        return;
+      }
+      for (const auto& [d, users] : fixtures_.users) all.insert(all.end(), users.begin(), users.end());
+    } else {
+      GoogleError(res, 400, "Bad Request", "badRequest");
       return;
     }
-    int max = 100, offset = 0;
-    if (req.has_param("maxResults")) absl::SimpleAtoi(req.get_param_value("maxResults"), &max);
-    if (req.has_param("pageToken") && !absl::SimpleAtoi(req.get_param_value("pageToken"), &offset)) {
-      Reply(res, 400, {{"error", {{"code", 400}, {"message", "Invalid pageToken"}}}});
+    if (req.has_param("pageToken") && (!absl::SimpleAtoi(req.get_param_value("pageToken"), &offset) ||
+                                       offset < 0 || offset > static_cast<int>(all.size()))) {
+      GoogleError(res, 400, "Invalid pageToken", "invalid");
       return;
     }
     Json users = Json::array();
-    const auto& all = it->second;
     for (int i = offset; i < static_cast<int>(all.size()) && i < offset + max; ++i) {
-      users.push_back({{"primaryEmail", all[i]}, {"name", {{"fullName", "User " + all[i].substr(0, all[i].find('@'))}}}});
+      const std::string local = all[i].substr(0, all[i].find('@'));
+      users.push_back({{"kind", "admin#directory#user"},
+                       {"id", GoogleUserId(all[i])},
+                       {"primaryEmail", all[i]},
+                       {"name", {{"givenName", local}, {"familyName", "User"}, {"fullName", "User " + local}}},
+                       {"isAdmin", all[i] == admin_email_},
+                       {"customerId", fixtures_.customer_id}});
     }
     Json body = {{"kind", "admin#directory#users"}, {"users", users}};
     if (offset + max < static_cast<int>(all.size())) body["nextPageToken"] = std::to_string(offset + max);
@@ -300,8 +536,12 @@ void GoogleEmulator::Routes() {
     const std::string owner = user == "me" ? subject : user;
     const int total = fixtures_.messages.count(owner) ? fixtures_.messages.at(owner) : 0;
     int max = 100, offset = 0;
-    if (req.has_param("maxResults")) absl::SimpleAtoi(req.get_param_value("maxResults"), &max);
-    if (req.has_param("pageToken")) absl::SimpleAtoi(req.get_param_value("pageToken"), &offset);
+    if (!MaxResults(req, res, &max)) return;
+    if (req.has_param("pageToken") && (!absl::SimpleAtoi(req.get_param_value("pageToken"), &offset) ||
+                                       offset < 0 || offset > total)) {
+      GoogleError(res, 400, "Invalid pageToken", "invalid");
+      return;
+    }
     Json messages = Json::array();
     for (int i = offset; i < total && i < offset + max; ++i) {
       const std::string id = absl::StrCat(owner.substr(0, owner.find('@')), "-m", i);
@@ -336,6 +576,34 @@ void GoogleEmulator::Routes() {
                      {"payload", {{"headers", {{{"name", "Subject"}, {"value", absl::StrCat("Subject ", index)}},
                                                {{"name", "From"}, {"value", "sender@example.com"}}}}}}});
   });
+}
+
+void GoogleEmulator::GoogleError(httplib::Response& res, int code, const std::string& message,
+                                 const std::string& reason) {
+  static const std::map<int, std::string> kStatus = {
+      {400, "INVALID_ARGUMENT"}, {401, "UNAUTHENTICATED"}, {403, "PERMISSION_DENIED"}, {404, "NOT_FOUND"}};
+  Json error = {{"code", code},
+                {"message", message},
+                {"errors", {{{"message", message}, {"domain", "global"}, {"reason", reason}}}}};
+  if (kStatus.count(code)) error["status"] = kStatus.at(code);
+  Reply(res, code, {{"error", error}});
+}
+
+bool GoogleEmulator::MaxResults(const httplib::Request& req, httplib::Response& res, int* max) {
+  if (!req.has_param("maxResults")) return true;
+  const std::string text = req.get_param_value("maxResults");
+  int value = 0;
+  if (!absl::SimpleAtoi(text, &value)) {
+    GoogleError(res, 400, absl::StrCat("Invalid value '", text, "'. Values must be integers."), "invalid");
+    return false;
+  }
+  if (value < 1 || value > 500) {
+    GoogleError(res, 400, absl::StrCat("Invalid value '", text, "'. Values must be within the range: [1, 500]"),
+                "invalid");
+    return false;
+  }
+  *max = value;
+  return true;
 }
 
 bool GoogleEmulator::Check(const httplib::Request& req, httplib::Response& res, const std::string& scope,
@@ -373,6 +641,17 @@ TestServiceAccount MakeTestServiceAccount() {
   n = BIO_get_mem_data(pub.get(), &data);
   account.public_key_pem.assign(data, n);
   return account;
+}
+
+std::string GoogleUserId(const std::string& email) {
+  // FNV-1a, 64 bits: stable across runs and processes.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : email) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  std::string digits = std::to_string(h);
+  return "1" + std::string(20 - digits.size(), '0') + digits;
 }
 
 std::string TestServiceAccount::KeyJson(const std::string& token_uri) const {
