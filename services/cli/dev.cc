@@ -59,6 +59,9 @@ ABSL_FLAG(bool, verbose, false,
           "dev: stream every service's log lines, not only warnings and errors (also: env DEBUG set).");
 ABSL_FLAG(int, grpc_port, 50052,
           "dev: port of the executor's gRPC API (TaskService; the CLI's default --target); any free port when taken.");
+ABSL_FLAG(std::string, services_config, "",
+          "dev: HTTP services for tasks, declared without C++ (the proxy's --services_config; services/README.md). "
+          "Default: $TASKER_SERVICES_CONFIG, else services.json in the tasks folder when present.");
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(10), "dev: how long services get to stop after SIGTERM before SIGKILL.");
 
 namespace tasker::cli {
@@ -1002,7 +1005,16 @@ int DevServer::Run() {
     ASSIGN_OR_RETURN(const int keystore, StartService("keystore", bin("services/keystore/keystore"),
                                                       {"--listen=127.0.0.1:0", storage_target,
                                                        "--master_key_file=" + master_key}));
-    std::vector<std::string> proxy_args = {"--listen=127.0.0.1:0", absl::StrCat("--keystore=127.0.0.1:", keystore)};
+    // A development machine's services (an emulator, a local API) are on
+    // loopback: task fetch may reach private addresses here.
+    std::vector<std::string> proxy_args = {"--listen=127.0.0.1:0", absl::StrCat("--keystore=127.0.0.1:", keystore),
+                                           "--http_allow_private"};
+    std::string services_config = absl::GetFlag(FLAGS_services_config);
+    if (services_config.empty()) services_config = Env("TASKER_SERVICES_CONFIG");
+    if (services_config.empty() && access((tasks_dir + "/services.json").c_str(), R_OK) == 0) {
+      services_config = tasks_dir + "/services.json";
+    }
+    if (!services_config.empty()) proxy_args.push_back("--services_config=" + Absolute(services_config));
     // The `database` provider's application database (never Tasker's own).
     if (Env("TASKER_APP_DATABASE_URL").empty()) {
       proxy_args.push_back(absl::StrCat("--app_database_url=sqlite://", state_, "/app.db"));
@@ -1024,6 +1036,7 @@ int DevServer::Run() {
                                    "--js_worker=" + bin("runtime/js/tasker-js-worker"),
                                    absl::StrCat("--http_listen=", host, ":", http_port),
                                    "--http_port_file=" + http_port_file, "--default_permissions=all",
+                                   absl::StrCat("--keystore=127.0.0.1:", keystore),
                                    // Ctrl-C should not wait long for warm runs to checkpoint.
                                    "--drain_timeout=3s"}));
     grpc_port = executor;
