@@ -10,6 +10,7 @@
 #include "runtime/js/v8_setup.h"
 
 ABSL_FLAG(int, runs, 200, "Runs.");
+ABSL_FLAG(bool, reuse, true, "Keep each finished run's isolate for the next (false: every start makes a new isolate).");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -35,7 +36,11 @@ int main(int argc, char** argv) {
       out = *o;
     }
     t0 = absl::Now();
-    js::LiveRun::Release(std::move(*run));
+    if (absl::GetFlag(FLAGS_reuse)) {
+      js::LiveRun::Release(std::move(*run));
+    } else {
+      run->reset();
+    }
     dispose.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
   }
   for (auto* v : {&start, &deliver, &dispose}) std::sort(v->begin(), v->end());
