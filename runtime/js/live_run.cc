@@ -327,6 +327,13 @@ Outcome LiveRun::Step(Body body) {
     // The watchdog terminates a step past its budget until disarmed.
     if (state_->time_exceeded) isolate_->CancelTerminateExecution();
     out.stats.run_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+    // Code caches of the runtime's scripts this step compiled first, with
+    // the functions it ran (not after a limit stopped it).
+    const bool stopped = out.kind == Outcome::Kind::kFailed && out.failure != FailureKind::kTaskError;
+    for (auto& [cache, script] : state_->uncached) {
+      if (!stopped) cache->MakeFrom(script.Get(isolate_));
+    }
+    state_->uncached.clear();
   }
   ++steps_;
   if (out.kind != Outcome::Kind::kSuspended) finished_ = true;
@@ -368,7 +375,7 @@ bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const 
   }
   v8::Local<v8::Object> runtime = runtime_value.As<v8::Object>();
   runtime_->Reset(isolate_, runtime);
-  prelude_cache.MakeFrom(prelude);
+  prelude_cache.MakeAtStepEnd(isolate_, prelude);
 
   v8::ScriptOrigin origin = TaskOrigin(isolate_);
   v8::Local<v8::Script> script;

@@ -71,14 +71,24 @@ v8::MaybeLocal<v8::Script> ScriptCache::Compile(v8::Local<v8::Context> context, 
   return script;
 }
 
-void ScriptCache::MakeFrom(v8::Local<v8::Script> script) {
+bool ScriptCache::made() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return made_;
+}
+
+void ScriptCache::MakeAtStepEnd(v8::Isolate* isolate, v8::Local<v8::Script> script) {
+  IsolateState* state = StateOf(isolate);
+  if (state == nullptr || made()) return;
+  state->uncached.emplace_back(this, v8::Global<v8::UnboundScript>(isolate, script->GetUnboundScript()));
+}
+
+void ScriptCache::MakeFrom(v8::Local<v8::UnboundScript> script) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (made_) return;
     made_ = true;
   }
-  std::unique_ptr<v8::ScriptCompiler::CachedData> data(
-      v8::ScriptCompiler::CreateCodeCache(script->GetUnboundScript()));
+  std::unique_ptr<v8::ScriptCompiler::CachedData> data(v8::ScriptCompiler::CreateCodeCache(script));
   if (!data) return;
   auto bytes = std::make_shared<const std::string>(reinterpret_cast<const char*>(data->data),
                                                    static_cast<size_t>(data->length));
@@ -112,8 +122,7 @@ void NativeLoad(const v8::FunctionCallbackInfo<v8::Value>& info) {
                                  info.Length() > 2 ? info[2] : v8::Undefined(isolate).As<v8::Value>()};
   v8::Local<v8::Value> exports;
   if (!fn.As<v8::Function>()->Call(context, v8::Undefined(isolate), 2, args).ToLocal(&exports)) return;
-  // After the section's set-up ran: its code cache holds what that compiled.
-  cache.MakeFrom(script);
+  cache.MakeAtStepEnd(isolate, script);
   info.GetReturnValue().Set(exports);
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -16,6 +17,8 @@
 #include "v8.h"
 
 namespace tasker::js {
+
+class ScriptCache;
 
 struct IsolateState {
   Limits limits;
@@ -25,6 +28,9 @@ struct IsolateState {
   size_t log_bytes = 0;
   size_t log_lines = 0;
   bool replaying = false;
+  // The runtime's scripts compiled in this step whose code cache is not made
+  // yet: made at the step's end, when the functions it ran are compiled too.
+  std::vector<std::pair<ScriptCache*, v8::Global<v8::UnboundScript>>> uncached;
   std::atomic<bool> time_exceeded{false};
   std::atomic<bool> memory_exceeded{false};
 };
@@ -49,15 +55,19 @@ extern const PreludeSection kPreludeSections[];
 extern const int kPreludeSectionCount;
 
 // A per-process code cache of one of the runtime's scripts (the prelude, a
-// section), made once from the first compiled script after it ran (its
-// functions compiled by then), so that every later context deserializes its
-// code instead of parsing and compiling it. Thread-safe.
+// section), made once from the first compiled script at the end of the step
+// that compiled it (the functions that step ran compiled by then), so that
+// every later context deserializes its code instead of parsing and compiling
+// it. Thread-safe.
 class ScriptCache {
  public:
   static ScriptCache& For(const std::string& name);
   v8::MaybeLocal<v8::Script> Compile(v8::Local<v8::Context> context, const char* source, v8::ScriptOrigin* origin);
-  // Called after the script ran.
-  void MakeFrom(v8::Local<v8::Script> script);
+  bool made();
+  // Queues the script for MakeFrom at the end of the isolate's step, unless
+  // the cache is made.
+  void MakeAtStepEnd(v8::Isolate* isolate, v8::Local<v8::Script> script);
+  void MakeFrom(v8::Local<v8::UnboundScript> script);
 
  private:
   std::mutex mu_;

@@ -170,7 +170,6 @@
   const NumberToString = uncurryThis(Number.prototype.toString);
   const MathFloor = Math.floor;
   const MathTrunc = Math.trunc;
-  const MathMin = Math.min;
   const MathMax = Math.max;
   const DateNow = Date.now;
   const DateCtor = Date;
@@ -222,7 +221,6 @@
   const BigIntValueOf = typeof BigInt === 'function' ? uncurryThis(BigInt.prototype.valueOf) : undefined;
   const SymbolValueOf = uncurryThis(Symbol.prototype.valueOf);
   const ArrayBufferCtor = ArrayBuffer;
-  const ArrayBufferIsView = ArrayBuffer.isView;
   const ArrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength');
   const Uint8ArrayCtor = Uint8Array;
   const DataViewCtor = DataView;
@@ -301,76 +299,6 @@
     return t.text;
   }
 
-  // --- Base64 ------------------------------------------------------------------
-  const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  let base64Values = null;  // code unit -> its value (255: not base64), made on first use
-  // bytes[i] may be a Uint8Array or a binary string's units (via at(i)).
-  function base64Encode(length, at) {
-    let out = '';
-    let i = 0;
-    for (; i + 2 < length; i += 3) {
-      const n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-      out += BASE64[n >> 18] + BASE64[(n >> 12) & 63] + BASE64[(n >> 6) & 63] + BASE64[n & 63];
-    }
-    if (i + 1 === length) {
-      const n = at(i) << 16;
-      out += BASE64[n >> 18] + BASE64[(n >> 12) & 63] + '==';
-    } else if (i + 2 === length) {
-      const n = (at(i) << 16) | (at(i + 1) << 8);
-      out += BASE64[n >> 18] + BASE64[(n >> 12) & 63] + BASE64[(n >> 6) & 63] + '=';
-    }
-    return out;
-  }
-  const bytesToBase64 = (u8) => base64Encode(TypedArrayLength(u8), (i) => u8[i]);
-  // Forgiving-base64 decode (HTML): bytes, or undefined when not base64.
-  function base64Decode(s) {
-    let clean = '';
-    const n = s.length;
-    let plain = true;
-    for (let i = 0; i < n; i++) {
-      const c = StringCharCodeAt(s, i);
-      if (c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d || c === 0x20) {
-        plain = false;
-        break;
-      }
-    }
-    if (plain) {
-      clean = s;
-    } else {
-      for (let i = 0; i < n; i++) {
-        const c = StringCharCodeAt(s, i);
-        if (!(c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d || c === 0x20)) clean += StringFromCharCode(c);
-      }
-    }
-    if (base64Values === null) {
-      base64Values = new Uint8ArrayCtor(128);
-      for (let i = 0; i < 128; i++) base64Values[i] = 255;
-      for (let i = 0; i < 64; i++) base64Values[StringCharCodeAt(BASE64, i)] = i;
-    }
-    let length = clean.length;
-    if (length % 4 === 0 && length > 0 && StringCharCodeAt(clean, length - 1) === 0x3d) {
-      length--;
-      if (StringCharCodeAt(clean, length - 1) === 0x3d) length--;
-    }
-    if (length % 4 === 1) return undefined;
-    const out = new Uint8ArrayCtor(MathFloor((length * 3) / 4));
-    let bits = 0;
-    let count = 0;
-    let j = 0;
-    for (let i = 0; i < length; i++) {
-      const c = StringCharCodeAt(clean, i);
-      const v = c < 128 ? base64Values[c] : 255;
-      if (v === 255) return undefined;
-      bits = (bits << 6) | v;
-      count += 6;
-      if (count >= 8) {
-        count -= 8;
-        out[j++] = (bits >> count) & 0xff;
-      }
-    }
-    return out;
-  }
-
   // --- console ---------------------------------------------------------------
   const nativeLog = native.log;
   function format(value) {
@@ -389,7 +317,6 @@
       }
     }
   }
-  const console = {};
   // console.group() indents what follows, two spaces a level.
   let groupIndent = '';
   function emit(level, text) {
@@ -408,142 +335,34 @@
     for (let k = 0; k < args.length; k++) text += (k === 0 ? '' : ' ') + format(args[k]);
     return text;
   }
-  const levels = ['log', 'info', 'warn', 'error', 'debug'];
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i];
-    define(console, level, function (...args) { emit(level, formatArgs(args)); });
-  }
-  define(console, 'dir', function dir(value) { emit('log', format(value)); });
-  define(console, 'dirxml', function dirxml(...args) { emit('log', formatArgs(args)); });
-  define(console, 'assert', function assert(condition, ...args) {
-    if (!condition) emit('error', args.length === 0 ? 'Assertion failed' : `Assertion failed: ${formatArgs(args)}`);
-  });
-  define(console, 'trace', function trace(...args) {
-    const holder = {__proto__: null, name: 'Trace', message: formatArgs(args)};
-    ErrorCaptureStackTrace(holder, trace);
-    emit('error', `${holder.stack}`);
-  });
-  // Durations come from Date.now(): the step's journaled clock (0 ms within
-  // one step; across host calls, the time between the steps).
-  const timings = new MapCtor();  // label -> start
-  const counts = new MapCtor();   // label -> count
-  define(console, 'time', function time(label = 'default') {
-    label = `${label}`;
-    if (MapHas(timings, label)) return emit('warn', `Timer '${label}' already exists`);
-    MapSet(timings, label, DateNow());
-  });
-  define(console, 'timeLog', function timeLog(label = 'default', ...data) {
-    label = `${label}`;
-    if (!MapHas(timings, label)) return emit('warn', `Timer '${label}' does not exist`);
-    emit('info', `${label}: ${DateNow() - MapGet(timings, label)}ms` + (data.length > 0 ? ' ' + formatArgs(data) : ''));
-  });
-  define(console, 'timeEnd', function timeEnd(label = 'default') {
-    label = `${label}`;
-    if (!MapHas(timings, label)) return emit('warn', `Timer '${label}' does not exist`);
-    const elapsed = DateNow() - MapGet(timings, label);
-    MapDelete(timings, label);
-    emit('info', `${label}: ${elapsed}ms`);
-  });
-  define(console, 'count', function count(label = 'default') {
-    label = `${label}`;
-    MapSet(counts, label, (MapHas(counts, label) ? MapGet(counts, label) : 0) + 1);
-    emit('info', `${label}: ${MapGet(counts, label)}`);
-  });
-  define(console, 'countReset', function countReset(label = 'default') {
-    label = `${label}`;
-    if (!MapHas(counts, label)) return emit('warn', `Count for '${label}' does not exist`);
-    MapSet(counts, label, 0);
-  });
-  define(console, 'group', function group(...label) {
-    if (label.length > 0) emit('log', formatArgs(label));
-    groupIndent += '  ';
-  });
-  define(console, 'groupCollapsed', console.group);
-  define(console, 'groupEnd', function groupEnd() {
-    groupIndent = StringSlice(groupIndent, 2);
-  });
-  // A table drawn as Node draws it.
-  define(console, 'table', function table(data, columns = undefined) {
-    if (!isObject(data)) return emit('log', format(data));
-    const cell = (v) => (typeof v === 'string' ? `'${v}'` : format(v));
-    let indexHeader = '(index)';
-    const rows = [];  // [index, value, key (Maps)]
-    if (hasSlot(MapSize, data)) {
-      indexHeader = '(iteration index)';
-      let i = 0;
-      MapForEach(data, (value, key) => append(rows, [`${i++}`, value, key]));
-    } else if (hasSlot(SetSize, data)) {
-      indexHeader = '(iteration index)';
-      let i = 0;
-      SetForEach(data, (value) => append(rows, [`${i++}`, value]));
-    } else {
-      const keys = ObjectKeys(data);
-      for (let i = 0; i < keys.length; i++) append(rows, [keys[i], data[keys[i]]]);
-    }
-    const header = [indexHeader];
-    const isMap = indexHeader === '(iteration index)' && rows.length > 0 && rows[0].length === 3;
-    if (isMap) append(header, 'Key');
-    const keyColumns = [];
-    const seen = {__proto__: null};
-    let hasValues = false;
-    for (let r = 0; r < rows.length; r++) {
-      const value = rows[r][1];
-      if (isObject(value) && typeof value !== 'function') {
-        const keys = ObjectKeys(value);
-        for (let k = 0; k < keys.length; k++) {
-          if (!(keys[k] in seen)) {
-            seen[keys[k]] = true;
-            append(keyColumns, keys[k]);
-          }
-        }
-      } else {
-        hasValues = true;
-      }
-    }
-    let shown = keyColumns;
-    if (ArrayIsArray(columns)) {
-      shown = [];
-      for (let i = 0; i < columns.length; i++) append(shown, `${columns[i]}`);
-    }
-    for (let i = 0; i < shown.length; i++) append(header, shown[i]);
-    if (hasValues) append(header, 'Values');
-    const lines = [];
-    for (let r = 0; r < rows.length; r++) {
-      const value = rows[r][1];
-      const line = [rows[r][0]];
-      if (isMap) append(line, cell(rows[r][2]));
-      const object = isObject(value) && typeof value !== 'function';
-      for (let i = 0; i < shown.length; i++) {
-        append(line, object && ReflectApply(ObjectHasOwnProperty, value, [shown[i]]) ? cell(value[shown[i]]) : '');
-      }
-      if (hasValues) append(line, object ? '' : cell(value));
-      append(lines, line);
-    }
-    const widths = [];
-    for (let c = 0; c < header.length; c++) {
-      let w = header[c].length;
-      for (let r = 0; r < lines.length; r++) w = MathMax(w, lines[r][c].length);
-      append(widths, w + 2);
-    }
-    // Box drawing, as \u escapes: the prelude's source stays one-byte.
-    const rule = (left, mid, right) => {
-      let s = left;
-      for (let c = 0; c < widths.length; c++) {
-        s += StringRepeat('\u2500', widths[c]) + (c + 1 < widths.length ? mid : right);
-      }
-      return s;
-    };
-    const row = (cells) => {
-      let s = '\u2502';
-      for (let c = 0; c < widths.length; c++) {
-        s += ' ' + cells[c] + StringRepeat(' ', widths[c] - 1 - cells[c].length) + '\u2502';
-      }
-      return s;
-    };
-    let out = rule('\u250c', '\u252c', '\u2510') + '\n' + row(header) + '\n' + rule('\u251c', '\u253c', '\u2524');
-    for (let r = 0; r < lines.length; r++) out += '\n' + row(lines[r]);
-    emit('log', out + '\n' + rule('\u2514', '\u2534', '\u2518'));
-  });
+  // The rest of console is the section "console", loaded on first use: each
+  // of its methods is handed the stub the task called (console.trace's stack
+  // starts below it) and the arguments.
+  const extra = (name, stub, args) => section('console')[name](stub, args);
+  const console = {
+    log(...args) { emit('log', formatArgs(args)); },
+    info(...args) { emit('info', formatArgs(args)); },
+    warn(...args) { emit('warn', formatArgs(args)); },
+    error(...args) { emit('error', formatArgs(args)); },
+    debug(...args) { emit('debug', formatArgs(args)); },
+    dir(...args) { return extra('dir', undefined, args); },
+    dirxml(...args) { return extra('dirxml', undefined, args); },
+    assert(...args) { return extra('assert', undefined, args); },
+    trace(...args) { return extra('trace', traceStub, args); },
+    time(...args) { return extra('time', undefined, args); },
+    timeLog(...args) { return extra('timeLog', undefined, args); },
+    timeEnd(...args) { return extra('timeEnd', undefined, args); },
+    count(...args) { return extra('count', undefined, args); },
+    countReset(...args) { return extra('countReset', undefined, args); },
+    group(...args) { return extra('group', undefined, args); },
+    groupCollapsed(...args) { return extra('groupCollapsed', undefined, args); },
+    groupEnd(...args) { return extra('groupEnd', undefined, args); },
+    table(...args) { return extra('table', undefined, args); },
+  };
+  const traceStub = console.trace;
+  const groupIndentBy = (delta) => {
+    groupIndent = delta > 0 ? groupIndent + '  ' : StringSlice(groupIndent, 2);
+  };
   define(global, 'console', console);
 
   // --- JSON boundary ------------------------------------------------------------
@@ -630,27 +449,6 @@
   }
   define(global, '__callHostTool__', callHostTool);
 
-  // --- atob / btoa -------------------------------------------------------------
-  define(global, 'btoa', function btoa(data) {
-    if (arguments.length === 0) throw new TypeErrorCtor('btoa: 1 argument required, but only 0 present.');
-    const s = `${data}`;
-    for (let i = 0; i < s.length; i++) {
-      if (StringCharCodeAt(s, i) > 0xff) throw domError('InvalidCharacterError', 'Invalid character');
-    }
-    return base64Encode(s.length, (i) => StringCharCodeAt(s, i));
-  });
-  define(global, 'atob', function atob(data) {
-    if (arguments.length === 0) throw new TypeErrorCtor('atob: 1 argument required, but only 0 present.');
-    const bytes = base64Decode(`${data}`);
-    if (bytes === undefined) {
-      throw domError('InvalidCharacterError', 'The string to be decoded is not correctly encoded.');
-    }
-    const t = newText();
-    const n = TypedArrayLength(bytes);
-    for (let i = 0; i < n; i++) pushUnit(t, bytes[i]);
-    return flushText(t);
-  });
-
   // --- crypto ------------------------------------------------------------------
   // From the same seeded generator as Math.random: deterministic on replay,
   // and NOT cryptographically secure. crypto.subtle is not provided (no
@@ -665,8 +463,9 @@
     __proto__: null, Int8Array: 1, Uint8Array: 1, Uint8ClampedArray: 1, Int16Array: 1, Uint16Array: 1, Int32Array: 1,
     Uint32Array: 1, BigInt64Array: 1, BigUint64Array: 1,
   };
-  const crypto = {};
-  define(crypto, 'randomUUID', function randomUUID() {
+  const crypto = {
+    [SymbolToStringTag]: 'Crypto',
+    randomUUID() {
     const a = nextUint32();
     const b = ((nextUint32() & 0xffff0fff) | 0x4000) >>> 0;  // version 4
     const c = ((nextUint32() & 0x3fffffff) | 0x80000000) >>> 0;  // variant 10
@@ -675,8 +474,8 @@
     const cs = hex8(c);
     return `${hex8(a)}-${StringSlice(bs, 0, 4)}-${StringSlice(bs, 4)}-${StringSlice(cs, 0, 4)}-` +
            `${StringSlice(cs, 4)}${hex8(d)}`;
-  });
-  define(crypto, 'getRandomValues', function getRandomValues(array) {
+    },
+    getRandomValues(array) {
     const name = typedArrayName(array);
     if (name === undefined || !(name in integerArrays)) {
       throw domError('TypeMismatchError', 'crypto.getRandomValues: the argument must be an integer typed array');
@@ -695,9 +494,8 @@
       if (i + 3 < size) bytes[i + 3] = w >>> 24;
     }
     return array;
-  });
-  define(crypto, SymbolToStringTag, 'Crypto');
-  define(global, 'crypto', crypto);
+    },
+  };
 
   // --- Timers --------------------------------------------------------------------
   // A timer is a host call, __callHostTool__('timer', 'sleep', {ms}): durable
@@ -753,114 +551,17 @@
       delete timers[key];
     }
   }
-  define(global, 'setTimeout', function setTimeout(callback, ms = 0, ...args) {
-    return startTimer('setTimeout', false, callback, ms, args);
-  });
-  define(global, 'setInterval', function setInterval(callback, ms = 0, ...args) {
-    return startTimer('setInterval', true, callback, ms, args);
-  });
-  define(global, 'clearTimeout', function clearTimeout(id = undefined) { clearTimer(id); });
-  define(global, 'clearInterval', function clearInterval(id = undefined) { clearTimer(id); });
-
-  // --- tools: service chains of the old platform ----------------------------------
-  // tools.<service>.<a>.<b>(...args) is a thenable: awaited, it makes the call
-  // __callHostTool__(service, 'a.b', ...args). Several calls chained
-  // (tools.database.from('t').select('*').eq('a', 1)...) make one call,
-  // __callHostTool__(service, 'chain', {chain: [{property, args}, ...]}).
-  // A chain is sent once, when first awaited (then/catch/finally); awaiting
-  // it again gives the same result.
-  const isStep = (name) => typeof name === 'string' && name !== 'then' && name !== 'catch' && name !== 'finally';
-  const proxyTarget = () => {};
-  function settleWith(promise, onFulfilled, onRejected) {
-    return (async () => {
-      let value;
-      try {
-        value = await promise;
-      } catch (e) {
-        if (typeof onRejected === 'function') return onRejected(e);
-        throw e;
-      }
-      return typeof onFulfilled === 'function' ? onFulfilled(value) : value;
-    })();
-  }
-  // A property path after a service or a call: [service, names, previous call node].
-  function toolsPath(service, names, previous) {
-    return new ProxyCtor(proxyTarget, {
-      __proto__: null,
-      get(target, name) {
-        if (!isStep(name)) return undefined;
-        const longer = [];
-        for (let i = 0; i < names.length; i++) append(longer, names[i]);
-        append(longer, name);
-        return toolsPath(service, longer, previous);
-      },
-      apply(target, self, args) {
-        if (names.length === 0) {
-          throw new TypeErrorCtor(`tools.${service} is a service, not a method: call one of its methods`);
-        }
-        let property = '';
-        for (let i = 0; i < names.length; i++) property += (i === 0 ? '' : '.') + names[i];
-        const node = {__proto__: null, property, args, previous, count: previous === null ? 1 : previous.count + 1};
-        return toolsCall(service, node);
-      },
-    });
-  }
-  function sendChain(service, node) {
-    if (node.count === 1) {
-      const all = [service, node.property];
-      for (let i = 0; i < node.args.length; i++) append(all, node.args[i]);
-      return ReflectApply(callHostTool, undefined, all);
-    }
-    const chain = [];
-    for (let n = node; n !== null; n = n.previous) append(chain, null);
-    let i = chain.length;
-    for (let n = node; n !== null; n = n.previous) chain[--i] = {__proto__: null, property: n.property, args: n.args};
-    let argsJson;
-    try {
-      argsJson = toJson({__proto__: null, chain}, 'args');
-    } catch (e) {
-      return rejected(e);
-    }
-    return queueCall(service, 'chain', argsJson);
-  }
-  function toolsCall(service, node) {
-    let sent = null;
-    const send = () => (sent === null ? (sent = sendChain(service, node)) : sent);
-    return new ProxyCtor(proxyTarget, {
-      __proto__: null,
-      get(target, name) {
-        if (name === 'then') return (onFulfilled, onRejected) => settleWith(send(), onFulfilled, onRejected);
-        if (name === 'catch') return (onRejected) => settleWith(send(), undefined, onRejected);
-        if (name === 'finally') {
-          return (onFinally) => (async () => {
-            try {
-              return await send();
-            } finally {
-              if (typeof onFinally === 'function') await onFinally();
-            }
-          })();
-        }
-        if (typeof name !== 'string') return undefined;
-        return toolsPath(service, [name], node);
-      },
-      apply() { throw new TypeErrorCtor(`the result of a tools.${service} call is not a function`); },
-    });
-  }
-  const tools = new ProxyCtor({__proto__: null}, {
-    __proto__: null,
-    get(target, service) {
-      if (!isStep(service)) return undefined;
-      return toolsPath(service, [], null);
-    },
-  });
-  define(global, 'tools', tools);
-  define(global, 'database', toolsPath('database', [], null));
+  function setTimeout(callback, ms = 0, ...args) { return startTimer('setTimeout', false, callback, ms, args); }
+  function setInterval(callback, ms = 0, ...args) { return startTimer('setInterval', true, callback, ms, args); }
+  function clearTimeout(id = undefined) { clearTimer(id); }
+  function clearInterval(id = undefined) { clearTimer(id); }
 
   // --- Sections compiled on first use ---------------------------------------------
-  // The larger globals (URL and URLSearchParams, fetch and its classes,
-  // TextEncoder/TextDecoder, structuredClone) are sections of the runtime's
-  // source (prelude_<name>.js) that the host compiles into the context when
-  // the task first touches one of them (native.load): a task that never does
+  // Most globals (URL and URLSearchParams, fetch and its classes,
+  // TextEncoder/TextDecoder, structuredClone, atob/btoa, tools and database,
+  // the rest of console) are sections of the runtime's source
+  // (prelude_<name>.js) that the host compiles into the context when the
+  // task first touches one of them (native.load): a task that never does
   // pays neither their start-up time nor their place in its checkpoints. A
   // section is a function of `shared` (intrinsics and helpers captured here,
   // before the task ran) and `section` (to load the sections it needs); it
@@ -872,16 +573,17 @@
   const makeShared = () => ({
     __proto__: null, ReflectApply, ObjectDefineProperty, ObjectKeys, ObjectCtor, ObjectToString, ObjectHasOwnProperty,
     ArrayIsArray, JSONStringify, JSONParse, TypeErrorCtor, WeakRefDeref, define, defineEnumerable, append, isError,
-    ObjectSetPrototypeOf, ObjectGetOwnPropertyDescriptor, getterOf, SymbolIterator, SymbolToStringTag, NumberCtor,
-    NumberToString, MathFloor, MathTrunc, DateCtor, DateGetTime, StringFromCharCode, StringFromCodePoint,
-    StringCharCodeAt, StringSlice, StringIndexOf, StringToLowerCase, StringToUpperCase, StringNormalize,
-    RangeErrorCtor, MapCtor, MapGet, MapSet, MapHas, MapForEach, MapSize, SetCtor, SetAdd, SetForEach, SetSize,
-    WeakMapHas, WeakSetHas, RegExpCtor, RegExpSource, regExpFlags, BooleanValueOf, NumberValueOf, StringValueOf,
-    BigIntValueOf, SymbolValueOf, ArrayBufferCtor, ArrayBufferByteLength, Uint8ArrayCtor, DataViewCtor,
-    DataViewBuffer, DataViewByteOffset, DataViewByteLength, TypedArrayBuffer, TypedArrayByteOffset,
-    TypedArrayByteLength, TypedArrayLength, TypedArraySet, typedArrayCtors, IteratorPrototype, errorCtors, isObject,
-    hasSlot, isArrayBuffer, isDataView, typedArrayName, domError, newText, pushUnit, pushCodePoint, flushText,
-    bytesToBase64, base64Decode, format, queueCall,
+    rejected, ObjectSetPrototypeOf, ObjectGetOwnPropertyDescriptor, getterOf, SymbolIterator, SymbolToStringTag,
+    NumberCtor, NumberToString, MathFloor, MathTrunc, MathMax, DateNow, DateCtor, DateGetTime, StringFromCharCode,
+    StringFromCodePoint, StringCharCodeAt, StringSlice, StringIndexOf, StringToLowerCase, StringToUpperCase,
+    StringNormalize, StringRepeat, RangeErrorCtor, ErrorCaptureStackTrace, ProxyCtor, MapCtor, MapGet, MapSet, MapHas,
+    MapDelete, MapForEach, MapSize, SetCtor, SetAdd, SetForEach, SetSize, WeakMapHas, WeakSetHas, RegExpCtor,
+    RegExpSource, regExpFlags, BooleanValueOf, NumberValueOf, StringValueOf, BigIntValueOf, SymbolValueOf,
+    ArrayBufferCtor, ArrayBufferByteLength, Uint8ArrayCtor, DataViewCtor, DataViewBuffer, DataViewByteOffset,
+    DataViewByteLength, TypedArrayBuffer, TypedArrayByteOffset, TypedArrayByteLength, TypedArrayLength, TypedArraySet,
+    typedArrayCtors, IteratorPrototype, errorCtors, isObject, hasSlot, isArrayBuffer, isDataView, typedArrayName,
+    domError, newText, pushUnit, pushCodePoint, flushText, format, emit, formatArgs, groupIndentBy, toJson, queueCall,
+    callHostTool,
   });
   const sections = {__proto__: null};
   function section(name) {
@@ -896,8 +598,15 @@
   // Each global is an accessor until first read, then a data property.
   const lazyGlobals = {
     __proto__: null, TextEncoder: 'encoding', TextDecoder: 'encoding', structuredClone: 'clone', URL: 'url',
-    URLSearchParams: 'url', fetch: 'fetch', Headers: 'fetch', Request: 'fetch', Response: 'fetch',
+    URLSearchParams: 'url', fetch: 'fetch', Headers: 'fetch', Request: 'fetch', Response: 'fetch', atob: 'base64',
+    btoa: 'base64', tools: 'tools', database: 'tools',
   };
+
+  define(global, 'setTimeout', setTimeout);
+  define(global, 'setInterval', setInterval);
+  define(global, 'clearTimeout', clearTimeout);
+  define(global, 'clearInterval', clearInterval);
+  define(global, 'crypto', crypto);
   const lazyNames = ObjectKeys(lazyGlobals);
   for (let i = 0; i < lazyNames.length; i++) {
     const name = lazyNames[i];
@@ -906,11 +615,11 @@
       configurable: true,
       enumerable: false,
       get() {
-        const value = section(lazyGlobals[name])[name];
-        define(global, name, value);
-        return value;
+        const loaded = section(lazyGlobals[name])[name];
+        define(global, name, loaded);
+        return loaded;
       },
-      set(value) { define(global, name, value); },
+      set(replacement) { define(global, name, replacement); },
     });
   }
 

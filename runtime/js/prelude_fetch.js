@@ -8,8 +8,9 @@
   const {ReflectApply, ObjectKeys, ArrayIsArray, JSONStringify, JSONParse, TypeErrorCtor, define, append, isError,
          getterOf, SymbolIterator, SymbolToStringTag, NumberCtor, MathTrunc, StringCharCodeAt, StringSlice,
          StringToLowerCase, StringToUpperCase, RangeErrorCtor, Uint8ArrayCtor, TypedArrayBuffer, TypedArrayLength,
-         isObject, bytesToBase64, base64Decode, format, queueCall} = shared;
+         isObject, format, queueCall} = shared;
   const {toUSV, utf8Encode, utf8Decode, bytesOf, copyBytes} = section('encoding');
+  const {bytesToBase64, base64Decode} = section('base64');
   const {parseURL, serializeURL, recordOf, includesCredentials, paramsText, pairsOf, PairIterator, isAsciiAlpha,
          isAsciiDigit} = section('url');
 
