@@ -267,6 +267,82 @@ TEST(HostileTest, ArrayBuffersSurviveACheckpoint) {
   }
 }
 
+// The task globals (issue 14) in a worker: their sections load there, and a
+// run holding a URL, Headers, a TextDecoder mid-stream, a pending timer and
+// an unanswered fetch is checkpointed and rebuilt from the checkpoint.
+TEST(HostileTest, TaskGlobalsSurviveAWorkerCheckpoint) {
+  auto host = MakeHost();
+  ASSERT_NE(host, nullptr);
+  constexpr char kCode[] = R"(
+    const url = new URL('https://example.com/p?a=1');
+    const headers = new Headers({'X-One': '1'});
+    const decoder = new TextDecoder();
+    const head = decoder.decode(new Uint8Array([0xe2, 0x82]), {stream: true});
+    const fired = [];
+    setTimeout(() => fired.push(crypto.randomUUID().length), 10);
+    const res = await fetch(url, {headers});
+    url.searchParams.append('b', '2');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return {href: url.href, text: head + decoder.decode(new Uint8Array([0xac])), status: res.status,
+            body: await res.json(), fired, sent: [...headers]};
+  )";
+  v1::Request start;
+  start.set_run("g");
+  start.mutable_start()->set_code(kCode);
+  start.mutable_start()->set_input_json("null");
+  start.mutable_start()->set_clock_ms(7);
+  auto started = host->Call(0, start, kTimeout);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_EQ(started->step().calls_size(), 2) << started->step().error_message();
+  EXPECT_EQ(started->step().calls(0).service(), "timer");
+  EXPECT_EQ(started->step().calls(0).args_json(), R"({"ms":10})");
+  EXPECT_EQ(started->step().calls(1).service(), "http");
+  v1::Request checkpoint;
+  checkpoint.set_run("g");
+  checkpoint.mutable_checkpoint();
+  auto written = host->Call(0, checkpoint, kTimeout);
+  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_EQ(written->status_code(), 0) << written->status_message();
+  v1::Request rebuild;
+  rebuild.set_run("g2");
+  auto* op = rebuild.mutable_rebuild();
+  op->set_code(kCode);
+  op->set_input_json("null");
+  op->set_checkpoint(written->checkpoint());
+  op->set_checkpoint_step(written->checkpoint_step());
+  op->add_steps()->set_clock_ms(7);
+  for (const auto& made : started->step().calls()) {
+    auto* call = op->add_calls();
+    call->set_index(made.index());
+    call->set_call_id(made.call_id());
+    call->set_service(made.service());
+    call->set_method(made.method());
+    call->set_args_json(made.args_json());
+  }
+  auto rebuilt = host->Call(0, rebuild, kTimeout);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  ASSERT_EQ(rebuilt->status_code(), 0) << rebuilt->status_message();
+  ASSERT_TRUE(rebuilt->from_checkpoint()) << rebuilt->checkpoint_note();
+  auto deliver = [&](const std::string& id, const std::string& result) {
+    v1::Request request;
+    request.set_run("g2");
+    request.mutable_deliver()->mutable_result()->set_call_id(id);
+    request.mutable_deliver()->mutable_result()->set_ok(true);
+    request.mutable_deliver()->mutable_result()->set_result_json(result);
+    request.mutable_deliver()->set_clock_ms(8);
+    auto response = host->Call(0, request, kTimeout);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->step() : v1::Step();
+  };
+  deliver("c2", R"({"status":200,"headers":{"content-type":"application/json"},"body":"{\"ok\":1}",)"
+                R"("bodyEncoding":"utf8"})");
+  deliver("c1", "null");
+  v1::Step last = deliver("c3", "null");
+  ASSERT_EQ(last.kind(), static_cast<int>(Outcome::Kind::kCompleted)) << last.error_message();
+  EXPECT_EQ(last.result_json(), R"({"href":"https://example.com/p?a=1&b=2","text":")" "\xe2\x82\xac"
+                                R"(","status":200,"body":{"ok":1},"fired":[36],"sent":[["x-one","1"]]})");
+}
+
 // --- 3. The CPU watchdog covers all task code ---------------------------------------
 
 TEST(HostileTest, EveryPieceOfTaskCodeIsUnderTheWatchdog) {

@@ -21,67 +21,7 @@
 
 namespace tasker::js {
 
-// Embedded prelude.js (generated).
-extern const char kPreludeSource[];
-
 namespace {
-
-// The prelude's code cache, made once per process from the first run's
-// compiled prelude (its functions compiled by then), so that every later run
-// deserializes the prelude's code instead of parsing and compiling 12 KB of
-// JavaScript in its new isolate.
-class PreludeCache {
- public:
-  static PreludeCache& Get() {
-    static PreludeCache* cache = new PreludeCache();
-    return *cache;
-  }
-  v8::MaybeLocal<v8::Script> Compile(v8::Local<v8::Context> context, v8::ScriptOrigin* origin) {
-    v8::Isolate* isolate = context->GetIsolate();
-    std::shared_ptr<const std::string> bytes;  // shared, not copied per start
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      bytes = bytes_;
-    }
-    if (!bytes) {
-      v8::ScriptCompiler::Source source(Str(isolate, kPreludeSource), *origin);
-      return v8::ScriptCompiler::Compile(context, &source);
-    }
-    // The source owns the CachedData (not its bytes, which `bytes` keeps).
-    v8::ScriptCompiler::Source source(
-        Str(isolate, kPreludeSource), *origin,
-        new v8::ScriptCompiler::CachedData(reinterpret_cast<const uint8_t*>(bytes->data()),
-                                           static_cast<int>(bytes->size())));
-    v8::MaybeLocal<v8::Script> script =
-        v8::ScriptCompiler::Compile(context, &source, v8::ScriptCompiler::kConsumeCodeCache);
-    if (source.GetCachedData()->rejected) {
-      std::lock_guard<std::mutex> lock(mu_);
-      bytes_.reset();  // made by another V8 or flags: make it again
-      made_ = false;
-    }
-    return script;
-  }
-  // Called after the prelude ran in a run's isolate.
-  void MakeFrom(v8::Local<v8::Script> script) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (made_) return;
-      made_ = true;
-    }
-    std::unique_ptr<v8::ScriptCompiler::CachedData> data(
-        v8::ScriptCompiler::CreateCodeCache(script->GetUnboundScript()));
-    if (!data) return;
-    auto bytes = std::make_shared<const std::string>(reinterpret_cast<const char*>(data->data),
-                                                     static_cast<size_t>(data->length));
-    std::lock_guard<std::mutex> lock(mu_);
-    bytes_ = std::move(bytes);
-  }
-
- private:
-  std::mutex mu_;
-  bool made_ = false;
-  std::shared_ptr<const std::string> bytes_;
-};
 
 void SetFailure(Outcome* out, FailureKind kind, std::string name, std::string message, std::string stack = "") {
   out->kind = Outcome::Kind::kFailed;
@@ -387,6 +327,13 @@ Outcome LiveRun::Step(Body body) {
     // The watchdog terminates a step past its budget until disarmed.
     if (state_->time_exceeded) isolate_->CancelTerminateExecution();
     out.stats.run_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+    // Code caches of the runtime's scripts this step compiled first, with
+    // the functions it ran (not after a limit stopped it).
+    const bool stopped = out.kind == Outcome::Kind::kFailed && out.failure != FailureKind::kTaskError;
+    for (auto& [cache, script] : state_->uncached) {
+      if (!stopped) cache->MakeFrom(script.Get(isolate_));
+    }
+    state_->uncached.clear();
   }
   ++steps_;
   if (out.kind != Outcome::Kind::kSuspended) finished_ = true;
@@ -400,18 +347,21 @@ Outcome LiveRun::Step(Body body) {
 bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const StartValues& values, Outcome* out) {
   v8::Local<v8::Context> context = isolate_->GetCurrentContext();
   v8::Local<v8::Object> native = v8::Object::New(isolate_);
-  v8::Local<v8::Function> log, random;
+  v8::Local<v8::Function> log, random, load;
   if (!v8::Function::New(context, NativeLog).ToLocal(&log) ||
       !v8::Function::New(context, NativeRandom).ToLocal(&random) ||
+      !v8::Function::New(context, NativeLoad).ToLocal(&load) ||
       !native->CreateDataProperty(context, Str(isolate_, "log"), log).FromMaybe(false) ||
-      !native->CreateDataProperty(context, Str(isolate_, "random"), random).FromMaybe(false)) {
+      !native->CreateDataProperty(context, Str(isolate_, "random"), random).FromMaybe(false) ||
+      !native->CreateDataProperty(context, Str(isolate_, "load"), load).FromMaybe(false)) {
     SetFailure(out, FailureKind::kUnsupportedState, "Internal", "the runtime's native functions could not be made");
     return false;
   }
   v8::ScriptOrigin prelude_origin(isolate_, Str(isolate_, "tasker:prelude"));
   v8::Local<v8::Script> prelude;
   v8::Local<v8::Value> prelude_fn;
-  if (!PreludeCache::Get().Compile(context, &prelude_origin).ToLocal(&prelude) ||
+  static ScriptCache& prelude_cache = ScriptCache::For("prelude");
+  if (!prelude_cache.Compile(context, kPreludeSource, &prelude_origin).ToLocal(&prelude) ||
       !prelude->Run(context).ToLocal(&prelude_fn)) {
     SetFailure(out, FailureKind::kUnsupportedState, "Internal", "the runtime prelude failed to load");
     return false;
@@ -425,7 +375,7 @@ bool LiveRun::Begin(absl::string_view code, absl::string_view input_json, const 
   }
   v8::Local<v8::Object> runtime = runtime_value.As<v8::Object>();
   runtime_->Reset(isolate_, runtime);
-  PreludeCache::Get().MakeFrom(prelude);
+  prelude_cache.MakeAtStepEnd(isolate_, prelude);
 
   v8::ScriptOrigin origin = TaskOrigin(isolate_);
   v8::Local<v8::Script> script;
@@ -559,8 +509,8 @@ void LiveRun::Settle(Outcome* out) {
                               : 0;
   if (outstanding == 0) {
     SetFailure(out, FailureKind::kUnsupportedState, "Deadlock",
-               "the task is waiting on a promise that no host call will settle (timers and other "
-               "event sources are not available; await __callHostTool__ results only)");
+               "the task is waiting on a promise that no host call will settle (only host calls, "
+               "timers and fetch settle promises here: no other event source exists)");
     return;
   }
   out->kind = Outcome::Kind::kSuspended;

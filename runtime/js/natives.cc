@@ -1,5 +1,6 @@
 #include "runtime/js/natives.h"
 
+#include <map>
 #include <regex>
 #include <vector>
 
@@ -31,6 +32,98 @@ void NativeLog(const v8::FunctionCallbackInfo<v8::Value>& info) {
 void NativeRandom(const v8::FunctionCallbackInfo<v8::Value>& info) {
   thread_local absl::BitGen gen;
   info.GetReturnValue().Set(absl::Uniform<double>(gen, 0.0, 1.0));
+}
+
+ScriptCache& ScriptCache::For(const std::string& name) {
+  static std::mutex* mu = new std::mutex();
+  static std::map<std::string, std::unique_ptr<ScriptCache>>* caches =
+      new std::map<std::string, std::unique_ptr<ScriptCache>>();
+  std::lock_guard<std::mutex> lock(*mu);
+  std::unique_ptr<ScriptCache>& cache = (*caches)[name];
+  if (!cache) cache = std::make_unique<ScriptCache>();
+  return *cache;
+}
+
+v8::MaybeLocal<v8::Script> ScriptCache::Compile(v8::Local<v8::Context> context, const char* source,
+                                                v8::ScriptOrigin* origin) {
+  v8::Isolate* isolate = context->GetIsolate();
+  std::shared_ptr<const std::string> bytes;  // shared, not copied per compile
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes = bytes_;
+  }
+  if (!bytes) {
+    v8::ScriptCompiler::Source plain(Str(isolate, source), *origin);
+    return v8::ScriptCompiler::Compile(context, &plain);
+  }
+  // The source owns the CachedData (not its bytes, which `bytes` keeps).
+  v8::ScriptCompiler::Source cached(
+      Str(isolate, source), *origin,
+      new v8::ScriptCompiler::CachedData(reinterpret_cast<const uint8_t*>(bytes->data()),
+                                         static_cast<int>(bytes->size())));
+  v8::MaybeLocal<v8::Script> script =
+      v8::ScriptCompiler::Compile(context, &cached, v8::ScriptCompiler::kConsumeCodeCache);
+  if (cached.GetCachedData()->rejected) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes_.reset();  // made by another V8 or flags: make it again
+    made_ = false;
+  }
+  return script;
+}
+
+bool ScriptCache::made() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return made_;
+}
+
+void ScriptCache::MakeAtStepEnd(v8::Isolate* isolate, v8::Local<v8::Script> script) {
+  IsolateState* state = StateOf(isolate);
+  if (state == nullptr || made()) return;
+  state->uncached.emplace_back(this, v8::Global<v8::UnboundScript>(isolate, script->GetUnboundScript()));
+}
+
+void ScriptCache::MakeFrom(v8::Local<v8::UnboundScript> script) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (made_) return;
+    made_ = true;
+  }
+  std::unique_ptr<v8::ScriptCompiler::CachedData> data(v8::ScriptCompiler::CreateCodeCache(script));
+  if (!data) return;
+  auto bytes = std::make_shared<const std::string>(reinterpret_cast<const char*>(data->data),
+                                                   static_cast<size_t>(data->length));
+  std::lock_guard<std::mutex> lock(mu_);
+  bytes_ = std::move(bytes);
+}
+
+void NativeLoad(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  const std::string name = info.Length() > 0 && info[0]->IsString() ? ToStd(isolate, info[0]) : "";
+  const char* source = nullptr;
+  for (int i = 0; i < kPreludeSectionCount; ++i) {
+    if (name == kPreludeSections[i].name) source = kPreludeSections[i].source;
+  }
+  if (source == nullptr) {
+    isolate->ThrowException(v8::Exception::TypeError(Str(isolate, absl::StrCat("no runtime section '", name, "'"))));
+    return;
+  }
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::ScriptOrigin origin(isolate, Str(isolate, absl::StrCat("tasker:", name)));
+  ScriptCache& cache = ScriptCache::For(name);
+  v8::Local<v8::Script> script;
+  v8::Local<v8::Value> fn;
+  if (!cache.Compile(context, source, &origin).ToLocal(&script) || !script->Run(context).ToLocal(&fn)) return;
+  if (!fn->IsFunction()) {
+    isolate->ThrowException(
+        v8::Exception::TypeError(Str(isolate, absl::StrCat("runtime section '", name, "' is not a function"))));
+    return;
+  }
+  v8::Local<v8::Value> args[] = {info.Length() > 1 ? info[1] : v8::Undefined(isolate).As<v8::Value>(),
+                                 info.Length() > 2 ? info[2] : v8::Undefined(isolate).As<v8::Value>()};
+  v8::Local<v8::Value> exports;
+  if (!fn.As<v8::Function>()->Call(context, v8::Undefined(isolate), 2, args).ToLocal(&exports)) return;
+  cache.MakeAtStepEnd(isolate, script);
+  info.GetReturnValue().Set(exports);
 }
 
 size_t OnNearHeapLimit(void* data, size_t current_heap_limit, size_t /*initial*/) {

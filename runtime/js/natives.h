@@ -6,7 +6,10 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -14,6 +17,8 @@
 #include "v8.h"
 
 namespace tasker::js {
+
+class ScriptCache;
 
 struct IsolateState {
   Limits limits;
@@ -23,6 +28,9 @@ struct IsolateState {
   size_t log_bytes = 0;
   size_t log_lines = 0;
   bool replaying = false;
+  // The runtime's scripts compiled in this step whose code cache is not made
+  // yet: made at the step's end, when the functions it ran are compiled too.
+  std::vector<std::pair<ScriptCache*, v8::Global<v8::UnboundScript>>> uncached;
   std::atomic<bool> time_exceeded{false};
   std::atomic<bool> memory_exceeded{false};
 };
@@ -31,6 +39,41 @@ inline IsolateState* StateOf(v8::Isolate* isolate) { return static_cast<IsolateS
 
 void NativeLog(const v8::FunctionCallbackInfo<v8::Value>& info);
 void NativeRandom(const v8::FunctionCallbackInfo<v8::Value>& info);
+// load(name, shared, section): compiles the prelude section `name` into the
+// current context, calls its function with (shared, section) and returns
+// what it returns (the section's exports). A TypeError for an unknown name.
+void NativeLoad(const v8::FunctionCallbackInfo<v8::Value>& info);
+
+// The runtime's own JavaScript (prelude_embedded.cc, generated from
+// prelude.js and prelude_<name>.js by embed_prelude.sh).
+struct PreludeSection {
+  const char* name;
+  const char* source;
+};
+extern const char kPreludeSource[];
+extern const PreludeSection kPreludeSections[];
+extern const int kPreludeSectionCount;
+
+// A per-process code cache of one of the runtime's scripts (the prelude, a
+// section), made once from the first compiled script at the end of the step
+// that compiled it (the functions that step ran compiled by then), so that
+// every later context deserializes its code instead of parsing and compiling
+// it. Thread-safe.
+class ScriptCache {
+ public:
+  static ScriptCache& For(const std::string& name);
+  v8::MaybeLocal<v8::Script> Compile(v8::Local<v8::Context> context, const char* source, v8::ScriptOrigin* origin);
+  bool made();
+  // Queues the script for MakeFrom at the end of the isolate's step, unless
+  // the cache is made.
+  void MakeAtStepEnd(v8::Isolate* isolate, v8::Local<v8::Script> script);
+  void MakeFrom(v8::Local<v8::UnboundScript> script);
+
+ private:
+  std::mutex mu_;
+  bool made_ = false;
+  std::shared_ptr<const std::string> bytes_;
+};
 
 // Near-heap-limit callback: marks the step as out of memory and stops it.
 size_t OnNearHeapLimit(void* data, size_t current_heap_limit, size_t initial);

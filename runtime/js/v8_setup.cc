@@ -19,10 +19,12 @@ thread_local int64_t t_step_clock_ms = 0;
 const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(NativeLog),
     reinterpret_cast<intptr_t>(NativeRandom),
+    reinterpret_cast<intptr_t>(NativeLoad),
     0,
 };
 // 2: the warm-run prelude (journaled clock, seeded Math.random).
-constexpr uint16_t kExternalReferencesVersion = 2;
+// 3: the task globals of issue 14, their sections loaded by NativeLoad.
+constexpr uint16_t kExternalReferencesVersion = 3;
 
 // V8's default platform, with the wall clock behind the step clock.
 class TaskerPlatform : public v8::Platform {

@@ -93,6 +93,14 @@ int main(int argc, char** argv) {
     let n = 0;
     while (true) n += await __callHostTool__('admin-debug', 'echo', {n});
   )");
+  tasker::js::Measure("task globals", R"(
+    const url = new URL('https://api.example.com/v1/items?page=1');
+    const decoder = new TextDecoder();
+    const headers = new Headers({'content-type': 'application/json'});
+    const copy = structuredClone({page: url.searchParams.get('page')});
+    let n = 0;
+    while (true) n += await __callHostTool__('admin-debug', 'echo', {n, href: url.href, copy});
+  )");
   tasker::js::Measure("1 MB live data", R"(
     const data = Array.from({length: 16384}, (_, i) => ({id: i, name: 'user-' + i, tags: ['a', 'b']}));
     const blob = 'x'.repeat(262144);

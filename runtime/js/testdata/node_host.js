@@ -13,7 +13,12 @@ const input = JSON.parse(process.argv[3] || 'null');
 const isCommonJs = /(^|[^.\w$])(module\.exports|exports\.[A-Za-z_$][\w$]*)\s*=/.test(code);
 // The host lives inside the task's realm, so errors are instances of the
 // task's Error and results are the task's arrays and objects.
-const sandbox = vm.createContext({setImmediate, console: {log() {}, info() {}, warn() {}, error() {}, debug() {}}});
+// Node's own web globals stand in for the prelude's (their results are
+// compared as JSON, so that they come from Node's realm does not matter).
+const sandbox = vm.createContext({
+  setImmediate, console: {log() {}, info() {}, warn() {}, error() {}, debug() {}}, URL, URLSearchParams, TextEncoder,
+  TextDecoder, atob, btoa, structuredClone, Headers, Request, Response,
+});
 vm.runInContext(fs.readFileSync(require('path').join(__dirname, 'node_host_realm.js'), 'utf8'), sandbox);
 let task;
 if (isCommonJs) {
