@@ -632,6 +632,10 @@
     }
   }
 
+  const taskContext = {};
+  ObjectDefineProperty(taskContext, 'tools', {
+    __proto__: null, enumerable: true, configurable: true, get() { return global.tools; },
+  });
   const runtime = {
     // The number of host calls made so far ("call N" of the journal).
     callsMade() { return nextId - 1; },
@@ -640,6 +644,8 @@
     state: 'pending',
     value: undefined,
     // Runs the task function and records the outcome of its promise.
+    // The second argument of the task function: what the old platform
+    // passed (`async function (input, { tools })`), read when used.
     run(fn, inputJson, seedHi, seedLo) {
       seedRandom(seedHi >>> 0, seedLo >>> 0);
       const input = JSONParse(inputJson);
@@ -647,7 +653,7 @@
       // task's to replace.
       runtime.main = (async () => {
         try {
-          runtime.value = await fn(input);
+          runtime.value = await fn(input, taskContext);
           runtime.state = 'fulfilled';
         } catch (e) {
           runtime.value = e;

@@ -95,7 +95,8 @@
     __proto__: null,
     get(target, service) {
       if (!isStep(service)) return undefined;
-      return toolsPath(service, [], null);
+      // The old platform's name for the database service (supabase-js).
+      return toolsPath(service === 'supabase' ? 'database' : service, [], null);
     },
   });
 
