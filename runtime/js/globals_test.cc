@@ -459,7 +459,7 @@ TEST(GlobalsTest, StructuredCloneKeepsCyclesSharingAndTypes) {
 TEST(GlobalsTest, FetchRequestsOnTheWire) {
   TaskRun run(R"(
     const results = await Promise.all([
-      fetch('https://api.test/items?q=a b'),
+      fetch('https://api.test/items?q=a b#fragment'),  // the fragment is not sent
       fetch('https://api.test/items', {method: 'post', headers: {'Content-Type': 'application/json', 'X-Key': 'k'},
                                        body: JSON.stringify({a: 1})}),
       fetch(new URL('https://api.test/form'), {method: 'PUT', body: new URLSearchParams({a: '1 2', b: 'é'})}),

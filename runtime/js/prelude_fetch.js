@@ -7,8 +7,8 @@
 
   const {ReflectApply, ObjectKeys, ArrayIsArray, JSONStringify, JSONParse, TypeErrorCtor, define, append, isError,
          getterOf, SymbolIterator, SymbolToStringTag, NumberCtor, MathTrunc, StringCharCodeAt, StringSlice,
-         StringToLowerCase, StringToUpperCase, RangeErrorCtor, Uint8ArrayCtor, TypedArrayBuffer, TypedArrayLength,
-         isObject, format, queueCall} = shared;
+         StringIndexOf, StringToLowerCase, StringToUpperCase, RangeErrorCtor, Uint8ArrayCtor, TypedArrayBuffer,
+         TypedArrayLength, isObject, format, queueCall} = shared;
   const {toUSV, utf8Encode, utf8Decode, bytesOf, copyBytes} = section('encoding');
   const {bytesToBase64, base64Decode} = section('base64');
   const {parseURL, serializeURL, recordOf, includesCredentials, paramsText, pairsOf, PairIterator, isAsciiAlpha,
@@ -376,9 +376,10 @@
     const body = peekBody(request);
     const binary = body !== null && typeof body !== 'string';
     const url = RequestUrl(request);
+    const hash = StringIndexOf(url, '#');  // (a '#' elsewhere in a URL is percent-encoded)
     const payload = {
       __proto__: null,
-      url,
+      url: hash < 0 ? url : StringSlice(url, 0, hash),  // the fragment is not sent
       method: RequestMethod(request),
       headers: headersObject(RequestHeaders(request)),
       body: body === null ? null : binary ? bytesToBase64(body) : body,
