@@ -22,7 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "proto/tasker/v1/storage.pb.h"
+#include "tasker/v1/storage.pb.h"
 
 namespace tasker::storage {
 
@@ -43,9 +43,9 @@ class FunctionStore {
       const v1::PublishTaskFunctionRequest& request) = 0;
   // version 0 = latest.
   virtual absl::StatusOr<v1::TaskFunction> GetTaskFunction(
-      const v1::GetTaskFunctionRequest& request) = 0;
-  virtual absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(
-      const v1::ListTaskFunctionsRequest& request) = 0;
+      const v1::GetFunctionRequest& request) = 0;
+  virtual absl::StatusOr<v1::ListFunctionsResponse> ListTaskFunctions(
+      const v1::ListFunctionsRequest& request) = 0;
 };
 
 // Task runs as their submitters see them: submit, read, list, cancel.
@@ -58,15 +58,15 @@ class RunStore {
   // same) returns the first run with created = false; with anything else,
   // ALREADY_EXISTS naming the key and the first run. Atomic: of concurrent
   // submits with one key, one creates the run.
-  virtual absl::StatusOr<v1::SubmitRunResponse> SubmitRun(
-      const v1::SubmitRunRequest& request) = 0;
-  virtual absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::SubmitTaskRunResponse> SubmitRun(
+      const v1::SubmitTaskRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::TaskRunRecord> GetTaskRun(const v1::GetTaskRunRequest& request) = 0;
   // Newest first; filters by status, task, creation time.
   virtual absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(
       const v1::ListTaskRunsRequest& request) = 0;
   // Cancels an unfinished run and every unfinished stack run of it.
-  virtual absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest& request) = 0;
-  virtual absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) = 0;
+  virtual absl::StatusOr<v1::TaskRunRecord> CancelRun(const v1::CancelTaskRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::StackRunRecord> GetStackRun(const std::string& id) = 0;
   virtual absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(
       const v1::ListStackRunsRequest& request) = 0;
 };
@@ -111,8 +111,8 @@ class RunStepStore {
   // journal steps in seq order, calls in call_index order.
   virtual absl::StatusOr<v1::Journal> GetJournal(const v1::GetJournalRequest& request) = 0;
   // Finishing a run also cancels its calls that have not finished.
-  virtual absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& request) = 0;
-  virtual absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::TaskRunRecord> CompleteRun(const v1::CompleteRunRequest& request) = 0;
+  virtual absl::StatusOr<v1::TaskRunRecord> FailRun(const v1::FailRunRequest& request) = 0;
   virtual absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& request) = 0;
   virtual absl::Status PutContinuation(const v1::Continuation& continuation) = 0;
   virtual absl::StatusOr<v1::Continuation> GetContinuation(const std::string& stack_run_id) = 0;
@@ -132,7 +132,7 @@ class CallStore {
   virtual absl::StatusOr<v1::CompleteCallResponse> CompleteCall(
       const v1::CompleteCallRequest& request) = 0;
   // Retryable failure: back to PENDING until next_attempt_at.
-  virtual absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest& request) = 0;
+  virtual absl::StatusOr<v1::StackRunRecord> RetryCall(const v1::RetryCallRequest& request) = 0;
 };
 
 // Keystore rows: ciphertext only (the keystore service encrypts).

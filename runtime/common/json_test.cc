@@ -2,7 +2,7 @@
 
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
-#include "proto/tasker/v1/common.pb.h"
+#include "tasker/v1/common.pb.h"
 
 namespace tasker {
 namespace {

@@ -3,18 +3,47 @@
 #ifndef TASKER_RUNTIME_COMMON_STATUS_H_
 #define TASKER_RUNTIME_COMMON_STATUS_H_
 
+#include <initializer_list>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/support/status.h"
 
 namespace tasker {
 
 // absl and gRPC share the canonical code numbering; the message and code
 // survive both directions unchanged.
+//
+// Every error leaving a service carries google.rpc.Status details (gRPC's
+// third Status argument, the grpc-status-details-bin trailer): a
+// google.rpc.ErrorInfo {reason, domain "tasker.dev", metadata} and, for
+// INVALID_ARGUMENT, a google.rpc.BadRequest naming the field. They come from
+// the status's own details when it has some (set by WithErrorReason, or
+// received from another service by FromGrpcStatus), else from the message by
+// the codebase's convention "field: what is wrong" (e.g. "args.table: must
+// be ..." -> field "args.table") and the code (see ErrorReasonOf).
 grpc::Status ToGrpcStatus(const absl::Status& status);
+// Keeps the details (as a payload) so that an error passed on by another
+// service keeps its reason and field.
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// The domain of Tasker's ErrorInfo reasons.
+inline constexpr char kErrorDomain[] = "tasker.dev";
+
+// Gives `status` an explicit ErrorInfo reason (UPPER_SNAKE) and metadata,
+// sent instead of the derived ones.
+absl::Status WithErrorReason(absl::Status status, absl::string_view reason,
+                             std::initializer_list<std::pair<absl::string_view, absl::string_view>> metadata = {});
+
+// The reason ToGrpcStatus sends for `status`: its own, else derived from the
+// code and message: INVALID_FIELD (a field is named) or INVALID_ARGUMENT,
+// RUN_NOT_FOUND, STACK_RUN_NOT_FOUND, TASK_NOT_FOUND, KEY_NOT_FOUND,
+// IDEMPOTENCY_KEY_REUSED, LEASE_LOST (a stale fencing token), else the code's
+// name (FAILED_PRECONDITION, UNAVAILABLE, ...). "" for OK.
+std::string ErrorReasonOf(const absl::Status& status);
 
 // Moves a StatusOr's value into *out, or converts its error: the one-line
 // body of a thin gRPC handler.
@@ -25,7 +54,7 @@ grpc::Status ReplyWith(absl::StatusOr<T> result, T* out) {
   return grpc::Status::OK;
 }
 
-// Prefixes a status message with context, keeping the code.
+// Prefixes a status message with context, keeping the code and details.
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
 }  // namespace tasker

@@ -44,8 +44,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
-#include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/task_service.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
 #include "services/cli/jsdoc.h"
@@ -742,7 +742,7 @@ void DevServer::StopAll() {
 absl::Status DevServer::SyncExisting() {
   v1::ListTaskFunctionsRequest request;
   request.set_omit_code(true);
-  request.mutable_page()->set_limit(1000);
+  request.set_page_size(1000);
   while (true) {
     v1::ListTaskFunctionsResponse response;
     auto context = MakeWaitingContext(absl::Seconds(30));
@@ -757,7 +757,7 @@ absl::Status DevServer::SyncExisting() {
       known.attempted = known.sha256 + known.metadata_json;
     }
     if (response.next_page_token().empty()) return absl::OkStatus();
-    request.mutable_page()->set_page_token(response.next_page_token());
+    request.set_page_token(response.next_page_token());
   }
 }
 

@@ -23,7 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
-#include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "tasker/v1/task_service.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "runtime/common/json_text.h"
@@ -66,7 +66,7 @@ int Usage(const char* problem) {
 int Watch(v1::TaskService::Stub* stub, const std::string& id, bool print_all) {
   auto context = tasker::MakeContext(absl::GetFlag(FLAGS_timeout));
   v1::WatchRunRequest request;
-  request.set_id(id);
+  request.set_name(id);
   auto reader = stub->WatchRun(context.get(), request);
   v1::RunEvent event, last;
   while (reader->Read(&event)) {
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   if (command == "get") {
     if (args.size() != 3) return Usage("get needs RUN");
     v1::GetRunRequest request;
-    request.set_id(arg(2));
+    request.set_name(arg(2));
     v1::GetRunResponse response;
     grpc::Status status = stub->GetRun(context.get(), request, &response);
     if (!status.ok()) return Fail(status);
@@ -166,12 +166,12 @@ int main(int argc, char** argv) {
   }
   if (command == "runs") {
     v1::ListRunsRequest request;
-    request.mutable_page()->set_limit(absl::GetFlag(FLAGS_limit));
-    request.mutable_filter()->set_task_identifier(absl::GetFlag(FLAGS_task));
+    request.set_page_size(absl::GetFlag(FLAGS_limit));
+    request.set_task_identifier(absl::GetFlag(FLAGS_task));
     if (!absl::GetFlag(FLAGS_status).empty()) {
       v1::RunStatus s;
       if (!v1::RunStatus_Parse("RUN_STATUS_" + absl::GetFlag(FLAGS_status), &s)) return Usage("unknown --status");
-      request.mutable_filter()->add_statuses(s);
+      request.add_statuses(s);
     }
     v1::ListRunsResponse response;
     grpc::Status status = stub->ListRuns(context.get(), request, &response);
@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
   if (command == "cancel") {
     if (args.size() < 3) return Usage("cancel needs RUN");
     v1::CancelRunRequest request;
-    request.set_id(arg(2));
+    request.set_name(arg(2));
     request.set_reason(arg(3));
     v1::TaskRun response;
     grpc::Status status = stub->CancelRun(context.get(), request, &response);
@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
     v1::ListTaskFunctionsRequest request;
     request.set_identifier(arg(2));
     request.set_omit_code(true);
-    request.mutable_page()->set_limit(absl::GetFlag(FLAGS_limit));
+    request.set_page_size(absl::GetFlag(FLAGS_limit));
     v1::ListTaskFunctionsResponse response;
     grpc::Status status = stub->ListTaskFunctions(context.get(), request, &response);
     if (!status.ok()) return Fail(status);

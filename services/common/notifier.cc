@@ -48,7 +48,7 @@ size_t Notifier::NextProcessor() {
   return first;
 }
 
-void Notifier::DispatchCalls(const std::vector<v1::StackRun>& calls) {
+void Notifier::DispatchCalls(const std::vector<v1::StackRunRecord>& calls) {
   if (processors_.empty() || calls.empty()) return;
   const size_t at = NextProcessor();
   bool dropped = false;
@@ -157,7 +157,7 @@ std::shared_ptr<Notifier::ExecutorPeer> Notifier::ExecutorAt(const std::string& 
   return by_target_[target] = std::move(peer);
 }
 
-void Notifier::DeliverResult(const std::string& reply_to, const v1::StackRun& call) {
+void Notifier::DeliverResult(const std::string& reply_to, const v1::StackRunRecord& call) {
   std::shared_ptr<ExecutorPeer> peer = ExecutorAt(reply_to);
   if (!peer) {
     LogWarning("bad reply_to", {{"reply_to", reply_to}});

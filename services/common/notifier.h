@@ -22,8 +22,8 @@
 
 #include "absl/time/time.h"
 #include "runtime/client/channel.h"
-#include "proto/tasker/v1/executor.grpc.pb.h"
-#include "proto/tasker/v1/stack_processor.grpc.pb.h"
+#include "tasker/v1/executor.grpc.pb.h"
+#include "tasker/v1/stack_processor.grpc.pb.h"
 
 namespace tasker::services {
 
@@ -52,11 +52,11 @@ class Notifier {
 
   // Hands calls already leased for dispatch to a processor (round-robin;
   // another one is tried when the first cannot be reached).
-  virtual void DispatchCalls(const std::vector<tasker::v1::StackRun>& calls);
+  virtual void DispatchCalls(const std::vector<tasker::v1::StackRunRecord>& calls);
   // Asks an executor to claim an evicted root that became ready.
   void NotifyResume(const std::string& root_stack_run_id);
   // Pushes a finished call to the executor at `reply_to`.
-  virtual void DeliverResult(const std::string& reply_to, const tasker::v1::StackRun& call);
+  virtual void DeliverResult(const std::string& reply_to, const tasker::v1::StackRunRecord& call);
   // Waits until no asynchronous push is in flight (for shutdown and tests).
   void Flush();
   // Pushes dropped because their peer's queue was full.

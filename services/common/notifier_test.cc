@@ -85,8 +85,8 @@ class ScriptedProcessor : public v1::StackProcessor::Service {
   Gate gate;
 };
 
-v1::StackRun Call(int i) {
-  v1::StackRun call;
+v1::StackRunRecord Call(int i) {
+  v1::StackRunRecord call;
   call.set_id(absl::StrCat("sr", i));
   call.set_parent_id("root");
   call.set_call_id(absl::StrCat("c", i));

@@ -43,7 +43,7 @@ uint64_t NewSeed() {
 
 }  // namespace
 
-js::CallResult ResultOf(const v1::StackRun& call) {
+js::CallResult ResultOf(const v1::StackRunRecord& call) {
   js::CallResult r;
   r.call_id = call.call_id();
   r.ok = call.status() == v1::STACK_RUN_STATUS_COMPLETED;
@@ -57,7 +57,7 @@ js::CallResult ResultOf(const v1::StackRun& call) {
   return r;
 }
 
-bool Finished(const v1::StackRun& call) {
+bool Finished(const v1::StackRunRecord& call) {
   return call.status() == v1::STACK_RUN_STATUS_COMPLETED || call.status() == v1::STACK_RUN_STATUS_FAILED;
 }
 
@@ -199,7 +199,7 @@ absl::StatusOr<std::shared_ptr<const v1::TaskFunction>> Executor::Function(const
     auto it = code_cache_.find({identifier, version});
     if (it != code_cache_.end()) return it->second;
   }
-  v1::GetTaskFunctionRequest request;
+  v1::GetFunctionRequest request;
   request.set_identifier(identifier);
   request.set_version(version);
   ASSIGN_OR_RETURN(auto function, stores_.functions->GetTaskFunction(request));
@@ -302,7 +302,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   ASSIGN_OR_RETURN(auto claim, stores_.leases->ClaimWork(claim_request));
   if (!claim.has_stack_run()) return absl::NotFoundError("nothing to claim");
   WorkerThreads::InFlight in_flight(&counters_.in_flight);
-  const v1::StackRun& root = claim.stack_run();
+  const v1::StackRunRecord& root = claim.stack_run();
   auto run = std::make_shared<WarmRun>();
   run->root_id = root.id();
   run->run_id = claim.task_run().id();
@@ -566,7 +566,7 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       ++counters_.suspended;
       run->pending_steps.clear();
       run->pending_logs.clear();
-      std::vector<v1::StackRun> calls(recorded_calls->calls().begin(), recorded_calls->calls().end());
+      std::vector<v1::StackRunRecord> calls(recorded_calls->calls().begin(), recorded_calls->calls().end());
       // Whom the calls are for: this run's function version and its grants.
       auto function = Function(run->task_identifier, run->task_version);
       for (auto& call : calls) {
@@ -647,7 +647,7 @@ void Executor::Forget(const RunPtr& run, bool drop_isolate) {
   }
 }
 
-int Executor::Deliver(const std::vector<v1::StackRun>& calls) {
+int Executor::Deliver(const std::vector<v1::StackRunRecord>& calls) {
   int accepted = 0;
   for (const auto& call : calls) {
     if (!Finished(call)) continue;
@@ -687,7 +687,7 @@ int Executor::Deliver(const std::vector<v1::StackRun>& calls) {
 
 // Called with run->mu held: queues a result for delivery unless it is not
 // awaited (or already queued).
-bool Executor::Accept(const RunPtr& run, const v1::StackRun& call) {
+bool Executor::Accept(const RunPtr& run, const v1::StackRunRecord& call) {
   if (run->gone || !run->outstanding.count(call.call_id())) return false;
   for (const auto& r : run->inbox) {
     if (r.call_id == call.call_id()) return false;
@@ -716,7 +716,7 @@ void Executor::DeliveryLoop() {
       ready_.pop_front();
     }
     std::lock_guard<std::mutex> lock(run->mu);
-    std::vector<v1::StackRun> mail;
+    std::vector<v1::StackRunRecord> mail;
     {
       std::lock_guard<std::mutex> mail_lock(run->mail_mu);
       mail.swap(run->mail);

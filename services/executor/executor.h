@@ -127,7 +127,7 @@ class Executor {
   // Queues a root to claim: to start (EXECUTE_ROOT) or rebuild (RESUME_PARENT).
   bool Enqueue(int kind, const std::string& stack_run_id);
   // Results pushed by processors; returns how many went to a warm run here.
-  int Deliver(const std::vector<tasker::v1::StackRun>& calls);
+  int Deliver(const std::vector<tasker::v1::StackRunRecord>& calls);
   // Tells the executor that a worker died with its live runs.
   void WorkerLost(int worker);
 
@@ -177,7 +177,7 @@ class Executor {
   void Schedule(const RunPtr& run);
   void DeliveryLoop();
   void DeliverInbox(const RunPtr& run);
-  bool Accept(const RunPtr& run, const tasker::v1::StackRun& call);
+  bool Accept(const RunPtr& run, const tasker::v1::StackRunRecord& call);
   // Records the run's failure (the root's lease held); counts it and wakes
   // its watchers when it was recorded.
   absl::Status RecordFailure(const RunPtr& run, tasker::v1::ErrorInfo error);

@@ -120,24 +120,24 @@ class ExecutorTest : public ::testing::Test {
     executors_.erase(name);
   }
 
-  v1::SubmitRunResponse Submit(const std::string& code, const std::string& input_json = "{}") {
+  v1::SubmitTaskRunResponse Submit(const std::string& code, const std::string& input_json = "{}") {
     v1::PublishTaskFunctionRequest publish;
     publish.set_identifier("t");
     publish.set_code(code);
     EXPECT_TRUE(store_->PublishTaskFunction(publish).ok());
-    v1::SubmitRunRequest submit;
+    v1::SubmitTaskRunRequest submit;
     submit.set_task_identifier("t");
     submit.set_input_json(input_json);
     auto submitted = store_->SubmitRun(submit);
     EXPECT_TRUE(submitted.ok()) << submitted.status();
-    return submitted.ok() ? *submitted : v1::SubmitRunResponse();
+    return submitted.ok() ? *submitted : v1::SubmitTaskRunResponse();
   }
 
-  v1::TaskRun Run(const std::string& id) {
+  v1::TaskRunRecord Run(const std::string& id) {
     v1::GetTaskRunRequest request;
     request.set_id(id);
     auto run = store_->GetTaskRun(request);
-    return run.ok() ? *run : v1::TaskRun();
+    return run.ok() ? *run : v1::TaskRunRecord();
   }
 
   bool WaitForStatus(const std::string& run_id, v1::RunStatus status, absl::Duration timeout = kDeadline) {
@@ -195,7 +195,7 @@ std::vector<nlohmann::json> ArgsOf(const v1::Journal& journal) {
 
 // The result must be exactly what the calls were given: the values the
 // task saw before any crash are the ones it saw after.
-void ExpectResultMatchesJournal(const v1::TaskRun& run, const v1::Journal& journal, size_t calls) {
+void ExpectResultMatchesJournal(const v1::TaskRunRecord& run, const v1::Journal& journal, size_t calls) {
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message();
   nlohmann::json result = nlohmann::json::parse(run.result_json());
   std::vector<nlohmann::json> args = ArgsOf(journal);
@@ -280,7 +280,7 @@ TEST_F(ExecutorTest, ARunThatCannotBeLoadedFailsAfterBoundedAttempts) {
   ASSERT_TRUE(WaitForStatus(healthy.run().id(), v1::RUN_STATUS_COMPLETED));
   // Each claim of the poison run leaves it leased to nobody: time runs on
   // past each lease until the store gives up on it.
-  v1::StackRun root;
+  v1::StackRunRecord root;
   ASSERT_TRUE(WaitFor(
       [&] {
         skew_micros_ += absl::ToInt64Microseconds(absl::Seconds(31));
@@ -384,7 +384,7 @@ TEST_F(ExecutorTest, EvictedUnderATinyBudgetAndRestoredFromItsCheckpoint) {
 TEST_F(ExecutorTest, AKilledWorkerLosesNothing) {
   Executor* executor = StartExecutor("A", Config("A"));
   processor_->delay_ms = 20;
-  std::vector<v1::SubmitRunResponse> runs;
+  std::vector<v1::SubmitTaskRunResponse> runs;
   for (int i = 0; i < 4; ++i) {
     runs.push_back(Submit(kTenCalls));
     executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, runs.back().root().id());
@@ -442,7 +442,7 @@ TEST_F(ExecutorTest, ATamperedJournalFailsTheRunAsNondeterminism) {
                    submitted.root().id(), "' AND call_index = 1"));
   processor_->Hold(false);
   ASSERT_TRUE(WaitForStatus(submitted.run().id(), v1::RUN_STATUS_FAILED));
-  v1::TaskRun run = Run(submitted.run().id());
+  v1::TaskRunRecord run = Run(submitted.run().id());
   EXPECT_EQ(run.error().code(), "NONDETERMINISM");
   EXPECT_NE(run.error().message().find("nondeterminism detected at call 1"), std::string::npos)
       << run.error().message();
@@ -495,7 +495,7 @@ TEST_F(ExecutorTest, ACancelledWarmRunIsDroppedAtTheNextRenewal) {
   auto submitted = Submit(kTenCalls);
   executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
   ASSERT_TRUE(WaitFor([&] { return executor->warm() == 1 && processor_->held() == 1; }));
-  v1::CancelRunRequest cancel;
+  v1::CancelTaskRunRequest cancel;
   cancel.set_id(submitted.run().id());
   ASSERT_TRUE(store_->CancelRun(cancel).ok());
   ASSERT_TRUE(WaitFor([&] { return executor->warm() == 0; }, absl::Seconds(10)));
@@ -519,7 +519,7 @@ TEST_F(ExecutorTest, AThousandSuspendedRunsStayWithinTheWarmBudget) {
   publish.set_identifier("t");
   publish.set_code("const a = await __callHostTool__('admin-debug', 'echo', {k: input.k}); return a.echo.k * 2;");
   ASSERT_TRUE(store_->PublishTaskFunction(publish).ok());
-  std::vector<v1::SubmitRunResponse> runs;
+  std::vector<v1::SubmitTaskRunResponse> runs;
   // The warm runs' isolate heap, sampled during the whole burst: admission
   // control keeps it at the budget (plus the runs being started at that
   // moment), however fast runs arrive.
@@ -532,7 +532,7 @@ TEST_F(ExecutorTest, AThousandSuspendedRunsStayWithinTheWarmBudget) {
     }
   });
   for (int i = 0; i < kRuns; ++i) {
-    v1::SubmitRunRequest submit;
+    v1::SubmitTaskRunRequest submit;
     submit.set_task_identifier("t");
     submit.set_input_json(absl::StrCat(R"({"k":)", i, "}"));
     auto submitted = store_->SubmitRun(submit);
@@ -584,7 +584,7 @@ TEST_F(ExecutorTest, ATaskThatCrashesItsWorkerEveryTimeFailsWithRuntimeCrashAfte
   executor->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, run.root().id());
   ASSERT_TRUE(WaitForStatus(run.run().id(), v1::RUN_STATUS_FAILED, absl::Seconds(20)))
       << Run(run.run().id()).DebugString();
-  const v1::TaskRun failed = Run(run.run().id());
+  const v1::TaskRunRecord failed = Run(run.run().id());
   EXPECT_EQ(failed.error().code(), "RUNTIME_CRASH");
   EXPECT_TRUE(absl::StrContains(failed.error().message(), "crashed 3 times (2 retries on a fresh worker)"))
       << failed.error().message();

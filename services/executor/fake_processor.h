@@ -39,7 +39,7 @@ class FakeProcessor : public Notifier {
     thread_.join();
   }
 
-  void DispatchCalls(const std::vector<tasker::v1::StackRun>& calls) override {
+  void DispatchCalls(const std::vector<tasker::v1::StackRunRecord>& calls) override {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& c : calls) queue_.push_back(c);
     cv_.notify_all();
@@ -77,7 +77,7 @@ class FakeProcessor : public Notifier {
  private:
   void Loop() {
     while (true) {
-      tasker::v1::StackRun call;
+      tasker::v1::StackRunRecord call;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [this] { return stop_ || (!queue_.empty()); });
@@ -109,8 +109,8 @@ class FakeProcessor : public Notifier {
   storage::Store* store_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<tasker::v1::StackRun> queue_;
-  std::vector<tasker::v1::StackRun> held_;
+  std::deque<tasker::v1::StackRunRecord> queue_;
+  std::vector<tasker::v1::StackRunRecord> held_;
   std::map<std::string, int> performed_;
   bool hold_ = false;
   bool stop_ = false;

@@ -12,7 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
 #include "services/executor/http_body.h"
@@ -397,12 +397,12 @@ std::string CompatRoutes::CallerOf(const httplib::Request& req) const {
 absl::StatusOr<v1::GetRunResponse> CompatRoutes::AwaitRun(const std::string& id, absl::Duration wait) {
   const absl::Time deadline = absl::Now() + wait;
   v1::WatchRunRequest watch;
-  watch.set_id(id);
+  watch.set_name(id);
   absl::Status watched = api_->Watch(
       watch, [](const v1::RunEvent& event) { return !event.final(); }, [deadline] { return absl::Now() > deadline; });
   if (!watched.ok() && watched.code() != absl::StatusCode::kCancelled) return watched;
   v1::GetRunRequest get;
-  get.set_id(id);
+  get.set_name(id);
   return api_->GetRun(get);
 }
 
@@ -505,7 +505,7 @@ void CompatRoutes::Register(httplib::Server& s) {
 
   auto status = [this](const std::string& id, httplib::Response& res, bool envelope) {
     v1::GetRunRequest get;
-    get.set_id(id);
+    get.set_name(id);
     auto run = api_->GetRun(get);
     if (!run.ok()) return SendOldError(res, run.status());
     const std::string view = OldRunView(*run, true);
@@ -581,9 +581,9 @@ void CompatRoutes::Register(httplib::Server& s) {
   s.Post("/task/process", [this](const httplib::Request&, httplib::Response& res) {
     v1::ListRunsRequest list;
     for (auto st : {v1::RUN_STATUS_PENDING, v1::RUN_STATUS_RUNNING, v1::RUN_STATUS_SUSPENDED_WAITING_CHILD}) {
-      list.mutable_filter()->add_statuses(st);
+      list.add_statuses(st);
     }
-    list.mutable_page()->set_limit(1000);
+    list.set_page_size(1000);
     auto active = api_->ListRuns(list);
     if (!active.ok()) return SendOldError(res, active.status());
     SendJson(res, JsonWriter()
@@ -691,7 +691,7 @@ void CompatRoutes::Register(httplib::Server& s) {
   });
   auto recent = [this](const httplib::Request&, httplib::Response& res) {
     v1::ListRunsRequest list;
-    list.mutable_page()->set_limit(10);
+    list.set_page_size(10);
     auto runs = api_->ListRuns(list);
     if (!runs.ok()) return SendOldError(res, runs.status());
     std::string rows = "[";
@@ -717,7 +717,7 @@ void CompatRoutes::Register(httplib::Server& s) {
       return SendOldError(res, absl::InvalidArgumentError("limit: a positive integer"));
     }
     v1::GetRunRequest get;
-    get.set_id(req.get_param_value("task_id"));
+    get.set_name(req.get_param_value("task_id"));
     auto run = api_->GetRun(get);
     if (!run.ok()) return SendOldError(res, run.status());
     std::string logs = "[";
@@ -736,7 +736,7 @@ void CompatRoutes::Register(httplib::Server& s) {
   s.Get("/functions/v1/tasks/list", [this](const httplib::Request&, httplib::Response& res) {
     v1::ListTaskFunctionsRequest list;
     list.set_omit_code(true);
-    list.mutable_page()->set_limit(1000);
+    list.set_page_size(1000);
     auto functions = api_->ListTaskFunctions(list);
     if (!functions.ok()) return SendOldError(res, functions.status());
     std::string tasks = "[";
@@ -816,16 +816,16 @@ void CompatRoutes::Register(httplib::Server& s) {
     if (!query.ok()) return SendOldError(res, query.status());
     v1::ListRunsRequest list;
     for (const auto& c : query->where) {
-      if (c.column == "task_identifier" && c.op == "eq") list.mutable_filter()->set_task_identifier(c.values[0]);
+      if (c.column == "task_identifier" && c.op == "eq") list.set_task_identifier(c.values[0]);
       if (c.column == "status" && (c.op == "eq" || c.op == "in")) {
         for (const auto& v : c.values) {
           auto st = RunStatusFromOld(v);
           if (!st.ok()) return SendOldError(res, st.status());
-          list.mutable_filter()->add_statuses(*st);
+          list.add_statuses(*st);
         }
       }
     }
-    list.mutable_page()->set_limit(1000);
+    list.set_page_size(1000);
     std::vector<nlohmann::ordered_json> rows;
     for (int pages = 0; pages < 10; ++pages) {
       auto runs = api_->ListRuns(list);
@@ -836,7 +836,7 @@ void CompatRoutes::Register(httplib::Server& s) {
         rows.push_back(nlohmann::ordered_json::parse(w.Done(), nullptr, false));
       }
       if (runs->next_page_token().empty()) break;
-      list.mutable_page()->set_page_token(runs->next_page_token());
+      list.set_page_token(runs->next_page_token());
     }
     SendJson(res, ApplyRestQuery(std::move(rows), *query));
   });
@@ -852,7 +852,7 @@ void CompatRoutes::Register(httplib::Server& s) {
                                    "task_run_id: stack_runs are read per run: add task_run_id=eq.<run id>"));
     }
     v1::GetRunRequest get;
-    get.set_id(run_id);
+    get.set_name(run_id);
     auto run = api_->GetRun(get);
     if (!run.ok()) return SendOldError(res, run.status());
     const auto numbers = NumbersOf(*run);

@@ -163,7 +163,7 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
   s.Get("/functions/v1/tasks", [this](const httplib::Request&, httplib::Response& res) {
     v1::ListTaskFunctionsRequest request;
     request.set_omit_code(true);
-    request.mutable_page()->set_limit(1000);
+    request.set_page_size(1000);
     auto functions = api_->ListTaskFunctions(request);
     if (!functions.ok()) return SendError(res, functions.status());
     SendMessage(res, *functions);

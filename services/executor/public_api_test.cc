@@ -14,10 +14,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "tasker/v1/task_service.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "runtime/common/status.h"
@@ -98,7 +100,7 @@ class PublicApiTest : public ::testing::Test {
   // set (its args carry a value), a call leased to a processor, and one
   // waiting for a retry. Returns the run id.
   std::string RunWithCalls(const std::string& key = "") {
-    v1::SubmitRunRequest submit;
+    v1::SubmitTaskRunRequest submit;
     submit.set_task_identifier("t");
     submit.set_input_json(R"({"who":"me"})");
     submit.set_idempotency_key(key);
@@ -138,7 +140,7 @@ class PublicApiTest : public ::testing::Test {
     auto recorded = store_->RecordCalls(record);
     EXPECT_TRUE(recorded.ok()) << recorded.status();
     if (!recorded.ok()) return submitted->run().id();
-    auto complete = [&](const v1::StackRun& call, const std::string& result) {
+    auto complete = [&](const v1::StackRunRecord& call, const std::string& result) {
       v1::CompleteCallRequest request;
       request.set_stack_run_id(call.id());
       request.set_fencing_token(call.fencing_token());
@@ -161,13 +163,13 @@ class PublicApiTest : public ::testing::Test {
   }
 
   // The stored stack runs, as storage (internal) shows them.
-  std::vector<v1::StackRun> Stored(const std::string& run_id) {
+  std::vector<v1::StackRunRecord> Stored(const std::string& run_id) {
     v1::ListStackRunsRequest list;
     list.mutable_filter()->set_task_run_id(run_id);
     auto listed = store_->ListStackRuns(list);
     EXPECT_TRUE(listed.ok()) << listed.status();
-    return listed.ok() ? std::vector<v1::StackRun>(listed->stack_runs().begin(), listed->stack_runs().end())
-                       : std::vector<v1::StackRun>{};
+    return listed.ok() ? std::vector<v1::StackRunRecord>(listed->stack_runs().begin(), listed->stack_runs().end())
+                       : std::vector<v1::StackRunRecord>{};
   }
 
   std::unique_ptr<storage::Store> store_;
@@ -198,7 +200,7 @@ TEST_F(PublicApiTest, GetRunShowsNoInternalFieldsAndRedactsKeystoreValues) {
   }
 
   v1::GetRunRequest request;
-  request.set_id(run_id);
+  request.set_name(run_id);
   v1::GetRunResponse response;
   auto context = MakeContext(absl::Seconds(10));
   grpc::Status status = Grpc()->GetRun(context.get(), request, &response);
@@ -208,8 +210,10 @@ TEST_F(PublicApiTest, GetRunShowsNoInternalFieldsAndRedactsKeystoreValues) {
   ExpectNoInternals(ProtoToJsonWithPayloads(response), "GetRun (with payloads)");
   ExpectNoInternals(response.SerializeAsString(), "GetRun (wire bytes)");
   for (const auto& s : response.stack_runs()) {
-    EXPECT_TRUE(s.lease_owner().empty() && !s.has_lease_expires_at() && s.fencing_token() == 0 && s.reply_to().empty())
-        << s.DebugString();
+    // The public StackRun has no lease fields at all; nothing of them rides
+    // along as unknown fields either.
+    EXPECT_EQ(s.GetReflection()->GetUnknownFields(s).field_count(), 0) << s.DebugString();
+    EXPECT_EQ(s.name(), absl::StrCat("runs/", run_id, "/stackRuns/", s.id()));
     if (s.kind() == v1::STACK_RUN_KIND_ROOT) {
       EXPECT_EQ(s.status(), v1::STACK_RUN_STATUS_RUNNING);
       EXPECT_FALSE(s.has_next_attempt_at());
@@ -254,7 +258,7 @@ TEST_F(PublicApiTest, GetRunShowsNoInternalFieldsAndRedactsKeystoreValues) {
   ASSERT_EQ(listed.runs_size(), 1);
   ExpectNoInternals(ProtoToJson(listed), "ListRuns");
   v1::WatchRunRequest watch;
-  watch.set_id(run_id);
+  watch.set_name(run_id);
   auto watch_context = MakeContext(absl::Seconds(10));
   auto reader = Grpc()->WatchRun(watch_context.get(), watch);
   v1::RunEvent event;
@@ -300,38 +304,192 @@ TEST_F(PublicApiTest, AnIdempotencyKeyReusedForAnotherInputIsAlreadyExistsOverGr
             absl::StrCat("idempotency_key 'k1': already used by run ", first.run().id(), " with a different input"));
 }
 
+// Every error carries google.rpc.Status details a client can decode.
+TEST_F(PublicApiTest, ErrorsCarryReasonsAndTheBadField) {
+  auto decode = [](const grpc::Status& status, google::rpc::ErrorInfo* info, google::rpc::BadRequest* bad) {
+    google::rpc::Status details;
+    EXPECT_TRUE(details.ParseFromString(status.error_details())) << status.error_message();
+    EXPECT_EQ(details.code(), status.error_code());
+    for (const auto& any : details.details()) {
+      any.UnpackTo(info);
+      any.UnpackTo(bad);
+    }
+  };
+  v1::GetRunRequest get;
+  get.set_name("runs/run_nope");
+  v1::GetRunResponse run;
+  auto context = MakeContext(absl::Seconds(10));
+  grpc::Status missing = Grpc()->GetRun(context.get(), get, &run);
+  ASSERT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND) << missing.error_message();
+  google::rpc::ErrorInfo info;
+  google::rpc::BadRequest bad;
+  decode(missing, &info, &bad);
+  EXPECT_EQ(info.reason(), "RUN_NOT_FOUND");
+  EXPECT_EQ(info.domain(), "tasker.dev");
+
+  v1::SubmitRunRequest submit;
+  submit.set_task_identifier("t");
+  submit.set_input_json("{not json");
+  v1::SubmitRunResponse submitted;
+  auto submit_context = MakeContext(absl::Seconds(10));
+  grpc::Status invalid = Grpc()->SubmitRun(submit_context.get(), submit, &submitted);
+  ASSERT_EQ(invalid.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << invalid.error_message();
+  info.Clear();
+  decode(invalid, &info, &bad);
+  EXPECT_EQ(info.reason(), "INVALID_FIELD");
+  EXPECT_EQ(info.metadata().at("field"), "input_json");
+  ASSERT_EQ(bad.field_violations_size(), 1);
+  EXPECT_EQ(bad.field_violations(0).field(), "input_json");
+  EXPECT_FALSE(bad.field_violations(0).description().empty());
+
+  // A name of another collection is refused, naming the field.
+  get.set_name("tasks/t/versions/1");
+  auto bad_name_context = MakeContext(absl::Seconds(10));
+  grpc::Status bad_name = Grpc()->GetRun(bad_name_context.get(), get, &run);
+  ASSERT_EQ(bad_name.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  bad.Clear();
+  decode(bad_name, &info, &bad);
+  ASSERT_EQ(bad.field_violations_size(), 1);
+  EXPECT_EQ(bad.field_violations(0).field(), "name");
+}
+
+// Runs and functions are named and listed the AIP way.
+TEST_F(PublicApiTest, ResourceNamesAndPaging) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(RunWithCalls());
+  std::vector<std::string> seen;
+  v1::ListRunsRequest list;
+  list.set_page_size(2);
+  list.set_task_identifier("t");
+  for (int pages = 0; pages < 5; ++pages) {
+    v1::ListRunsResponse page;
+    auto context = MakeContext(absl::Seconds(10));
+    ASSERT_TRUE(Grpc()->ListRuns(context.get(), list, &page).ok());
+    EXPECT_LE(page.runs_size(), 2);
+    for (const auto& r : page.runs()) {
+      EXPECT_EQ(r.name(), absl::StrCat("runs/", r.id()));
+      seen.push_back(r.id());
+    }
+    if (page.next_page_token().empty()) break;
+    list.set_page_token(page.next_page_token());
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  // Filters are top-level fields.
+  v1::ListRunsRequest none;
+  none.set_task_identifier("no-such-task");
+  v1::ListRunsResponse empty;
+  auto none_context = MakeContext(absl::Seconds(10));
+  ASSERT_TRUE(Grpc()->ListRuns(none_context.get(), none, &empty).ok());
+  EXPECT_EQ(empty.runs_size(), 0);
+  // GetRun by name, by bare id, and by number.
+  for (const std::string& name : {absl::StrCat("runs/", ids[0]), ids[0]}) {
+    v1::GetRunRequest get;
+    get.set_name(name);
+    v1::GetRunResponse got;
+    auto context = MakeContext(absl::Seconds(10));
+    ASSERT_TRUE(Grpc()->GetRun(context.get(), get, &got).ok()) << name;
+    EXPECT_EQ(got.run().id(), ids[0]);
+  }
+  // Functions: "tasks/{identifier}/versions/{version}".
+  v1::GetTaskFunctionRequest get_function;
+  get_function.set_name("tasks/t");
+  v1::TaskFunction function;
+  auto function_context = MakeContext(absl::Seconds(10));
+  ASSERT_TRUE(Grpc()->GetTaskFunction(function_context.get(), get_function, &function).ok());
+  EXPECT_EQ(function.name(), absl::StrCat("tasks/t/versions/", function.version()));
+  get_function.set_name(function.name());
+  auto again_context = MakeContext(absl::Seconds(10));
+  ASSERT_TRUE(Grpc()->GetTaskFunction(again_context.get(), get_function, &function).ok());
+  v1::ListTaskFunctionsRequest list_functions;
+  list_functions.set_page_size(1);
+  v1::ListTaskFunctionsResponse functions;
+  auto list_context = MakeContext(absl::Seconds(10));
+  ASSERT_TRUE(Grpc()->ListTaskFunctions(list_context.get(), list_functions, &functions).ok());
+  ASSERT_EQ(functions.functions_size(), 1);
+  EXPECT_EQ(functions.functions(0).name(), "tasks/t/versions/1");
+}
+
 TEST(PublicViewTest, RedactsKeystoreValuesWhateverTheirShape) {
-  v1::StackRun s;
+  v1::StackRunRecord s;
   s.set_kind(v1::STACK_RUN_KIND_CALL);
   s.set_service("Keystore");
   s.set_method("getKey");
   s.set_result_json(R"({"nested":"secret"})");
-  PublicView(&s);
-  EXPECT_EQ(s.result_json(), R"("[redacted]")");
+  EXPECT_EQ(PublicView(s).result_json(), R"("[redacted]")");
   // Not answered yet: nothing to redact.
   s.clear_result_json();
-  PublicView(&s);
-  EXPECT_EQ(s.result_json(), "");
+  EXPECT_EQ(PublicView(s).result_json(), "");
   // A set's args given as [object] (the provider accepts it) are redacted whole.
   s.set_method("set");
   s.set_args_json(R"([{"namespace":"a","key":"b","value":"secret"}])");
-  PublicView(&s);
-  EXPECT_EQ(s.args_json(), R"("[redacted]")");
+  EXPECT_EQ(PublicView(s).args_json(), R"("[redacted]")");
   // Other members keep their exact text.
   s.set_args_json(R"({"key" : "b","n":1.50,"value":{"deep":"secret"}})");
-  PublicView(&s);
-  EXPECT_EQ(s.args_json(), R"({"key":"b","n":1.50,"value":"[redacted]"})");
-  // Other services' payloads are untouched.
-  v1::StackRun other;
+  EXPECT_EQ(PublicView(s).args_json(), R"({"key":"b","n":1.50,"value":"[redacted]"})");
+  // Other services' payloads are untouched; the lease fields do not exist in
+  // the public message, not even as unknown fields.
+  v1::StackRunRecord other;
+  other.set_id("s1");
+  other.set_task_run_id("r1");
   other.set_service("gapi");
   other.set_method("get");
   other.set_args_json(R"({"value":1})");
   other.set_result_json(R"("plain")");
   other.set_lease_owner("x");
-  PublicView(&other);
-  EXPECT_EQ(other.args_json(), R"({"value":1})");
-  EXPECT_EQ(other.result_json(), R"("plain")");
-  EXPECT_EQ(other.lease_owner(), "");
+  other.set_fencing_token(7);
+  other.set_reply_to("10.0.0.1:1");
+  other.mutable_caller()->add_permissions("*");
+  const v1::StackRun shown = PublicView(other);
+  EXPECT_EQ(shown.args_json(), R"({"value":1})");
+  EXPECT_EQ(shown.result_json(), R"("plain")");
+  EXPECT_EQ(shown.name(), "runs/r1/stackRuns/s1");
+  EXPECT_EQ(shown.GetReflection()->GetUnknownFields(shown).field_count(), 0);
+  EXPECT_FALSE(absl::StrContains(shown.SerializeAsString(), "10.0.0.1")) << shown.DebugString();
+}
+
+// Every public field of TaskRun and StackRun is the record's field of the same
+// number, name and type: PublicView's conversion (a parse of the record's
+// bytes) relies on it. `name` is the public message's own.
+TEST(PublicViewTest, PublicMessagesAreWireSubsetsOfTheRecords) {
+  auto check = [](const google::protobuf::Descriptor* public_message, const google::protobuf::Descriptor* record) {
+    int shared = 0;
+    for (int i = 0; i < public_message->field_count(); ++i) {
+      const auto* field = public_message->field(i);
+      if (field->name() == "name") continue;
+      const auto* same = record->FindFieldByNumber(field->number());
+      ASSERT_NE(same, nullptr) << public_message->name() << "." << field->name();
+      EXPECT_EQ(same->name(), field->name());
+      EXPECT_EQ(same->type(), field->type()) << field->name();
+      EXPECT_EQ(same->is_repeated(), field->is_repeated()) << field->name();
+      if (field->message_type() != nullptr) EXPECT_EQ(same->message_type(), field->message_type()) << field->name();
+      if (field->enum_type() != nullptr) EXPECT_EQ(same->enum_type(), field->enum_type()) << field->name();
+      ++shared;
+    }
+    EXPECT_GT(shared, 10);
+    EXPECT_EQ(record->FindFieldByNumber(public_message->FindFieldByName("name")->number()), nullptr);
+  };
+  check(v1::TaskRun::descriptor(), v1::TaskRunRecord::descriptor());
+  check(v1::StackRun::descriptor(), v1::StackRunRecord::descriptor());
+  // And the record's internal fields are reserved in the public message.
+  for (const char* internal : {"lease_owner", "lease_expires_at", "fencing_token", "reply_to", "caller"}) {
+    EXPECT_EQ(v1::StackRun::descriptor()->FindFieldByName(internal), nullptr) << internal;
+    EXPECT_TRUE(v1::StackRun::descriptor()->IsReservedName(internal)) << internal;
+  }
+}
+
+TEST(PublicViewTest, RunNamesAcceptResourceNamesAndBareIds) {
+  EXPECT_EQ(*RunIdFromName("runs/abc"), "abc");
+  EXPECT_EQ(*RunIdFromName("abc"), "abc");
+  EXPECT_EQ(*RunIdFromName("17"), "17");
+  EXPECT_EQ(RunIdFromName("tasks/x/versions/1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RunIdFromName("runs/").status().code(), absl::StatusCode::kInvalidArgument);
+  v1::TaskRunRecord run;
+  run.set_id("abc");
+  EXPECT_EQ(PublicView(run).name(), "runs/abc");
+  v1::TaskFunction function;
+  function.set_identifier("t");
+  function.set_version(3);
+  EXPECT_EQ(PublicView(function).name(), "tasks/t/versions/3");
 }
 
 // --- HTTP ---

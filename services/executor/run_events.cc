@@ -4,12 +4,12 @@
 
 namespace tasker::services {
 
-void RunEvents::Changed(const std::string& run_id, const tasker::v1::TaskRun* final_run) {
+void RunEvents::Changed(const std::string& run_id, const tasker::v1::TaskRunRecord* final_run) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = watched_.find(run_id);
   if (it == watched_.end()) return;
   ++it->second.version;
-  if (final_run) it->second.final_run = std::make_shared<const tasker::v1::TaskRun>(*final_run);
+  if (final_run) it->second.final_run = std::make_shared<const tasker::v1::TaskRunRecord>(*final_run);
   cv_.notify_all();
 }
 

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "proto/tasker/v1/common.pb.h"
+#include "tasker/v1/records.pb.h"
 
 namespace tasker::services {
 
@@ -23,7 +23,7 @@ class RunEvents {
  public:
   // Called after a change to the run is durable; `final_run` is the run as
   // its end was recorded (watchers take it without reading storage again).
-  void Changed(const std::string& run_id, const tasker::v1::TaskRun* final_run = nullptr);
+  void Changed(const std::string& run_id, const tasker::v1::TaskRunRecord* final_run = nullptr);
 
   // A watcher of one run, registered for its lifetime.
   class Watcher {
@@ -36,20 +36,20 @@ class RunEvents {
     // was made), or `timeout` passed. True when it changed.
     bool Wait(absl::Duration timeout);
     // The run as its end was recorded here, once Wait saw it; null before.
-    const tasker::v1::TaskRun* final_run() const { return final_run_.get(); }
+    const tasker::v1::TaskRunRecord* final_run() const { return final_run_.get(); }
 
    private:
     RunEvents* events_;
     std::string run_id_;
     uint64_t seen_ = 0;
-    std::shared_ptr<const tasker::v1::TaskRun> final_run_;
+    std::shared_ptr<const tasker::v1::TaskRunRecord> final_run_;
   };
 
  private:
   struct Entry {
     int watchers = 0;
     uint64_t version = 0;
-    std::shared_ptr<const tasker::v1::TaskRun> final_run;
+    std::shared_ptr<const tasker::v1::TaskRunRecord> final_run;
   };
   std::mutex mu_;
   std::condition_variable cv_;

@@ -48,7 +48,7 @@ TEST(RunEventsTest, TheRecordedEndReachesTheWatcher) {
   events.Changed("run");
   EXPECT_TRUE(watcher.Wait(absl::ZeroDuration()));
   EXPECT_EQ(watcher.final_run(), nullptr);
-  tasker::v1::TaskRun done;
+  tasker::v1::TaskRunRecord done;
   done.set_id("run");
   done.set_status(tasker::v1::RUN_STATUS_COMPLETED);
   events.Changed("run", &done);

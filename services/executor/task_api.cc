@@ -6,6 +6,9 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "runtime/common/json_text.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
@@ -46,13 +49,48 @@ std::string RedactValueArg(const std::string& args) {
   return out + "}";
 }
 
+// The public message's fields out of a record: the same numbers and types
+// (record_view_test checks it), so a parse of the record's bytes keeps them,
+// and the record's internal fields end up unknown, then discarded.
+template <typename Public, typename Record>
+Public Narrow(const Record& record) {
+  Public out;
+  out.ParseFromString(record.SerializeAsString());
+  out.DiscardUnknownFields();
+  return out;
+}
+
+constexpr absl::string_view kRunsPrefix = "runs/";
+constexpr absl::string_view kTasksPrefix = "tasks/";
+
 }  // namespace
 
-void PublicView(v1::StackRun* s) {
-  s->clear_lease_owner();
-  s->clear_lease_expires_at();
-  s->clear_fencing_token();
-  s->clear_reply_to();
+absl::StatusOr<std::string> RunIdFromName(const std::string& name, absl::string_view field) {
+  absl::string_view id = name;
+  if (absl::ConsumePrefix(&id, kRunsPrefix) && id.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", name, "' names no run (runs/{id})"));
+  }
+  if (absl::StrContains(id, '/')) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", name, "' is not a run's name (runs/{id})"));
+  }
+  return std::string(id);
+}
+
+v1::TaskRun PublicView(const v1::TaskRunRecord& record) {
+  auto run = Narrow<v1::TaskRun>(record);
+  run.set_name(absl::StrCat(kRunsPrefix, record.id()));
+  return run;
+}
+
+v1::TaskFunction PublicView(v1::TaskFunction function) {
+  function.set_name(absl::StrCat(kTasksPrefix, function.identifier(), "/versions/", function.version()));
+  return function;
+}
+
+v1::StackRun PublicView(const v1::StackRunRecord& record) {
+  auto public_view = Narrow<v1::StackRun>(record);
+  v1::StackRun* s = &public_view;
+  s->set_name(absl::StrCat(kRunsPrefix, record.task_run_id(), "/stackRuns/", record.id()));
   const bool retry_due = s->kind() == v1::STACK_RUN_KIND_CALL && s->status() == v1::STACK_RUN_STATUS_PENDING &&
                          s->attempt() > 0;
   if (!retry_due) s->clear_next_attempt_at();
@@ -65,6 +103,7 @@ void PublicView(v1::StackRun* s) {
       s->set_args_json(RedactValueArg(s->args_json()));
     }
   }
+  return public_view;
 }
 
 absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& request, const std::string& caller,
@@ -89,6 +128,7 @@ absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& 
   }
   for (const auto& p : permissions) publish.add_permissions(p);
   ASSIGN_OR_RETURN(v1::TaskFunction published, functions_->PublishTaskFunction(publish));
+  published = PublicView(std::move(published));
   LogInfo("audit", {{"event", "publish"},
                     {"identity", caller},
                     {"task", published.identifier()},
@@ -102,37 +142,71 @@ absl::StatusOr<v1::TaskFunction> TaskApi::Publish(const v1::PublishTaskRequest& 
 }
 
 absl::StatusOr<v1::TaskFunction> TaskApi::GetTaskFunction(const v1::GetTaskFunctionRequest& request) {
-  return functions_->GetTaskFunction(request);
+  v1::GetFunctionRequest get;
+  get.set_identifier(request.identifier());
+  get.set_version(request.version());
+  if (!request.name().empty()) {
+    // "tasks/{identifier}", "tasks/{identifier}/versions/{version}", or a
+    // bare identifier.
+    absl::string_view rest = request.name();
+    absl::ConsumePrefix(&rest, kTasksPrefix);
+    std::vector<absl::string_view> parts = absl::StrSplit(rest, '/');
+    int64_t version = 0;
+    if (parts[0].empty() || (parts.size() != 1 && parts.size() != 3) ||
+        (parts.size() == 3 && (parts[1] != "versions" || !absl::SimpleAtoi(parts[2], &version) || version < 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "name: '", request.name(), "' is not a task function's name (tasks/{identifier}/versions/{version})"));
+    }
+    get.set_identifier(std::string(parts[0]));
+    get.set_version(version);
+  }
+  ASSIGN_OR_RETURN(v1::TaskFunction function, functions_->GetTaskFunction(get));
+  return PublicView(std::move(function));
 }
 
 absl::StatusOr<v1::ListTaskFunctionsResponse> TaskApi::ListTaskFunctions(const v1::ListTaskFunctionsRequest& request) {
-  return functions_->ListTaskFunctions(request);
+  v1::ListFunctionsRequest list;
+  list.set_identifier(request.identifier());
+  list.set_omit_code(request.omit_code());
+  list.mutable_page()->set_limit(request.page_size());
+  list.mutable_page()->set_page_token(request.page_token());
+  ASSIGN_OR_RETURN(auto listed, functions_->ListTaskFunctions(list));
+  v1::ListTaskFunctionsResponse out;
+  for (auto& f : *listed.mutable_functions()) *out.add_functions() = PublicView(std::move(f));
+  out.set_next_page_token(listed.next_page_token());
+  return out;
 }
 
 absl::StatusOr<v1::SubmitRunResponse> TaskApi::Submit(const v1::SubmitRunRequest& request) {
   RETURN_IF_ERROR(RefuseRemovedField(request, 3, "input", "input_json"));
-  ASSIGN_OR_RETURN(auto submitted, runs_->SubmitRun(request));
+  v1::SubmitTaskRunRequest submit;
+  submit.set_task_identifier(request.task_identifier());
+  submit.set_task_version(request.task_version());
+  submit.set_input_json(request.input_json());
+  submit.set_idempotency_key(request.idempotency_key());
+  ASSIGN_OR_RETURN(auto submitted, runs_->SubmitRun(submit));
   if (submitted.created()) executor_->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
+  v1::SubmitRunResponse out;
+  *out.mutable_run() = PublicView(submitted.run());
   // A repeated key answers with the first run's root, maybe held right now.
-  PublicView(submitted.mutable_root());
-  return submitted;
+  *out.mutable_root() = PublicView(submitted.root());
+  out.set_created(submitted.created());
+  return out;
 }
 
 absl::StatusOr<v1::GetRunResponse> TaskApi::GetRun(const v1::GetRunRequest& request) {
   v1::GetTaskRunRequest get;
-  get.set_id(request.id());
+  ASSIGN_OR_RETURN(*get.mutable_id(), RunIdFromName(request.name()));
   get.set_include_logs(true);
+  ASSIGN_OR_RETURN(v1::TaskRunRecord run, runs_->GetTaskRun(get));
   v1::GetRunResponse out;
-  ASSIGN_OR_RETURN(*out.mutable_run(), runs_->GetTaskRun(get));
+  *out.mutable_run() = PublicView(run);
   v1::ListStackRunsRequest list;
-  list.mutable_filter()->set_task_run_id(out.run().id());  // the request may name it by number
+  list.mutable_filter()->set_task_run_id(run.id());  // the request may name it by number
   list.mutable_page()->set_limit(1000);
   while (true) {
     ASSIGN_OR_RETURN(auto page, runs_->ListStackRuns(list));
-    for (auto& s : *page.mutable_stack_runs()) {
-      PublicView(&s);
-      *out.add_stack_runs() = std::move(s);
-    }
+    for (const auto& s : page.stack_runs()) *out.add_stack_runs() = PublicView(s);
     if (page.next_page_token().empty() || out.stack_runs_size() >= 10000) break;
     list.mutable_page()->set_page_token(page.next_page_token());
   }
@@ -141,36 +215,44 @@ absl::StatusOr<v1::GetRunResponse> TaskApi::GetRun(const v1::GetRunRequest& requ
 
 absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest& request) {
   v1::ListTaskRunsRequest list;
-  *list.mutable_filter() = request.filter();
-  *list.mutable_page() = request.page();
+  v1::RunFilter* filter = list.mutable_filter();
+  *filter->mutable_statuses() = request.statuses();
+  filter->set_task_identifier(request.task_identifier());
+  if (request.has_created_after()) *filter->mutable_created_after() = request.created_after();
+  if (request.has_created_before()) *filter->mutable_created_before() = request.created_before();
+  list.mutable_page()->set_limit(request.page_size());
+  list.mutable_page()->set_page_token(request.page_token());
   ASSIGN_OR_RETURN(auto runs, runs_->ListTaskRuns(list));
   v1::ListRunsResponse out;
-  *out.mutable_runs() = std::move(*runs.mutable_runs());
+  for (const auto& run : runs.runs()) *out.add_runs() = PublicView(run);
   out.set_next_page_token(runs.next_page_token());
   return out;
 }
 
-absl::StatusOr<std::string> TaskApi::RunIdOf(const std::string& id_or_number) {
+absl::StatusOr<std::string> TaskApi::RunIdOf(const std::string& name) {
+  ASSIGN_OR_RETURN(std::string id_or_number, RunIdFromName(name));
   if (id_or_number.empty() || id_or_number.find_first_not_of("0123456789") != std::string::npos) return id_or_number;
   v1::GetTaskRunRequest get;
   get.set_id(id_or_number);
-  ASSIGN_OR_RETURN(v1::TaskRun run, runs_->GetTaskRun(get));
+  ASSIGN_OR_RETURN(v1::TaskRunRecord run, runs_->GetTaskRun(get));
   return run.id();
 }
 
-absl::StatusOr<v1::TaskRun> TaskApi::Cancel(v1::CancelRunRequest request, const std::string& caller) {
-  ASSIGN_OR_RETURN(*request.mutable_id(), RunIdOf(request.id()));
-  ASSIGN_OR_RETURN(v1::TaskRun run, runs_->CancelRun(request));
+absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request, const std::string& caller) {
+  v1::CancelTaskRunRequest cancel;
+  ASSIGN_OR_RETURN(*cancel.mutable_id(), RunIdOf(request.name()));
+  cancel.set_reason(request.reason());
+  ASSIGN_OR_RETURN(v1::TaskRunRecord run, runs_->CancelRun(cancel));
   LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run", run.id()}});
   executor_->events()->Changed(run.id(), &run);
-  return run;
+  return PublicView(run);
 }
 
 absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
                             const std::function<bool(const v1::RunEvent&)>& emit,
                             const std::function<bool()>& cancelled) {
   v1::GetTaskRunRequest get;
-  ASSIGN_OR_RETURN(*get.mutable_id(), RunIdOf(request.id()));
+  ASSIGN_OR_RETURN(*get.mutable_id(), RunIdOf(request.name()));
   int last_status = -1;
   int last_suspensions = -1;
   // The end of a run held warm here wakes the watcher at once; its progress
@@ -186,7 +268,7 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
       last_status = run.status();
       last_suspensions = run.suspend_count();
       v1::RunEvent event;
-      *event.mutable_run() = run;
+      *event.mutable_run() = PublicView(run);
       event.set_final(ended);
       if (!emit(event)) return absl::OkStatus();
       poll = absl::Milliseconds(20);
@@ -197,10 +279,10 @@ absl::Status TaskApi::Watch(const v1::WatchRunRequest& request,
     } else if (!watcher.Wait(poll)) {
       poll = std::min(poll * 2, absl::Milliseconds(500));
     }
-    if (const v1::TaskRun* final_run = watcher.final_run()) {
+    if (const v1::TaskRunRecord* final_run = watcher.final_run()) {
       // Its end as recorded here: no need to read it back.
       v1::RunEvent event;
-      *event.mutable_run() = *final_run;
+      *event.mutable_run() = PublicView(*final_run);
       event.set_final(true);
       emit(event);
       return absl::OkStatus();

@@ -5,7 +5,9 @@
 #include <functional>
 
 #include "absl/status/statusor.h"
-#include "proto/tasker/v1/task_service.pb.h"
+#include "absl/strings/string_view.h"
+#include "tasker/v1/storage.pb.h"
+#include "tasker/v1/task_service.pb.h"
 #include "services/executor/executor.h"
 #include "storage/store.h"
 
@@ -20,15 +22,24 @@ struct TaskApiOptions {
   bool default_permissions_all = false;
 };
 
-// The stack run as the public API shows it (TaskService and the HTTP API):
-// every StackRun leaving TaskApi passes through here. Cleared: the lease
-// protocol's fields (lease_owner: which executor or processor holds it,
+// The record -> public conversion: every run and stack run leaving TaskApi
+// (TaskService, the HTTP API, the web UI) passes through here. The public
+// messages (common.proto) are wire-compatible subsets of the records
+// (records.proto), so what they leave out cannot leak: the lease protocol's
+// fields (lease_owner: which executor or processor holds it,
 // lease_expires_at, fencing_token), reply_to (an executor's host:port) and
-// next_attempt_at (the scheduler's; kept only on a call waiting to be
-// retried, where it says when). Redacted: what a task read from or wrote to
-// the keystore (the result of a keystore get, the `value` arg of a set), as
-// the string "[redacted]". The fields shown are listed in task_service.proto.
-void PublicView(v1::StackRun* stack_run);
+// the caller's grants. Cleared besides: next_attempt_at (the scheduler's;
+// kept only on a call waiting to be retried, where it says when). Redacted:
+// what a task read from or wrote to the keystore (the result of a keystore
+// get, the `value` arg of a set), as the string "[redacted]". Sets `name`.
+v1::StackRun PublicView(const v1::StackRunRecord& record);
+v1::TaskRun PublicView(const v1::TaskRunRecord& record);
+// Sets the function's resource name, "tasks/{identifier}/versions/{version}".
+v1::TaskFunction PublicView(v1::TaskFunction function);
+
+// A run's id (or number) from its resource name "runs/{id}" or a bare id;
+// INVALID_ARGUMENT naming `field` for another collection's name.
+absl::StatusOr<std::string> RunIdFromName(const std::string& name, absl::string_view field = "name");
 
 class TaskApi {
  public:
@@ -51,16 +62,17 @@ class TaskApi {
   absl::StatusOr<v1::SubmitRunResponse> Submit(const v1::SubmitRunRequest& request);
   absl::StatusOr<v1::GetRunResponse> GetRun(const v1::GetRunRequest& request);
   absl::StatusOr<v1::ListRunsResponse> ListRuns(const v1::ListRunsRequest& request);
-  // Runs are named by id or by number ("17") everywhere.
-  absl::StatusOr<v1::TaskRun> Cancel(v1::CancelRunRequest request, const std::string& caller);
+  // Runs are named by resource name ("runs/{id}"), id or number ("17")
+  // everywhere.
+  absl::StatusOr<v1::TaskRun> Cancel(const v1::CancelRunRequest& request, const std::string& caller);
   // Calls `emit` with the run at every status change until it ends or the
   // caller goes away (`emit` returns false, or `cancelled` returns true).
   absl::Status Watch(const v1::WatchRunRequest& request, const std::function<bool(const v1::RunEvent&)>& emit,
                      const std::function<bool()>& cancelled);
 
  private:
-  // The id of a run named by id or by number.
-  absl::StatusOr<std::string> RunIdOf(const std::string& id_or_number);
+  // The id of a run named by resource name, id or number.
+  absl::StatusOr<std::string> RunIdOf(const std::string& name);
   storage::FunctionStore* functions_;
   storage::RunStore* runs_;
   Executor* executor_;

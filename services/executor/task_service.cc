@@ -44,7 +44,7 @@ Status TaskService::WatchRun(ServerContext* context, const v1::WatchRunRequest* 
 
 Status ExecutorService::Notify(ServerContext*, const v1::NotifyRequest* r, v1::NotifyResponse* out) {
   if (r->kind() != v1::WORK_KIND_EXECUTE_ROOT && r->kind() != v1::WORK_KIND_RESUME_PARENT) {
-    return Status(grpc::StatusCode::INVALID_ARGUMENT, "kind: must be WORK_KIND_EXECUTE_ROOT or WORK_KIND_RESUME_PARENT");
+    return ToGrpcStatus(absl::InvalidArgumentError("kind: must be WORK_KIND_EXECUTE_ROOT or WORK_KIND_RESUME_PARENT"));
   }
   int accepted = 0;
   for (const auto& id : r->stack_run_ids()) accepted += executor_->Enqueue(r->kind(), id) ? 1 : 0;
@@ -56,8 +56,8 @@ Status ExecutorService::DeliverResults(ServerContext*, const v1::DeliverResultsR
                                        v1::DeliverResultsResponse* out) {
   for (int i = 0; i < r->calls_size(); ++i) {
     if (r->calls(i).id().empty() || r->calls(i).parent_id().empty() || r->calls(i).call_id().empty()) {
-      return Status(grpc::StatusCode::INVALID_ARGUMENT,
-                    absl::StrCat("calls[", i, "]: id, parent_id and call_id are required"));
+      return ToGrpcStatus(
+          absl::InvalidArgumentError(absl::StrCat("calls[", i, "]: id, parent_id and call_id are required")));
     }
   }
   out->set_accepted(executor_->Deliver({r->calls().begin(), r->calls().end()}));

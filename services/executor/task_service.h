@@ -2,8 +2,8 @@
 #ifndef TASKER_SERVICES_EXECUTOR_TASK_SERVICE_H_
 #define TASKER_SERVICES_EXECUTOR_TASK_SERVICE_H_
 
-#include "proto/tasker/v1/executor.grpc.pb.h"
-#include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "tasker/v1/executor.grpc.pb.h"
+#include "tasker/v1/task_service.grpc.pb.h"
 #include "services/executor/task_api.h"
 
 namespace tasker::services {

@@ -281,7 +281,7 @@ void Executor::FindStragglers(absl::Duration after) {
     request.mutable_page()->set_limit(1000);
     auto calls = stores_.runs->ListStackRuns(request);
     if (!calls.ok()) continue;
-    std::vector<v1::StackRun> finished(calls->stack_runs().begin(), calls->stack_runs().end());
+    std::vector<v1::StackRunRecord> finished(calls->stack_runs().begin(), calls->stack_runs().end());
     if (Deliver(finished) > 0) LogInfo("results found in storage (a push was lost)", {{"stack_run", run->root_id}});
     std::lock_guard<std::mutex> lock(run->mu);
     run->last_active = now;  // look again only after another straggler_after

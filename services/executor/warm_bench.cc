@@ -79,7 +79,7 @@ int Main() {
   std::vector<std::string> ids;
   const absl::Time start = absl::Now();
   for (int i = 0; i < runs; ++i) {
-    v1::SubmitRunRequest submit;
+    v1::SubmitTaskRunRequest submit;
     submit.set_task_identifier("t");
     submit.set_input_json(absl::StrCat(R"({"k":)", i, "}"));
     auto submitted = (*store)->SubmitRun(submit);

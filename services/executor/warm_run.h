@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "proto/tasker/v1/common.pb.h"
-#include "proto/tasker/v1/storage.pb.h"
+#include "tasker/v1/records.pb.h"
+#include "tasker/v1/storage.pb.h"
 #include "runtime/js/engine.h"
 #include "runtime/js/worker.pb.h"
 
@@ -23,9 +23,9 @@ inline tasker::v1::GetJournalRequest JournalRequest(const std::string& root_id) 
 }
 
 // The runtime's view of a call row: its result, for delivery.
-js::CallResult ResultOf(const tasker::v1::StackRun& call);
+js::CallResult ResultOf(const tasker::v1::StackRunRecord& call);
 // Whether a call row has its outcome.
-bool Finished(const tasker::v1::StackRun& call);
+bool Finished(const tasker::v1::StackRunRecord& call);
 // The journal as the runtime's rebuild request (code, input, checkpoint,
 // steps, calls); `extra_steps` are steps not committed yet.
 void FillRebuild(const tasker::v1::Journal& journal, const std::string& code, const std::string& input_json,
@@ -57,7 +57,7 @@ struct WarmRun {
   // Results pushed while a step holds `mu` wait here (a push never waits
   // for a step and its commit); a delivery thread moves them to the inbox.
   std::mutex mail_mu;
-  std::vector<tasker::v1::StackRun> mail;  // guarded by mail_mu
+  std::vector<tasker::v1::StackRunRecord> mail;  // guarded by mail_mu
   bool mail_queued = false;                // guarded by mail_mu: in the delivery queue for its mail
   absl::Time last_active = absl::Now();
   // Checkpoints: the step the stored one covers, and when it was written.

@@ -50,7 +50,7 @@ std::string JsonArray(const Repeated& messages) {
 }
 
 // "completed,failed" -> the statuses; INVALID_ARGUMENT naming a bad one.
-absl::Status ParseStatuses(const std::string& text, v1::RunFilter* filter) {
+absl::Status ParseStatuses(const std::string& text, v1::ListRunsRequest* filter) {
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     std::string name = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(part));
     if (name == "SUSPENDED") name = "SUSPENDED_WAITING_CHILD";
@@ -92,7 +92,7 @@ void RegisterWebUi(httplib::Server& server, TaskApi* api,
   server.Get("/api/tasks", [api](const httplib::Request&, httplib::Response& res) {
     v1::ListTaskFunctionsRequest request;
     request.set_omit_code(true);
-    request.mutable_page()->set_limit(1000);
+    request.set_page_size(1000);
     auto functions = api->ListTaskFunctions(request);
     if (!functions.ok()) return SendError(res, functions.status());
     SendFresh(res, absl::StrCat(R"({"tasks":)", JsonArray(functions->functions()), "}"));
@@ -102,7 +102,7 @@ void RegisterWebUi(httplib::Server& server, TaskApi* api,
     v1::ListTaskFunctionsRequest request;
     request.set_identifier(req.matches[1]);
     request.set_omit_code(true);
-    request.mutable_page()->set_limit(100);
+    request.set_page_size(100);
     auto versions = api->ListTaskFunctions(request);
     if (!versions.ok()) return SendError(res, versions.status());
     if (versions->functions().empty()) {
@@ -152,10 +152,10 @@ void RegisterWebUi(httplib::Server& server, TaskApi* api,
     if (req.has_param("limit") && (!absl::SimpleAtoi(req.get_param_value("limit"), &limit) || limit < 1)) {
       return SendError(res, absl::InvalidArgumentError("limit: must be a positive number"));
     }
-    request.mutable_page()->set_limit(std::min(limit, 1000));
-    request.mutable_page()->set_page_token(req.get_param_value("page_token"));
-    request.mutable_filter()->set_task_identifier(req.get_param_value("task"));
-    if (absl::Status parsed = ParseStatuses(req.get_param_value("status"), request.mutable_filter()); !parsed.ok()) {
+    request.set_page_size(std::min(limit, 1000));
+    request.set_page_token(req.get_param_value("page_token"));
+    request.set_task_identifier(req.get_param_value("task"));
+    if (absl::Status parsed = ParseStatuses(req.get_param_value("status"), &request); !parsed.ok()) {
       return SendError(res, parsed);
     }
     auto runs = api->ListRuns(request);
@@ -167,7 +167,7 @@ void RegisterWebUi(httplib::Server& server, TaskApi* api,
 
   server.Get(R"(/api/runs/([^/]+))", [api](const httplib::Request& req, httplib::Response& res) {
     v1::GetRunRequest request;
-    request.set_id(req.matches[1]);
+    request.set_name(req.matches[1]);
     auto run = api->GetRun(request);
     if (!run.ok()) return SendError(res, run.status());
     SendFresh(res, ProtoToJsonWithPayloads(*run));
@@ -175,7 +175,7 @@ void RegisterWebUi(httplib::Server& server, TaskApi* api,
 
   server.Post(R"(/api/runs/([^/]+)/cancel)", [api, caller](const httplib::Request& req, httplib::Response& res) {
     v1::CancelRunRequest request;
-    request.set_id(req.matches[1]);
+    request.set_name(req.matches[1]);
     request.set_reason("cancelled from the web UI");
     auto run = api->Cancel(request, caller(req));
     if (!run.ok()) return SendError(res, run.status());

@@ -23,7 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/keystore/cipher.h"
-#include "proto/tasker/v1/keystore.pb.h"
+#include "tasker/v1/keystore.pb.h"
 #include "storage/store.h"
 
 namespace tasker::keystore {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "services/keystore/keystore.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
 
 namespace tasker::keystore {
 

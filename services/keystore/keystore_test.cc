@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/keystore/keystore_service.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
 #include "storage/open_store.h"

@@ -49,7 +49,7 @@ int Processor::held() const {
   return static_cast<int>(held_.size());
 }
 
-void Processor::Hold(const v1::StackRun& call, int64_t token) {
+void Processor::Hold(const v1::StackRunRecord& call, int64_t token) {
   absl::Time until = absl::Now() + config_.lease;
   if (call.has_lease_expires_at()) {
     until = std::min(until, absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(
@@ -137,7 +137,7 @@ void Processor::Sweep() {
     claim_request.set_lease_ms(absl::ToInt64Milliseconds(config_.lease));
     auto claim = stores_.leases->ClaimWork(claim_request);
     if (!claim.ok() || !claim->has_stack_run()) break;
-    v1::StackRun call = claim->stack_run();
+    v1::StackRunRecord call = claim->stack_run();
     call.set_fencing_token(claim->lease().fencing_token());
     Dispatch(call);
   }
@@ -152,7 +152,7 @@ absl::Duration Processor::Backoff(const ProcessorConfig& config, int attempt) {
   return delay * absl::Uniform(gen, 0.5, 1.0);
 }
 
-bool Processor::Dispatch(const v1::StackRun& call) {
+bool Processor::Dispatch(const v1::StackRunRecord& call) {
   {
     std::lock_guard<std::mutex> lock(dispatched_mu_);
     if (static_cast<int>(held_.size()) >= config_.max_held && !held_.count(call.id())) return false;
@@ -171,7 +171,7 @@ bool Processor::Dispatch(const v1::StackRun& call) {
 
 absl::Status Processor::Process(const std::string& id) {
   if (!id.empty()) {
-    std::optional<v1::StackRun> held;
+    std::optional<v1::StackRunRecord> held;
     {
       std::lock_guard<std::mutex> lock(dispatched_mu_);
       auto it = dispatched_.find(id);
@@ -239,7 +239,7 @@ void Processor::PushStored(const std::string& call_id) {
   }
 }
 
-void Processor::PerformTimer(const v1::StackRun& call, v1::CallResponse* response) {
+void Processor::PerformTimer(const v1::StackRunRecord& call, v1::CallResponse* response) {
   auto delay = TimerDelayMs(call.method(), call.args_json());
   if (!delay.ok()) {
     response->mutable_error()->set_code("INVALID_ARGUMENT");
@@ -254,7 +254,7 @@ void Processor::PerformTimer(const v1::StackRun& call, v1::CallResponse* respons
   response->set_result_json(result.dump());
 }
 
-absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
+absl::Status Processor::Perform(const v1::StackRunRecord& call, int64_t token) {
 
   v1::CallRequest request;
   request.set_service(call.service());

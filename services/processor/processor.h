@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "proto/tasker/v1/proxy.grpc.pb.h"
+#include "tasker/v1/proxy.grpc.pb.h"
 #include "services/common/notifier.h"
 #include "services/common/work_queue.h"
 #include "services/common/worker_threads.h"
@@ -76,7 +76,7 @@ class Processor {
   bool Enqueue(const std::string& stack_run_id, absl::Time at = absl::InfinitePast());
   // A call already leased for dispatch (RecordCalls): performed under the
   // lease it carries, without a claim.
-  bool Dispatch(const tasker::v1::StackRun& call);
+  bool Dispatch(const tasker::v1::StackRunRecord& call);
   const ProcessorCounters& counters() const { return counters_; }
 
   // One call (exposed for tests). NOT_FOUND when nothing was claimable.
@@ -93,13 +93,13 @@ class Processor {
   void Sweep();
 
   // A durable timer fires (services/common/timers.h).
-  void PerformTimer(const tasker::v1::StackRun& call, tasker::v1::CallResponse* response);
+  void PerformTimer(const tasker::v1::StackRunRecord& call, tasker::v1::CallResponse* response);
   // Performs a held call and records its outcome.
-  absl::Status Perform(const tasker::v1::StackRun& call, int64_t token);
+  absl::Status Perform(const tasker::v1::StackRunRecord& call, int64_t token);
   // Whether the call is still ours to perform: renewed now when the lease
   // may have lapsed (a freeze, a stall); false when it was lost.
   bool StillHeld(const std::string& id);
-  void Hold(const tasker::v1::StackRun& call, int64_t token);
+  void Hold(const tasker::v1::StackRunRecord& call, int64_t token);
   void Release(const std::string& id);
   void RenewLoop();
   // Runs `fn` (a storage write returning StatusOr) again while storage is
@@ -117,7 +117,7 @@ class Processor {
     absl::Time valid_until;  // local estimate of the lease's end
   };
   mutable std::mutex dispatched_mu_;
-  std::map<std::string, tasker::v1::StackRun> dispatched_;
+  std::map<std::string, tasker::v1::StackRunRecord> dispatched_;
   std::map<std::string, Held> held_;  // every call held here, by id
   std::thread renew_thread_;
   std::atomic<bool> stopping_{false};

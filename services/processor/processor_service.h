@@ -4,7 +4,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include "proto/tasker/v1/stack_processor.grpc.pb.h"
+#include "runtime/common/status.h"
+#include "tasker/v1/stack_processor.grpc.pb.h"
 #include "services/processor/processor.h"
 
 namespace tasker::services {
@@ -17,14 +18,14 @@ class ProcessorService final : public v1::StackProcessor::Service {
     for (int i = 0; i < request->calls_size(); ++i) {
       const auto& call = request->calls(i);
       if (call.id().empty() || call.fencing_token() <= 0 || call.lease_owner().empty()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "calls[" + std::to_string(i) + "]: id, fencing_token and lease_owner are required");
+        return ToGrpcStatus(absl::InvalidArgumentError(
+            "calls[" + std::to_string(i) + "]: id, fencing_token and lease_owner are required"));
       }
     }
     for (int i = 0; i < request->scheduled_size(); ++i) {
       if (request->scheduled(i).stack_run_id().empty() || !request->scheduled(i).has_at()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "scheduled[" + std::to_string(i) + "]: stack_run_id and at are required");
+        return ToGrpcStatus(absl::InvalidArgumentError(
+            "scheduled[" + std::to_string(i) + "]: stack_run_id and at are required"));
       }
     }
     int accepted = 0;

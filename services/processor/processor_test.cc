@@ -67,12 +67,12 @@ class ScriptedProxy final : public v1::WrappedServiceProxy::Service {
 class RecordingNotifier : public Notifier {
  public:
   RecordingNotifier() : Notifier({}, {}, ClientConfig{}) {}
-  void DeliverResult(const std::string& reply_to, const v1::StackRun& call) override {
+  void DeliverResult(const std::string& reply_to, const v1::StackRunRecord& call) override {
     std::lock_guard<std::mutex> lock(mu);
     delivered.emplace_back(reply_to, call);
   }
   std::mutex mu;
-  std::vector<std::pair<std::string, v1::StackRun>> delivered;
+  std::vector<std::pair<std::string, v1::StackRunRecord>> delivered;
 };
 
 class ProcessorTest : public ::testing::Test {
@@ -92,8 +92,8 @@ class ProcessorTest : public ::testing::Test {
   // journal); returns the call's stack run id. With `reply_to`, the run
   // stays warm instead and the call is leased for dispatch: *dispatched gets
   // its row.
-  std::string SuspendedCall(const std::string& reply_to = "", v1::StackRun* dispatched = nullptr) {
-    v1::SubmitRunRequest submit;
+  std::string SuspendedCall(const std::string& reply_to = "", v1::StackRunRecord* dispatched = nullptr) {
+    v1::SubmitTaskRunRequest submit;
     submit.set_task_identifier("t");
     EXPECT_TRUE(store_->SubmitRun(submit).ok());
     v1::ClaimWorkRequest claim;
@@ -154,8 +154,8 @@ class ProcessorTest : public ::testing::Test {
     EXPECT_EQ(notifier_.delivered[0].second.result_json(), R"("done")");
   }
 
-  v1::StackRun WaitFinished(const std::string& id) {
-    v1::StackRun last;
+  v1::StackRunRecord WaitFinished(const std::string& id) {
+    v1::StackRunRecord last;
     for (int i = 0; i < 400; ++i) {
       auto s = store_->GetStackRun(id);
       if (!s.ok()) {
@@ -219,7 +219,7 @@ TEST_F(ProcessorTest, RetriesRetryableFailuresThenSucceeds) {
   StartProcessor(Config());
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(call.result_json(), R"("done")");
   EXPECT_EQ(call.attempt(), 3);
@@ -235,7 +235,7 @@ TEST_F(ProcessorTest, GivesUpAfterMaxAttemptsAndFinalErrorsAreNotRetried) {
   StartProcessor(Config());
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_FAILED);
   EXPECT_EQ(call.attempt(), 4);
   EXPECT_NE(call.error().message().find("gave up after 4 attempts"), std::string::npos) << call.error().message();
@@ -244,7 +244,7 @@ TEST_F(ProcessorTest, GivesUpAfterMaxAttemptsAndFinalErrorsAreNotRetried) {
   proxy_.retryable = false;
   const std::string final_id = SuspendedCall();
   processor_->Enqueue(final_id);
-  v1::StackRun final_call = WaitFinished(final_id);
+  v1::StackRunRecord final_call = WaitFinished(final_id);
   EXPECT_EQ(final_call.status(), v1::STACK_RUN_STATUS_FAILED);
   EXPECT_EQ(final_call.attempt(), 1);
   EXPECT_EQ(final_call.error().code(), "HTTP_503");
@@ -264,7 +264,7 @@ TEST_F(ProcessorTest, AnUnreachableProxyIsRetriedUntilItIsBack) {
   EXPECT_GT(pending->attempt(), 3);
   EXPECT_NE(pending->status(), v1::STACK_RUN_STATUS_FAILED);
   proxy_.down = false;
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(call.result_json(), R"("done")");
 }
@@ -286,7 +286,7 @@ TEST_F(ProcessorTest, CompleteCallAnswerDroppedIsNotPerformedAgain) {
   StartProcessor(FastSweeps(Config()));
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("CompleteCall") == 1; }));
   // Well past the lease of the claim whose answer was lost: nobody takes the
@@ -320,7 +320,7 @@ TEST_F(ProcessorTest, AnswerIsKeptAndRecordedWhenStorageIsUnavailable) {
   StartProcessor(FastSweeps(Config()));
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED) << call.DebugString();
   EXPECT_EQ(call.result_json(), R"("done")");
   EXPECT_EQ(faulty_->Injected("CompleteCall"), 6);
@@ -340,10 +340,10 @@ TEST_F(ProcessorTest, AnswerIsKeptAndRecordedWhenStorageIsUnavailable) {
 TEST_F(ProcessorTest, DispatchedAnswerIsKeptWhenStorageIsUnavailable) {
   faulty_->Inject({.method = "CompleteCall", .call = 1, .times = 4, .fault = FaultInjectingStore::Fault::kFail});
   StartProcessor(Config());
-  v1::StackRun dispatched;
+  v1::StackRunRecord dispatched;
   const std::string id = SuspendedCall("executor-a:4711", &dispatched);
   EXPECT_TRUE(processor_->Dispatch(dispatched));
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(proxy_.calls.load(), 1);
   ASSERT_TRUE(WaitFor([&] {
@@ -365,7 +365,7 @@ TEST_F(ProcessorTest, FailedRetryCallIsReclaimedAfterTheLeaseExpires) {
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
   ASSERT_TRUE(WaitFor([&] { return faulty_->Injected("RetryCall") == 1; }));
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   ASSERT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED) << call.DebugString();
   EXPECT_EQ(call.result_json(), R"("done")");
   // The retry was never recorded: the second attempt is the re-claim after
@@ -382,7 +382,7 @@ TEST_F(ProcessorTest, FailedRetryCallIsReclaimedAfterTheLeaseExpires) {
 
 TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedToTheWarmRun) {
   StartProcessor(Config());
-  v1::StackRun dispatched;
+  v1::StackRunRecord dispatched;
   const std::string id = SuspendedCall("executor-a:4711", &dispatched);
   ASSERT_EQ(dispatched.status(), v1::STACK_RUN_STATUS_RUNNING);
   ASSERT_EQ(dispatched.fencing_token(), 1);
@@ -391,7 +391,7 @@ TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedT
   ASSERT_TRUE(WaitFor([&] { return faulty_->Calls("ClaimWork") >= 1; }));
   const int claims = faulty_->Calls("ClaimWork");
   EXPECT_TRUE(processor_->Dispatch(dispatched));
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(call.attempt(), 1);
   EXPECT_EQ(proxy_.calls.load(), 1);
@@ -408,7 +408,7 @@ TEST_F(ProcessorTest, ADispatchedCallIsPerformedWithoutAClaimAndItsResultPushedT
 TEST_F(ProcessorTest, AResultWhoseCommitsAnswerWasLostIsStillPushed) {
   faulty_->Inject({.method = "CompleteCall", .call = 1, .fault = FaultInjectingStore::Fault::kDropAnswer});
   StartProcessor(Config());
-  v1::StackRun dispatched;
+  v1::StackRunRecord dispatched;
   const std::string id = SuspendedCall("executor-a:4711", &dispatched);
   EXPECT_TRUE(processor_->Dispatch(dispatched));
   ExpectPushedOnce(id);
@@ -428,7 +428,7 @@ TEST_F(ProcessorTest, ALongCallIsNotTakenOverWhileItsProcessorLives) {
   other.Start();
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   other.Stop();
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(proxy_.calls.load(), 1);
@@ -443,7 +443,7 @@ TEST_F(ProcessorTest, AnOutcomeIsTriedAgainWhileStorageIsUnreachable) {
   StartProcessor(FastSweeps(Config()));
   const std::string id = SuspendedCall();
   processor_->Enqueue(id);
-  v1::StackRun call = WaitFinished(id);
+  v1::StackRunRecord call = WaitFinished(id);
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(call.attempt(), 1);
   EXPECT_EQ(proxy_.calls.load(), 1);
@@ -461,7 +461,7 @@ TEST_F(ProcessorTest, CallsOfAFrozenProcessorAreTakenOverAndNotPerformedAfterThe
   Processor frozen(ProcessorStores::Of(store_.get()), *MakeChannel({.target = server_->local_target()}), &notifier_,
                    frozen_config);
   // Dispatched with a short lease, to the frozen one.
-  v1::SubmitRunRequest submit;
+  v1::SubmitTaskRunRequest submit;
   submit.set_task_identifier("t");
   ASSERT_TRUE(store_->SubmitRun(submit).ok());
   v1::ClaimWorkRequest claim;
@@ -484,9 +484,9 @@ TEST_F(ProcessorTest, CallsOfAFrozenProcessorAreTakenOverAndNotPerformedAfterThe
   record.set_dispatch_lease_ms(500);
   auto recorded = store_->RecordCalls(record);
   ASSERT_TRUE(recorded.ok()) << recorded.status();
-  const v1::StackRun dispatched = recorded->calls(0);
+  const v1::StackRunRecord dispatched = recorded->calls(0);
   EXPECT_TRUE(frozen.Dispatch(dispatched));
-  v1::StackRun call = WaitFinished(dispatched.id());
+  v1::StackRunRecord call = WaitFinished(dispatched.id());
   EXPECT_EQ(call.status(), v1::STACK_RUN_STATUS_COMPLETED);
   EXPECT_EQ(processor_->counters().performed.load(), 1);
   // Thawed: the call it held was taken over; it is not performed again.

@@ -7,7 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "services/keystore/keystore_service.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
 

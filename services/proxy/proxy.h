@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "proto/tasker/v1/proxy.pb.h"
+#include "tasker/v1/proxy.pb.h"
 #include "services/proxy/provider.h"
 
 namespace tasker::proxy {

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
-#include "proto/tasker/v1/proxy.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/proxy.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "tests/emulators/emulator.h"

@@ -2,7 +2,7 @@
 #ifndef TASKER_SERVICES_PROXY_PROXY_SERVICE_H_
 #define TASKER_SERVICES_PROXY_PROXY_SERVICE_H_
 
-#include "proto/tasker/v1/proxy.grpc.pb.h"
+#include "tasker/v1/proxy.grpc.pb.h"
 #include "services/proxy/proxy.h"
 
 namespace tasker::proxy {

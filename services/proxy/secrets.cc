@@ -1,7 +1,7 @@
 #include "services/proxy/secrets.h"
 
 #include "absl/strings/str_cat.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
 

@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* StorageService::Run(CallbackServerContext* context, Ha
   // `handler` is moved into the job only when it is accepted.
   auto job = std::make_shared<Handler>(std::move(handler));
   if (!pool_->TryPost([reactor, job]() mutable { reactor->Finish((*job)()); })) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "storage: too many requests queued"));
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError("storage: too many requests queued")));
   }
   return reactor;
 }
@@ -30,32 +30,32 @@ grpc::ServerUnaryReactor* StorageService::PublishTaskFunction(CallbackServerCont
                                            v1::TaskFunction* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->PublishTaskFunction(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::GetTaskFunction(CallbackServerContext* context, const v1::GetTaskFunctionRequest* r,
+grpc::ServerUnaryReactor* StorageService::GetFunction(CallbackServerContext* context, const v1::GetFunctionRequest* r,
                                        v1::TaskFunction* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->GetTaskFunction(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::ListTaskFunctions(CallbackServerContext* context, const v1::ListTaskFunctionsRequest* r,
-                                         v1::ListTaskFunctionsResponse* out) {
+grpc::ServerUnaryReactor* StorageService::ListFunctions(CallbackServerContext* context, const v1::ListFunctionsRequest* r,
+                                         v1::ListFunctionsResponse* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->ListTaskFunctions(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::SubmitRun(CallbackServerContext* context, const v1::SubmitRunRequest* r,
-                                 v1::SubmitRunResponse* out) {
+grpc::ServerUnaryReactor* StorageService::SubmitTaskRun(CallbackServerContext* context, const v1::SubmitTaskRunRequest* r,
+                                 v1::SubmitTaskRunResponse* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->SubmitRun(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::GetTaskRun(CallbackServerContext* context, const v1::GetTaskRunRequest* r, v1::TaskRun* out) {
+grpc::ServerUnaryReactor* StorageService::GetTaskRun(CallbackServerContext* context, const v1::GetTaskRunRequest* r, v1::TaskRunRecord* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->GetTaskRun(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ListTaskRuns(CallbackServerContext* context, const v1::ListTaskRunsRequest* r,
                                     v1::ListTaskRunsResponse* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->ListTaskRuns(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::CompleteRun(CallbackServerContext* context, const v1::CompleteRunRequest* r, v1::TaskRun* out) {
+grpc::ServerUnaryReactor* StorageService::CompleteRun(CallbackServerContext* context, const v1::CompleteRunRequest* r, v1::TaskRunRecord* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->CompleteRun(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::FailRun(CallbackServerContext* context, const v1::FailRunRequest* r, v1::TaskRun* out) {
+grpc::ServerUnaryReactor* StorageService::FailRun(CallbackServerContext* context, const v1::FailRunRequest* r, v1::TaskRunRecord* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->FailRun(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::CancelRun(CallbackServerContext* context, const v1::CancelRunRequest* r, v1::TaskRun* out) {
+grpc::ServerUnaryReactor* StorageService::CancelTaskRun(CallbackServerContext* context, const v1::CancelTaskRunRequest* r, v1::TaskRunRecord* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->CancelRun(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::AppendRunLogs(CallbackServerContext* context, const v1::AppendRunLogsRequest* r,
@@ -66,7 +66,7 @@ grpc::ServerUnaryReactor* StorageService::AppendRunLogs(CallbackServerContext* c
     return ToGrpcStatus(stored.status());
   });
 }
-grpc::ServerUnaryReactor* StorageService::GetStackRun(CallbackServerContext* context, const v1::GetStackRunRequest* r, v1::StackRun* out) {
+grpc::ServerUnaryReactor* StorageService::GetStackRun(CallbackServerContext* context, const v1::GetStackRunRequest* r, v1::StackRunRecord* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->GetStackRun(r->id()), out); });
 }
 grpc::ServerUnaryReactor* StorageService::ListStackRuns(CallbackServerContext* context, const v1::ListStackRunsRequest* r,
@@ -92,7 +92,7 @@ grpc::ServerUnaryReactor* StorageService::CompleteCall(CallbackServerContext* co
                                     v1::CompleteCallResponse* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->CompleteCall(*r), out); });
 }
-grpc::ServerUnaryReactor* StorageService::RetryCall(CallbackServerContext* context, const v1::RetryCallRequest* r, v1::StackRun* out) {
+grpc::ServerUnaryReactor* StorageService::RetryCall(CallbackServerContext* context, const v1::RetryCallRequest* r, v1::StackRunRecord* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->RetryCall(*r), out); });
 }
 grpc::ServerUnaryReactor* StorageService::RecordCalls(CallbackServerContext* context, const v1::RecordCallsRequest* r,
@@ -105,8 +105,8 @@ grpc::ServerUnaryReactor* StorageService::WriteBatch(CallbackServerContext* cont
                                                      v1::WriteBatchResponse* out) {
   if (r->ops_size() > kMaxWriteBatch) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(Status(grpc::StatusCode::INVALID_ARGUMENT,
-                           absl::StrCat("ops: at most ", kMaxWriteBatch, " per batch, got ", r->ops_size())));
+    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("ops: at most ", kMaxWriteBatch, " per batch, got ", r->ops_size()))));
     return reactor;
   }
   return Run(context, [this, r, out] { return ReplyWith(store_->WriteBatch(*r), out); });

@@ -9,7 +9,7 @@
 
 #include <memory>
 
-#include "proto/tasker/v1/storage.grpc.pb.h"
+#include "tasker/v1/storage.grpc.pb.h"
 #include "services/storage/handler_pool.h"
 #include "storage/store.h"
 
@@ -25,21 +25,21 @@ class StorageService final : public v1::Storage::CallbackService {
 
   grpc::ServerUnaryReactor* PublishTaskFunction(grpc::CallbackServerContext*, const v1::PublishTaskFunctionRequest*,
                                    v1::TaskFunction*) override;
-  grpc::ServerUnaryReactor* GetTaskFunction(grpc::CallbackServerContext*, const v1::GetTaskFunctionRequest*,
+  grpc::ServerUnaryReactor* GetFunction(grpc::CallbackServerContext*, const v1::GetFunctionRequest*,
                                v1::TaskFunction*) override;
-  grpc::ServerUnaryReactor* ListTaskFunctions(grpc::CallbackServerContext*, const v1::ListTaskFunctionsRequest*,
-                                 v1::ListTaskFunctionsResponse*) override;
-  grpc::ServerUnaryReactor* SubmitRun(grpc::CallbackServerContext*, const v1::SubmitRunRequest*,
-                         v1::SubmitRunResponse*) override;
-  grpc::ServerUnaryReactor* GetTaskRun(grpc::CallbackServerContext*, const v1::GetTaskRunRequest*, v1::TaskRun*) override;
+  grpc::ServerUnaryReactor* ListFunctions(grpc::CallbackServerContext*, const v1::ListFunctionsRequest*,
+                                 v1::ListFunctionsResponse*) override;
+  grpc::ServerUnaryReactor* SubmitTaskRun(grpc::CallbackServerContext*, const v1::SubmitTaskRunRequest*,
+                         v1::SubmitTaskRunResponse*) override;
+  grpc::ServerUnaryReactor* GetTaskRun(grpc::CallbackServerContext*, const v1::GetTaskRunRequest*, v1::TaskRunRecord*) override;
   grpc::ServerUnaryReactor* ListTaskRuns(grpc::CallbackServerContext*, const v1::ListTaskRunsRequest*,
                             v1::ListTaskRunsResponse*) override;
-  grpc::ServerUnaryReactor* CompleteRun(grpc::CallbackServerContext*, const v1::CompleteRunRequest*, v1::TaskRun*) override;
-  grpc::ServerUnaryReactor* FailRun(grpc::CallbackServerContext*, const v1::FailRunRequest*, v1::TaskRun*) override;
-  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext*, const v1::CancelRunRequest*, v1::TaskRun*) override;
+  grpc::ServerUnaryReactor* CompleteRun(grpc::CallbackServerContext*, const v1::CompleteRunRequest*, v1::TaskRunRecord*) override;
+  grpc::ServerUnaryReactor* FailRun(grpc::CallbackServerContext*, const v1::FailRunRequest*, v1::TaskRunRecord*) override;
+  grpc::ServerUnaryReactor* CancelTaskRun(grpc::CallbackServerContext*, const v1::CancelTaskRunRequest*, v1::TaskRunRecord*) override;
   grpc::ServerUnaryReactor* AppendRunLogs(grpc::CallbackServerContext*, const v1::AppendRunLogsRequest*,
                              v1::AppendRunLogsResponse*) override;
-  grpc::ServerUnaryReactor* GetStackRun(grpc::CallbackServerContext*, const v1::GetStackRunRequest*, v1::StackRun*) override;
+  grpc::ServerUnaryReactor* GetStackRun(grpc::CallbackServerContext*, const v1::GetStackRunRequest*, v1::StackRunRecord*) override;
   grpc::ServerUnaryReactor* ListStackRuns(grpc::CallbackServerContext*, const v1::ListStackRunsRequest*,
                              v1::ListStackRunsResponse*) override;
   grpc::ServerUnaryReactor* ClaimWork(grpc::CallbackServerContext*, const v1::ClaimWorkRequest*,
@@ -51,7 +51,7 @@ class StorageService final : public v1::Storage::CallbackService {
                                         v1::RenewLeasesResponse*) override;
   grpc::ServerUnaryReactor* CompleteCall(grpc::CallbackServerContext*, const v1::CompleteCallRequest*,
                             v1::CompleteCallResponse*) override;
-  grpc::ServerUnaryReactor* RetryCall(grpc::CallbackServerContext*, const v1::RetryCallRequest*, v1::StackRun*) override;
+  grpc::ServerUnaryReactor* RetryCall(grpc::CallbackServerContext*, const v1::RetryCallRequest*, v1::StackRunRecord*) override;
   grpc::ServerUnaryReactor* RecordCalls(grpc::CallbackServerContext*, const v1::RecordCallsRequest*,
                                         v1::RecordCallsResponse*) override;
   grpc::ServerUnaryReactor* WriteBatch(grpc::CallbackServerContext*, const v1::WriteBatchRequest*,

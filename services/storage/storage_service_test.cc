@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "proto/tasker/v1/storage.grpc.pb.h"
+#include "tasker/v1/storage.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "storage/open_store.h"
@@ -88,14 +88,14 @@ TEST(StorageServiceTest, ServesTheStoreWithTheRightStatusCodes) {
   ASSERT_TRUE(Call(&v1::Storage::Stub::PublishTaskFunction, stub, publish, &function).ok());
   EXPECT_EQ(function.version(), 1);
 
-  v1::SubmitRunRequest submit;
+  v1::SubmitTaskRunRequest submit;
   submit.set_task_identifier("missing");
-  v1::SubmitRunResponse submitted;
-  EXPECT_EQ(Call(&v1::Storage::Stub::SubmitRun, stub, submit, &submitted).error_code(),
+  v1::SubmitTaskRunResponse submitted;
+  EXPECT_EQ(Call(&v1::Storage::Stub::SubmitTaskRun, stub, submit, &submitted).error_code(),
             grpc::StatusCode::NOT_FOUND);
   submit.set_task_identifier("t");
   submit.set_input_json(R"({"customer":"x"})");
-  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitRun, stub, submit, &submitted).ok());
+  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitTaskRun, stub, submit, &submitted).ok());
 
   v1::ClaimWorkRequest claim;
   claim.set_kind(v1::WORK_KIND_EXECUTE_ROOT);
@@ -163,12 +163,12 @@ TEST(StorageServiceTest, ServesTheStoreWithTheRightStatusCodes) {
   EXPECT_EQ(Call(&v1::Storage::Stub::GetJournal, stub, get_journal, &journal).error_code(),
             grpc::StatusCode::NOT_FOUND);
 
-  v1::CancelRunRequest cancel;
+  v1::CancelTaskRunRequest cancel;
   cancel.set_id(submitted.run().id());
-  v1::TaskRun run;
-  ASSERT_TRUE(Call(&v1::Storage::Stub::CancelRun, stub, cancel, &run).ok());
+  v1::TaskRunRecord run;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::CancelTaskRun, stub, cancel, &run).ok());
   EXPECT_EQ(run.status(), v1::RUN_STATUS_CANCELLED);
-  EXPECT_EQ(Call(&v1::Storage::Stub::CancelRun, stub, cancel, &run).error_code(),
+  EXPECT_EQ(Call(&v1::Storage::Stub::CancelTaskRun, stub, cancel, &run).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 
   v1::GetTaskRunRequest get;
@@ -216,10 +216,10 @@ TEST(StorageServiceTest, RetentionSweepDeletesFinishedRuns) {
   publish.set_code("return 1");
   v1::TaskFunction function;
   ASSERT_TRUE(Call(&v1::Storage::Stub::PublishTaskFunction, stub, publish, &function).ok());
-  v1::SubmitRunRequest submit;
+  v1::SubmitTaskRunRequest submit;
   submit.set_task_identifier("t");
-  v1::SubmitRunResponse finished, going;
-  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitRun, stub, submit, &finished).ok());
+  v1::SubmitTaskRunResponse finished, going;
+  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitTaskRun, stub, submit, &finished).ok());
   v1::ClaimWorkRequest claim;
   claim.set_kind(v1::WORK_KIND_EXECUTE_ROOT);
   claim.set_owner("exec");
@@ -230,9 +230,9 @@ TEST(StorageServiceTest, RetentionSweepDeletesFinishedRuns) {
   v1::CompleteRunRequest complete;
   complete.set_root_stack_run_id(claimed.stack_run().id());
   complete.set_fencing_token(claimed.lease().fencing_token());
-  v1::TaskRun run;
+  v1::TaskRunRecord run;
   ASSERT_TRUE(Call(&v1::Storage::Stub::CompleteRun, stub, complete, &run).ok());
-  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitRun, stub, submit, &going).ok());
+  ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitTaskRun, stub, submit, &going).ok());
   v1::GetTaskRunRequest get;
   get.set_id(finished.run().id());
   ASSERT_TRUE(Call(&v1::Storage::Stub::GetTaskRun, stub, get, &run).ok());  // not yet a second old
@@ -278,7 +278,7 @@ struct LoadStats {
   std::set<std::string> completed_calls;    // acknowledged CompleteCall
 };
 
-bool Finished(const v1::StackRun& s) {
+bool Finished(const v1::StackRunRecord& s) {
   return s.status() == v1::STACK_RUN_STATUS_COMPLETED || s.status() == v1::STACK_RUN_STATUS_FAILED;
 }
 
@@ -364,7 +364,7 @@ void ExecuteRoot(v1::Storage::Stub* stub, const v1::ClaimWorkResponse& claimed, 
     done.set_root_stack_run_id(s.id());
     done.set_fencing_token(claimed.lease().fencing_token());
     done.set_result_json(R"("done")");
-    v1::TaskRun run;
+    v1::TaskRunRecord run;
     if (Call(&v1::Storage::Stub::CompleteRun, stub, done, &run).ok()) {
       std::lock_guard<std::mutex> lock(stats->mu);
       EXPECT_TRUE(stats->completed_runs.insert(run.id()).second) << "completed twice: " << run.id();
@@ -439,7 +439,7 @@ void CheckInvariants(Store* store, int runs) {
     get.set_root_stack_run_id(run.root_stack_run_id());
     auto journal = store->GetJournal(get);
     ASSERT_TRUE(journal.ok()) << journal.status();
-    const v1::StackRun& root = journal->root();
+    const v1::StackRunRecord& root = journal->root();
     EXPECT_EQ(journal->calls_size() + 1, stacks->stack_runs_size()) << run.id();
     // Every round created exactly 3 calls, numbered 1, 2, ... in the run.
     std::map<int, int> per_round;
@@ -514,11 +514,11 @@ TEST_P(CrashTest, KillNineDuringWriteLoadLeavesAConsistentDatabase) {
     v1::TaskFunction f;
     ASSERT_TRUE(Call(&v1::Storage::Stub::PublishTaskFunction, server.stub(), publish, &f).ok());
     for (int i = 0; i < kRuns; ++i) {
-      v1::SubmitRunRequest submit;
+      v1::SubmitTaskRunRequest submit;
       submit.set_task_identifier("t");
       submit.set_idempotency_key(absl::StrCat("run-", i));
-      v1::SubmitRunResponse r;
-      ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitRun, server.stub(), submit, &r).ok());
+      v1::SubmitTaskRunResponse r;
+      ASSERT_TRUE(Call(&v1::Storage::Stub::SubmitTaskRun, server.stub(), submit, &r).ok());
     }
   }
   LoadStats stats;

@@ -61,7 +61,7 @@ double Percentile(std::vector<double> v, double p) {
   }()
 
 void Lifecycle(Store* store, const std::string& owner, const std::string& blob, Samples* samples) {
-  v1::SubmitRunRequest submit;
+  v1::SubmitTaskRunRequest submit;
   submit.set_task_identifier("bench");
   submit.set_input_json(R"("input")");
   auto submitted = TIMED(kSubmit, store->SubmitRun(submit));
@@ -175,7 +175,7 @@ int Main() {
     RemoteStore remote(*MakeChannel({.target = runner.local_target()}));
 
     {
-      v1::GetTaskFunctionRequest get;
+      v1::GetFunctionRequest get;
       get.set_identifier("bench");
       for (Store* target : {static_cast<Store*>(store->get()), static_cast<Store*>(&remote)}) {
         std::vector<double> v;

@@ -45,17 +45,17 @@ absl::StatusOr<Resp> RemoteStore::Call(grpc::Status (Stub::*method)(grpc::Client
 absl::StatusOr<v1::TaskFunction> RemoteStore::PublishTaskFunction(const v1::PublishTaskFunctionRequest& r) {
   return Call(&Stub::PublishTaskFunction, r);
 }
-absl::StatusOr<v1::TaskFunction> RemoteStore::GetTaskFunction(const v1::GetTaskFunctionRequest& r) {
-  return Call(&Stub::GetTaskFunction, r);
+absl::StatusOr<v1::TaskFunction> RemoteStore::GetTaskFunction(const v1::GetFunctionRequest& r) {
+  return Call(&Stub::GetFunction, r);
 }
-absl::StatusOr<v1::ListTaskFunctionsResponse> RemoteStore::ListTaskFunctions(
-    const v1::ListTaskFunctionsRequest& r) {
-  return Call(&Stub::ListTaskFunctions, r);
+absl::StatusOr<v1::ListFunctionsResponse> RemoteStore::ListTaskFunctions(
+    const v1::ListFunctionsRequest& r) {
+  return Call(&Stub::ListFunctions, r);
 }
-absl::StatusOr<v1::SubmitRunResponse> RemoteStore::SubmitRun(const v1::SubmitRunRequest& r) {
-  return Call(&Stub::SubmitRun, r);
+absl::StatusOr<v1::SubmitTaskRunResponse> RemoteStore::SubmitRun(const v1::SubmitTaskRunRequest& r) {
+  return Call(&Stub::SubmitTaskRun, r);
 }
-absl::StatusOr<v1::TaskRun> RemoteStore::GetTaskRun(const v1::GetTaskRunRequest& r) {
+absl::StatusOr<v1::TaskRunRecord> RemoteStore::GetTaskRun(const v1::GetTaskRunRequest& r) {
   return Call(&Stub::GetTaskRun, r);
 }
 absl::StatusOr<v1::ListTaskRunsResponse> RemoteStore::ListTaskRuns(const v1::ListTaskRunsRequest& r) {
@@ -84,30 +84,30 @@ auto SendStepWrite(bool tokened, F send) -> decltype(send()) {
 
 }  // namespace
 
-absl::StatusOr<v1::TaskRun> RemoteStore::CompleteRun(const v1::CompleteRunRequest& r) {
-  return SendStepWrite(!r.step_token().empty(), [&]() -> absl::StatusOr<v1::TaskRun> {
+absl::StatusOr<v1::TaskRunRecord> RemoteStore::CompleteRun(const v1::CompleteRunRequest& r) {
+  return SendStepWrite(!r.step_token().empty(), [&]() -> absl::StatusOr<v1::TaskRunRecord> {
     v1::WriteOp op;
     *op.mutable_complete_run() = r;
     if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_complete_run)) return *std::move(batched);
     return Call(&Stub::CompleteRun, r);
   });
 }
-absl::StatusOr<v1::TaskRun> RemoteStore::FailRun(const v1::FailRunRequest& r) {
-  return SendStepWrite(!r.step_token().empty(), [&]() -> absl::StatusOr<v1::TaskRun> {
+absl::StatusOr<v1::TaskRunRecord> RemoteStore::FailRun(const v1::FailRunRequest& r) {
+  return SendStepWrite(!r.step_token().empty(), [&]() -> absl::StatusOr<v1::TaskRunRecord> {
     v1::WriteOp op;
     *op.mutable_fail_run() = r;
     if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_fail_run)) return *std::move(batched);
     return Call(&Stub::FailRun, r);
   });
 }
-absl::StatusOr<v1::TaskRun> RemoteStore::CancelRun(const v1::CancelRunRequest& r) {
-  return Call(&Stub::CancelRun, r);
+absl::StatusOr<v1::TaskRunRecord> RemoteStore::CancelRun(const v1::CancelTaskRunRequest& r) {
+  return Call(&Stub::CancelTaskRun, r);
 }
 absl::StatusOr<int> RemoteStore::AppendRunLogs(const v1::AppendRunLogsRequest& r) {
   ASSIGN_OR_RETURN(auto response, Call(&Stub::AppendRunLogs, r));
   return response.stored();
 }
-absl::StatusOr<v1::StackRun> RemoteStore::GetStackRun(const std::string& id) {
+absl::StatusOr<v1::StackRunRecord> RemoteStore::GetStackRun(const std::string& id) {
   v1::GetStackRunRequest r;
   r.set_id(id);
   return Call(&Stub::GetStackRun, r);
@@ -133,7 +133,7 @@ absl::StatusOr<v1::CompleteCallResponse> RemoteStore::CompleteCall(const v1::Com
   if (auto batched = Batched(std::move(op), &v1::WriteResult::mutable_complete_call)) return *std::move(batched);
   return Call(&Stub::CompleteCall, r);
 }
-absl::StatusOr<v1::StackRun> RemoteStore::RetryCall(const v1::RetryCallRequest& r) {
+absl::StatusOr<v1::StackRunRecord> RemoteStore::RetryCall(const v1::RetryCallRequest& r) {
   return Call(&Stub::RetryCall, r);
 }
 absl::StatusOr<v1::RecordCallsResponse> RemoteStore::RecordCalls(const v1::RecordCallsRequest& r) {

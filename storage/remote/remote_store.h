@@ -12,7 +12,7 @@
 #include <optional>
 
 #include "absl/time/time.h"
-#include "proto/tasker/v1/storage.grpc.pb.h"
+#include "tasker/v1/storage.grpc.pb.h"
 #include "storage/remote/write_batcher.h"
 #include "storage/store.h"
 
@@ -24,23 +24,23 @@ class RemoteStore : public Store {
   ~RemoteStore() override;
 
   absl::StatusOr<v1::TaskFunction> PublishTaskFunction(const v1::PublishTaskFunctionRequest&) override;
-  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest&) override;
-  absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(const v1::ListTaskFunctionsRequest&) override;
-  absl::StatusOr<v1::SubmitRunResponse> SubmitRun(const v1::SubmitRunRequest&) override;
-  absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest&) override;
+  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetFunctionRequest&) override;
+  absl::StatusOr<v1::ListFunctionsResponse> ListTaskFunctions(const v1::ListFunctionsRequest&) override;
+  absl::StatusOr<v1::SubmitTaskRunResponse> SubmitRun(const v1::SubmitTaskRunRequest&) override;
+  absl::StatusOr<v1::TaskRunRecord> GetTaskRun(const v1::GetTaskRunRequest&) override;
   absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(const v1::ListTaskRunsRequest&) override;
-  absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest&) override;
-  absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest&) override;
-  absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest&) override;
+  absl::StatusOr<v1::TaskRunRecord> CompleteRun(const v1::CompleteRunRequest&) override;
+  absl::StatusOr<v1::TaskRunRecord> FailRun(const v1::FailRunRequest&) override;
+  absl::StatusOr<v1::TaskRunRecord> CancelRun(const v1::CancelTaskRunRequest&) override;
   absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest&) override;
-  absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) override;
+  absl::StatusOr<v1::StackRunRecord> GetStackRun(const std::string& id) override;
   absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(const v1::ListStackRunsRequest&) override;
   absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(const v1::ClaimWorkRequest&) override;
   absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest&) override;
   absl::Status ReleaseLease(const v1::ReleaseLeaseRequest&) override;
   absl::StatusOr<v1::RenewLeasesResponse> RenewLeases(const v1::RenewLeasesRequest&) override;
   absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::CompleteCallRequest&) override;
-  absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest&) override;
+  absl::StatusOr<v1::StackRunRecord> RetryCall(const v1::RetryCallRequest&) override;
   absl::StatusOr<v1::RecordCallsResponse> RecordCalls(const v1::RecordCallsRequest&) override;
   absl::StatusOr<v1::PutCheckpointResponse> PutCheckpoint(const v1::PutCheckpointRequest&) override;
   absl::StatusOr<v1::Journal> GetJournal(const v1::GetJournalRequest&) override;

@@ -14,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "proto/tasker/v1/storage.grpc.pb.h"
+#include "tasker/v1/storage.grpc.pb.h"
 
 namespace tasker::storage {
 

@@ -69,7 +69,7 @@ absl::StatusOr<v1::TaskFunction> SqlStore::PublishTaskFunction(
   return out;
 }
 
-absl::StatusOr<v1::TaskFunction> SqlStore::GetTaskFunction(const v1::GetTaskFunctionRequest& request) {
+absl::StatusOr<v1::TaskFunction> SqlStore::GetTaskFunction(const v1::GetFunctionRequest& request) {
   RETURN_IF_ERROR(RequireId(request.identifier(), "identifier"));
   if (request.version() < 0) return absl::InvalidArgumentError("version: must be >= 0");
   v1::TaskFunction out;
@@ -103,8 +103,8 @@ absl::StatusOr<v1::TaskFunction> SqlStore::LoadFunction(Tx& tx, const std::strin
   return ParseFunction(rows[0], true);
 }
 
-absl::StatusOr<v1::ListTaskFunctionsResponse> SqlStore::ListTaskFunctions(
-    const v1::ListTaskFunctionsRequest& request) {
+absl::StatusOr<v1::ListFunctionsResponse> SqlStore::ListTaskFunctions(
+    const v1::ListFunctionsRequest& request) {
   absl::Status status;
   const int limit = PageLimit(request.page(), &status);
   RETURN_IF_ERROR(status);
@@ -113,7 +113,7 @@ absl::StatusOr<v1::ListTaskFunctionsResponse> SqlStore::ListTaskFunctions(
   if (!request.page().page_token().empty()) {
     RETURN_IF_ERROR(DecodeToken(request.page().page_token(), &after_version, &after_identifier));
   }
-  v1::ListTaskFunctionsResponse out;
+  v1::ListFunctionsResponse out;
   RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
     Rows rows;
     if (!request.identifier().empty()) {

@@ -102,7 +102,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareRecordCalls(const v1::Recor
                        [this, &request, response, dispatch, args_json = std::move(args_json)](Tx& tx) -> absl::Status {
     v1::RecordCallsResponse& out = *response;
     out.Clear();
-    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
+    ASSIGN_OR_RETURN(v1::StackRunRecord root, CheckHeld(tx, request.root_stack_run_id(),
                                                   request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
     // The run's last call index and last journal step, in one round trip.
     ASSIGN_OR_RETURN(auto last, tx.Query("SELECT (SELECT COALESCE(MAX(call_index), 0) FROM stack_runs "
@@ -183,7 +183,7 @@ absl::StatusOr<v1::PutCheckpointResponse> SqlStore::PutCheckpoint(const v1::PutC
   v1::PutCheckpointResponse out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
-    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(),
+    ASSIGN_OR_RETURN(v1::StackRunRecord root, CheckHeld(tx, request.root_stack_run_id(),
                                                   request.fencing_token(), v1::STACK_RUN_KIND_ROOT));
     ASSIGN_OR_RETURN(int64_t last_seq, LastJournalSeq(tx, root.id()));
     ASSIGN_OR_RETURN(last_seq, AppendJournalSteps(tx, root.id(), last_seq, request.steps()));

@@ -65,8 +65,8 @@ absl::Status ParseErrorInto(const Row& row, size_t i, v1::ErrorInfo* out) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r) {
-  v1::StackRun s;
+absl::StatusOr<v1::StackRunRecord> ParseStackRun(const Row& r) {
+  v1::StackRunRecord s;
   s.set_id(r.Str(0));
   s.set_task_run_id(r.Str(1));
   s.set_parent_id(r.Str(2));
@@ -96,8 +96,8 @@ absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r) {
   return s;
 }
 
-absl::StatusOr<v1::TaskRun> ParseTaskRun(const Row& r) {
-  v1::TaskRun t;
+absl::StatusOr<v1::TaskRunRecord> ParseTaskRun(const Row& r) {
+  v1::TaskRunRecord t;
   t.set_id(r.Str(0));
   t.set_task_identifier(r.Str(1));
   t.set_task_version(r.Int(2));

@@ -11,7 +11,7 @@
 namespace tasker::storage {
 
 
-absl::StatusOr<v1::SubmitRunResponse> SqlStore::SubmitRun(const v1::SubmitRunRequest& request) {
+absl::StatusOr<v1::SubmitTaskRunResponse> SqlStore::SubmitRun(const v1::SubmitTaskRunRequest& request) {
   RETURN_IF_ERROR(RequireId(request.task_identifier(), "task_identifier"));
   if (request.task_version() < 0) return absl::InvalidArgumentError("task_version: must be >= 0");
   if (request.idempotency_key().size() > 256) {
@@ -19,7 +19,7 @@ absl::StatusOr<v1::SubmitRunResponse> SqlStore::SubmitRun(const v1::SubmitRunReq
   }
   RETURN_IF_ERROR(ValidPayload(request.input_json(), "input_json", options_.limits.max_payload_bytes));
   const std::string input = PayloadText(request.input_json());
-  v1::SubmitRunResponse out;
+  v1::SubmitTaskRunResponse out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
     if (!request.idempotency_key().empty()) {
@@ -64,10 +64,10 @@ absl::StatusOr<v1::SubmitRunResponse> SqlStore::SubmitRun(const v1::SubmitRunReq
   return out;
 }
 
-absl::Status SqlStore::ExistingRun(Tx& tx, const Row& row, const v1::SubmitRunRequest& request,
-                                   v1::SubmitRunResponse* out) {
+absl::Status SqlStore::ExistingRun(Tx& tx, const Row& row, const v1::SubmitTaskRunRequest& request,
+                                   v1::SubmitTaskRunResponse* out) {
   ASSIGN_OR_RETURN(*out->mutable_run(), ParseTaskRun(row));
-  const v1::TaskRun& run = out->run();
+  const v1::TaskRunRecord& run = out->run();
   // A retry is the same request again; anything else reusing the key is a
   // client bug, and answering with the first run would hide it (the caller
   // would believe its different input was accepted).
@@ -90,7 +90,7 @@ absl::Status SqlStore::ExistingRun(Tx& tx, const Row& row, const v1::SubmitRunRe
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::TaskRun> SqlStore::LoadRun(Tx& tx, const std::string& id) {
+absl::StatusOr<v1::TaskRunRecord> SqlStore::LoadRun(Tx& tx, const std::string& id) {
   ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kTaskRunColumns,
                                                     " FROM task_runs WHERE id = ?"),
                                        {id}));
@@ -98,9 +98,9 @@ absl::StatusOr<v1::TaskRun> SqlStore::LoadRun(Tx& tx, const std::string& id) {
   return ParseTaskRun(rows[0]);
 }
 
-absl::StatusOr<v1::TaskRun> SqlStore::GetTaskRun(const v1::GetTaskRunRequest& request) {
+absl::StatusOr<v1::TaskRunRecord> SqlStore::GetTaskRun(const v1::GetTaskRunRequest& request) {
   RETURN_IF_ERROR(RequireId(request.id(), "id"));
-  v1::TaskRun out;
+  v1::TaskRunRecord out;
   RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
     // A run is named by its id or by its number ("17").
     int64_t number = 0;
@@ -185,7 +185,7 @@ absl::StatusOr<v1::ListTaskRunsResponse> SqlStore::ListTaskRuns(const v1::ListTa
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string& root_id, int64_t token,
                                                                const std::string* result,
-                                                               const v1::ErrorInfo* error, v1::TaskRun* response) {
+                                                               const v1::ErrorInfo* error, v1::TaskRunRecord* response) {
   RETURN_IF_ERROR(RequireId(root_id, "root_stack_run_id"));
   std::string result_json, error_json;
   if (result) {
@@ -199,7 +199,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string
   const bool completed = result != nullptr;
   return [this, root_id, token, response, completed, result_json = std::move(result_json),
           error_json = std::move(error_json)](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, root_id, token, v1::STACK_RUN_KIND_ROOT));
+    ASSIGN_OR_RETURN(v1::StackRunRecord root, CheckHeld(tx, root_id, token, v1::STACK_RUN_KIND_ROOT));
     const int64_t now = NowMicros();
     const int64_t stack_status = completed ? v1::STACK_RUN_STATUS_COMPLETED : v1::STACK_RUN_STATUS_FAILED;
     const int64_t run_status = completed ? v1::RUN_STATUS_COMPLETED : v1::RUN_STATUS_FAILED;
@@ -237,7 +237,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFinishRun(const std::string
 }
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteRun(const v1::CompleteRunRequest& request,
-                                                                 v1::TaskRun* response) {
+                                                                 v1::TaskRunRecord* response) {
   ASSIGN_OR_RETURN(sql::Database::TxFn body,
                    PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(), &request.result_json(),
                                     nullptr, response));
@@ -246,22 +246,22 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteRun(const v1::Compl
 }
 
 absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareFailRun(const v1::FailRunRequest& request,
-                                                             v1::TaskRun* response) {
+                                                             v1::TaskRunRecord* response) {
   ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareFinishRun(request.root_stack_run_id(), request.fencing_token(),
                                                               nullptr, &request.error(), response));
   return WithStepToken(request.root_stack_run_id(), request.step_token(), StepOp::kFailRun, response,
                        std::move(body));
 }
 
-absl::StatusOr<v1::TaskRun> SqlStore::CompleteRun(const v1::CompleteRunRequest& request) {
-  v1::TaskRun out;
+absl::StatusOr<v1::TaskRunRecord> SqlStore::CompleteRun(const v1::CompleteRunRequest& request) {
+  v1::TaskRunRecord out;
   ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareCompleteRun(request, &out));
   RETURN_IF_ERROR(db_->Transact(true, body));
   return out;
 }
 
-absl::StatusOr<v1::TaskRun> SqlStore::FailRun(const v1::FailRunRequest& request) {
-  v1::TaskRun out;
+absl::StatusOr<v1::TaskRunRecord> SqlStore::FailRun(const v1::FailRunRequest& request) {
+  v1::TaskRunRecord out;
   ASSIGN_OR_RETURN(sql::Database::TxFn body, PrepareFailRun(request, &out));
   RETURN_IF_ERROR(db_->Transact(true, body));
   return out;
@@ -326,10 +326,10 @@ absl::StatusOr<v1::WriteBatchResponse> SqlStore::WriteBatch(const v1::WriteBatch
   return out;
 }
 
-absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& request) {
+absl::StatusOr<v1::TaskRunRecord> SqlStore::CancelRun(const v1::CancelTaskRunRequest& request) {
   RETURN_IF_ERROR(RequireId(request.id(), "id"));
   if (request.reason().size() > 1024) return absl::InvalidArgumentError("reason: at most 1024 characters");
-  v1::TaskRun out;
+  v1::TaskRunRecord out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     // The run's root is locked first (Postgres), as FinishRun and
     // CompleteCall take it: a CompleteRun/FailRun in flight finishes before
@@ -339,7 +339,7 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
                                           v1::STACK_RUN_KIND_ROOT, " ORDER BY id", db_->ForUpdate()),
                              {request.id()})
                         .status());
-    ASSIGN_OR_RETURN(v1::TaskRun run, LoadRun(tx, request.id()));
+    ASSIGN_OR_RETURN(v1::TaskRunRecord run, LoadRun(tx, request.id()));
     auto finished = [&](v1::RunStatus status) {
       return absl::FailedPreconditionError(
           absl::StrCat("task run '", request.id(), "' is already ", v1::RunStatus_Name(status)));
@@ -359,7 +359,7 @@ absl::StatusOr<v1::TaskRun> SqlStore::CancelRun(const v1::CancelRunRequest& requ
                                           ")"),
                              {int64_t{v1::RUN_STATUS_CANCELLED}, ErrorToJson(error), now, now, request.id()}));
     if (changed != 1) {
-      ASSIGN_OR_RETURN(v1::TaskRun now_run, LoadRun(tx, request.id()));
+      ASSIGN_OR_RETURN(v1::TaskRunRecord now_run, LoadRun(tx, request.id()));
       return finished(now_run.status());
     }
     RETURN_IF_ERROR(tx.Exec(absl::StrCat("UPDATE stack_runs SET status = ?, lease_owner = NULL, "
@@ -405,7 +405,7 @@ absl::StatusOr<int> SqlStore::AppendRunLogs(const v1::AppendRunLogsRequest& requ
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     RETURN_IF_ERROR(LoadRun(tx, request.task_run_id()).status());
     // Only the root's current holder writes its logs (as every fenced write).
-    ASSIGN_OR_RETURN(v1::StackRun root, CheckHeld(tx, request.root_stack_run_id(), request.fencing_token(),
+    ASSIGN_OR_RETURN(v1::StackRunRecord root, CheckHeld(tx, request.root_stack_run_id(), request.fencing_token(),
                                                   v1::STACK_RUN_KIND_ROOT));
     if (root.task_run_id() != request.task_run_id()) {
       return absl::InvalidArgumentError(absl::StrCat("root_stack_run_id: '", root.id(),

@@ -76,8 +76,8 @@ absl::Status ValidError(const v1::ErrorInfo& error, absl::string_view field, int
 // A stored payload column; NULL -> empty.
 void ParsePayloadInto(const Row& row, size_t i, std::string* out);
 absl::Status ParseErrorInto(const Row& row, size_t i, v1::ErrorInfo* out);
-absl::StatusOr<v1::StackRun> ParseStackRun(const Row& r);
-absl::StatusOr<v1::TaskRun> ParseTaskRun(const Row& r);
+absl::StatusOr<v1::StackRunRecord> ParseStackRun(const Row& r);
+absl::StatusOr<v1::TaskRunRecord> ParseTaskRun(const Row& r);
 absl::StatusOr<v1::TaskFunction> ParseFunction(const Row& r, bool with_code);
 
 std::string Sha256Hex(const std::string& data);
@@ -129,22 +129,22 @@ class SqlStore : public Store {
   absl::StatusOr<v1::TaskFunction> PublishTaskFunction(
       const v1::PublishTaskFunctionRequest& request) override;
 
-  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest& request) override;
+  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetFunctionRequest& request) override;
 
-  absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(
-      const v1::ListTaskFunctionsRequest& request) override;
+  absl::StatusOr<v1::ListFunctionsResponse> ListTaskFunctions(
+      const v1::ListFunctionsRequest& request) override;
 
-  absl::StatusOr<v1::SubmitRunResponse> SubmitRun(const v1::SubmitRunRequest& request) override;
+  absl::StatusOr<v1::SubmitTaskRunResponse> SubmitRun(const v1::SubmitTaskRunRequest& request) override;
 
-  absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest& request) override;
+  absl::StatusOr<v1::TaskRunRecord> GetTaskRun(const v1::GetTaskRunRequest& request) override;
 
   absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(const v1::ListTaskRunsRequest& request) override;
 
-  absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& request) override;
+  absl::StatusOr<v1::TaskRunRecord> CompleteRun(const v1::CompleteRunRequest& request) override;
 
-  absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& request) override;
+  absl::StatusOr<v1::TaskRunRecord> FailRun(const v1::FailRunRequest& request) override;
 
-  absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest& request) override;
+  absl::StatusOr<v1::TaskRunRecord> CancelRun(const v1::CancelTaskRunRequest& request) override;
 
   absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& request) override;
 
@@ -152,7 +152,7 @@ class SqlStore : public Store {
 
   absl::Status ReleaseTaskLock(const v1::ReleaseTaskLockRequest& request) override;
 
-  absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) override;
+  absl::StatusOr<v1::StackRunRecord> GetStackRun(const std::string& id) override;
 
   absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(
       const v1::ListStackRunsRequest& request) override;
@@ -173,7 +173,7 @@ class SqlStore : public Store {
 
   absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::CompleteCallRequest& request) override;
 
-  absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest& request) override;
+  absl::StatusOr<v1::StackRunRecord> RetryCall(const v1::RetryCallRequest& request) override;
 
   absl::Status PutContinuation(const v1::Continuation& continuation) override;
 
@@ -202,8 +202,8 @@ class SqlStore : public Store {
   absl::StatusOr<sql::Database::TxFn> PrepareCompleteCall(const v1::CompleteCallRequest& request,
                                                           v1::CompleteCallResponse* response);
   absl::StatusOr<sql::Database::TxFn> PrepareCompleteRun(const v1::CompleteRunRequest& request,
-                                                         v1::TaskRun* response);
-  absl::StatusOr<sql::Database::TxFn> PrepareFailRun(const v1::FailRunRequest& request, v1::TaskRun* response);
+                                                         v1::TaskRunRecord* response);
+  absl::StatusOr<sql::Database::TxFn> PrepareFailRun(const v1::FailRunRequest& request, v1::TaskRunRecord* response);
   // A finished run's checkpoints are of no further use: deleted when it ends.
   absl::Status DeleteRunContinuations(Tx& tx, const std::string& task_run_id);
 
@@ -226,16 +226,16 @@ class SqlStore : public Store {
   // The run `row` already holds the request's idempotency key: it into `out`
   // when the request is the same (task, version when given, input), else
   // ALREADY_EXISTS naming the key and the run.
-  absl::Status ExistingRun(Tx& tx, const Row& row, const v1::SubmitRunRequest& request,
-                           v1::SubmitRunResponse* out);
+  absl::Status ExistingRun(Tx& tx, const Row& row, const v1::SubmitTaskRunRequest& request,
+                           v1::SubmitTaskRunResponse* out);
 
-  absl::StatusOr<v1::TaskRun> LoadRun(Tx& tx, const std::string& id);
+  absl::StatusOr<v1::TaskRunRecord> LoadRun(Tx& tx, const std::string& id);
 
   absl::StatusOr<sql::Database::TxFn> PrepareFinishRun(const std::string& root_id, int64_t token,
                                                        const std::string* result_json,
-                                                       const v1::ErrorInfo* error, v1::TaskRun* response);
+                                                       const v1::ErrorInfo* error, v1::TaskRunRecord* response);
 
-  absl::StatusOr<v1::StackRun> LoadStackRun(Tx& tx, const std::string& id);
+  absl::StatusOr<v1::StackRunRecord> LoadStackRun(Tx& tx, const std::string& id);
 
   // Appends `logs` to the run's logs as AppendRunLogs does (bounded by
   // max_logs_per_run; extra lines dropped); returns how many were stored.
@@ -260,7 +260,7 @@ class SqlStore : public Store {
   // Checks that the caller still holds `id` with `token` and that it is
   // RUNNING (and of `kind`, unless UNSPECIFIED); returns the row. ABORTED for a stale token, FAILED_PRECONDITION
   // when the item is no longer running (e.g. cancelled).
-  absl::StatusOr<v1::StackRun> CheckHeld(Tx& tx, const std::string& id, int64_t token,
+  absl::StatusOr<v1::StackRunRecord> CheckHeld(Tx& tx, const std::string& id, int64_t token,
                                          v1::StackRunKind kind);
 
   // Poison pills: when `id` was claimed max_claim_attempts times without

@@ -13,7 +13,7 @@
 
 namespace tasker::storage {
 
-absl::StatusOr<v1::StackRun> SqlStore::LoadStackRun(Tx& tx, const std::string& id) {
+absl::StatusOr<v1::StackRunRecord> SqlStore::LoadStackRun(Tx& tx, const std::string& id) {
   ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
                                                     " FROM stack_runs WHERE id = ?"),
                                        {id}));
@@ -22,9 +22,9 @@ absl::StatusOr<v1::StackRun> SqlStore::LoadStackRun(Tx& tx, const std::string& i
 }
 
 
-absl::StatusOr<v1::StackRun> SqlStore::GetStackRun(const std::string& id) {
+absl::StatusOr<v1::StackRunRecord> SqlStore::GetStackRun(const std::string& id) {
   RETURN_IF_ERROR(RequireId(id, "id"));
-  v1::StackRun out;
+  v1::StackRunRecord out;
   RETURN_IF_ERROR(db_->Transact(false, [&](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(out, LoadStackRun(tx, id));
     return absl::OkStatus();
@@ -94,14 +94,14 @@ absl::StatusOr<v1::ListStackRunsResponse> SqlStore::ListStackRuns(
 // Checks that the caller still holds `id` with `token` and that it is
 // RUNNING (and of `kind`, unless UNSPECIFIED); returns the row. ABORTED for a stale token, FAILED_PRECONDITION
 // when the item is no longer running (e.g. cancelled).
-absl::StatusOr<v1::StackRun> SqlStore::CheckHeld(Tx& tx, const std::string& id, int64_t token,
+absl::StatusOr<v1::StackRunRecord> SqlStore::CheckHeld(Tx& tx, const std::string& id, int64_t token,
                                        v1::StackRunKind kind) {
   ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
                                                     " FROM stack_runs WHERE id = ?",
                                                     db_->ForUpdate()),
                                        {id}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("stack run '", id, "' not found"));
-  ASSIGN_OR_RETURN(v1::StackRun s, ParseStackRun(rows[0]));
+  ASSIGN_OR_RETURN(v1::StackRunRecord s, ParseStackRun(rows[0]));
   if (kind != v1::STACK_RUN_KIND_UNSPECIFIED && s.kind() != kind) {
     return absl::InvalidArgumentError(absl::StrCat(
         "stack_run_id: '", id, "' is a ", v1::StackRunKind_Name(s.kind()), ", not a ",
@@ -287,7 +287,7 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     auto loaded = LoadStackRun(tx, id);
     if (!loaded.ok()) return unloadable(loaded.status(), absl::StrCat("stack run '", id, "'"));
     *out.mutable_stack_run() = *std::move(loaded);
-    const v1::StackRun& s = out.stack_run();
+    const v1::StackRunRecord& s = out.stack_run();
     auto* lease = out.mutable_lease();
     lease->set_stack_run_id(id);
     lease->set_owner(request.owner());
@@ -328,7 +328,7 @@ absl::StatusOr<v1::Lease> SqlStore::RenewLease(const v1::RenewLeaseRequest& requ
   RETURN_IF_ERROR(RequireLeaseMs(request.lease_ms(), "lease_ms"));
   v1::Lease out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(v1::StackRun s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+    ASSIGN_OR_RETURN(v1::StackRunRecord s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
                                                v1::STACK_RUN_KIND_UNSPECIFIED));
     const int64_t now = NowMicros();
     const int64_t expires = now + request.lease_ms() * 1000;
@@ -348,7 +348,7 @@ absl::StatusOr<v1::Lease> SqlStore::RenewLease(const v1::RenewLeaseRequest& requ
 absl::Status SqlStore::ReleaseLease(const v1::ReleaseLeaseRequest& request) {
   RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
   return db_->Transact(true, [&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(v1::StackRun s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+    ASSIGN_OR_RETURN(v1::StackRunRecord s, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
                                                v1::STACK_RUN_KIND_UNSPECIFIED));
     int64_t back = v1::STACK_RUN_STATUS_PENDING;
     if (s.kind() == v1::STACK_RUN_KIND_ROOT && s.suspension() > 0) {
@@ -477,7 +477,7 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteCall(const v1::Comp
       parent_status = parent[0].Int(1);
       parent_reply_to = parent[0].Str(2);
     }
-    ASSIGN_OR_RETURN(v1::StackRun call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+    ASSIGN_OR_RETURN(v1::StackRunRecord call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
                                                   v1::STACK_RUN_KIND_CALL));
     const int64_t now = NowMicros();
     // The updated row comes back for the response (RETURNING: one round trip).
@@ -510,13 +510,13 @@ absl::StatusOr<sql::Database::TxFn> SqlStore::PrepareCompleteCall(const v1::Comp
   };
 }
 
-absl::StatusOr<v1::StackRun> SqlStore::RetryCall(const v1::RetryCallRequest& request) {
+absl::StatusOr<v1::StackRunRecord> SqlStore::RetryCall(const v1::RetryCallRequest& request) {
   RETURN_IF_ERROR(RequireId(request.stack_run_id(), "stack_run_id"));
   if (request.error().message().empty()) return absl::InvalidArgumentError("error.message: must not be empty");
   RETURN_IF_ERROR(ValidError(request.error(), "error", options_.limits.max_payload_bytes));
-  v1::StackRun out;
+  v1::StackRunRecord out;
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(v1::StackRun call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
+    ASSIGN_OR_RETURN(v1::StackRunRecord call, CheckHeld(tx, request.stack_run_id(), request.fencing_token(),
                                                   v1::STACK_RUN_KIND_CALL));
     const int64_t now = NowMicros();
     const int64_t next = request.has_next_attempt_at()

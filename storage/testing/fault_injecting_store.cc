@@ -42,32 +42,32 @@ absl::StatusOr<v1::TaskFunction> FaultInjectingStore::PublishTaskFunction(const 
   return Intercept<absl::StatusOr<v1::TaskFunction>>("PublishTaskFunction", [&] { return inner_->PublishTaskFunction(r); });
 }
 
-absl::StatusOr<v1::TaskFunction> FaultInjectingStore::GetTaskFunction(const v1::GetTaskFunctionRequest& r) {
+absl::StatusOr<v1::TaskFunction> FaultInjectingStore::GetTaskFunction(const v1::GetFunctionRequest& r) {
   return Intercept<absl::StatusOr<v1::TaskFunction>>("GetTaskFunction", [&] { return inner_->GetTaskFunction(r); });
 }
 
-absl::StatusOr<v1::ListTaskFunctionsResponse> FaultInjectingStore::ListTaskFunctions(const v1::ListTaskFunctionsRequest& r) {
-  return Intercept<absl::StatusOr<v1::ListTaskFunctionsResponse>>("ListTaskFunctions", [&] { return inner_->ListTaskFunctions(r); });
+absl::StatusOr<v1::ListFunctionsResponse> FaultInjectingStore::ListTaskFunctions(const v1::ListFunctionsRequest& r) {
+  return Intercept<absl::StatusOr<v1::ListFunctionsResponse>>("ListTaskFunctions", [&] { return inner_->ListTaskFunctions(r); });
 }
 
-absl::StatusOr<v1::SubmitRunResponse> FaultInjectingStore::SubmitRun(const v1::SubmitRunRequest& r) {
-  return Intercept<absl::StatusOr<v1::SubmitRunResponse>>("SubmitRun", [&] { return inner_->SubmitRun(r); });
+absl::StatusOr<v1::SubmitTaskRunResponse> FaultInjectingStore::SubmitRun(const v1::SubmitTaskRunRequest& r) {
+  return Intercept<absl::StatusOr<v1::SubmitTaskRunResponse>>("SubmitRun", [&] { return inner_->SubmitRun(r); });
 }
 
-absl::StatusOr<v1::TaskRun> FaultInjectingStore::GetTaskRun(const v1::GetTaskRunRequest& r) {
-  return Intercept<absl::StatusOr<v1::TaskRun>>("GetTaskRun", [&] { return inner_->GetTaskRun(r); });
+absl::StatusOr<v1::TaskRunRecord> FaultInjectingStore::GetTaskRun(const v1::GetTaskRunRequest& r) {
+  return Intercept<absl::StatusOr<v1::TaskRunRecord>>("GetTaskRun", [&] { return inner_->GetTaskRun(r); });
 }
 
 absl::StatusOr<v1::ListTaskRunsResponse> FaultInjectingStore::ListTaskRuns(const v1::ListTaskRunsRequest& r) {
   return Intercept<absl::StatusOr<v1::ListTaskRunsResponse>>("ListTaskRuns", [&] { return inner_->ListTaskRuns(r); });
 }
 
-absl::StatusOr<v1::TaskRun> FaultInjectingStore::CancelRun(const v1::CancelRunRequest& r) {
-  return Intercept<absl::StatusOr<v1::TaskRun>>("CancelRun", [&] { return inner_->CancelRun(r); });
+absl::StatusOr<v1::TaskRunRecord> FaultInjectingStore::CancelRun(const v1::CancelTaskRunRequest& r) {
+  return Intercept<absl::StatusOr<v1::TaskRunRecord>>("CancelRun", [&] { return inner_->CancelRun(r); });
 }
 
-absl::StatusOr<v1::StackRun> FaultInjectingStore::GetStackRun(const std::string& id) {
-  return Intercept<absl::StatusOr<v1::StackRun>>("GetStackRun", [&] { return inner_->GetStackRun(id); });
+absl::StatusOr<v1::StackRunRecord> FaultInjectingStore::GetStackRun(const std::string& id) {
+  return Intercept<absl::StatusOr<v1::StackRunRecord>>("GetStackRun", [&] { return inner_->GetStackRun(id); });
 }
 
 absl::StatusOr<v1::ListStackRunsResponse> FaultInjectingStore::ListStackRuns(const v1::ListStackRunsRequest& r) {
@@ -102,12 +102,12 @@ absl::StatusOr<v1::Journal> FaultInjectingStore::GetJournal(const v1::GetJournal
   return Intercept<absl::StatusOr<v1::Journal>>("GetJournal", [&] { return inner_->GetJournal(r); });
 }
 
-absl::StatusOr<v1::TaskRun> FaultInjectingStore::CompleteRun(const v1::CompleteRunRequest& r) {
-  return Intercept<absl::StatusOr<v1::TaskRun>>("CompleteRun", [&] { return inner_->CompleteRun(r); });
+absl::StatusOr<v1::TaskRunRecord> FaultInjectingStore::CompleteRun(const v1::CompleteRunRequest& r) {
+  return Intercept<absl::StatusOr<v1::TaskRunRecord>>("CompleteRun", [&] { return inner_->CompleteRun(r); });
 }
 
-absl::StatusOr<v1::TaskRun> FaultInjectingStore::FailRun(const v1::FailRunRequest& r) {
-  return Intercept<absl::StatusOr<v1::TaskRun>>("FailRun", [&] { return inner_->FailRun(r); });
+absl::StatusOr<v1::TaskRunRecord> FaultInjectingStore::FailRun(const v1::FailRunRequest& r) {
+  return Intercept<absl::StatusOr<v1::TaskRunRecord>>("FailRun", [&] { return inner_->FailRun(r); });
 }
 
 absl::StatusOr<int> FaultInjectingStore::AppendRunLogs(const v1::AppendRunLogsRequest& r) {
@@ -134,8 +134,8 @@ absl::StatusOr<v1::CompleteCallResponse> FaultInjectingStore::CompleteCall(const
   return Intercept<absl::StatusOr<v1::CompleteCallResponse>>("CompleteCall", [&] { return inner_->CompleteCall(r); });
 }
 
-absl::StatusOr<v1::StackRun> FaultInjectingStore::RetryCall(const v1::RetryCallRequest& r) {
-  return Intercept<absl::StatusOr<v1::StackRun>>("RetryCall", [&] { return inner_->RetryCall(r); });
+absl::StatusOr<v1::StackRunRecord> FaultInjectingStore::RetryCall(const v1::RetryCallRequest& r) {
+  return Intercept<absl::StatusOr<v1::StackRunRecord>>("RetryCall", [&] { return inner_->RetryCall(r); });
 }
 
 absl::Status FaultInjectingStore::PutKeystoreEntry(const v1::KeystoreRow& row) {

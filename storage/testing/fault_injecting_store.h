@@ -48,13 +48,13 @@ class FaultInjectingStore : public Store {
   int Injected(const std::string& method) const;
 
   absl::StatusOr<v1::TaskFunction> PublishTaskFunction(const v1::PublishTaskFunctionRequest& r) override;
-  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetTaskFunctionRequest& r) override;
-  absl::StatusOr<v1::ListTaskFunctionsResponse> ListTaskFunctions(const v1::ListTaskFunctionsRequest& r) override;
-  absl::StatusOr<v1::SubmitRunResponse> SubmitRun(const v1::SubmitRunRequest& r) override;
-  absl::StatusOr<v1::TaskRun> GetTaskRun(const v1::GetTaskRunRequest& r) override;
+  absl::StatusOr<v1::TaskFunction> GetTaskFunction(const v1::GetFunctionRequest& r) override;
+  absl::StatusOr<v1::ListFunctionsResponse> ListTaskFunctions(const v1::ListFunctionsRequest& r) override;
+  absl::StatusOr<v1::SubmitTaskRunResponse> SubmitRun(const v1::SubmitTaskRunRequest& r) override;
+  absl::StatusOr<v1::TaskRunRecord> GetTaskRun(const v1::GetTaskRunRequest& r) override;
   absl::StatusOr<v1::ListTaskRunsResponse> ListTaskRuns(const v1::ListTaskRunsRequest& r) override;
-  absl::StatusOr<v1::TaskRun> CancelRun(const v1::CancelRunRequest& r) override;
-  absl::StatusOr<v1::StackRun> GetStackRun(const std::string& id) override;
+  absl::StatusOr<v1::TaskRunRecord> CancelRun(const v1::CancelTaskRunRequest& r) override;
+  absl::StatusOr<v1::StackRunRecord> GetStackRun(const std::string& id) override;
   absl::StatusOr<v1::ListStackRunsResponse> ListStackRuns(const v1::ListStackRunsRequest& r) override;
   absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(const v1::ClaimWorkRequest& r) override;
   absl::StatusOr<v1::Lease> RenewLease(const v1::RenewLeaseRequest& r) override;
@@ -63,15 +63,15 @@ class FaultInjectingStore : public Store {
   absl::StatusOr<v1::RecordCallsResponse> RecordCalls(const v1::RecordCallsRequest& r) override;
   absl::StatusOr<v1::PutCheckpointResponse> PutCheckpoint(const v1::PutCheckpointRequest& r) override;
   absl::StatusOr<v1::Journal> GetJournal(const v1::GetJournalRequest& r) override;
-  absl::StatusOr<v1::TaskRun> CompleteRun(const v1::CompleteRunRequest& r) override;
-  absl::StatusOr<v1::TaskRun> FailRun(const v1::FailRunRequest& r) override;
+  absl::StatusOr<v1::TaskRunRecord> CompleteRun(const v1::CompleteRunRequest& r) override;
+  absl::StatusOr<v1::TaskRunRecord> FailRun(const v1::FailRunRequest& r) override;
   absl::StatusOr<int> AppendRunLogs(const v1::AppendRunLogsRequest& r) override;
   absl::Status PutContinuation(const v1::Continuation& c) override;
   absl::StatusOr<v1::Continuation> GetContinuation(const std::string& id) override;
   absl::StatusOr<v1::TaskLock> AcquireTaskLock(const v1::AcquireTaskLockRequest& r) override;
   absl::Status ReleaseTaskLock(const v1::ReleaseTaskLockRequest& r) override;
   absl::StatusOr<v1::CompleteCallResponse> CompleteCall(const v1::CompleteCallRequest& r) override;
-  absl::StatusOr<v1::StackRun> RetryCall(const v1::RetryCallRequest& r) override;
+  absl::StatusOr<v1::StackRunRecord> RetryCall(const v1::RetryCallRequest& r) override;
   absl::Status PutKeystoreEntry(const v1::KeystoreRow& row) override;
   absl::StatusOr<v1::KeystoreRow> GetKeystoreEntry(const std::string& ns, const std::string& key) override;
   absl::StatusOr<bool> DeleteKeystoreEntry(const std::string& ns, const std::string& key) override;

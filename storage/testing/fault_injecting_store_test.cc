@@ -31,8 +31,8 @@ class FaultInjectingStoreTest : public ::testing::Test {
     return request;
   }
 
-  static v1::GetTaskFunctionRequest GetRequest(const std::string& id) {
-    v1::GetTaskFunctionRequest request;
+  static v1::GetFunctionRequest GetRequest(const std::string& id) {
+    v1::GetFunctionRequest request;
     request.set_identifier(id);
     return request;
   }
@@ -68,7 +68,7 @@ TEST_F(FaultInjectingStoreTest, FailReturnsTheRuleStatusAndAnOkStatusBecomesUnav
   EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(got.status().message(), "quota");
   // A failure must carry an error: an OK status in a kFail rule is replaced.
-  auto listed = faulty_->ListTaskFunctions(v1::ListTaskFunctionsRequest());
+  auto listed = faulty_->ListTaskFunctions(v1::ListFunctionsRequest());
   EXPECT_EQ(listed.status().code(), absl::StatusCode::kUnavailable);
 }
 
@@ -121,7 +121,7 @@ TEST_F(FaultInjectingStoreTest, CallAndTimesSelectExactlyTheIntendedCalls) {
   // times = 0: every call from `call` on.
   faulty_->Inject({.method = "ListTaskFunctions", .call = 3, .times = 0, .fault = Fault::kFail});
   ok.clear();
-  for (int i = 0; i < 7; ++i) ok.push_back(faulty_->ListTaskFunctions(v1::ListTaskFunctionsRequest()).ok());
+  for (int i = 0; i < 7; ++i) ok.push_back(faulty_->ListTaskFunctions(v1::ListFunctionsRequest()).ok());
   EXPECT_EQ(ok, (std::vector<bool>{true, true, false, false, false, false, false}));
   EXPECT_EQ(faulty_->Calls("ListTaskFunctions"), 7);
   EXPECT_EQ(faulty_->Injected("ListTaskFunctions"), 5);
@@ -135,7 +135,7 @@ TEST_F(FaultInjectingStoreTest, CallsCountEveryMethodAndInjectedOnlyChangedCalls
   EXPECT_EQ(faulty_->Calls("SubmitRun"), 0);
   EXPECT_EQ(faulty_->Injected("SubmitRun"), 0);
   ASSERT_TRUE(faulty_->PublishTaskFunction(PublishRequest("f", "return 1")).ok());
-  v1::SubmitRunRequest submit;
+  v1::SubmitTaskRunRequest submit;
   submit.set_task_identifier("f");
   ASSERT_TRUE(faulty_->SubmitRun(submit).ok());
   ASSERT_TRUE(faulty_->SubmitRun(submit).ok());
@@ -175,11 +175,11 @@ TEST_F(FaultInjectingStoreTest, DelayDelaysThenMakesTheCall) {
 TEST_F(FaultInjectingStoreTest, ClearRemovesRulesButKeepsCounting) {
   faulty_->Inject({.method = "ListTaskFunctions", .call = 1, .times = 0, .fault = Fault::kFail});
   faulty_->Inject({.method = "GetTaskFunction", .call = 1, .times = 0, .fault = Fault::kFail});
-  EXPECT_FALSE(faulty_->ListTaskFunctions(v1::ListTaskFunctionsRequest()).ok());
-  EXPECT_FALSE(faulty_->ListTaskFunctions(v1::ListTaskFunctionsRequest()).ok());
+  EXPECT_FALSE(faulty_->ListTaskFunctions(v1::ListFunctionsRequest()).ok());
+  EXPECT_FALSE(faulty_->ListTaskFunctions(v1::ListFunctionsRequest()).ok());
   faulty_->Clear();
-  EXPECT_TRUE(faulty_->ListTaskFunctions(v1::ListTaskFunctionsRequest()).ok());
-  EXPECT_TRUE(faulty_->ListTaskFunctions(v1::ListTaskFunctionsRequest()).ok());
+  EXPECT_TRUE(faulty_->ListTaskFunctions(v1::ListFunctionsRequest()).ok());
+  EXPECT_TRUE(faulty_->ListTaskFunctions(v1::ListFunctionsRequest()).ok());
   EXPECT_EQ(faulty_->GetTaskFunction(GetRequest("f")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(faulty_->Calls("ListTaskFunctions"), 4);
   EXPECT_EQ(faulty_->Injected("ListTaskFunctions"), 2);

@@ -108,15 +108,15 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     return f.ok() ? *f : v1::TaskFunction();
   }
 
-  v1::SubmitRunResponse Submit(const std::string& task, const std::string& input = "{}",
+  v1::SubmitTaskRunResponse Submit(const std::string& task, const std::string& input = "{}",
                                const std::string& key = "") {
-    v1::SubmitRunRequest request;
+    v1::SubmitTaskRunRequest request;
     request.set_task_identifier(task);
     request.set_input_json(Json(input));
     request.set_idempotency_key(key);
     auto r = store_->SubmitRun(request);
     EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : v1::SubmitRunResponse();
+    return r.ok() ? *r : v1::SubmitTaskRunResponse();
   }
 
   absl::StatusOr<v1::ClaimWorkResponse> Claim(v1::WorkKind kind, const std::string& owner,
@@ -235,13 +235,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     return store_->CompleteCall(request);
   }
 
-  v1::TaskRun GetRun(const std::string& id) {
+  v1::TaskRunRecord GetRun(const std::string& id) {
     v1::GetTaskRunRequest request;
     request.set_id(id);
     request.set_include_logs(true);
     auto run = store_->GetTaskRun(request);
     EXPECT_TRUE(run.ok()) << run.status();
-    return run.ok() ? *run : v1::TaskRun();
+    return run.ok() ? *run : v1::TaskRunRecord();
   }
 
   int CountStackRuns(const std::string& run_id) {
@@ -267,7 +267,7 @@ TEST_P(StoreTest, PublishCreatesImmutableIncreasingVersions) {
   EXPECT_EQ(v1f.version(), 1);
   EXPECT_EQ(v2f.version(), 2);
   EXPECT_EQ(v1f.code_sha256().size(), 64u);
-  v1::GetTaskFunctionRequest get;
+  v1::GetFunctionRequest get;
   get.set_identifier("gmail-search");
   EXPECT_EQ(store_->GetTaskFunction(get)->code(), "return 2");
   get.set_version(1);
@@ -291,7 +291,7 @@ TEST_P(StoreTest, PublishRejectsBadInputNamingTheField) {
   r = store_->PublishTaskFunction(request);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("code"), std::string::npos);
-  v1::ListTaskFunctionsRequest list;
+  v1::ListFunctionsRequest list;
   EXPECT_EQ(store_->ListTaskFunctions(list)->functions_size(), 0);
 }
 
@@ -320,7 +320,7 @@ TEST_P(StoreTest, ConcurrentPublishesGetDistinctVersions) {
 TEST_P(StoreTest, ListFunctionsLatestAndVersionsWithPaging) {
   for (const char* id : {"a", "b", "c"}) Publish(id);
   Publish("b", "return 'b2'");
-  v1::ListTaskFunctionsRequest request;
+  v1::ListFunctionsRequest request;
   request.mutable_page()->set_limit(2);
   request.set_omit_code(true);
   auto page1 = store_->ListTaskFunctions(request);
@@ -335,12 +335,12 @@ TEST_P(StoreTest, ListFunctionsLatestAndVersionsWithPaging) {
   ASSERT_EQ(page2->functions_size(), 1);
   EXPECT_EQ(page2->functions(0).identifier(), "c");
   EXPECT_TRUE(page2->next_page_token().empty());
-  v1::ListTaskFunctionsRequest versions;
+  v1::ListFunctionsRequest versions;
   versions.set_identifier("b");
   auto all = store_->ListTaskFunctions(versions);
   ASSERT_EQ(all->functions_size(), 2);
   EXPECT_EQ(all->functions(0).version(), 2);
-  v1::ListTaskFunctionsRequest bad;
+  v1::ListFunctionsRequest bad;
   bad.mutable_page()->set_page_token("%%%");
   EXPECT_EQ(store_->ListTaskFunctions(bad).status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -364,11 +364,11 @@ TEST_P(StoreTest, RunsAndStackRunsAreNumberedAndARunIsFoundByItsNumber) {
   Publish("t", "return 1");
   auto first = Submit("t", "{}");
   auto second = Submit("t", "{}");
-  const v1::TaskRun a = GetRun(first.run().id());
-  const v1::TaskRun b = GetRun(second.run().id());
+  const v1::TaskRunRecord a = GetRun(first.run().id());
+  const v1::TaskRunRecord b = GetRun(second.run().id());
   EXPECT_EQ(a.number(), 1);
   EXPECT_EQ(b.number(), 2);
-  const v1::TaskRun by_number = GetRun("2");
+  const v1::TaskRunRecord by_number = GetRun("2");
   EXPECT_EQ(by_number.id(), second.run().id());
   EXPECT_EQ(by_number.number(), 2);
   v1::GetTaskRunRequest missing;
@@ -399,7 +399,7 @@ TEST_P(StoreTest, ADelayedCallWaitsPendingForItsTimeLeasedToNobody) {
                                      .delays_ms = {1500, 0}});
   ASSERT_TRUE(recorded.ok()) << recorded.status();
   ASSERT_EQ(recorded->calls_size(), 2);
-  const v1::StackRun& timer = recorded->calls(0);
+  const v1::StackRunRecord& timer = recorded->calls(0);
   EXPECT_EQ(timer.status(), v1::STACK_RUN_STATUS_PENDING);
   EXPECT_TRUE(timer.lease_owner().empty());
   EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMicroseconds(timer.next_attempt_at()) -
@@ -438,7 +438,7 @@ TEST_P(StoreTest, PayloadsRoundTripByteForByte) {
   auto function = store_->PublishTaskFunction(publish);
   ASSERT_TRUE(function.ok()) << function.status();
   EXPECT_EQ(function->metadata_json(), R"({"z":"last","a":"first"})");
-  v1::GetTaskFunctionRequest get_function;
+  v1::GetFunctionRequest get_function;
   get_function.set_identifier("t");
   EXPECT_EQ(store_->GetTaskFunction(get_function)->metadata_json(), R"({"z":"last","a":"first"})");
 
@@ -490,7 +490,7 @@ TEST_P(StoreTest, PayloadsRoundTripByteForByte) {
 
 TEST_P(StoreTest, PayloadsThatAreNotJsonOrTooDeepAreRefusedNamingTheField) {
   Publish("t");
-  v1::SubmitRunRequest request;
+  v1::SubmitTaskRunRequest request;
   request.set_task_identifier("t");
   for (const std::string& bad : {std::string("{\"a\":"), std::string("undefined"), std::string("{'a':1}"),
                                  std::string(1001, '[') + std::string(1001, ']'), std::string(50000, '[')}) {
@@ -524,7 +524,7 @@ TEST_P(StoreTest, IdempotencyKeyReturnsTheFirstRunOnlyForTheSameRequest) {
   EXPECT_EQ(again.root().id(), first.root().id());
   EXPECT_EQ(first.run().task_version(), 2);
 
-  auto refused = [&](v1::SubmitRunRequest request) {
+  auto refused = [&](v1::SubmitTaskRunRequest request) {
     request.set_idempotency_key("key-1");
     auto r = store_->SubmitRun(request);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
@@ -533,7 +533,7 @@ TEST_P(StoreTest, IdempotencyKeyReturnsTheFirstRunOnlyForTheSameRequest) {
         << r.status();
     return std::string(r.status().message());
   };
-  v1::SubmitRunRequest request;
+  v1::SubmitTaskRunRequest request;
   request.set_task_identifier("t");
   // Byte for byte: the same value written differently is a different input.
   request.set_input_json(R"({"a": 1})");
@@ -577,11 +577,11 @@ TEST_P(StoreTest, ConcurrentSubmitsWithOneKeyCreateOneRun) {
     const bool same_input = i % 5 == 4;
     const std::string key = absl::StrCat("race-", i);
     std::atomic<int> ready{0};
-    absl::StatusOr<v1::SubmitRunResponse> results[2];
+    absl::StatusOr<v1::SubmitTaskRunResponse> results[2];
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) {
       threads.emplace_back([&, t] {
-        v1::SubmitRunRequest request;
+        v1::SubmitTaskRunRequest request;
         request.set_task_identifier("t");
         request.set_idempotency_key(key);
         request.set_input_json(same_input ? "{}" : absl::StrCat("{\"thread\":", t, "}"));
@@ -616,7 +616,7 @@ TEST_P(StoreTest, ConcurrentSubmitsWithOneKeyCreateOneRun) {
 
 TEST_P(StoreTest, SubmitRejectsUnknownTaskAndOversizedInputStoringNothing) {
   Publish("t");
-  v1::SubmitRunRequest request;
+  v1::SubmitTaskRunRequest request;
   request.set_task_identifier("missing");
   EXPECT_EQ(store_->SubmitRun(request).status().code(), absl::StatusCode::kNotFound);
   request.set_task_identifier("t");
@@ -1023,7 +1023,7 @@ TEST_P(StoreTest, StaleTokenIsAbortedAndNothingIsWritten) {
 TEST_P(StoreTest, ConcurrentHotPathWritesEachKeepTheirOwnOutcome) {
   Publish("t");
   constexpr int kRuns = 24;
-  std::vector<v1::SubmitRunResponse> runs;
+  std::vector<v1::SubmitTaskRunResponse> runs;
   std::vector<v1::ClaimWorkResponse> claims;
   for (int i = 0; i < kRuns; ++i) {
     runs.push_back(Submit("t"));
@@ -1040,7 +1040,7 @@ TEST_P(StoreTest, ConcurrentHotPathWritesEachKeepTheirOwnOutcome) {
     }
     for (auto& t : threads) t.join();
   }
-  std::vector<v1::StackRun> calls;
+  std::vector<v1::StackRunRecord> calls;
   for (int i = 0; i < kRuns; ++i) {
     auto journal = Journal(runs[i].root().id());
     ASSERT_TRUE(journal.ok()) << journal.status();
@@ -1466,7 +1466,7 @@ TEST_P(StoreTest, ReleaseRacingCompletionsWakesEachRunExactlyOnce) {
   constexpr int kRuns = 12;
   constexpr int kCalls = 4;
   std::vector<v1::ClaimWorkResponse> roots;
-  std::vector<v1::StackRun> calls;
+  std::vector<v1::StackRunRecord> calls;
   for (int i = 0; i < kRuns; ++i) Submit("t");
   for (int i = 0; i < kRuns; ++i) {
     auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "exec", 60000, "", "exec:1");
@@ -1624,7 +1624,7 @@ TEST_P(StoreTest, CancelStopsRunAndItsCalls) {
   auto held = Claim(v1::WORK_KIND_PERFORM_CALL, "p");
   ASSERT_TRUE(held.ok()) << held.status();
   ASSERT_TRUE(held->has_stack_run());
-  v1::CancelRunRequest cancel;
+  v1::CancelTaskRunRequest cancel;
   cancel.set_id(submitted.run().id());
   cancel.set_reason("user asked");
   auto cancelled = store_->CancelRun(cancel);
@@ -1670,7 +1670,7 @@ TEST_P(StoreTest, CancelRefusesAFinishedRun) {
       request.set_result_json(Json("42"));
       ASSERT_TRUE(store_->CompleteRun(request).ok());
     }
-    v1::CancelRunRequest cancel;
+    v1::CancelTaskRunRequest cancel;
     cancel.set_id(submitted.run().id());
     EXPECT_EQ(store_->CancelRun(cancel).status().code(), absl::StatusCode::kFailedPrecondition);
     auto run = GetRun(submitted.run().id());
@@ -1692,7 +1692,7 @@ TEST_P(StoreTest, CompleteAndCancelRacingExactlyOneWins) {
     ASSERT_TRUE(root.ok() && root->has_stack_run()) << root.status();
     ASSERT_TRUE(Record(*root, 1).ok());
     std::atomic<int> ready{0};
-    absl::StatusOr<v1::TaskRun> completed, cancelled;
+    absl::StatusOr<v1::TaskRunRecord> completed, cancelled;
     std::thread a([&] {
       v1::CompleteRunRequest request;
       request.set_root_stack_run_id(root->stack_run().id());
@@ -1703,7 +1703,7 @@ TEST_P(StoreTest, CompleteAndCancelRacingExactlyOneWins) {
       completed = store_->CompleteRun(request);
     });
     std::thread b([&] {
-      v1::CancelRunRequest request;
+      v1::CancelTaskRunRequest request;
       request.set_id(submitted.run().id());
       ++ready;
       while (ready < 2) {}
@@ -2202,7 +2202,7 @@ TEST_P(StoreTest, ARunsContinuationsAreDeletedWhenItEnds) {
       request.mutable_error()->set_message("boom");
       ASSERT_TRUE(store_->FailRun(request).ok());
     } else {
-      v1::CancelRunRequest request;
+      v1::CancelTaskRunRequest request;
       request.set_id(submitted.run().id());
       ASSERT_TRUE(store_->CancelRun(request).ok());
     }
@@ -2220,7 +2220,7 @@ TEST_P(StoreTest, ARunsContinuationsAreDeletedWhenItEnds) {
 TEST_P(StoreTest, PurgeFinishedRunsDeletesOldFinishedRunsAndAllTheyLeft) {
   Store* direct = backend_ ? backend_.get() : store_.get();  // the database's own store
   Publish("t");
-  auto finish = [&](const v1::SubmitRunResponse& submitted) -> std::string {
+  auto finish = [&](const v1::SubmitTaskRunResponse& submitted) -> std::string {
     auto root = Claim(v1::WORK_KIND_EXECUTE_ROOT, "e", 30000, submitted.root().id());
     EXPECT_TRUE(root.ok() && root->has_stack_run()) << root.status();
     RecordOptions options;
@@ -2465,7 +2465,7 @@ TEST_P(StoreTest, ReopeningAnUpToDateDatabaseChangesNothing) {
   ASSERT_NO_FATAL_FAILURE(migrations(&version_after, &applied_after));
   EXPECT_EQ(version_after, version_before);
   EXPECT_EQ(applied_after, applied_before);  // no migration applied twice
-  v1::GetTaskFunctionRequest get;
+  v1::GetFunctionRequest get;
   get.set_identifier("t");
   EXPECT_TRUE(store_->GetTaskFunction(get).ok());
 }

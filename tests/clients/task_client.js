@@ -1,7 +1,9 @@
 // A TaskService client in another language: Node.js with @grpc/grpc-js,
-// its stubs generated at load time from proto/tasker/v1 by @grpc/proto-loader.
+// its stubs generated at load time from proto/ (import root: tasker/v1/*.proto)
+// by @grpc/proto-loader.
 //
 //   NODE_PATH=/opt/tasker-npm/node_modules node task_client.js 127.0.0.1:PORT PROTO_ROOT
+// (PROTO_ROOT: the repository's proto/ directory).
 // Against a secured deployment: TASKER_TOKEN (sent as "authorization: Bearer
 // <token>" on every call) and TLS from TASKER_TLS_CA, with TASKER_TLS_CERT
 // and TASKER_TLS_KEY where client certificates are required.
@@ -11,7 +13,7 @@ const grpc = require('@grpc/grpc-js');
 const loader = require('@grpc/proto-loader');
 
 const [target, protoRoot] = process.argv.slice(2);
-const definition = loader.loadSync('proto/tasker/v1/task_service.proto', {
+const definition = loader.loadSync('tasker/v1/task_service.proto', {
   includeDirs: [protoRoot, '/usr/include'],
   keepCase: false, longs: Number, enums: String, defaults: false, oneofs: true,
 });
@@ -45,14 +47,15 @@ const call = (method, request) => new Promise((resolve, reject) =>
   });
   const submitted = await call('submitRun', {taskIdentifier: 'from-node', inputJson: JSON.stringify({lang: 'node'})});
   const events = [];
-  const stream = client.watchRun({id: submitted.run.id});
+  const stream = client.watchRun({name: submitted.run.name});
   let last;
   stream.on('data', (e) => { events.push(e.run.status); last = e; });
   await new Promise((resolve, reject) => { stream.on('end', resolve); stream.on('error', reject); });
-  let badCode;
-  try { await call('getRun', {id: 'run_nope'}); } catch (e) { badCode = e.code; }
+  let badCode, badDetails;
+  try { await call('getRun', {name: 'runs/run_nope'}); } catch (e) { badCode = e.code; badDetails = e.metadata.get('grpc-status-details-bin'); }
   console.log(JSON.stringify({version: fn.version, events, result: JSON.parse(last.run.resultJson),
                               resultJson: last.run.resultJson,
-                              notFoundCode: badCode}));
+                              notFoundCode: badCode, runName: submitted.run.name, runId: submitted.run.id,
+                              notFoundDetails: badDetails.length ? Buffer.from(badDetails[0]).toString('base64') : ''}));
   client.close();
 })().catch((e) => { console.error(e); process.exit(1); });

@@ -143,7 +143,7 @@ class Chaos {
       for (const auto& s : wave) {
         if (ended->count(s.run_id)) continue;
         v1::GetRunRequest get;
-        get.set_id(s.run_id);
+        get.set_name(s.run_id);
         v1::GetRunResponse response;
         auto context = MakeContext(absl::Milliseconds(500));
         grpc::Status status = apis_[api % 2]->GetRun(context.get(), get, &response);

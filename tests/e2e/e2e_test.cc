@@ -120,7 +120,7 @@ TEST_P(EndToEndTest, CancelStopsASuspendedRun) {
   ASSERT_TRUE(id.ok());
   // Wait until it is suspended and a processor is performing the slow call.
   v1::GetRunRequest get;
-  get.set_id(*id);
+  get.set_name(*id);
   v1::GetRunResponse response;
   auto call_in_flight = [&response] {
     for (const auto& s : response.stack_runs()) {
@@ -137,7 +137,7 @@ TEST_P(EndToEndTest, CancelStopsASuspendedRun) {
   ASSERT_EQ(response.run().status(), v1::RUN_STATUS_SUSPENDED_WAITING_CHILD);
   ASSERT_TRUE(call_in_flight()) << "no processor took the call within 5 s";
   v1::CancelRunRequest cancel;
-  cancel.set_id(*id);
+  cancel.set_name(*id);
   cancel.set_reason("no longer needed");
   v1::TaskRun cancelled;
   auto context = MakeContext(absl::Seconds(5));
@@ -184,7 +184,7 @@ TEST_P(EndToEndTest, GmailSearchExampleAgainstTheGoogleEmulator) {
   EXPECT_EQ(result["perUser"][2]["matches"], 12);
   // Logs from the task made it into the run.
   v1::GetRunRequest get;
-  get.set_id(run.id());
+  get.set_name(run.id());
   v1::GetRunResponse response;
   auto context = MakeContext(absl::Seconds(5));
   ASSERT_TRUE(stack_->api()->GetRun(context.get(), get, &response).ok());
@@ -243,7 +243,7 @@ TEST_P(EndToEndTest, BadInputThroughThePublicApi) {
   EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(big.status().message().find("input_json"), std::string::npos) << big.status();
   v1::GetRunRequest get;
-  get.set_id("run_does_not_exist");
+  get.set_name("run_does_not_exist");
   v1::GetRunResponse response;
   auto context = MakeContext(absl::Seconds(5));
   EXPECT_EQ(stack_->api()->GetRun(context.get(), get, &response).error_code(), grpc::StatusCode::NOT_FOUND);
@@ -274,7 +274,7 @@ TEST_P(EndToEndTest, WatchStreamsUntilTheRunEnds) {
   auto id = stack_->Submit("watched", "{}");
   ASSERT_TRUE(id.ok());
   v1::WatchRunRequest watch;
-  watch.set_id(*id);
+  watch.set_name(*id);
   auto context = MakeContext(absl::Seconds(30));
   auto reader = stack_->api()->WatchRun(context.get(), watch);
   v1::RunEvent event;

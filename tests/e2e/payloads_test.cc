@@ -56,7 +56,7 @@ class PayloadsTest : public ::testing::Test {
 
   static v1::GetRunResponse Get(const std::string& id) {
     v1::GetRunRequest request;
-    request.set_id(id);
+    request.set_name(id);
     v1::GetRunResponse response;
     auto context = MakeContext(absl::Seconds(30));
     EXPECT_TRUE(stack_->api()->GetRun(context.get(), request, &response).ok());

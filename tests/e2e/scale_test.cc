@@ -27,7 +27,7 @@ int Unfinished(Stack* stack, const std::vector<std::string>& ids) {
   int unfinished = 0;
   for (const auto& id : ids) {
     v1::GetRunRequest get;
-    get.set_id(id);
+    get.set_name(id);
     v1::GetRunResponse response;
     auto context = MakeContext(absl::Seconds(10));
     if (!stack->api()->GetRun(context.get(), get, &response).ok() || !Finished(response.run().status())) {
@@ -124,7 +124,7 @@ TEST_P(ScaleTest, KillNineOfEveryComponentDuringALoad) {
     // call, whatever crashed in between (a replay matched every call against
     // the journal instead of recording it again).
     v1::GetRunRequest get;
-    get.set_id(ids[i]);
+    get.set_name(ids[i]);
     v1::GetRunResponse response;
     auto context = MakeContext(absl::Seconds(10));
     ASSERT_TRUE((*stack)->api()->GetRun(context.get(), get, &response).ok()) << ids[i];

@@ -14,11 +14,11 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "proto/tasker/v1/executor.grpc.pb.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
-#include "proto/tasker/v1/proxy.grpc.pb.h"
-#include "proto/tasker/v1/stack_processor.grpc.pb.h"
-#include "proto/tasker/v1/storage.grpc.pb.h"
+#include "tasker/v1/executor.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/proxy.grpc.pb.h"
+#include "tasker/v1/stack_processor.grpc.pb.h"
+#include "tasker/v1/storage.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "runtime/common/status.h"
@@ -301,7 +301,7 @@ TEST_F(SecurityTest, ATaskReachesOnlyWhatItsFunctionWasGranted) {
 
   // The public view of the run shows the value the task read as redacted.
   v1::GetRunRequest get;
-  get.set_id(run.id());
+  get.set_name(run.id());
   v1::GetRunResponse response;
   auto context = MakeContext(absl::Seconds(10));
   ASSERT_TRUE(stack_->api()->GetRun(context.get(), get, &response).ok());
@@ -362,7 +362,7 @@ TEST_F(SecurityTest, NoSecretReachesALogOrAResponse) {
   ASSERT_EQ(run.status(), v1::RUN_STATUS_COMPLETED) << run.error().message();
   // Everything the public sees of the run, through gRPC and HTTP.
   v1::GetRunRequest get;
-  get.set_id(run.id());
+  get.set_name(run.id());
   v1::GetRunResponse response;
   auto context = MakeContext(absl::Seconds(10));
   ASSERT_TRUE(stack_->api()->GetRun(context.get(), get, &response).ok());
@@ -395,7 +395,7 @@ TEST_F(SecurityTest, CancelIsAudited) {
   auto id = stack_->Submit("sleeper", "{}");
   ASSERT_TRUE(id.ok());
   v1::CancelRunRequest cancel;
-  cancel.set_id(*id);
+  cancel.set_name(*id);
   v1::TaskRun cancelled;
   auto context = MakeContext(absl::Seconds(10));
   ASSERT_TRUE(stack_->api()->CancelRun(context.get(), cancel, &cancelled).ok());

@@ -16,7 +16,7 @@
 
 #include "runtime/server/auth.h"
 #include "tests/support/certs.h"
-#include "proto/tasker/v1/keystore.grpc.pb.h"
+#include "tasker/v1/keystore.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
 #include "runtime/common/status.h"
@@ -312,7 +312,7 @@ absl::StatusOr<std::string> Stack::Submit(const std::string& task, const std::st
 absl::StatusOr<v1::TaskRun> Stack::Wait(const std::string& run_id, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   v1::GetRunRequest request;
-  request.set_id(run_id);
+  request.set_name(run_id);
   v1::GetRunResponse response;
   while (absl::Now() < deadline) {
     auto context = MakeContext(absl::Seconds(10));
@@ -331,7 +331,7 @@ absl::StatusOr<v1::TaskRun> Stack::Wait(const std::string& run_id, absl::Duratio
 
 absl::StatusOr<v1::TaskRun> Stack::Watch(const std::string& run_id, absl::Duration timeout) {
   v1::WatchRunRequest request;
-  request.set_id(run_id);
+  request.set_name(run_id);
   auto context = MakeContext(timeout);
   auto reader = api_->WatchRun(context.get(), request);
   v1::RunEvent event;

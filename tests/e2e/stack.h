@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "proto/tasker/v1/task_service.grpc.pb.h"
+#include "tasker/v1/task_service.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "tests/emulators/emulator.h"
 #include "tests/support/services.h"

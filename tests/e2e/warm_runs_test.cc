@@ -51,7 +51,7 @@ std::vector<int> ChildrenOf(int pid) {
 
 v1::GetRunResponse GetRun(Stack* stack, const std::string& id) {
   v1::GetRunRequest get;
-  get.set_id(id);
+  get.set_name(id);
   v1::GetRunResponse response;
   auto context = MakeContext(absl::Seconds(10));
   EXPECT_TRUE(stack->api()->GetRun(context.get(), get, &response).ok()) << id;

@@ -26,7 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
-#include "proto/tasker/v1/executor.grpc.pb.h"
+#include "tasker/v1/executor.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "tests/e2e/stack.h"
 #include "tests/support/postgres.h"
