@@ -342,6 +342,27 @@ TEST_F(PublicApiTest, ErrorsCarryReasonsAndTheBadField) {
   EXPECT_EQ(bad.field_violations(0).field(), "input_json");
   EXPECT_FALSE(bad.field_violations(0).description().empty());
 
+  // An explicit reason set deep in storage reaches the client, metadata and all.
+  const std::string run_id = RunWithCalls();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    v1::CancelRunRequest cancel;
+    cancel.set_name(absl::StrCat("runs/", run_id));
+    v1::TaskRun cancelled;
+    auto cancel_context = MakeContext(absl::Seconds(10));
+    grpc::Status status = Grpc()->CancelRun(cancel_context.get(), cancel, &cancelled);
+    if (attempt == 0) {
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      EXPECT_EQ(cancelled.name(), absl::StrCat("runs/", run_id));
+      continue;
+    }
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+    info.Clear();
+    decode(status, &info, &bad);
+    EXPECT_EQ(info.reason(), "RUN_ALREADY_FINISHED");
+    EXPECT_EQ(info.metadata().at("run"), run_id);
+    EXPECT_EQ(info.metadata().at("status"), "RUN_STATUS_CANCELLED");
+  }
+
   // A name of another collection is refused, naming the field.
   get.set_name("tasks/t/versions/1");
   auto bad_name_context = MakeContext(absl::Seconds(10));

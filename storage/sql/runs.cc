@@ -341,8 +341,9 @@ absl::StatusOr<v1::TaskRunRecord> SqlStore::CancelRun(const v1::CancelTaskRunReq
                         .status());
     ASSIGN_OR_RETURN(v1::TaskRunRecord run, LoadRun(tx, request.id()));
     auto finished = [&](v1::RunStatus status) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("task run '", request.id(), "' is already ", v1::RunStatus_Name(status)));
+      return WithErrorReason(absl::FailedPreconditionError(absl::StrCat("task run '", request.id(), "' is already ",
+                                                                        v1::RunStatus_Name(status))),
+                             "RUN_ALREADY_FINISHED", {{"run", request.id()}, {"status", v1::RunStatus_Name(status)}});
     };
     if (IsTerminalRun(run.status())) return finished(run.status());
     const int64_t now = NowMicros();
