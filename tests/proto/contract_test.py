@@ -73,7 +73,10 @@ def _buf(*args, cwd=None):
 
 
 def _git(*args):
-    return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True)
+    try:
+        return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True)
+    except FileNotFoundError as e:  # no git on this machine
+        return subprocess.CompletedProcess(args, 127, "", str(e))
 
 
 class ContractTest(unittest.TestCase):
