@@ -92,7 +92,9 @@ std::string BuildGo() {
   const std::string package_dir = absl::StrCat(gopath, "/src/", kGoImportPath);
   const std::string main_dir = absl::StrCat(gopath, "/src/taskerclient");
   std::string mappings;
-  for (const auto& file : kProtoFiles) absl::StrAppend(&mappings, mappings.empty() ? "" : ",", "M", file, "=", kGoImportPath);
+  for (const auto& file : kProtoFiles) {
+    absl::StrAppend(&mappings, mappings.empty() ? "" : ",", "M", file, "=", kGoImportPath);
+  }
   MustRun(absl::StrCat("mkdir -p '", package_dir, "' && cp '", testing::Runfile("tests/clients/go/main.go"), "' '",
                        main_dir, "/main.go' && cd '", ProtoRoot(), "' && /usr/bin/protoc -I . -I ", kSystemProtos,
                        " --plugin=protoc-gen-go=/usr/bin/protoc-gen-go --go_out='", gopath, "/src' --go_opt=", mappings,
@@ -118,9 +120,9 @@ TEST(ClientsTest, PythonClientPublishesSubmitsAndWatches) {
   std::cout << "python stubs generated in " << Since(start) << " s" << std::endl;
   auto stack = Stack::Start({});
   ASSERT_TRUE(stack.ok()) << stack.status();
-  auto [rc, output] = testing::RunCommand(absl::StrCat(
-      "PYTHONPATH='", generated, "' /usr/bin/python3 ", testing::Runfile("tests/clients/task_client.py"), " ",
-      (*stack)->executor_target(), " ", kPythonPackage));
+  auto [rc, output] = testing::RunCommand(absl::StrCat("PYTHONPATH='", generated, "' /usr/bin/python3 ",
+                                                       testing::Runfile("tests/clients/task_client.py"), " ",
+                                                       (*stack)->executor_target(), " ", kPythonPackage));
   ASSERT_EQ(rc, 0) << output;
   ExpectRunResult(output, "python");
   auto result = nlohmann::json::parse(output);
@@ -168,7 +170,8 @@ TEST(ClientsTest, ClientsPrintStatusDetails) {
   ASSERT_TRUE(port.ok()) << port.status() << MustRun(absl::StrCat("cat '", port_file, ".log'"));
   const std::string target = absl::StrCat("127.0.0.1:", *port);
   const auto expected = nlohmann::json::parse(R"([
-    {"@type": "google.rpc.ErrorInfo", "reason": "RUN_NOT_FOUND", "domain": "tasker.dev", "metadata": {"run": "run_nope"}},
+    {"@type": "google.rpc.ErrorInfo", "reason": "RUN_NOT_FOUND", "domain": "tasker.dev",
+     "metadata": {"run": "run_nope"}},
     {"@type": "google.rpc.BadRequest", "fieldViolations": [{"field": "name", "description": "no run run_nope"}]}
   ])");
   const std::vector<std::pair<std::string, std::string>> clients = {
@@ -216,8 +219,8 @@ TEST(ClientsTest, ClientsWithATokenOverMutualTls) {
   };
   for (const auto& client : clients) {
     SCOPED_TRACE(client.lang);
-    auto [rc, output] = testing::RunCommand(
-        absl::StrCat("env ", tls, "TASKER_TOKEN=", (*stack)->token("client"), " ", client.command));
+    auto [rc, output] =
+        testing::RunCommand(absl::StrCat("env ", tls, "TASKER_TOKEN=", (*stack)->token("client"), " ", client.command));
     ASSERT_EQ(rc, 0) << output;
     auto result = nlohmann::json::parse(output, nullptr, false);
     ASSERT_FALSE(result.is_discarded()) << output;

@@ -42,7 +42,8 @@ def main():
     message = lambda name, **fields: task_client._get_class(  # noqa: E731
         pb.DESCRIPTOR.pool.FindMessageTypeByName("tasker.v1." + name))(**fields)
     statuses = pb.DESCRIPTOR.pool.FindEnumTypeByName("tasker.v1.RunStatus").values_by_name
-    pending, running, completed = (statuses["RUN_STATUS_" + name].number for name in ("PENDING", "RUNNING", "COMPLETED"))
+    pending, running, completed = (statuses["RUN_STATUS_" + name].number
+                                   for name in ("PENDING", "RUNNING", "COMPLETED"))
     runs = {}
 
     class Service(pb_grpc.TaskServiceServicer):
@@ -59,8 +60,8 @@ def main():
 
         def WatchRun(self, request, context):
             yield message("RunEvent", run=message("TaskRun", id=request.id, status=running))
-            yield message("RunEvent", run=message("TaskRun", id=request.id, status=completed, result_json=runs[request.id]),
-                          final=True)
+            done = message("TaskRun", id=request.id, status=completed, result_json=runs[request.id])
+            yield message("RunEvent", run=done, final=True)
 
         def GetRun(self, request, context):
             status = not_found_status(request.id)

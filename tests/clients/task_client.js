@@ -71,7 +71,8 @@ const call = (method, request) => new Promise((resolve, reject) =>
 (async () => {
   const fn = await call('publishTask', {
     identifier: 'from-node',
-    code: "const r = await __callHostTool__('admin-debug', 'echo', {lang: input.lang}); return {hello: r.lang, z: 1, a: -0.5e1};",
+    code: "const r = await __callHostTool__('admin-debug', 'echo', {lang: input.lang});" +
+          ' return {hello: r.lang, z: 1, a: -0.5e1};',
     metadataJson: JSON.stringify({permissions: ['admin-debug:echo']}),
   });
   const submitted = await call('submitRun', {taskIdentifier: 'from-node', inputJson: JSON.stringify({lang: 'node'})});

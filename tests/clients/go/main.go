@@ -130,8 +130,9 @@ func main() {
 	ctx, cancel := callContext(20 * time.Second)
 	defer cancel()
 	fn, err := client.PublishTask(ctx, &taskerv1.PublishTaskRequest{
-		Identifier:   "from-go",
-		Code:         "const r = await __callHostTool__('admin-debug', 'echo', {lang: input.lang}); return {hello: r.lang, z: 1, a: -0.5e1};",
+		Identifier: "from-go",
+		Code: "const r = await __callHostTool__('admin-debug', 'echo', {lang: input.lang});" +
+			" return {hello: r.lang, z: 1, a: -0.5e1};",
 		MetadataJson: `{"permissions":["admin-debug:echo"]}`,
 	})
 	if err != nil {
