@@ -54,8 +54,11 @@ void ExpectRunResult(const std::string& output, const std::string& lang) {
   ASSERT_FALSE(result["events"].empty()) << output;
   EXPECT_EQ(result["events"].back(), "RUN_STATUS_COMPLETED") << output;
   EXPECT_EQ(result["notFoundCode"], 5) << output;  // NOT_FOUND
-  // google.rpc.Status details when the server sends them (an array either way).
-  EXPECT_TRUE(result["notFoundDetails"].is_array()) << output;
+  // google.rpc.Status details when the server sends them (an array either way), each named by its type.
+  ASSERT_TRUE(result["notFoundDetails"].is_array()) << output;
+  for (const auto& detail : result["notFoundDetails"]) {
+    EXPECT_TRUE(detail.contains("@type") && detail["@type"].is_string()) << output;
+  }
 }
 
 std::string ProtoRoot() { return testing::Runfile(kProtoImportRoot); }
