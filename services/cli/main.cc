@@ -357,6 +357,7 @@ class Follower {
           backoff = std::min(backoff * 2, absl::Seconds(5));
           continue;
         }
+        Reconnected();
         details_ = *got;
         details_at_ = absl::Now();
         if (Deliver(got->run())) return Finish(last_);
@@ -436,7 +437,7 @@ class Follower {
     if (changed) {
       progress_.Clear();
       on_change_(run);
-      Draw();
+      if (!Ended(run.status())) Draw();
     }
     return Ended(run.status());
   }
@@ -529,7 +530,6 @@ int FollowRun(Ctx& ctx, const std::string& id, bool print_events) {
            "tasker: interrupted; the run goes on (tasker watch %s)\n", id.c_str());
   signal(SIGINT, OnInterrupt);
   const bool on_tty = ProgressLine(stderr).active();
-  const absl::Time started = absl::Now();
   Follower follower(ctx, id, [&](const v1::TaskRun& run) {
     if (!print_events) return;
     if (ctx.json()) {
@@ -544,9 +544,11 @@ int FollowRun(Ctx& ctx, const std::string& id, bool print_events) {
       std::cout << "---\n" << ToYaml(ParseLenient(MessageJson(event, false)));
     } else if (!on_tty && !Ended(run.status())) {
       // Off a terminal: one plain line per change (the end is printed below).
-      std::cout << "[" << HumanDuration(absl::Now() - started) << "] " << run.id() << " "
+      std::cout << "[" << HumanDuration(RunDuration(run, absl::Now())) << "] " << run.id() << " "
                 << RunStatusName(run.status());
-      if (run.suspend_count() > 0) std::cout << " (" << run.suspend_count() << " suspensions)";
+      if (run.suspend_count() > 0) {
+        std::cout << " (suspended " << run.suspend_count() << (run.suspend_count() == 1 ? " time)" : " times)");
+      }
       std::cout << "\n";
     }
     std::cout.flush();
@@ -797,7 +799,8 @@ int Describe(Ctx& ctx) {
                                           run.error().message())));
   }
   row("Logs", run.logs().empty() ? "none"
-                                 : absl::StrCat(run.logs_size(), " lines (tasker logs ", run.id(), ")"));
+                                 : absl::StrCat(run.logs_size(), run.logs_size() == 1 ? " line" : " lines",
+                                                " (tasker logs ", run.id(), ")"));
   // The stack-run tree: the root, its calls under it.
   std::map<std::string, std::vector<const v1::StackRun*>> children;
   std::vector<const v1::StackRun*> roots;
@@ -1375,7 +1378,7 @@ int Main(int argc, char** argv) {
   // Help wins over any other problem on the line.
   for (const auto& a : args) {
     if (a == "-h" || a == "--help" || a == "-help") {
-      std::cout << (command && command->name != "help" ? CommandHelp(*command) : MainHelp());
+      std::cout << (command ? CommandHelp(*command) : MainHelp());
       return kExitOk;
     }
     if (a == "--") break;
