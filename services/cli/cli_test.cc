@@ -72,7 +72,8 @@ std::string ReadFile(const std::string& path) {
 std::string TimerTask(int ms) {
   return absl::StrCat("module.exports = async function (input) { console.log('waiting'); ",
                       "await new Promise((r) => setTimeout(r, ", ms, ")); ",
-                      "const e = await __callHostTool__('admin-debug', 'echo', {n: 1}); return {done: true, e}; };");
+                      "const e = await __callHostTool__('admin-debug', 'echo', {n: 1}); console.warn('done'); ",
+                      "return {done: true, e}; };");
 }
 
 class CliTest : public ::testing::Test {
@@ -197,6 +198,12 @@ TEST_F(CliTest, PublishSubmitWaitGetListCancel) {
   auto [none_rc, none] = RunStdout("runs --status=failed,cancelled -o json");
   ASSERT_EQ(none_rc, 0) << none;
   EXPECT_EQ(nlohmann::json::parse(none)["runs"].size(), 0u);
+  auto [since_rc, since] = RunStdout("runs --since=1h -o json");
+  ASSERT_EQ(since_rc, 0) << since;
+  EXPECT_EQ(nlohmann::json::parse(since)["runs"].size(), 1u);
+  auto [later_rc, later] = RunStdout("runs --since=2100-01-01T00:00:00Z -o json");
+  ASSERT_EQ(later_rc, 0) << later;
+  EXPECT_EQ(nlohmann::json::parse(later)["runs"].size(), 0u);
   auto [bad_status_rc, bad_status] = Run("runs --status=bogus");
   EXPECT_EQ(bad_status_rc, 2) << bad_status;
 
@@ -302,13 +309,15 @@ TEST_F(CliTest, TablesForPeopleJsonAndYamlForScripts) {
   // describe: the run and its stack-run tree.
   auto [d_rc, described] = RunStdout("describe 1");
   ASSERT_EQ(d_rc, 0) << described;
-  for (const char* text : {"Status:     COMPLETED", "Task:       hello v2", "Logs:       1 line ", "STACK RUN",
+  for (const char* text : {"Status:     COMPLETED", "Task:       hello v2", "Logs:       2 lines", "STACK RUN",
                            "├─ #1 timer.sleep", "└─ #2 admin-debug.echo"}) {
     EXPECT_NE(described.find(text), std::string::npos) << text << " in " << described;
   }
   auto [logs_rc, logs] = RunStdout("logs " + id);
   ASSERT_EQ(logs_rc, 0) << logs;
-  EXPECT_TRUE(std::regex_search(logs, std::regex("^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  log    waiting\n$"))) << logs;
+  EXPECT_TRUE(std::regex_search(
+      logs, std::regex("^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  log    waiting\n\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  warn   done\n$")))
+      << logs;
   auto [f_rc, followed] = RunStdout("logs -f " + id);
   EXPECT_EQ(f_rc, 0) << followed;
   EXPECT_EQ(followed, logs);
@@ -386,6 +395,12 @@ TEST_F(CliTest, WatchFollowsARunAcrossExecutorAndStorageRestarts) {
          absl::StrCat(Cli(), " --address=", stack_->executor_target(), " --timeout=2s watch ", *id, " > ", log,
                       " 2>&1")});
     ASSERT_TRUE(watch.ok()) << watch.status();
+    const std::string logs_log = absl::StrCat(dir_, "/logs-", component, ".log");
+    auto logs = testing::Subprocess::Start(
+        {"/bin/sh", "-c",
+         absl::StrCat(Cli(), " --address=", stack_->executor_target(), " --timeout=2s logs -f ", *id, " > ",
+                      logs_log, " 2>&1")});
+    ASSERT_TRUE(logs.ok()) << logs.status();
     // Following: the run suspended on its timer.
     const absl::Time start = absl::Now();
     while (!absl::StrContains(ReadFile(log), "SUSPENDED") && absl::Now() - start < absl::Seconds(10)) {
@@ -403,6 +418,14 @@ TEST_F(CliTest, WatchFollowsARunAcrossExecutorAndStorageRestarts) {
       EXPECT_NE(out.find("reconnecting"), std::string::npos) << out;
       EXPECT_NE(out.find("tasker: reconnected"), std::string::npos) << out;
     }
+    // logs -f too: both lines, the end, the run's exit code.
+    auto logs_status = (*logs)->Wait(absl::Seconds(30));
+    ASSERT_TRUE(logs_status.has_value()) << ReadFile(logs_log);
+    const std::string followed = ReadFile(logs_log);
+    EXPECT_EQ(WEXITSTATUS(*logs_status), 0) << followed;
+    EXPECT_TRUE(std::regex_search(followed, std::regex("log    waiting\n(.*\n)*.*warn   done\n(.*\n)*tasker: run "
+                                                       + *id + " COMPLETED\n$")))
+        << followed;
     // Off a terminal: no control characters at all.
     EXPECT_EQ(out.find('\033'), std::string::npos) << out;
     EXPECT_EQ(out.find('\r'), std::string::npos) << out;
@@ -432,6 +455,13 @@ TEST_F(CliTest, ColoursAndAProgressLineOnATerminalOnly) {
   EXPECT_EQ(pipe_rc, 0) << piped;
   EXPECT_EQ(piped.find('\033'), std::string::npos) << piped;
   EXPECT_EQ(piped.find('\r'), std::string::npos) << piped;
+  // Ctrl-C: the line erased, the run left running, 130.
+  Publish("long", TimerTask(60000));
+  auto [int_rc, interrupted] = RunOnTerminal("exec " + cli + " submit long --wait", "\x03", "now timer.sleep");
+  EXPECT_EQ(int_rc, 130) << interrupted;
+  EXPECT_TRUE(std::regex_search(interrupted, std::regex("\r\033\\[Ktasker: interrupted; the run goes on \\(tasker "
+                                                         "watch run_\\w+\\)")))
+      << interrupted;
   auto [table_rc, table] = RunOnTerminal(cli + " runs");
   EXPECT_EQ(table_rc, 0);
   EXPECT_NE(table.find("\033[1mRUN\033[0m"), std::string::npos) << table;
