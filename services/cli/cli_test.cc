@@ -154,6 +154,12 @@ TEST(CliHelpTest, HelpOnEveryCommandAndUsageErrors) {
   EXPECT_NE(down.find("UNAVAILABLE"), std::string::npos) << down;
   EXPECT_NE(down.find("127.0.0.1:1 (flag --address)"), std::string::npos) << down;
 
+  // Following a run at a wrong address fails instead of retrying forever.
+  for (const char* follow : {"watch run_x", "logs -f run_x"}) {
+    auto [w_rc, w] = testing::RunCommand(absl::StrCat(Cli(), " ", follow, " --address=127.0.0.1:1 --timeout=3s"));
+    EXPECT_EQ(w_rc, 5) << follow << ": " << w;
+  }
+
   auto [v_rc, v] = testing::RunCommand(Cli() + " version");
   EXPECT_EQ(v_rc, 0);
   EXPECT_TRUE(std::regex_search(v, std::regex("^tasker \\d+\\.\\d+\\.\\d+ \\(commit \\S+\\)\n$"))) << v;

@@ -338,8 +338,11 @@ Progress ProgressOf(const v1::GetRunResponse& got, absl::Time now) {
 class Follower {
  public:
   // on_change: each new state of the run (status, suspensions or update time changed).
-  Follower(Ctx& ctx, std::string run, std::function<void(const v1::TaskRun&)> on_change)
-      : ctx_(ctx), run_(std::move(run)), on_change_(std::move(on_change)), progress_(stderr) {}
+  // connected: the server has answered already (submit): from the start, an
+  // outage is waited out. Otherwise a first call that finds nobody fails (a
+  // wrong address should not spin forever).
+  Follower(Ctx& ctx, std::string run, bool connected, std::function<void(const v1::TaskRun&)> on_change)
+      : ctx_(ctx), run_(std::move(run)), on_change_(std::move(on_change)), progress_(stderr), connected_(connected) {}
 
   // Follows until the run ends: its final state, or an error that retrying
   // cannot cure (NOT_FOUND, PERMISSION_DENIED, ...). No overall deadline.
@@ -349,15 +352,16 @@ class Follower {
     bool need_state = true;
     while (true) {
       if (need_state) {
-        auto got = ctx_.client->GetRun(run_, /*wait_for_ready=*/true);
+        auto got = ctx_.client->GetRun(run_, /*wait_for_ready=*/connected_);
         if (!got.ok()) {
-          if (!Retryable(got.status())) return Finish(got.status());
+          if (!Retryable(got.status()) || !connected_) return Finish(got.status());
           Lost(got.status());
           Sleep(backoff);
           backoff = std::min(backoff * 2, absl::Seconds(5));
           continue;
         }
         Reconnected();
+        connected_ = true;
         details_ = *got;
         details_at_ = absl::Now();
         if (Deliver(got->run())) return Finish(last_);
@@ -506,6 +510,7 @@ class Follower {
   v1::GetRunResponse details_;
   absl::Time details_at_ = absl::InfinitePast();
   std::string outage_;
+  bool connected_;
   int frame_ = 0;
 };
 
@@ -525,12 +530,12 @@ void PrintRunEnd(const Ctx& ctx, const v1::TaskRun& run) {
   std::cout.flush();
 }
 
-int FollowRun(Ctx& ctx, const std::string& id, bool print_events) {
+int FollowRun(Ctx& ctx, const std::string& id, bool print_events, bool connected) {
   snprintf(g_interrupt_note, sizeof(g_interrupt_note),
            "tasker: interrupted; the run goes on (tasker watch %s)\n", id.c_str());
   signal(SIGINT, OnInterrupt);
   const bool on_tty = ProgressLine(stderr).active();
-  Follower follower(ctx, id, [&](const v1::TaskRun& run) {
+  Follower follower(ctx, id, connected, [&](const v1::TaskRun& run) {
     if (!print_events) return;
     if (ctx.json()) {
       v1::RunEvent event;
@@ -614,16 +619,16 @@ int Submit(Ctx& ctx) {
     std::streambuf* saved = std::cout.rdbuf();
     std::ostringstream sink;
     std::cout.rdbuf(sink.rdbuf());
-    int code = FollowRun(ctx, run.id(), false);
+    int code = FollowRun(ctx, run.id(), false, /*connected=*/true);
     std::cout.rdbuf(saved);
     return code;
   }
-  return FollowRun(ctx, run.id(), false);
+  return FollowRun(ctx, run.id(), false, /*connected=*/true);
 }
 
 int Watch(Ctx& ctx) {
   if (ctx.nargs() != 1) return Usage(&ctx, "watch needs RUN");
-  return FollowRun(ctx, ctx.arg(0), true);
+  return FollowRun(ctx, ctx.arg(0), true, /*connected=*/false);
 }
 
 // ---- logs ----
@@ -664,14 +669,14 @@ int Logs(Ctx& ctx) {
     return kExitOk;
   }
   // -f: the new lines every half second until the run ends; an outage is waited out.
-  snprintf(g_interrupt_note, sizeof(g_interrupt_note), "");
   int printed = 0;
   absl::Duration backoff = absl::Milliseconds(250);
   bool lost = false;
+  bool connected = false;  // as in Follower: a first call that finds nobody fails
   while (true) {
-    auto got = ctx.client->GetRun(ctx.arg(0), /*wait_for_ready=*/true);
+    auto got = ctx.client->GetRun(ctx.arg(0), /*wait_for_ready=*/connected);
     if (!got.ok()) {
-      if (!Retryable(got.status())) return Fail(ctx, got.status());
+      if (!Retryable(got.status()) || !connected) return Fail(ctx, got.status());
       if (!lost) std::cerr << "tasker: lost the connection (" << got.status().ToString() << "); reconnecting\n";
       lost = true;
       absl::SleepFor(backoff);
@@ -680,6 +685,7 @@ int Logs(Ctx& ctx) {
     }
     if (lost) std::cerr << "tasker: reconnected\n";
     lost = false;
+    connected = true;
     backoff = absl::Milliseconds(250);
     const auto& logs = got->run().logs();
     for (; printed < logs.size(); ++printed) PrintLog(ctx, logs[printed]);
