@@ -796,7 +796,9 @@ int Describe(Ctx& ctx) {
   row("Created", absl::StrCat(LocalTime(TimeOf(run.created_at())), "  (", RelativeTime(TimeOf(run.created_at()), now),
                               ")"));
   row("Duration", HumanDuration(RunDuration(run, now)));
-  if (run.suspend_count() > 0) row("Suspended", absl::StrCat(run.suspend_count(), " times"));
+  if (run.suspend_count() > 0) {
+    row("Suspended", absl::StrCat(run.suspend_count(), run.suspend_count() == 1 ? " time" : " times"));
+  }
   if (!run.idempotency_key().empty()) row("Key", run.idempotency_key());
   row("Input", Ellipsize(OneLinePayload(run.input_json()), 200));
   if (run.status() == v1::RUN_STATUS_COMPLETED) row("Result", Ellipsize(OneLinePayload(run.result_json()), 200));
@@ -1011,6 +1013,10 @@ int Keystore(Ctx& ctx) {
         std::vector<std::string> items;
         for (const auto& n : *namespaces) items.push_back(MessageJson(n, false));
         PrintStructured(ctx, JsonList("namespaces", items, ""));
+        return kExitOk;
+      }
+      if (namespaces->empty()) {
+        std::cerr << "tasker: the keystore is empty (tasker keystore set NAMESPACE KEY)\n";
         return kExitOk;
       }
       Table table({"NAMESPACE", "TASK-READABLE"});
