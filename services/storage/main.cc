@@ -56,6 +56,16 @@ int main(int argc, char** argv) {
           return absl::InvalidArgumentError("--retention_sweep_interval: must be at least 10ms");
         }
         auto* owned = ctx.Own(std::move(store));
+        // Readiness: the database answers a one-row read (a run id that
+        // does not exist: NOT_FOUND is an answer). Postgres down, SQLite's
+        // file unreadable: NOT_SERVING until it answers again.
+        ctx.DependsOn("database", [owned]() -> absl::Status {
+          tasker::v1::GetTaskRunRequest probe;
+          probe.set_id("health-check-probe");
+          auto run = owned->GetTaskRun(probe);
+          if (run.ok() || absl::IsNotFound(run.status())) return absl::OkStatus();
+          return run.status();
+        });
         if (retention > absl::ZeroDuration()) {
           ctx.Own(std::make_unique<tasker::storage::RetentionSweeper>(
               owned, tasker::storage::RetentionConfig{.retention = retention, .interval = sweep}));
