@@ -18,6 +18,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "runtime/common/log.h"
 #include "runtime/server/auth.h"
+#include "runtime/server/observability.h"
 
 namespace tasker {
 namespace {
@@ -129,6 +130,8 @@ absl::Status ServerRunner::Start() {
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
     builder.SetMaxSendMessageSize(config_.max_message_bytes);
+    // Requests by method and code (tasker_grpc_server_requests_total).
+    builder.experimental().SetInterceptorCreators(ServerMetricsInterceptors());
     auto server = builder.BuildAndStart();
     if (!server || *port == 0) return nullptr;
     return server;

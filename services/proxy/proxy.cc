@@ -118,6 +118,13 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
   return response;
 }
 
+bool ProxyCore::HasMethod(const std::string& service, const std::string& method) const {
+  auto it = providers_.find(service);
+  if (it == providers_.end()) return false;
+  const auto methods = it->second->methods();
+  return std::find(methods.begin(), methods.end(), method) != methods.end();
+}
+
 v1::ListServicesResponse ProxyCore::ListServices() const {
   v1::ListServicesResponse out;
   for (const auto& [name, provider] : providers_) {

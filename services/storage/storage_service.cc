@@ -1,7 +1,10 @@
 #include "services/storage/storage_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
+#include "runtime/server/observability.h"
 
 namespace tasker::storage {
 
@@ -20,7 +23,12 @@ grpc::ServerUnaryReactor* StorageService::Run(CallbackServerContext* context, Ha
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // `handler` is moved into the job only when it is accepted.
   auto job = std::make_shared<Handler>(std::move(handler));
-  if (!pool_->TryPost([reactor, job]() mutable { reactor->Finish((*job)()); })) {
+  // The caller's trace and run (its headers) on the job's log lines.
+  LogContext log_context = LogContextFromMetadata(context->client_metadata());
+  if (!pool_->TryPost([reactor, job, log_context = std::move(log_context)]() mutable {
+        ScopedLogContext scoped(std::move(log_context));
+        reactor->Finish((*job)());
+      })) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "storage: too many requests queued"));
   }
   return reactor;
@@ -40,7 +48,18 @@ grpc::ServerUnaryReactor* StorageService::ListTaskFunctions(CallbackServerContex
 }
 grpc::ServerUnaryReactor* StorageService::SubmitRun(CallbackServerContext* context, const v1::SubmitRunRequest* r,
                                  v1::SubmitRunResponse* out) {
-  return Run(context, [this, r, out] { return ReplyWith(store_->SubmitRun(*r), out); });
+  return Run(context, [this, r, out] {
+    auto submitted = store_->SubmitRun(*r);
+    if (submitted.ok() && submitted->created()) {
+      // The submitter's trace, when it sent one: linked to the run's own.
+      const std::string client_trace_id = CurrentLogContext().trace_id;
+      ScopedLogContext run_context(RunLogContext(submitted->run().id(), submitted->root().id()));
+      LogInfo("run stored", {{"task", r->task_identifier()},
+                             {"number", std::to_string(submitted->run().number())},
+                             {"client_trace_id", client_trace_id}});
+    }
+    return ReplyWith(std::move(submitted), out);
+  });
 }
 grpc::ServerUnaryReactor* StorageService::GetTaskRun(CallbackServerContext* context, const v1::GetTaskRunRequest* r, v1::TaskRun* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->GetTaskRun(*r), out); });
