@@ -132,8 +132,10 @@ void Log(LogLevel level, absl::string_view msg,
     absl::StrAppend(&line, ",\"stack_run_id\":\"", JsonEscape(context.stack_run_id), "\"");
   }
   for (const auto& [key, value] : fields) {
-    absl::StrAppend(&line, ",\"", JsonEscape(key), "\":\"", JsonEscape(value),
-                    "\"");
+    // A field must not repeat a key every line has (a JSON object with a
+    // duplicate key reads differently in different parsers).
+    const bool reserved = key == "ts" || key == "level" || key == "service" || key == "msg";
+    absl::StrAppend(&line, ",\"", reserved ? "field_" : "", JsonEscape(key), "\":\"", JsonEscape(value), "\"");
   }
   line += "}\n";
   std::lock_guard<std::mutex> lock(LogMutex());

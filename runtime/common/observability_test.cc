@@ -48,7 +48,7 @@ TEST(LogTest, LinesAreJsonWithServiceAndTheThreadsContext) {
   SetLogComponent("unit");
   SetLogLevel(LogLevel::kInfo);
   const std::string text = CaptureStderr([] {
-    LogInfo("plain", {{"k", "a \"quoted\"\nvalue"}});
+    LogInfo("plain", {{"k", "a \"quoted\"\nvalue"}, {"service", "not the process's"}});
     {
       ScopedLogContext context(RunLogContext("run_abc", "sr_1"));
       LogInfo("in a run");
@@ -69,6 +69,8 @@ TEST(LogTest, LinesAreJsonWithServiceAndTheThreadsContext) {
   EXPECT_EQ(lines[0]["level"], "info");
   EXPECT_EQ(lines[0]["msg"], "plain");
   EXPECT_EQ(lines[0]["k"], "a \"quoted\"\nvalue");
+  // A field named like a common key is renamed, never a duplicate key.
+  EXPECT_EQ(lines[0]["field_service"], "not the process's");
   EXPECT_TRUE(lines[0].contains("ts"));
   EXPECT_FALSE(lines[0].contains("run_id"));
   EXPECT_EQ(lines[1]["run_id"], "run_abc");

@@ -180,7 +180,7 @@ absl::StatusOr<v1::TaskRun> TaskApi::Cancel(v1::CancelRunRequest request, const 
   ASSIGN_OR_RETURN(v1::TaskRun run, runs_->CancelRun(request));
   ScopedLogContext log_context(RunLogContext(run.id(), run.root_stack_run_id()));
   RunsByStatus().With({"cancelled"}).Increment();
-  LogInfo("audit", {{"event", "cancel"}, {"identity", caller}});
+  LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run_id", run.id()}});
   executor_->events()->Changed(run.id(), &run);
   return run;
 }
