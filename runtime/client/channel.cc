@@ -91,11 +91,11 @@ std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout) {
   // The calling thread's run and trace travel with the call: the server's
   // log lines and its own calls carry them (docs/observability.md).
   const LogContext& log_context = CurrentLogContext();
-  if (!log_context.trace_id.empty()) {
+  if (!log_context.traceparent.empty()) {
+    context->AddMetadata(kTraceParentHeader, log_context.traceparent);
+  } else if (!log_context.trace_id.empty()) {
     context->AddMetadata(kTraceParentHeader, FormatTraceParent(log_context.trace_id, NewSpanId()));
   }
-  if (!log_context.run_id.empty()) context->AddMetadata(kRunIdHeader, log_context.run_id);
-  if (!log_context.stack_run_id.empty()) context->AddMetadata(kStackRunIdHeader, log_context.stack_run_id);
   return context;
 }
 

@@ -45,8 +45,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
 
 // A context whose deadline is `timeout` from now, carrying the calling
 // thread's log context (runtime/common/log.h) as gRPC metadata: the W3C
-// `traceparent` (its trace id, a new span id) and `tasker-run-id` /
-// `tasker-stack-run-id` when known.
+// `traceparent` header, when it has a trace.
 std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout);
 
 // The same, for calls that should wait out a peer's restart: the call waits

@@ -21,7 +21,14 @@ std::string& Component() {
   return component;
 }
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
-thread_local LogContext t_context;
+// The thread's context: a pointer to a context owned by a ScopedLogContext
+// or its creator, or to the thread's own (SetThreadLogContext).
+const LogContext& EmptyContext() {
+  static const LogContext* empty = new LogContext();
+  return *empty;
+}
+thread_local const LogContext* t_context = nullptr;
+thread_local LogContext t_request_context;
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -50,15 +57,20 @@ void SetLogLevel(LogLevel min_level) {
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed); }
 
-const LogContext& CurrentLogContext() { return t_context; }
+const LogContext& CurrentLogContext() { return t_context != nullptr ? *t_context : EmptyContext(); }
 
-ScopedLogContext::ScopedLogContext(LogContext context) : previous_(std::move(t_context)) {
-  t_context = std::move(context);
+ScopedLogContext::ScopedLogContext(const LogContext& context) : previous_(t_context) { t_context = &context; }
+
+ScopedLogContext::ScopedLogContext(LogContext&& context) : owned_(std::move(context)), previous_(t_context) {
+  t_context = &owned_;
 }
 
-ScopedLogContext::~ScopedLogContext() { t_context = std::move(previous_); }
+ScopedLogContext::~ScopedLogContext() { t_context = previous_; }
 
-void SetThreadLogContext(LogContext context) { t_context = std::move(context); }
+void SetThreadLogContext(LogContext context) {
+  t_request_context = std::move(context);
+  t_context = &t_request_context;
+}
 
 bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning,
@@ -121,7 +133,7 @@ void Log(LogLevel level, absl::string_view msg,
     has_run = has_run || field.first == "run_id";
     has_stack_run = has_stack_run || field.first == "stack_run_id";
   }
-  const LogContext& context = t_context;
+  const LogContext& context = CurrentLogContext();
   if (!has_trace && !context.trace_id.empty()) {
     absl::StrAppend(&line, ",\"trace_id\":\"", JsonEscape(context.trace_id), "\"");
   }

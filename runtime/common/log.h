@@ -36,6 +36,8 @@ bool LogEnabled(LogLevel level);
 void Log(LogLevel level, absl::string_view msg,
          std::initializer_list<LogField> fields = {});
 
+// The fields are built before the call: on a hot path, guard a debug line
+// whose fields cost something with `if (LogEnabled(LogLevel::kDebug))`.
 inline void LogDebug(absl::string_view msg,
                      std::initializer_list<LogField> fields = {}) {
   if (LogEnabled(LogLevel::kDebug)) Log(LogLevel::kDebug, msg, fields);
@@ -55,28 +57,34 @@ inline void LogError(absl::string_view msg,
 
 // What the current thread works on: added to each of its log lines, and
 // carried by its outgoing gRPC calls (runtime/client/channel.h: the W3C
-// `traceparent` header and Tasker's `tasker-run-id`/`tasker-stack-run-id`).
-// Empty members are left out.
+// `traceparent` header). Empty members are left out.
 struct LogContext {
   std::string trace_id;      // 32 lowercase hex digits (W3C trace-id)
   std::string run_id;        // the task run
   std::string stack_run_id;  // the stack run (root or call)
+  // The `traceparent` outgoing calls carry (built once: the same value on
+  // every call of a context costs gRPC's header compression nothing).
+  std::string traceparent;
   bool empty() const { return trace_id.empty() && run_id.empty() && stack_run_id.empty(); }
 };
 
 // The calling thread's context (empty when none is set).
 const LogContext& CurrentLogContext();
 
-// Sets the thread's context for the scope's life, then restores the previous one.
+// Sets the thread's context for the scope's life, then restores the
+// previous one. The reference form copies nothing: `context` must outlive
+// the scope (e.g. a context kept with the run it names).
 class ScopedLogContext {
  public:
-  explicit ScopedLogContext(LogContext context);
+  explicit ScopedLogContext(const LogContext& context);
+  explicit ScopedLogContext(LogContext&& context);
   ~ScopedLogContext();
   ScopedLogContext(const ScopedLogContext&) = delete;
   ScopedLogContext& operator=(const ScopedLogContext&) = delete;
 
  private:
-  LogContext previous_;
+  LogContext owned_;
+  const LogContext* previous_;
 };
 
 // Replaces the thread's context without restoring it (the gRPC server's

@@ -67,15 +67,25 @@ std::string FormatTraceParent(absl::string_view trace_id, absl::string_view span
   return absl::StrCat("00-", trace_id, "-", span_id, sampled ? "-01" : "-00");
 }
 
-std::string TraceIdForRun(absl::string_view run_id) {
-  if (run_id.empty()) return "";
+namespace {
+
+// Hex of SHA-256("tasker-run:" + run_id): 32 digits of trace id, then 16 of span id.
+std::string RunDigestHex(absl::string_view run_id) {
   const std::string input = absl::StrCat("tasker-run:", run_id);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  std::string id = absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), 16));
+  std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), 24));
   // All zero is invalid in W3C; a 2^-128 chance, but cheap to rule out.
-  if (id.find_first_not_of('0') == std::string::npos) id[31] = '1';
-  return id;
+  if (hex.find_first_not_of('0') == 32) hex[31] = '1';
+  if (hex.find_first_not_of('0', 32) == std::string::npos) hex[47] = '1';
+  return hex;
+}
+
+}  // namespace
+
+std::string TraceIdForRun(absl::string_view run_id) {
+  if (run_id.empty()) return "";
+  return RunDigestHex(run_id).substr(0, 32);
 }
 
 std::string NewTraceId() { return RandomHex(16); }
@@ -83,9 +93,12 @@ std::string NewSpanId() { return RandomHex(8); }
 
 LogContext RunLogContext(absl::string_view run_id, absl::string_view stack_run_id) {
   LogContext context;
-  context.trace_id = TraceIdForRun(run_id);
   context.run_id = std::string(run_id);
   context.stack_run_id = std::string(stack_run_id);
+  if (run_id.empty()) return context;
+  const std::string hex = RunDigestHex(run_id);
+  context.trace_id = hex.substr(0, 32);
+  context.traceparent = FormatTraceParent(context.trace_id, absl::string_view(hex).substr(32, 16));
   return context;
 }
 

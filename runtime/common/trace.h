@@ -22,8 +22,6 @@ namespace tasker {
 // gRPC metadata keys (lowercase, as gRPC requires).
 inline constexpr char kTraceParentHeader[] = "traceparent";
 inline constexpr char kTraceResponseHeader[] = "traceresponse";
-inline constexpr char kRunIdHeader[] = "tasker-run-id";
-inline constexpr char kStackRunIdHeader[] = "tasker-stack-run-id";
 
 struct TraceParent {
   std::string trace_id;  // 32 lowercase hex digits, not all zero
@@ -43,7 +41,9 @@ std::string TraceIdForRun(absl::string_view run_id);
 std::string NewTraceId();
 std::string NewSpanId();
 
-// A log context for work on a run: its derived trace id and its ids.
+// A log context for work on a run: its derived trace id, its ids, and the
+// traceparent its calls carry: 00-<trace id>-<span id>-01, the span id
+// being the next 8 bytes of the same digest (the run is the span).
 LogContext RunLogContext(absl::string_view run_id, absl::string_view stack_run_id = "");
 
 }  // namespace tasker

@@ -1,5 +1,6 @@
 #include "runtime/server/observability.h"
 
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -90,22 +91,24 @@ void InstallServerObservability() {
 LogContext LogContextFromMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
   LogContext context;
   if (metadata.empty()) return context;
-  if (auto it = metadata.find(kRunIdHeader); it != metadata.end() && it->second.size() <= 128) {
-    context.run_id = std::string(View(it->second));
-  }
-  if (auto it = metadata.find(kStackRunIdHeader); it != metadata.end() && it->second.size() <= 128) {
-    context.stack_run_id = std::string(View(it->second));
-  }
   if (auto it = metadata.find(kTraceParentHeader); it != metadata.end()) {
-    if (auto parent = ParseTraceParent(View(it->second))) context.trace_id = std::move(parent->trace_id);
+    if (auto parent = ParseTraceParent(View(it->second))) {
+      context.trace_id = std::move(parent->trace_id);
+      // Passed on as received: these services make no spans of their own
+      // (W3C Trace Context allows a participant to forward it unchanged).
+      context.traceparent = std::string(View(it->second));
+    }
   }
-  if (context.trace_id.empty() && !context.run_id.empty()) context.trace_id = TraceIdForRun(context.run_id);
   return context;
 }
 
+std::atomic<bool> g_request_metrics{false};
+
+void EnableServerRequestMetrics() { g_request_metrics.store(true); }
+
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ServerMetricsInterceptors() {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> out;
-  out.push_back(std::make_unique<MetricsInterceptorFactory>());
+  if (g_request_metrics.load()) out.push_back(std::make_unique<MetricsInterceptorFactory>());
   return out;
 }
 

@@ -1,11 +1,10 @@
 // The server side of traces, logs and metrics (docs/observability.md).
 //
 // InstallServerObservability() (ServiceMain calls it first thing) makes every
-// synchronous handler run with the log context its caller sent (the W3C
-// `traceparent` header's trace id, Tasker's `tasker-run-id` and
-// `tasker-stack-run-id`), so its log lines and its own outgoing calls carry
-// them; and writes gRPC's own log lines as JSON lines too. Callback-API
-// services (storage) take the context with LogContextFromMetadata.
+// synchronous handler run with the trace its caller sent (the W3C
+// `traceparent` header), so its log lines and its own outgoing calls carry
+// it (passed on unchanged); and writes gRPC's own log lines as JSON lines
+// too. Callback-API services (storage) take it with LogContextFromMetadata.
 //
 // ServerMetricsInterceptors() count every request by method and status code
 // and time it (tasker_grpc_server_requests_total,
@@ -28,10 +27,13 @@ namespace tasker {
 void InstallServerObservability();
 
 // The log context a caller's metadata names: the traceparent's trace id
-// (else the run id's, else none) and the run and stack run ids.
+// (none without a valid one), the header kept to pass on.
 LogContext LogContextFromMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
+// Empty unless EnableServerRequestMetrics() was called: the interceptor
+// costs every request some CPU, worth it only where metrics are scraped.
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ServerMetricsInterceptors();
+void EnableServerRequestMetrics();
 
 }  // namespace tasker
 

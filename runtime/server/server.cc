@@ -130,8 +130,11 @@ absl::Status ServerRunner::Start() {
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
     builder.SetMaxSendMessageSize(config_.max_message_bytes);
-    // Requests by method and code (tasker_grpc_server_requests_total).
-    builder.experimental().SetInterceptorCreators(ServerMetricsInterceptors());
+    // Requests by method and code (tasker_grpc_server_requests_total), when
+    // this process serves metrics.
+    if (auto interceptors = ServerMetricsInterceptors(); !interceptors.empty()) {
+      builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    }
     auto server = builder.BuildAndStart();
     if (!server || *port == 0) return nullptr;
     return server;

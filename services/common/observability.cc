@@ -20,6 +20,7 @@ absl::Status StartObservability() {
   InstallServerObservability();
   const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
   if (listen.empty()) return absl::OkStatus();
+  EnableServerRequestMetrics();
   absl::StatusOr<int> port = metrics::StartMetricsExposer(listen);
   if (!port.ok()) return port.status();
   if (const std::string path = absl::GetFlag(FLAGS_metrics_port_file); !path.empty()) {

@@ -358,7 +358,8 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   run->input_json = claim.task_run().input_json().empty() ? "null" : claim.task_run().input_json();
   run->token = claim.lease().fencing_token();
   // This run's ids (and trace) on every log line and outgoing call below.
-  ScopedLogContext log_context(RunLogContext(run->run_id, run->root_id));
+  run->log_context = RunLogContext(run->run_id, run->root_id);
+  ScopedLogContext log_context(run->log_context);
   {
     std::lock_guard<std::mutex> lock(runs_mu_);
     if (runs_.count(run->root_id)) {
@@ -626,14 +627,15 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       recorded = recorded_calls.status();
       if (!recorded.ok()) break;
       ++counters_.suspended;
-      if (LogEnabled(LogLevel::kInfo)) {
+      if (LogEnabled(LogLevel::kDebug)) {
         // Which calls it waits on (the first few: a step may start thousands).
         std::string waiting;
         for (size_t i = 0; i < outcome.calls.size() && i < 5; ++i) {
           absl::StrAppend(&waiting, i ? "," : "", outcome.calls[i].service, ".", outcome.calls[i].method);
         }
         if (outcome.calls.size() > 5) absl::StrAppend(&waiting, ",...");
-        LogInfo("run suspended on calls", {{"calls", waiting},
+        // Debug: a line per step (and so per host call) at info would flood.
+        LogDebug("run suspended on calls", {{"calls", waiting},
                                            {"count", std::to_string(outcome.calls.size())},
                                            {"step", std::to_string(step.seq())}});
       }
@@ -791,7 +793,7 @@ void Executor::DeliveryLoop() {
       ready_.pop_front();
     }
     std::lock_guard<std::mutex> lock(run->mu);
-    ScopedLogContext log_context(RunLogContext(run->run_id, run->root_id));
+    ScopedLogContext log_context(run->log_context);
     std::vector<v1::StackRun> mail;
     {
       std::lock_guard<std::mutex> mail_lock(run->mail_mu);
@@ -815,7 +817,9 @@ void Executor::DeliverInbox(const RunPtr& run) {
     request.set_run(run->root_id);
     *request.mutable_deliver()->mutable_result() = js::CallResultToProto(result);
     request.mutable_deliver()->set_clock_ms(clock);
-    LogDebug("call result delivered", {{"call_id", result.call_id}, {"ok", result.ok ? "true" : "false"}});
+    if (LogEnabled(LogLevel::kDebug)) {
+      LogDebug("call result delivered", {{"call_id", result.call_id}, {"ok", result.ok ? "true" : "false"}});
+    }
     const absl::Time step_start = absl::Now();
     auto response = CallWorker(run->worker, std::move(request));
     StepSeconds().With({"deliver"}).Observe(metrics::SecondsSince(step_start));
@@ -854,7 +858,7 @@ void Executor::WorkerLost(int worker) {
   for (const RunPtr& run : lost) {
     std::lock_guard<std::mutex> lock(run->mu);
     if (run->gone || !run->live || run->worker != worker) continue;
-    ScopedLogContext log_context(RunLogContext(run->run_id, run->root_id));
+    ScopedLogContext log_context(run->log_context);
     LogInfo("rebuilding a run whose worker died", {{"worker", std::to_string(worker)}});
     run->live = false;
     absl::Status rebuilt = RebuildRun(run);

@@ -130,8 +130,10 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
     // The client's W3C traceparent, as over gRPC: this request's log lines
     // and calls carry its trace (set anew for each request on this thread).
     LogContext log_context;
-    if (auto parent = ParseTraceParent(req.get_header_value("traceparent"))) {
+    const std::string traceparent = req.get_header_value("traceparent");
+    if (auto parent = ParseTraceParent(traceparent)) {
       log_context.trace_id = std::move(parent->trace_id);
+      log_context.traceparent = traceparent;
     }
     SetThreadLogContext(std::move(log_context));
     // Open: health, CORS preflights, and the web UI's page and assets (they

@@ -85,7 +85,7 @@ void Executor::RenewLeases() {
     if (!run) continue;
     std::lock_guard<std::mutex> lock(run->mu);
     if (run->gone) continue;
-    ScopedLogContext log_context(RunLogContext(run->run_id, run->root_id));
+    ScopedLogContext log_context(run->log_context);
     LogInfo("lease lost; run dropped here");
     Forget(run, true);
   }
@@ -146,7 +146,7 @@ bool Executor::Evict(const RunPtr& run) {
     std::lock_guard<std::mutex> mail_lock(run->mail_mu);
     if (!run->mail.empty()) return false;  // results to deliver first
   }
-  ScopedLogContext log_context(RunLogContext(run->run_id, run->root_id));
+  ScopedLogContext log_context(run->log_context);
   v1::PutCheckpointRequest request;
   request.set_root_stack_run_id(run->root_id);
   request.set_fencing_token(run->token);
@@ -200,7 +200,7 @@ void Executor::CheckpointIfDue() {
   }
   for (const RunPtr& run : due) {
     if (stopping_) return;
-    ScopedLogContext log_context(RunLogContext(run->run_id, run->root_id));
+    ScopedLogContext log_context(run->log_context);
     absl::Status status = WriteCheckpoint(run);
     if (!status.ok()) {
       LogInfo("checkpoint not written", {{"reason", status.ToString()}});

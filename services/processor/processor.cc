@@ -293,9 +293,11 @@ void Processor::PerformTimer(const v1::StackRun& call, v1::CallResponse* respons
 absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   // This call's run: on every log line and outgoing call below.
   ScopedLogContext log_context(RunLogContext(call.task_run_id(), call.id()));
-  LogDebug("performing call", {{"call_service", call.service()},
-                               {"call_method", call.method()},
-                               {"attempt", std::to_string(call.attempt())}});
+  if (LogEnabled(LogLevel::kDebug)) {  // no fields built when off: this is the hot path
+    LogDebug("performing call", {{"call_service", call.service()},
+                                 {"call_method", call.method()},
+                                 {"attempt", std::to_string(call.attempt())}});
+  }
   const absl::Time started = absl::Now();
 
   v1::CallRequest request;
@@ -448,12 +450,17 @@ absl::Status Processor::Perform(const v1::StackRun& call, int64_t token) {
   }
   ok ? ++counters_.succeeded : ++counters_.failed;
   HostCalls().With({call.service(), call.method(), ok ? "ok" : "error"}).Increment();
-  LogInfo("call completed", {{"call_service", call.service()},
-                             {"call_method", call.method()},
-                             {"outcome", ok ? "ok" : "error"},
-                             {"error_code", ok ? "" : error.code()},
-                             {"attempt", std::to_string(call.attempt())},
-                             {"ms", std::to_string(absl::ToInt64Milliseconds(absl::Now() - started))}});
+  // Per call: debug when it went well the first time (info would be a line
+  // per host call); a failure or a retried success is worth an info line.
+  if (const LogLevel level = ok && call.attempt() <= 1 ? LogLevel::kDebug : LogLevel::kInfo; LogEnabled(level)) {
+    Log(level, "call completed",
+        {{"call_service", call.service()},
+         {"call_method", call.method()},
+         {"outcome", ok ? "ok" : "error"},
+         {"error_code", ok ? "" : error.code()},
+         {"attempt", std::to_string(call.attempt())},
+         {"ms", std::to_string(absl::ToInt64Milliseconds(absl::Now() - started))}});
+  }
   if (!completed->reply_to().empty()) {
     notifier_->DeliverResult(completed->reply_to(), completed->call());
   } else if (completed->parent_ready()) {

@@ -112,10 +112,12 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
     error->set_retryable(outcome->retryable);
     if (!outcome->error_details.is_null()) error->set_details_json(DumpJson(outcome->error_details));
   }
-  LogDebug("provider answered", {{"call_service", request.service()},
-                                 {"call_method", request.method()},
-                                 {"outcome", outcome->ok ? "ok" : outcome->error_code},
-                                 {"micros", std::to_string(micros)}});
+  if (LogEnabled(LogLevel::kDebug)) {
+    LogDebug("provider answered", {{"call_service", request.service()},
+                                   {"call_method", request.method()},
+                                   {"outcome", outcome->ok ? "ok" : outcome->error_code},
+                                   {"micros", std::to_string(micros)}});
+  }
   return response;
 }
 

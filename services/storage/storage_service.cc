@@ -23,12 +23,7 @@ grpc::ServerUnaryReactor* StorageService::Run(CallbackServerContext* context, Ha
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // `handler` is moved into the job only when it is accepted.
   auto job = std::make_shared<Handler>(std::move(handler));
-  // The caller's trace and run (its headers) on the job's log lines.
-  LogContext log_context = LogContextFromMetadata(context->client_metadata());
-  if (!pool_->TryPost([reactor, job, log_context = std::move(log_context)]() mutable {
-        ScopedLogContext scoped(std::move(log_context));
-        reactor->Finish((*job)());
-      })) {
+  if (!pool_->TryPost([reactor, job]() mutable { reactor->Finish((*job)()); })) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "storage: too many requests queued"));
   }
   return reactor;
@@ -48,11 +43,13 @@ grpc::ServerUnaryReactor* StorageService::ListTaskFunctions(CallbackServerContex
 }
 grpc::ServerUnaryReactor* StorageService::SubmitRun(CallbackServerContext* context, const v1::SubmitRunRequest* r,
                                  v1::SubmitRunResponse* out) {
-  return Run(context, [this, r, out] {
+  // The submitter's trace, when it sent one: linked to the run's own. (Only
+  // here: other requests log nothing per run, and reading every request's
+  // headers would cost each of them.)
+  std::string client_trace_id = LogContextFromMetadata(context->client_metadata()).trace_id;
+  return Run(context, [this, r, out, client_trace_id = std::move(client_trace_id)] {
     auto submitted = store_->SubmitRun(*r);
     if (submitted.ok() && submitted->created()) {
-      // The submitter's trace, when it sent one: linked to the run's own.
-      const std::string client_trace_id = CurrentLogContext().trace_id;
       ScopedLogContext run_context(RunLogContext(submitted->run().id(), submitted->root().id()));
       LogInfo("run stored", {{"task", r->task_identifier()},
                              {"number", std::to_string(submitted->run().number())},
