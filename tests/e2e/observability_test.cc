@@ -2,7 +2,8 @@
 // host calls, every service's /metrics shows that run's counters; every log
 // line of every service is one JSON object; the run is found by its id in
 // the executor's, processor's, proxy's and storage's logs, under one trace
-// id (derived from the run id); a client's traceparent is honoured at submit.
+// id (derived from the run id); a client's traceparent is honoured at submit;
+// a run taken over after its executor died keeps its trace and is counted.
 #include <fstream>
 #include <map>
 #include <set>
@@ -202,6 +203,73 @@ TEST_F(ObservabilityTest, ARunIsSeenInEveryServicesMetricsAndLogsUnderOneTrace) 
     }
   }
   EXPECT_TRUE(storage_under_client_trace);
+}
+
+
+// A run whose executor dies keeps its trace: the restarted executor takes it
+// over (storage counts and logs the takeover) and logs the rest of its life
+// under the same trace id; the new executor's metrics count the resumption.
+TEST_F(ObservabilityTest, ATakenOverRunKeepsItsTraceAndIsCounted) {
+  ASSERT_TRUE(stack_
+                  ->Publish("survivor", R"(
+    const a = await __callHostTool__('admin-debug', 'sleep', {ms: 1500});
+    return a.slept;
+  )")
+                  .ok());
+  auto id = stack_->Submit("survivor", "{}");
+  ASSERT_TRUE(id.ok()) << id.status();
+  const std::string trace_id = TraceIdForRun(*id);
+  // Kill the executor while the run waits on its call.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  auto performing = [&] {
+    std::ifstream in(stack_->LogPath("processor0"));
+    for (std::string line; std::getline(in, line);) {
+      auto entry = nlohmann::json::parse(line, nullptr, false);
+      if (entry.value("msg", "") == "performing call" && entry.value("run_id", "") == *id) return true;
+    }
+    return false;
+  };
+  while (!performing()) {
+    ASSERT_LT(absl::Now(), deadline) << "the call never started";
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(stack_->KillAndRestart("executor0").ok());
+  auto run = stack_->Wait(*id, absl::Seconds(60));
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->status(), v1::RUN_STATUS_COMPLETED) << run->error().message();
+
+  const std::string storage = Scrape(stack_->metrics_port("storage"));
+  EXPECT_GE(Value(storage, R"(tasker_lease_takeovers_total{kind="run"})"), 1) << storage;
+  const std::string executor = Scrape(stack_->metrics_port("executor0"));  // the new process
+  EXPECT_EQ(Value(executor, "tasker_executor_runs_resumed_total"), 1) << executor;
+  EXPECT_EQ(Value(executor, R"(tasker_runs_total{status="completed"})"), 1) << executor;
+  EXPECT_EQ(Value(executor, R"(tasker_step_duration_seconds_count{kind="rebuild"})"), 1) << executor;
+
+  // Both executor processes' lines (one log file), storage's takeover line:
+  // one trace.
+  std::set<std::string> executor_messages;
+  std::ifstream in(stack_->LogPath("executor0"));
+  for (std::string line; std::getline(in, line);) {
+    auto entry = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(entry.is_discarded()) << line;
+    if (entry.value("run_id", "") != *id) continue;
+    EXPECT_EQ(entry.value("trace_id", ""), trace_id) << line;
+    executor_messages.insert(entry.value("msg", ""));
+  }
+  for (const char* msg : {"run submitted", "run started", "run resumed", "run completed"}) {
+    EXPECT_TRUE(executor_messages.count(msg)) << msg;
+  }
+  bool takeover_logged = false;
+  std::ifstream storage_log(stack_->LogPath("storage"));
+  for (std::string line; std::getline(storage_log, line);) {
+    auto entry = nlohmann::json::parse(line, nullptr, false);
+    if (entry.value("msg", "") == "lease taken over" && entry.value("run_id", "") == *id) {
+      takeover_logged = true;
+      EXPECT_EQ(entry.value("trace_id", ""), trace_id) << line;
+      EXPECT_EQ(entry.value("kind", ""), "run") << line;
+    }
+  }
+  EXPECT_TRUE(takeover_logged);
 }
 
 }  // namespace
