@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/stubs/logging.h"
 #include "grpc/support/log.h"
 #include "runtime/common/metrics.h"
 #include "runtime/common/trace.h"
@@ -32,6 +33,15 @@ void GprToJson(gpr_log_func_args* args) {
   if (args->severity == GPR_LOG_SEVERITY_ERROR) level = LogLevel::kError;
   Log(level, args->message != nullptr ? args->message : "",
       {{"source", "grpc"}, {"file", args->file != nullptr ? args->file : ""}, {"line", std::to_string(args->line)}});
+}
+
+// Protobuf's own warnings (e.g. a string field with invalid UTF-8) as JSON lines too.
+void ProtobufToJson(google::protobuf::LogLevel level, const char* filename, int line, const std::string& message) {
+  LogLevel ours = LogLevel::kInfo;
+  if (level == google::protobuf::LOGLEVEL_WARNING) ours = LogLevel::kWarning;
+  if (level >= google::protobuf::LOGLEVEL_ERROR) ours = LogLevel::kError;
+  Log(ours, message,
+      {{"source", "protobuf"}, {"file", filename != nullptr ? filename : ""}, {"line", std::to_string(line)}});
 }
 
 metrics::Counters& Requests() {
@@ -85,6 +95,7 @@ void InstallServerObservability() {
   std::call_once(once, [] {
     grpc::Server::SetGlobalCallbacks(new ObservabilityCallbacks());
     gpr_set_log_function(GprToJson);
+    google::protobuf::SetLogHandler(ProtobufToJson);
   });
 }
 

@@ -3,8 +3,8 @@
 // InstallServerObservability() (ServiceMain calls it first thing) makes every
 // synchronous handler run with the trace its caller sent (the W3C
 // `traceparent` header), so its log lines and its own outgoing calls carry
-// it (passed on unchanged); and writes gRPC's own log lines as JSON lines
-// too. Callback-API services (storage) take it with LogContextFromMetadata.
+// it (passed on unchanged); and writes gRPC's and protobuf's own log lines
+// as JSON lines too. Callback-API services (storage) take it with LogContextFromMetadata.
 //
 // ServerMetricsInterceptors() count every request by method and status code
 // and time it (tasker_grpc_server_requests_total,
