@@ -18,6 +18,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "runtime/common/log.h"
 #include "runtime/server/auth.h"
+#include "runtime/server/observability.h"
 #include "runtime/server/reflection_v1.h"
 
 namespace tasker {
@@ -137,6 +138,11 @@ absl::Status ServerRunner::Start() {
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
     builder.SetMaxSendMessageSize(config_.max_message_bytes);
+    // Requests by method and code (tasker_grpc_server_requests_total), when
+    // this process serves metrics.
+    if (auto interceptors = ServerMetricsInterceptors(); !interceptors.empty()) {
+      builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    }
     auto server = builder.BuildAndStart();
     if (!server || *port == 0) return nullptr;
     return server;

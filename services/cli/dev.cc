@@ -289,7 +289,7 @@ std::optional<std::string> Displayed(const std::string& service, const std::stri
   }
   std::vector<std::string> fields;
   for (const auto& [key, value] : entry.items()) {
-    if (key == "ts" || key == "level" || key == "component" || key == "msg") continue;
+    if (key == "ts" || key == "level" || key == "service" || key == "msg") continue;
     fields.push_back(absl::StrCat(key, "=", value.is_string() ? value.get<std::string>() : value.dump()));
   }
   return absl::StrCat("[", service, "] ", level, ": ", msg, fields.empty() ? "" : " (", absl::StrJoin(fields, ", "),

@@ -9,6 +9,8 @@
 #include "runtime/common/json_text.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
+#include "services/executor/run_metrics.h"
 #include "services/common/permissions.h"
 #include "runtime/js/engine.h"
 
@@ -111,7 +113,22 @@ absl::StatusOr<v1::ListTaskFunctionsResponse> TaskApi::ListTaskFunctions(const v
 
 absl::StatusOr<v1::SubmitRunResponse> TaskApi::Submit(const v1::SubmitRunRequest& request) {
   RETURN_IF_ERROR(RefuseRemovedField(request, 3, "input", "input_json"));
+  // The caller's trace (its traceparent), before the run's own takes over.
+  const std::string client_trace_id = CurrentLogContext().trace_id;
   ASSIGN_OR_RETURN(auto submitted, runs_->SubmitRun(request));
+  {
+    // The run keeps a trace id derived from its id (runtime/common/trace.h);
+    // this line links the submitter's trace to it.
+    ScopedLogContext log_context(RunLogContext(submitted.run().id(), submitted.root().id()));
+    if (submitted.created()) {
+      RunsByStatus().With({"submitted"}).Increment();
+      LogInfo("run submitted", {{"task", submitted.run().task_identifier()},
+                                {"version", std::to_string(submitted.run().task_version())},
+                                {"client_trace_id", client_trace_id}});
+    } else {
+      LogDebug("run submitted again with its idempotency key", {{"client_trace_id", client_trace_id}});
+    }
+  }
   if (submitted.created()) executor_->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
   // A repeated key answers with the first run's root, maybe held right now.
   PublicView(submitted.mutable_root());
@@ -161,7 +178,9 @@ absl::StatusOr<std::string> TaskApi::RunIdOf(const std::string& id_or_number) {
 absl::StatusOr<v1::TaskRun> TaskApi::Cancel(v1::CancelRunRequest request, const std::string& caller) {
   ASSIGN_OR_RETURN(*request.mutable_id(), RunIdOf(request.id()));
   ASSIGN_OR_RETURN(v1::TaskRun run, runs_->CancelRun(request));
-  LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run", run.id()}});
+  ScopedLogContext log_context(RunLogContext(run.id(), run.root_stack_run_id()));
+  RunsByStatus().With({"cancelled"}).Increment();
+  LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run_id", run.id()}});
   executor_->events()->Changed(run.id(), &run);
   return run;
 }

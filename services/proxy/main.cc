@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
           }
           for (auto& service : *services) {
             tasker::LogInfo("configured HTTP service",
-                            {{"service", service.name}, {"base_url", service.base_url},
+                            {{"http_service", service.name}, {"base_url", service.base_url},
                              {"methods", std::to_string(service.methods.size())}});
             core->Register(proxy::NewConfiguredHttpProvider(std::move(service), secrets,
                                                             providers.secrets_namespace));
