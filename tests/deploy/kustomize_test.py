@@ -92,8 +92,45 @@ class KustomizeTest(unittest.TestCase):
             docs = kustomize.by_key(self.docs(overlay))
             for key in base:
                 self.assertIn(key, docs, overlay)
+            self.assertIn(("Namespace", namespace), docs, overlay)
             for key, d in docs.items():
-                self.assertEqual(d["metadata"].get("namespace"), namespace, f"{overlay} {key}")
+                if d["kind"] != "Namespace":
+                    self.assertEqual(d["metadata"].get("namespace"), namespace, f"{overlay} {key}")
+
+    def test_every_pod_meets_pod_security_restricted(self):
+        """The checks of Pod Security Admission's `restricted` profile that
+        the namespaces enforce, on every pod template of both overlays."""
+        allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                           "projected", "secret"}
+        pods = 0
+        for overlay in ("overlays/dev", "overlays/prod"):
+            docs = self.docs(overlay)
+            (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
+            self.assertEqual(namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted")
+            for d in docs:
+                if d["kind"] not in ("Deployment", "Job"):
+                    continue
+                pods += 1
+                where = f"{overlay} {d['kind']}/{d['metadata']['name']}"
+                spec = d["spec"]["template"]["spec"]
+                pod_sc = spec.get("securityContext") or {}
+                for field in ("hostNetwork", "hostPID", "hostIPC"):
+                    self.assertFalse(spec.get(field), where)
+                for volume in spec.get("volumes", []):
+                    self.assertLessEqual(set(volume) - {"name"}, allowed_volumes, where)
+                for c in spec.get("initContainers", []) + spec["containers"]:
+                    sc = c.get("securityContext") or {}
+                    self.assertIs(sc.get("allowPrivilegeEscalation"), False, f"{where} {c['name']}")
+                    self.assertFalse(sc.get("privileged"), where)
+                    self.assertEqual(sc.get("capabilities", {}).get("drop"), ["ALL"], f"{where} {c['name']}")
+                    self.assertFalse(sc.get("capabilities", {}).get("add"), where)
+                    self.assertIs(sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")), True, f"{where} {c['name']}")
+                    self.assertNotEqual(sc.get("runAsUser", pod_sc.get("runAsUser")), 0, where)
+                    seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile")) or {}
+                    self.assertIn(seccomp.get("type"), ("RuntimeDefault", "Localhost"), f"{where} {c['name']}")
+                    for port in c.get("ports", []):
+                        self.assertNotIn("hostPort", port, where)
+        self.assertEqual(pods, 7)
 
     # --- the dev overlay -----------------------------------------------------
 
@@ -107,7 +144,8 @@ class KustomizeTest(unittest.TestCase):
     def test_dev_is_one_pod_running_every_service(self):
         pod = self.dev_pod()
         kinds = sorted({d["kind"] for d in self.docs("overlays/dev")})
-        self.assertEqual(kinds, ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service", "ServiceAccount"])
+        self.assertEqual(kinds, ["Deployment", "Namespace", "NetworkPolicy", "PersistentVolumeClaim", "Service",
+                                 "ServiceAccount"])
         containers = {c["name"]: c for c in pod["spec"]["containers"]}
         self.assertEqual(set(containers), set(BINARIES))
         health_ports, metrics_ports = set(), set()

@@ -154,6 +154,11 @@ class ManifestTest(unittest.TestCase):
             key = (d["kind"], d["metadata"]["name"])
             self.assertNotIn(key, seen)
             seen.add(key)
+            if d["kind"] == "Namespace":
+                self.assertEqual(d["metadata"]["name"], NAMESPACE)
+                # Pod Security Admission: nothing less than `restricted` starts here.
+                self.assertEqual(d["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted")
+                continue
             self.assertEqual(d["metadata"].get("namespace"), NAMESPACE, key)
         self.assertEqual(sorted(self.deployments), sorted(APPS))
         for app, d in self.deployments.items():
