@@ -58,6 +58,14 @@ class ImageSmokeTest(unittest.TestCase):
             cls.stages, _ = dockerfile_test.stages(dockerfile_test.parse_dockerfile(f.read()))
         cls.root = tempfile.mkdtemp(prefix="tasker-image-", dir="/var/tmp")
         cls.proc_mounted = False
+        try:
+            cls.make_image()
+        except BaseException:
+            cls.tearDownClass()  # unittest skips it when setUpClass fails
+            raise
+
+    @classmethod
+    def make_image(cls):
         tarball = os.path.join(CACHE, "bookworm-minbase.tar")
         if not os.path.exists(tarball):
             os.makedirs(CACHE, exist_ok=True)
@@ -65,6 +73,7 @@ class ImageSmokeTest(unittest.TestCase):
             out = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", staging], capture_output=True,
                                  text=True)
             if out.returncode != 0:
+                shutil.rmtree(staging, ignore_errors=True)
                 raise AssertionError(f"debootstrap failed: {(out.stdout + out.stderr)[-2000:]}")
             sh("tar", "-C", staging, "-cf", tarball + ".partial", ".")
             os.rename(tarball + ".partial", tarball)
