@@ -48,7 +48,8 @@ class SchemaTest(unittest.TestCase):
     def test_the_kinds_used_are_checked_against_their_api_groups(self):
         kinds = {(d["apiVersion"], d["kind"]) for docs in self.rendered.values() for d in docs}
         self.assertEqual(kinds, {
-            ("v1", "Namespace"), ("v1", "Service"), ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "PersistentVolumeClaim"),
+            ("v1", "Namespace"), ("v1", "Service"), ("v1", "ServiceAccount"), ("v1", "Secret"),
+            ("v1", "PersistentVolumeClaim"),
             ("apps/v1", "Deployment"), ("batch/v1", "Job"), ("networking.k8s.io/v1", "NetworkPolicy"),
             ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler")})
 
