@@ -6,6 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/client_interceptor.h"
+#include "runtime/common/log.h"
+#include "runtime/common/trace.h"
 
 namespace tasker {
 namespace {
@@ -86,6 +88,14 @@ std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+  // The calling thread's run and trace travel with the call: the server's
+  // log lines and its own calls carry them (docs/observability.md).
+  const LogContext& log_context = CurrentLogContext();
+  if (!log_context.traceparent.empty()) {
+    context->AddMetadata(kTraceParentHeader, log_context.traceparent);
+  } else if (!log_context.trace_id.empty()) {
+    context->AddMetadata(kTraceParentHeader, FormatTraceParent(log_context.trace_id, NewSpanId()));
+  }
   return context;
 }
 

@@ -43,7 +43,9 @@ struct ClientConfig {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const ClientConfig& config);
 
-// A context whose deadline is `timeout` from now.
+// A context whose deadline is `timeout` from now, carrying the calling
+// thread's log context (runtime/common/log.h) as gRPC metadata: the W3C
+// `traceparent` header, when it has a trace.
 std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout);
 
 // The same, for calls that should wait out a peer's restart: the call waits

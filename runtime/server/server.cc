@@ -18,6 +18,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "runtime/common/log.h"
 #include "runtime/server/auth.h"
+#include "runtime/server/observability.h"
+#include "runtime/server/reflection_v1.h"
 
 namespace tasker {
 namespace {
@@ -117,11 +119,18 @@ absl::Status ServerRunner::Start() {
   auto build = [&](const std::string& address, bool public_port, int* port) -> std::unique_ptr<grpc::Server> {
     auto policy = std::make_shared<AccessPolicy>();
     grpc::ServerBuilder builder;
+    std::vector<std::string> names;
     for (const ServedService& r : services_) {
       if (split && r.is_public != public_port) continue;
       policy->AllowService(r.name, r.roles);
       builder.RegisterService(r.service);
+      names.push_back(r.name);
     }
+    // Reflection v1 beside gRPC's v1alpha (the plugin above), listing what
+    // this port serves as v1alpha does.
+    names.insert(names.end(), {kHealthService, kReflectionV1AlphaService, kReflectionV1Service});
+    reflection_v1_.push_back(std::make_unique<ReflectionV1Service>(std::move(names)));
+    builder.RegisterService(reflection_v1_.back().get());
     for (const MethodRule& rule : method_rules_) policy->AllowMethod(rule.service, rule.method, rule.roles);
     builder.AddListeningPort(address, SecureServerCredentials(config_.authenticator, policy, config_.tls), port);
     // Without this, gRPC binds with SO_REUSEPORT and a second server on the
@@ -129,6 +138,11 @@ absl::Status ServerRunner::Start() {
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
     builder.SetMaxSendMessageSize(config_.max_message_bytes);
+    // Requests by method and code (tasker_grpc_server_requests_total), when
+    // this process serves metrics.
+    if (auto interceptors = ServerMetricsInterceptors(); !interceptors.empty()) {
+      builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    }
     auto server = builder.BuildAndStart();
     if (!server || *port == 0) return nullptr;
     return server;
@@ -157,7 +171,9 @@ absl::Status ServerRunner::Start() {
     }
   }
   for (grpc::Server* server : AllServers()) {
-    server->GetHealthCheckService()->SetServingStatus(true);
+    // "" and the full name of every service of this binary, on every port
+    // (a probe may ask any of them for any service).
+    for (const std::string& name : HealthNames()) server->GetHealthCheckService()->SetServingStatus(name, true);
     // "liveness" stays SERVING until shutdown whatever the dependencies do
     // (SetServing changes only ""): for liveness probes, which must not
     // restart a process because storage is down.
@@ -210,7 +226,15 @@ void ServerRunner::RequestShutdown() { OnSignal(0); }
 void ServerRunner::SetServing(bool serving) {
   std::lock_guard<std::mutex> lock(health_mu_);
   if (!server_ || shut_down_) return;
-  for (grpc::Server* server : AllServers()) server->GetHealthCheckService()->SetServingStatus("", serving);
+  for (grpc::Server* server : AllServers()) {
+    for (const std::string& name : HealthNames()) server->GetHealthCheckService()->SetServingStatus(name, serving);
+  }
+}
+
+std::vector<std::string> ServerRunner::HealthNames() const {
+  std::vector<std::string> names = {""};
+  for (const ServedService& s : services_) names.push_back(s.name);
+  return names;
 }
 
 void ServerRunner::Shutdown() {

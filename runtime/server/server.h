@@ -1,8 +1,9 @@
 // ServerRunner: the one way every Tasker binary serves gRPC.
 //
 // It binds the listen address (port 0 picks a free port, reported by port()
-// and optionally written to a file), enables the standard health service and
-// server reflection, lets each service be called only by the roles it names
+// and optionally written to a file), enables the standard health service
+// (per service name: "" and each service's full name) and server reflection
+// (grpc.reflection.v1 and v1alpha), lets each service be called only by the roles it names
 // (runtime/server/auth.h), optionally serves TLS, public services on a port
 // of their own and health on a plaintext probe port, and shuts down gracefully: health turns NOT_SERVING, new calls are
 // refused, in-flight calls get up to `shutdown_grace` to finish.
@@ -103,10 +104,10 @@ class ServerRunner {
   // Makes WaitForShutdownSignal() return; safe from any thread.
   void RequestShutdown();
 
-  // Sets the whole server's health (grpc.health.v1, service ""), e.g. to
-  // NOT_SERVING while a dependency is unreachable (readiness). The service
-  // kLivenessService stays SERVING until shutdown (liveness). Ignored once
-  // shutting down.
+  // Sets the server's health (grpc.health.v1) for "" and for the full name
+  // of every service added (all follow together), e.g. to NOT_SERVING while
+  // a dependency is unreachable (readiness). The service kLivenessService
+  // stays SERVING until shutdown (liveness). Ignored once shutting down.
   void SetServing(bool serving);
 
   // Graceful shutdown; idempotent. Returns once the server has stopped.
@@ -119,10 +120,14 @@ class ServerRunner {
  private:
   // Every running server (internal, public, health): health follows on all.
   std::vector<grpc::Server*> AllServers() const;
+  // The health service names SetServing() sets: "" and every service's.
+  std::vector<std::string> HealthNames() const;
 
   ServerConfig config_;
   std::vector<ServedService> services_;
   std::vector<MethodRule> method_rules_;
+  // One per port (each lists what its port serves); outlive the servers.
+  std::vector<std::unique_ptr<grpc::Service>> reflection_v1_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> health_server_;

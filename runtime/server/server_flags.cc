@@ -36,7 +36,8 @@ ABSL_FLAG(bool, require_client_cert, false, "Mutual TLS: callers must present a 
 ABSL_FLAG(std::string, tls_server_name, "",
           "Name expected in the certificates of the services this one calls (default: their host names).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10), "How long in-flight calls may run after SIGTERM.");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, log_level, "",
+          "debug, info, warning or error (default: env TASKER_LOG_LEVEL, else info).");
 
 namespace tasker {
 namespace {
@@ -118,8 +119,13 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags(const std::string& component)
   config.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   LogLevel level;
-  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    return absl::InvalidArgumentError("--log_level must be debug, info, warning or error");
+  std::string level_name = absl::GetFlag(FLAGS_log_level);
+  if (level_name.empty()) {
+    const char* env = std::getenv("TASKER_LOG_LEVEL");
+    level_name = env != nullptr && *env != '\0' ? env : "info";
+  }
+  if (!ParseLogLevel(level_name, &level)) {
+    return absl::InvalidArgumentError("--log_level (or TASKER_LOG_LEVEL) must be debug, info, warning or error");
   }
   SetLogLevel(level);
   SetLogComponent(component);

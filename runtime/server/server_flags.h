@@ -18,7 +18,7 @@
 //   --tls_server_name          name expected in the certificates of servers
 //                              this one calls, when not their host name
 //   --shutdown_grace=10s       in-flight calls' time to finish on SIGTERM
-//   --log_level=info
+//   --log_level=info            or env TASKER_LOG_LEVEL (the flag wins)
 #ifndef TASKER_RUNTIME_SERVER_SERVER_FLAGS_H_
 #define TASKER_RUNTIME_SERVER_SERVER_FLAGS_H_
 

@@ -14,7 +14,11 @@
 #include "gtest/gtest.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/status.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
+#include "grpcpp/impl/rpc_method.h"
+#include "grpcpp/support/sync_stream.h"
 #include "runtime/server/auth.h"
+#include "runtime/server/reflection_v1.h"
 #include "runtime/server/testing/echo.grpc.pb.h"
 #include "tests/support/certs.h"
 #include "tests/support/process.h"
@@ -405,6 +409,138 @@ TEST(ChannelTest, RejectsBadTargets) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(MakeChannel({.target = "localhost"}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tasker
+
+namespace tasker {
+namespace {
+
+namespace rv1 = ::grpc::reflection::v1;
+using ::tasker::testing::v1::Echo;
+
+class EchoService final : public Echo::Service {};
+
+// Health answers for "", each service's full name and "liveness"; an unknown
+// name is NOT_FOUND; SetServing moves "" and every service name together.
+TEST(ServerRunnerTest, HealthPerServiceNameFollowsSetServing) {
+  EchoService echo;
+  ServerConfig config{.listen_address = "127.0.0.1:0", .authenticator = Authenticator::InsecureDev()};
+  config.health_listen_address = "127.0.0.1:0";
+  ServerRunner runner(config);
+  runner.AddService(&echo, Echo::service_full_name(), {Role::kClient});
+  ASSERT_TRUE(runner.Start().ok());
+  for (int port : {runner.port(), runner.health_port()}) {
+    auto channel = *MakeChannel({.target = absl::StrCat("127.0.0.1:", port)});
+    auto status_of = [&](const std::string& name) { return CheckHealth(channel, name, absl::Seconds(5)); };
+    SCOPED_TRACE(port);
+    for (const std::string name : {"", "tasker.testing.v1.Echo", "liveness"}) {
+      ASSERT_TRUE(status_of(name).ok()) << name;
+      EXPECT_EQ(*status_of(name), HealthStatus::kServing) << name;
+    }
+    EXPECT_EQ(status_of("tasker.testing.v1.Nope").status().code(), absl::StatusCode::kNotFound);
+  }
+  runner.SetServing(false);
+  auto channel = *MakeChannel({.target = runner.local_target()});
+  EXPECT_EQ(*CheckHealth(channel, "", absl::Seconds(5)), HealthStatus::kNotServing);
+  EXPECT_EQ(*CheckHealth(channel, "tasker.testing.v1.Echo", absl::Seconds(5)), HealthStatus::kNotServing);
+  EXPECT_EQ(*CheckHealth(channel, "liveness", absl::Seconds(5)), HealthStatus::kServing);
+  runner.SetServing(true);
+  EXPECT_EQ(*CheckHealth(channel, "tasker.testing.v1.Echo", absl::Seconds(5)), HealthStatus::kServing);
+}
+
+// One reflection stream to `method` (v1 or v1alpha: the messages are
+// wire-identical, so v1's classes serve for both), answering `requests`.
+std::vector<rv1::ServerReflectionResponse> Reflect(const std::shared_ptr<grpc::Channel>& channel,
+                                                   const std::string& method,
+                                                   const std::vector<rv1::ServerReflectionRequest>& requests) {
+  grpc::internal::RpcMethod rpc(method.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING, channel);
+  auto context = MakeContext(absl::Seconds(10));
+  std::unique_ptr<grpc::ClientReaderWriter<rv1::ServerReflectionRequest, rv1::ServerReflectionResponse>> stream(
+      grpc::internal::ClientReaderWriterFactory<rv1::ServerReflectionRequest, rv1::ServerReflectionResponse>::Create(
+          channel.get(), rpc, context.get()));
+  std::vector<rv1::ServerReflectionResponse> out;
+  for (const auto& request : requests) {
+    rv1::ServerReflectionResponse response;
+    if (!stream->Write(request) || !stream->Read(&response)) break;
+    out.push_back(response);
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok()) << method;
+  return out;
+}
+
+// Reflection v1 answers every kind of request with the bytes gRPC's v1alpha
+// service answers (list_services: the same names), and resolves the health
+// and reflection services' own descriptors (from Debian's grpc-proto).
+TEST(ReflectionTest, V1AnswersAsV1AlphaDoesAndDescribesHealth) {
+  EchoService echo;
+  ServerRunner runner(ServerConfig{.listen_address = "127.0.0.1:0", .authenticator = Authenticator::InsecureDev()});
+  runner.AddService(&echo, Echo::service_full_name(), {Role::kClient});
+  ASSERT_TRUE(runner.Start().ok());
+  auto channel = *MakeChannel({.target = runner.local_target()});
+  std::vector<rv1::ServerReflectionRequest> requests;
+  auto add = [&](auto set) {
+    rv1::ServerReflectionRequest request;
+    request.set_host("localhost");
+    set(request);
+    requests.push_back(request);
+  };
+  for (const char* symbol : {"tasker.testing.v1.Echo", "grpc.health.v1.Health", "grpc.health.v1.HealthCheckRequest",
+                             "grpc.reflection.v1.ServerReflection", "tasker.testing.v1.EchoRequest",
+                             "no.such.Symbol"}) {
+    add([&](auto& r) { r.set_file_containing_symbol(symbol); });
+  }
+  for (const char* file : {"grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto",
+                           "google/protobuf/descriptor.proto", "no/such/file.proto"}) {
+    add([&](auto& r) { r.set_file_by_filename(file); });
+  }
+  add([](auto& r) { r.set_all_extension_numbers_of_type("google.protobuf.FieldOptions"); });
+  add([](auto& r) { r.set_all_extension_numbers_of_type("no.such.Type"); });
+  add([](auto& r) {
+    r.mutable_file_containing_extension()->set_containing_type("google.protobuf.FieldOptions");
+    r.mutable_file_containing_extension()->set_extension_number(99999);
+  });
+  add([](auto& r) { r.set_list_services(""); });
+  add([](auto&) {});  // no request at all: UNIMPLEMENTED
+
+  // One stream per request: gRPC 1.51's v1alpha service reuses its response
+  // across a stream's requests, so an answer there also carries the files
+  // of the answers before it (v1 answers each request alone).
+  std::vector<rv1::ServerReflectionResponse> v1, v1alpha;
+  for (const auto& request : requests) {
+    for (auto [method, out] : {std::pair{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", &v1},
+                               {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &v1alpha}}) {
+      for (auto& response : Reflect(channel, method, {request})) out->push_back(response);
+    }
+  }
+  ASSERT_EQ(v1.size(), requests.size());
+  ASSERT_EQ(v1alpha.size(), requests.size());
+  for (size_t i = 0; i + 2 < requests.size(); ++i) {
+    SCOPED_TRACE(requests[i].ShortDebugString());
+    // (Not EXPECT_EQ on the bytes: a difference would print whole descriptors.)
+    EXPECT_TRUE(v1[i].SerializeAsString() == v1alpha[i].SerializeAsString())
+        << v1[i].DebugString().substr(0, 2000) << "\nvs v1alpha\n" << v1alpha[i].DebugString().substr(0, 2000);
+  }
+  // The health service's file, and the files it imports none of: one file.
+  ASSERT_EQ(v1[1].file_descriptor_response().file_descriptor_proto_size(), 1) << v1[1].ShortDebugString();
+  google::protobuf::FileDescriptorProto health;
+  ASSERT_TRUE(health.ParseFromString(v1[1].file_descriptor_response().file_descriptor_proto(0)));
+  EXPECT_EQ(health.name(), "grpc/health/v1/health.proto");
+  EXPECT_EQ(v1[5].error_response().error_code(), grpc::StatusCode::NOT_FOUND);
+  // The same services, in whatever order.
+  auto names = [](const rv1::ServerReflectionResponse& response) {
+    std::set<std::string> out;
+    for (const auto& service : response.list_services_response().service()) out.insert(service.name());
+    return out;
+  };
+  const size_t list = requests.size() - 2;
+  EXPECT_EQ(names(v1[list]), names(v1alpha[list]));
+  EXPECT_EQ(names(v1[list]), (std::set<std::string>{"tasker.testing.v1.Echo", kHealthService, kReflectionV1Service,
+                                                    kReflectionV1AlphaService}));
+  EXPECT_EQ(v1.back().error_response().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(v1.back().SerializeAsString(), v1alpha.back().SerializeAsString());
 }
 
 }  // namespace

@@ -289,7 +289,7 @@ std::optional<std::string> Displayed(const std::string& service, const std::stri
   }
   std::vector<std::string> fields;
   for (const auto& [key, value] : entry.items()) {
-    if (key == "ts" || key == "level" || key == "component" || key == "msg") continue;
+    if (key == "ts" || key == "level" || key == "service" || key == "msg") continue;
     fields.push_back(absl::StrCat(key, "=", value.is_string() ? value.get<std::string>() : value.dump()));
   }
   return absl::StrCat("[", service, "] ", level, ": ", msg, fields.empty() ? "" : " (", absl::StrJoin(fields, ", "),
@@ -998,6 +998,7 @@ int DevServer::Run() {
     }
   }
   common_args_ = common_args;
+  int keystore_port = 0;
   auto start_all = [&]() -> absl::Status {
     auto bin = [&](const char* path) { return absl::StrCat(bin_, "/", path); };
     ASSIGN_OR_RETURN(const int storage, StartService("storage", bin("services/storage/storage-service"), storage_args));
@@ -1049,6 +1050,7 @@ int DevServer::Run() {
       Pump(absl::Milliseconds(20));
     }
     SeedKeystore(keystore);
+    keystore_port = keystore;
     return absl::OkStatus();
   };
   absl::Status started_all = start_all();
@@ -1082,13 +1084,14 @@ int DevServer::Run() {
       "tasker dev: ready in %.1f s\n"
       "  web UI     http://%s:%d/\n"
       "  HTTP API   http://%s:%d/task/submit, /task/status/:id, /api/tasks, /api/runs\n"
-      "  gRPC       127.0.0.1:%d%s  (tasker --target=127.0.0.1:%d runs)\n"
+      "  gRPC       127.0.0.1:%d%s  (export TASKER_ADDRESS=127.0.0.1:%d; tasker runs)\n"
+      "  keystore   127.0.0.1:%d  (export TASKER_KEYSTORE_ADDRESS=127.0.0.1:%d; tasker keystore list)\n"
       "  database   %s\n"
       "  tasks      %s%s (NAME.js or NAME/index.js; a change is republished)\n"
       "  logs       %s/ (--verbose streams them all; warnings and errors show here)\n"
       "  Ctrl-C stops everything.",
       absl::ToDoubleSeconds(absl::Now() - started), shown_host, http_port, shown_host, http_port, grpc_port,
-      grpc_note, grpc_port, db_shown, Absolute(tasks_dir), created_tasks ? ", created" : "", logs_));
+      grpc_note, grpc_port, keystore_port, keystore_port, db_shown, Absolute(tasks_dir), created_tasks ? ", created" : "", logs_));
 
   // The folder as it is now, then every change.
   std::set<std::string> present = folder_->Names();

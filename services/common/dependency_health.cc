@@ -2,7 +2,9 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/log.h"
 
 namespace tasker::services {
 
@@ -38,9 +40,32 @@ void DependencyHealth::Stop() {
 
 std::vector<std::string> DependencyHealth::CheckOnce() {
   std::vector<std::string> down;
-  for (const auto& dependency : dependencies_) {
-    auto health = CheckHealth(dependency.channel, "", timeout_);
-    if (!health.ok() || *health != HealthStatus::kServing) down.push_back(dependency.name);
+  down_.resize(dependencies_.size(), false);
+  for (size_t i = 0; i < dependencies_.size(); ++i) {
+    const Dependency& dependency = dependencies_[i];
+    absl::Status status;
+    if (dependency.check) {
+      status = dependency.check();
+    } else {
+      auto health = CheckHealth(dependency.channel, dependency.service, timeout_);
+      if (!health.ok()) {
+        status = health.status();
+      } else if (*health != HealthStatus::kServing) {
+        status = absl::UnavailableError(
+            absl::StrCat("health of '", dependency.service, "' is ", *health == HealthStatus::kNotServing
+                                                                            ? "NOT_SERVING"
+                                                                            : "not SERVING"));
+      }
+    }
+    if (!status.ok()) down.push_back(dependency.name);
+    if (!status.ok() != down_[i]) {
+      down_[i] = !status.ok();
+      if (down_[i]) {
+        LogWarning("dependency down", {{"dependency", dependency.name}, {"error", status.ToString()}});
+      } else {
+        LogInfo("dependency up", {{"dependency", dependency.name}});
+      }
+    }
   }
   const bool serving = down.empty();
   if (!reported_ || serving != serving_.load()) {

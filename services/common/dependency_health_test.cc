@@ -1,6 +1,7 @@
 // DependencyHealth against a real gRPC server that goes away and comes back.
 #include "services/common/dependency_health.h"
 
+#include "grpcpp/impl/service_type.h"
 #include "gtest/gtest.h"
 #include "runtime/client/channel.h"
 #include "runtime/server/server.h"
@@ -59,6 +60,39 @@ TEST(DependencyHealthTest, TheThreadReportsChanges) {
   while (not_serving == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   health.Stop();
   EXPECT_EQ(not_serving.load(), 1);
+}
+
+// A dependency is asked for the service this one calls: a server that does
+// not serve it (a misconfigured target) counts as down, and so does one that
+// reports it NOT_SERVING.
+TEST(DependencyHealthTest, ChecksTheNamedServiceOfTheDependency) {
+  class Storage final : public grpc::Service {} storage;
+  auto dependency = std::make_unique<ServerRunner>(ServerConfig{.authenticator = tasker::Authenticator::InsecureDev()});
+  dependency->AddService(&storage, "tasker.v1.Storage", {Role::kExecutor});
+  ASSERT_TRUE(dependency->Start().ok());
+  auto channel = *MakeChannel({.target = dependency->local_target()});
+  DependencyHealth right({{"storage", channel, "tasker.v1.Storage"}}, nullptr);
+  EXPECT_TRUE(right.CheckOnce().empty());
+  DependencyHealth wrong({{"keystore", channel, "tasker.v1.Keystore"}}, nullptr);
+  EXPECT_EQ(wrong.CheckOnce(), std::vector<std::string>{"keystore"});
+  dependency->SetServing(false);
+  EXPECT_EQ(right.CheckOnce(), std::vector<std::string>{"storage"});
+}
+
+// An in-process dependency (storage's database): down while its check fails.
+TEST(DependencyHealthTest, InProcessChecks) {
+  std::atomic<bool> up{true};
+  std::vector<bool> changes;
+  DependencyHealth health(
+      {{"database", nullptr, "", [&]() { return up ? absl::OkStatus() : absl::UnavailableError("refused"); }}},
+      [&](bool serving, const std::vector<std::string>&) { changes.push_back(serving); });
+  EXPECT_TRUE(health.CheckOnce().empty());
+  up = false;
+  EXPECT_EQ(health.CheckOnce(), std::vector<std::string>{"database"});
+  EXPECT_EQ(health.CheckOnce(), std::vector<std::string>{"database"});
+  up = true;
+  EXPECT_TRUE(health.CheckOnce().empty());
+  EXPECT_EQ(changes, (std::vector<bool>{true, false, true}));
 }
 
 }  // namespace

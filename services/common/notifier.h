@@ -22,6 +22,7 @@
 
 #include "absl/time/time.h"
 #include "runtime/client/channel.h"
+#include "runtime/common/metrics.h"
 #include "tasker/v1/executor.grpc.pb.h"
 #include "tasker/v1/stack_processor.grpc.pb.h"
 
@@ -137,6 +138,12 @@ class Notifier {
   std::atomic<int64_t> dropped_{0};
   std::mutex suspect_mu_;
   std::vector<absl::Time> suspect_until_;  // per processor
+  // tasker_notifier_pushes_dropped_total, read at each scrape; declared last, so destroyed first.
+  metrics::ScrapedValue dropped_metric_{"tasker_notifier_pushes_dropped_total",
+                                        "Pushes (dispatches, results) dropped because their peer's queue was full.",
+                                        metrics::ScrapedValue::Type::kCounter,
+                                        {},
+                                        [this] { return static_cast<double>(dropped_.load()); }};
 };
 
 }  // namespace tasker::services

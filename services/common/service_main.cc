@@ -10,6 +10,7 @@
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
 #include "runtime/server/server_flags.h"
+#include "services/common/observability.h"
 
 ABSL_FLAG(absl::Duration, dependency_check_interval, absl::Seconds(1),
           "How often the health of the services this one depends on is checked (health is NOT_SERVING while "
@@ -71,6 +72,12 @@ int ServiceMain(int argc, char** argv, const std::string& component,
   if (!client.ok()) {
     LogError("bad flags", {{"error", client.status().ToString()}});
     return 2;
+  }
+  // Before setup, which may wait for other services: metrics are served
+  // meanwhile, and a port file written after the gRPC one would race tests.
+  if (absl::Status observability = StartObservability(); !observability.ok()) {
+    LogError("cannot start", {{"error", observability.ToString()}});
+    return ExitCodeFor(observability);
   }
   ServiceContext context(*config, *client);
   if (absl::Status status = setup(context); !status.ok()) {

@@ -78,10 +78,17 @@ class ServiceContext {
   void RestrictMethod(const std::string& service, const std::string& method, Roles roles) {
     method_rules_.push_back({service, method, roles});
   }
-  // This service reports NOT_SERVING (gRPC health) while `channel`'s server
-  // is unreachable or not serving (checked every --dependency_check_interval).
-  void DependsOn(const std::string& name, std::shared_ptr<grpc::Channel> channel) {
-    dependencies_.push_back({name, std::move(channel)});
+  // This binary reports NOT_SERVING (gRPC health, for "" and every service
+  // it serves) while `channel`'s server is unreachable or does not report
+  // `service` (the full name of the service called there; "" for the whole
+  // server) SERVING. Checked every --dependency_check_interval.
+  void DependsOn(const std::string& name, std::shared_ptr<grpc::Channel> channel, const std::string& service = "") {
+    dependencies_.push_back({name, std::move(channel), service, nullptr});
+  }
+  // The same for something in-process (storage's database): down while
+  // `check` returns an error.
+  void DependsOn(const std::string& name, std::function<absl::Status()> check) {
+    dependencies_.push_back({name, nullptr, "", std::move(check)});
   }
   // Runs once the server is listening; an error stops the binary (exit 1).
   void OnStart(std::function<absl::Status()> hook) { on_start_.push_back(std::move(hook)); }

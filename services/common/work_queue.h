@@ -33,6 +33,11 @@ class WorkQueue {
   // Blocks until an item is due or `timeout` passes or Close() is called.
   std::optional<WorkItem> Pop(absl::Duration timeout);
   void Close();
+  // Items waiting (due or not); for metrics.
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queued_.size();
+  }
 
  private:
   std::mutex mu_;

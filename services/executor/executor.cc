@@ -8,10 +8,13 @@
 #include "runtime/common/json_text.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
+#include "runtime/common/metrics.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
 #include "runtime/js/replay.h"
 #include "runtime/js/worker_protocol.h"
 #include "services/common/timers.h"
+#include "services/executor/run_metrics.h"
 #include "services/executor/warm_run.h"
 
 namespace tasker::services {
@@ -34,6 +37,15 @@ int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 // the first, instead of refusing it as a second step.
 std::string StepToken(const std::string& run_id, int64_t fencing_token, int64_t seq) {
   return absl::StrCat(run_id, "/", fencing_token, "/", seq);
+}
+
+// One step: the time a worker took to start, resume (deliver a result to)
+// or rebuild a run until it suspended or ended.
+metrics::Histograms& StepSeconds() {
+  static auto* histograms = new metrics::Histograms(
+      "tasker_step_duration_seconds",
+      "Time of one step of a run in its JavaScript worker, by kind (start, deliver, rebuild).", {"kind"});
+  return *histograms;
 }
 
 uint64_t NewSeed() {
@@ -136,6 +148,41 @@ Executor::~Executor() { Stop(); }
 
 void Executor::Start() {
   if (started_.exchange(true)) return;
+  {
+    // Read at each scrape: nothing on the hot path.
+    using metrics::ScrapedValue;
+    using Labels = std::map<std::string, std::string>;
+    auto counter = [this](const char* name, const char* help, const std::atomic<int64_t>* value) {
+      scraped_.push_back(std::make_unique<ScrapedValue>(name, help, ScrapedValue::Type::kCounter, Labels{},
+                                                        [value] { return static_cast<double>(value->load()); }));
+    };
+    counter("tasker_executor_runs_started_total", "Runs started from their beginning here.", &counters_.started);
+    counter("tasker_executor_runs_resumed_total", "Runs rebuilt here from storage (a checkpoint and the journal).",
+            &counters_.resumed);
+    counter("tasker_executor_suspensions_total", "Steps that ended waiting on new host calls.", &counters_.suspended);
+    counter("tasker_executor_evictions_total", "Warm runs evicted (checkpointed when possible, released).",
+            &counters_.evicted);
+    counter("tasker_executor_checkpoints_total", "Checkpoints written (on eviction and periodically).",
+            &counters_.checkpoints);
+    counter("tasker_executor_results_delivered_total", "Call results delivered into warm runs.", &counters_.delivered);
+    scraped_.push_back(std::make_unique<ScrapedValue>(
+        "tasker_worker_restarts_total", "JavaScript worker processes that died or were killed and were replaced.",
+        ScrapedValue::Type::kCounter, Labels{}, [this] { return workers_->crashes(); }));
+    scraped_.push_back(std::make_unique<ScrapedValue>("tasker_executor_warm_runs", "Runs held warm here.",
+                                                      ScrapedValue::Type::kGauge, Labels{}, [this] { return warm(); }));
+    scraped_.push_back(std::make_unique<ScrapedValue>(
+        "tasker_executor_warm_bytes", "Isolate heap of the warm runs, bytes.", ScrapedValue::Type::kGauge, Labels{},
+        [this] { return static_cast<double>(warm_bytes()); }));
+    scraped_.push_back(std::make_unique<ScrapedValue>(
+        "tasker_work_queue_depth", "Items waiting in a work queue of this process.", ScrapedValue::Type::kGauge,
+        Labels{{"queue", "executor_claims"}}, [this] { return queue_.size(); }));
+    scraped_.push_back(std::make_unique<ScrapedValue>(
+        "tasker_work_queue_depth", "Items waiting in a work queue of this process.", ScrapedValue::Type::kGauge,
+        Labels{{"queue", "executor_deliveries"}}, [this] {
+          std::lock_guard<std::mutex> lock(ready_mu_);
+          return ready_.size();
+        }));
+  }
   claimers_.Start();
   for (int i = 0; i < config_.delivery_threads; ++i) delivery_threads_.emplace_back([this] { DeliveryLoop(); });
   upkeep_thread_ = std::thread([this] { UpkeepLoop(); });
@@ -276,7 +323,7 @@ bool Executor::CrashedTooOften(const RunPtr& run, const absl::Status& crash) {
     if (crashes > config_.worker_crash_retries) crashes_.erase(run->root_id);
   }
   LogWarning("a JavaScript worker died running a step",
-             {{"stack_run", run->root_id}, {"crashes", std::to_string(crashes)}, {"error", crash.ToString()}});
+             {{"crashes", std::to_string(crashes)}, {"error", crash.ToString()}});
   if (crashes <= config_.worker_crash_retries) return false;
   v1::ErrorInfo error;
   error.set_code(js::FailureKindName(js::FailureKind::kRuntimeCrash));
@@ -310,6 +357,9 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   run->task_version = claim.task_run().task_version();
   run->input_json = claim.task_run().input_json().empty() ? "null" : claim.task_run().input_json();
   run->token = claim.lease().fencing_token();
+  // This run's ids (and trace) on every log line and outgoing call below.
+  run->log_context = RunLogContext(run->run_id, run->root_id);
+  ScopedLogContext log_context(run->log_context);
   {
     std::lock_guard<std::mutex> lock(runs_mu_);
     if (runs_.count(run->root_id)) {
@@ -324,7 +374,7 @@ absl::Status Executor::Process(int kind, const std::string& id) {
   std::lock_guard<std::mutex> lock(run->mu);
   absl::Status status = root.suspension() == 0 ? StartRun(run) : RebuildRun(run);
   if (!status.ok()) {
-    LogWarning("run not started", {{"stack_run", run->root_id}, {"error", status.ToString()}});
+    LogWarning("run not started", {{"error", status.ToString()}});
     Forget(run, true);
   }
   return absl::OkStatus();
@@ -344,7 +394,12 @@ absl::Status Executor::StartRun(RunPtr run) {
   *start->mutable_limits() = js::LimitsToProto(config_.limits);
   start->set_clock_ms(clock);
   start->set_random_seed(seed);
+  LogInfo("run started", {{"task", run->task_identifier},
+                          {"version", std::to_string(run->task_version)},
+                          {"worker", std::to_string(run->worker)}});
+  const absl::Time step_start = absl::Now();
   auto started = CallWorker(run->worker, std::move(request));
+  StepSeconds().With({"start"}).Observe(metrics::SecondsSince(step_start));
   if (!started.ok() && started.status().code() == absl::StatusCode::kUnavailable) {
     // The worker died (maybe of this task): again on a fresh one, a bounded number of times.
     if (CrashedTooOften(run, started.status())) return absl::OkStatus();
@@ -394,7 +449,9 @@ absl::Status Executor::RebuildRun(RunPtr run) {
   for (const auto& step : journal.steps()) {
     if (!step.trigger_call_id().empty()) delivered.insert(step.trigger_call_id());
   }
+  const absl::Time step_start = absl::Now();
   auto rebuilt = CallWorker(run->worker, std::move(request));
+  StepSeconds().With({"rebuild"}).Observe(metrics::SecondsSince(step_start));
   if (!rebuilt.ok() && rebuilt.status().code() == absl::StatusCode::kUnavailable) {
     if (CrashedTooOften(run, rebuilt.status())) return absl::OkStatus();
     return RebuildRun(run);
@@ -410,15 +467,19 @@ absl::Status Executor::RebuildRun(RunPtr run) {
     error.set_message(outcome.error_message);
     error.set_stack(outcome.error_stack);
     (void)RecordFailure(run, std::move(error));
-    LogWarning("run rebuild failed", {{"stack_run", run->root_id}, {"error", outcome.error_message}});
+    LogWarning("run rebuild failed", {{"error", outcome.error_message}});
     Forget(run, false);
     return absl::OkStatus();
   }
   ++counters_.rebuilt;
   if (response.from_checkpoint()) RecordRebuild(response.restore_ms());
+  LogInfo("run resumed", {{"task", run->task_identifier},
+                          {"from_checkpoint", response.from_checkpoint() ? "true" : "false"},
+                          {"steps_replayed", std::to_string(journal.steps_size())},
+                          {"worker", std::to_string(run->worker)}});
   if (!response.checkpoint_note().empty()) {
     LogInfo("checkpoint not used; rebuilt by replay",
-            {{"stack_run", run->root_id}, {"reason", response.checkpoint_note()}});
+            {{"reason", response.checkpoint_note()}});
   }
   run->live = true;
   run->next_seq = journal.steps_size();
@@ -491,6 +552,8 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
         recorded = completed.status();
         if (recorded.ok()) {
           ++counters_.completed;
+          RunsByStatus().With({"completed"}).Increment();
+          LogInfo("run completed", {{"steps", std::to_string(step.seq() + 1)}});
           events_.Changed(run->run_id, &*completed);
         }
       } else {
@@ -564,6 +627,18 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
       recorded = recorded_calls.status();
       if (!recorded.ok()) break;
       ++counters_.suspended;
+      if (LogEnabled(LogLevel::kDebug)) {
+        // Which calls it waits on (the first few: a step may start thousands).
+        std::string waiting;
+        for (size_t i = 0; i < outcome.calls.size() && i < 5; ++i) {
+          absl::StrAppend(&waiting, i ? "," : "", outcome.calls[i].service, ".", outcome.calls[i].method);
+        }
+        if (outcome.calls.size() > 5) absl::StrAppend(&waiting, ",...");
+        // Debug: a line per step (and so per host call) at info would flood.
+        LogDebug("run suspended on calls", {{"calls", waiting},
+                                           {"count", std::to_string(outcome.calls.size())},
+                                           {"step", std::to_string(step.seq())}});
+      }
       run->pending_steps.clear();
       run->pending_logs.clear();
       std::vector<v1::StackRunRecord> calls(recorded_calls->calls().begin(), recorded_calls->calls().end());
@@ -596,10 +671,10 @@ void Executor::HandleStep(const RunPtr& run, const js::Outcome& outcome, const s
     }
   }
   if (LostRace(recorded)) {
-    LogInfo("step result dropped", {{"stack_run", run->root_id}, {"reason", recorded.ToString()}});
+    LogInfo("step result dropped", {{"reason", recorded.ToString()}});
   } else {
     LogWarning("step not recorded; the run is left to its lease",
-               {{"stack_run", run->root_id}, {"error", recorded.ToString()}});
+               {{"error", recorded.ToString()}});
   }
   Forget(run, true);
 }
@@ -625,6 +700,8 @@ absl::Status Executor::RecordFailure(const RunPtr& run, v1::ErrorInfo error) {
   auto failed = WhileUnreachable([&] { return stores_.steps->FailRun(fail); });
   if (!failed.ok()) return failed.status();
   ++counters_.failed;
+  RunsByStatus().With({"failed"}).Increment();
+  LogInfo("run failed", {{"error_code", fail.error().code()}});
   events_.Changed(run->run_id, &*failed);
   return absl::OkStatus();
 }
@@ -716,6 +793,7 @@ void Executor::DeliveryLoop() {
       ready_.pop_front();
     }
     std::lock_guard<std::mutex> lock(run->mu);
+    ScopedLogContext log_context(run->log_context);
     std::vector<v1::StackRunRecord> mail;
     {
       std::lock_guard<std::mutex> mail_lock(run->mail_mu);
@@ -739,7 +817,12 @@ void Executor::DeliverInbox(const RunPtr& run) {
     request.set_run(run->root_id);
     *request.mutable_deliver()->mutable_result() = js::CallResultToProto(result);
     request.mutable_deliver()->set_clock_ms(clock);
+    if (LogEnabled(LogLevel::kDebug)) {
+      LogDebug("call result delivered", {{"call_id", result.call_id}, {"ok", result.ok ? "true" : "false"}});
+    }
+    const absl::Time step_start = absl::Now();
     auto response = CallWorker(run->worker, std::move(request));
+    StepSeconds().With({"deliver"}).Observe(metrics::SecondsSince(step_start));
     if (!response.ok() && response.status().code() == absl::StatusCode::kUnavailable &&
         CrashedTooOften(run, response.status())) {
       return;
@@ -747,17 +830,16 @@ void Executor::DeliverInbox(const RunPtr& run) {
     if (!response.ok() || response->status_code() == static_cast<int>(absl::StatusCode::kNotFound)) {
       // The worker died (or lost the isolate): rebuild from the journal, which
       // has every result, in place.
-      LogInfo("rebuilding a run whose worker was lost", {{"stack_run", run->root_id}});
+      LogInfo("rebuilding a run whose worker was lost");
       absl::Status rebuilt = RebuildRun(run);
       if (!rebuilt.ok()) {
-        LogWarning("rebuild failed; the run is left to its lease",
-                   {{"stack_run", run->root_id}, {"error", rebuilt.ToString()}});
+        LogWarning("rebuild failed; the run is left to its lease", {{"error", rebuilt.ToString()}});
         Forget(run, false);
       }
       continue;
     }
     if (response->status_code() != 0) {
-      LogWarning("result refused by the runtime", {{"stack_run", run->root_id}, {"error", response->status_message()}});
+      LogWarning("result refused by the runtime", {{"error", response->status_message()}});
       continue;
     }
     ++counters_.delivered;
@@ -776,11 +858,12 @@ void Executor::WorkerLost(int worker) {
   for (const RunPtr& run : lost) {
     std::lock_guard<std::mutex> lock(run->mu);
     if (run->gone || !run->live || run->worker != worker) continue;
+    ScopedLogContext log_context(run->log_context);
+    LogInfo("rebuilding a run whose worker died", {{"worker", std::to_string(worker)}});
     run->live = false;
     absl::Status rebuilt = RebuildRun(run);
     if (!rebuilt.ok()) {
-      LogWarning("rebuild failed; the run is left to its lease",
-                 {{"stack_run", run->root_id}, {"error", rebuilt.ToString()}});
+      LogWarning("rebuild failed; the run is left to its lease", {{"error", rebuilt.ToString()}});
       Forget(run, false);
     }
   }

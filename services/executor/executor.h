@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "runtime/common/metrics.h"
 #include "runtime/js/engine.h"
 #include "runtime/js/worker_host.h"
 #include "services/common/notifier.h"
@@ -246,6 +247,8 @@ class Executor {
   std::deque<double> rebuild_ms_;
 
   WorkerThreads claimers_;
+  // Values read at each scrape (Start()); declared last, so destroyed first.
+  std::vector<std::unique_ptr<metrics::ScrapedValue>> scraped_;
 };
 
 }  // namespace tasker::services

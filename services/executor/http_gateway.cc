@@ -12,6 +12,8 @@
 #include "absl/time/clock.h"
 #include "runtime/common/json.h"
 #include "runtime/common/json_text.h"
+#include "runtime/common/log.h"
+#include "runtime/common/trace.h"
 #include "services/executor/http_body.h"
 #include "services/executor/web_ui.h"
 
@@ -120,11 +122,20 @@ absl::Status HttpGateway::Start(const std::string& listen, const HttpTlsOptions&
   s.set_default_headers({{"Access-Control-Allow-Origin", "*"},
                          {"Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"},
                          {"Access-Control-Allow-Headers",
-                          "authorization, content-type, idempotency-key, x-client-info, apikey"},
+                          "authorization, content-type, idempotency-key, x-client-info, apikey, traceparent"},
                          {"Access-Control-Expose-Headers", "X-Tasker-Warning"},
                          {"Access-Control-Max-Age", "600"}});
   s.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // The client's W3C traceparent, as over gRPC: this request's log lines
+    // and calls carry its trace (set anew for each request on this thread).
+    LogContext log_context;
+    const std::string traceparent = req.get_header_value("traceparent");
+    if (auto parent = ParseTraceParent(traceparent)) {
+      log_context.trace_id = std::move(parent->trace_id);
+      log_context.traceparent = traceparent;
+    }
+    SetThreadLogContext(std::move(log_context));
     // Open: health, CORS preflights, and the web UI's page and assets (they
     // hold no data; the page asks for a token when the API answers 401).
     if (req.path == "/health" || req.method == "OPTIONS" ||

@@ -102,8 +102,18 @@ int main(int argc, char** argv) {
           absl::StrCat("cannot start JavaScript workers (set --js_worker): ", pool.status().message()));
     }
     ASSIGN_OR_RETURN(auto storage, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
-    ctx.DependsOn("storage", storage);
+    // Readiness: runs need storage (every step commits there) and a live
+    // JavaScript worker. Processors are not a dependency: a call recorded
+    // while none is reachable waits in storage and is claimed by the first
+    // that comes (their sweeps), so runs still move when one comes back.
+    ctx.DependsOn("storage", storage, tasker::v1::Storage::service_full_name());
     auto* js_pool = ctx.Own(std::move(*pool));
+    ctx.DependsOn("javascript-workers", [js_pool]() -> absl::Status {
+      for (pid_t pid : js_pool->pids()) {
+        if (pid > 0) return absl::OkStatus();
+      }
+      return absl::UnavailableError("no JavaScript worker process is running");
+    });
     auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(storage));
     auto* notifier = ctx.Own(std::make_unique<services::Notifier>(
         std::vector<std::string>{}, absl::GetFlag(FLAGS_processors), ctx.client_config(),

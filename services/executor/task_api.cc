@@ -12,6 +12,8 @@
 #include "runtime/common/json_text.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
+#include "services/executor/run_metrics.h"
 #include "services/common/permissions.h"
 #include "runtime/js/engine.h"
 
@@ -179,12 +181,27 @@ absl::StatusOr<v1::ListTaskFunctionsResponse> TaskApi::ListTaskFunctions(const v
 
 absl::StatusOr<v1::SubmitRunResponse> TaskApi::Submit(const v1::SubmitRunRequest& request) {
   RETURN_IF_ERROR(RefuseRemovedField(request, 3, "input", "input_json"));
+  // The caller's trace (its traceparent), before the run's own takes over.
+  const std::string client_trace_id = CurrentLogContext().trace_id;
   v1::SubmitTaskRunRequest submit;
   submit.set_task_identifier(request.task_identifier());
   submit.set_task_version(request.task_version());
   submit.set_input_json(request.input_json());
   submit.set_idempotency_key(request.idempotency_key());
   ASSIGN_OR_RETURN(auto submitted, runs_->SubmitRun(submit));
+  {
+    // The run keeps a trace id derived from its id (runtime/common/trace.h);
+    // this line links the submitter's trace to it.
+    ScopedLogContext log_context(RunLogContext(submitted.run().id(), submitted.root().id()));
+    if (submitted.created()) {
+      RunsByStatus().With({"submitted"}).Increment();
+      LogInfo("run submitted", {{"task", submitted.run().task_identifier()},
+                                {"version", std::to_string(submitted.run().task_version())},
+                                {"client_trace_id", client_trace_id}});
+    } else {
+      LogDebug("run submitted again with its idempotency key", {{"client_trace_id", client_trace_id}});
+    }
+  }
   if (submitted.created()) executor_->Enqueue(v1::WORK_KIND_EXECUTE_ROOT, submitted.root().id());
   v1::SubmitRunResponse out;
   *out.mutable_run() = PublicView(submitted.run());
@@ -243,7 +260,9 @@ absl::StatusOr<v1::TaskRun> TaskApi::Cancel(const v1::CancelRunRequest& request,
   ASSIGN_OR_RETURN(*cancel.mutable_id(), RunIdOf(request.name()));
   cancel.set_reason(request.reason());
   ASSIGN_OR_RETURN(v1::TaskRunRecord run, runs_->CancelRun(cancel));
-  LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run", run.id()}});
+  ScopedLogContext log_context(RunLogContext(run.id(), run.root_stack_run_id()));
+  RunsByStatus().With({"cancelled"}).Increment();
+  LogInfo("audit", {{"event", "cancel"}, {"identity", caller}, {"run_id", run.id()}});
   executor_->events()->Changed(run.id(), &run);
   return PublicView(run);
 }

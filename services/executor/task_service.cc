@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
 #include "runtime/server/auth.h"
 
 namespace tasker::services {
@@ -23,8 +24,15 @@ Status TaskService::ListTaskFunctions(ServerContext*, const v1::ListTaskFunction
                                       v1::ListTaskFunctionsResponse* out) {
   return ReplyWith(api_->ListTaskFunctions(*r), out);
 }
-Status TaskService::SubmitRun(ServerContext*, const v1::SubmitRunRequest* r, v1::SubmitRunResponse* out) {
-  return ReplyWith(api_->Submit(*r), out);
+Status TaskService::SubmitRun(ServerContext* context, const v1::SubmitRunRequest* r, v1::SubmitRunResponse* out) {
+  auto submitted = api_->Submit(*r);
+  if (submitted.ok()) {
+    // The run's own trace (docs/observability.md), for a client that wants
+    // to follow the run in the services' logs under it.
+    context->AddInitialMetadata(kTraceResponseHeader,
+                                FormatTraceParent(TraceIdForRun(submitted->run().id()), NewSpanId()));
+  }
+  return ReplyWith(std::move(submitted), out);
 }
 Status TaskService::GetRun(ServerContext*, const v1::GetRunRequest* r, v1::GetRunResponse* out) {
   return ReplyWith(api_->GetRun(*r), out);

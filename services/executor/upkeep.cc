@@ -6,6 +6,7 @@
 #include "runtime/common/json.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
 #include "runtime/js/worker_protocol.h"
 #include "services/executor/executor.h"
 #include "services/executor/warm_run.h"
@@ -84,7 +85,8 @@ void Executor::RenewLeases() {
     if (!run) continue;
     std::lock_guard<std::mutex> lock(run->mu);
     if (run->gone) continue;
-    LogInfo("lease lost; run dropped here", {{"stack_run", id}});
+    ScopedLogContext log_context(run->log_context);
+    LogInfo("lease lost; run dropped here");
     Forget(run, true);
   }
 }
@@ -144,6 +146,7 @@ bool Executor::Evict(const RunPtr& run) {
     std::lock_guard<std::mutex> mail_lock(run->mail_mu);
     if (!run->mail.empty()) return false;  // results to deliver first
   }
+  ScopedLogContext log_context(run->log_context);
   v1::PutCheckpointRequest request;
   request.set_root_stack_run_id(run->root_id);
   request.set_fencing_token(run->token);
@@ -160,19 +163,20 @@ bool Executor::Evict(const RunPtr& run) {
     // Not snapshottable (e.g. a live Intl object): released without one; it
     // is rebuilt by replay from its last checkpoint or from the start.
     LogInfo("evicted without a checkpoint",
-            {{"stack_run", run->root_id},
-             {"reason", written.ok() ? written->status_message() : written.status().ToString()}});
+            {{"reason", written.ok() ? written->status_message() : written.status().ToString()}});
   }
   for (const auto& s : run->pending_steps) *request.add_steps() = s;
   for (const auto& l : run->pending_logs) *request.add_logs() = l;
   auto released = stores_.steps->PutCheckpoint(request);
   if (!released.ok()) {
     LogWarning("eviction not recorded; the run is left to its lease",
-               {{"stack_run", run->root_id}, {"error", released.status().ToString()}});
+               {{"error", released.status().ToString()}});
     Forget(run, false);
     return true;
   }
   ++counters_.evicted;
+  LogInfo("run evicted", {{"checkpoint", request.has_checkpoint() ? "true" : "false"},
+                          {"heap_bytes", std::to_string(run->heap_bytes)}});
   Forget(run, false);
   lock.unlock();
   if (released->ready()) Enqueue(v1::WORK_KIND_RESUME_PARENT, run->root_id);
@@ -196,9 +200,12 @@ void Executor::CheckpointIfDue() {
   }
   for (const RunPtr& run : due) {
     if (stopping_) return;
+    ScopedLogContext log_context(run->log_context);
     absl::Status status = WriteCheckpoint(run);
     if (!status.ok()) {
-      LogInfo("checkpoint not written", {{"stack_run", run->root_id}, {"reason", status.ToString()}});
+      LogInfo("checkpoint not written", {{"reason", status.ToString()}});
+    } else {
+      LogDebug("checkpoint written", {{"step", std::to_string(run->checkpoint_step)}});
     }
   }
 }
@@ -282,7 +289,9 @@ void Executor::FindStragglers(absl::Duration after) {
     auto calls = stores_.runs->ListStackRuns(request);
     if (!calls.ok()) continue;
     std::vector<v1::StackRunRecord> finished(calls->stack_runs().begin(), calls->stack_runs().end());
-    if (Deliver(finished) > 0) LogInfo("results found in storage (a push was lost)", {{"stack_run", run->root_id}});
+    if (Deliver(finished) > 0) {
+      LogInfo("results found in storage (a push was lost)", {{"run_id", run->run_id}, {"stack_run_id", run->root_id}});
+    }
     std::lock_guard<std::mutex> lock(run->mu);
     run->last_active = now;  // look again only after another straggler_after
   }

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "tasker/v1/records.pb.h"
 #include "tasker/v1/storage.pb.h"
+#include "runtime/common/log.h"
 #include "runtime/js/engine.h"
 #include "runtime/js/worker.pb.h"
 
@@ -38,6 +39,8 @@ struct WarmRun {
   std::mutex mu;  // one step (and its commit) at a time; guards what follows
   std::string root_id;
   std::string run_id;
+  // Its ids and trace on the log lines and calls made for it (RunLogContext).
+  LogContext log_context;
   std::string task_identifier;
   int64_t task_version = 0;
   std::string input_json;

@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
         ASSIGN_OR_RETURN(auto keyring, tasker::keystore::KeyringFromFlags());
         if (absl::GetFlag(FLAGS_reencrypt)) return tasker::keystore::Reencrypt(ctx, keyring);
         ASSIGN_OR_RETURN(auto channel, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
-        ctx.DependsOn("storage", channel);
+        // Readiness: the keystore's rows (ciphertext) live in storage.
+        ctx.DependsOn("storage", channel, tasker::v1::Storage::service_full_name());
         auto* store = ctx.Own(std::make_unique<tasker::storage::RemoteStore>(channel));
         ASSIGN_OR_RETURN(auto core, tasker::keystore::OpenCore(store, keyring));
         tasker::LogInfo("master key", {{"key_id", keyring.current().KeyIdHex()},

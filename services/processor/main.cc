@@ -31,8 +31,10 @@ int main(int argc, char** argv) {
   return services::ServiceMain(argc, argv, "stack-processor", [](services::ServiceContext& ctx) -> absl::Status {
     ASSIGN_OR_RETURN(auto storage, ctx.Channel(absl::GetFlag(FLAGS_storage), "--storage"));
     ASSIGN_OR_RETURN(auto proxy, ctx.Channel(absl::GetFlag(FLAGS_proxy), "--proxy"));
-    ctx.DependsOn("storage", storage);
-    ctx.DependsOn("proxy", proxy);
+    // Readiness: claiming calls and recording results needs storage;
+    // performing them needs the proxy.
+    ctx.DependsOn("storage", storage, tasker::v1::Storage::service_full_name());
+    ctx.DependsOn("proxy", proxy, tasker::v1::WrappedServiceProxy::service_full_name());
     services::ProcessorConfig config;
     config.owner = ctx.ReplicaId();
     config.threads = absl::GetFlag(FLAGS_threads);

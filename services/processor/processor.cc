@@ -10,12 +10,36 @@
 #include "google/protobuf/util/time_util.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/log.h"
+#include "runtime/common/metrics.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
 #include "services/common/timers.h"
 
 namespace tasker::services {
 
 namespace v1 = ::tasker::v1;
+
+namespace {
+
+// Labelled by the task's service and method names: bounded by the series
+// cap (metrics.h), as task code may name anything.
+metrics::Counters& HostCalls() {
+  static auto* counters = new metrics::Counters(
+      "tasker_host_calls_total",
+      "Host calls performed by this processor, by service, method and outcome (ok, error: failed for good, "
+      "retry: failed and scheduled again).",
+      {"service", "method", "outcome"});
+  return *counters;
+}
+
+metrics::Histograms& HostCallSeconds() {
+  static auto* histograms = new metrics::Histograms(
+      "tasker_host_call_duration_seconds",
+      "Time of one attempt of a host call through the proxy, as the processor saw it, by service.", {"service"});
+  return *histograms;
+}
+
+}  // namespace
 
 Processor::Processor(ProcessorStores stores, std::shared_ptr<grpc::Channel> proxy, Notifier* notifier,
                      ProcessorConfig config)
@@ -34,6 +58,18 @@ Processor::~Processor() { Stop(); }
 
 void Processor::Start() {
   if (renew_thread_.joinable()) return;
+  if (scraped_.empty()) {
+    using metrics::ScrapedValue;
+    scraped_.push_back(std::make_unique<ScrapedValue>(
+        "tasker_processor_calls_held", "Calls this processor holds (queued or being performed).",
+        ScrapedValue::Type::kGauge, std::map<std::string, std::string>{}, [this] { return held(); }));
+    scraped_.push_back(std::make_unique<ScrapedValue>(
+        "tasker_work_queue_depth", "Items waiting in a work queue of this process.", ScrapedValue::Type::kGauge,
+        std::map<std::string, std::string>{{"queue", "processor_calls"}}, [this] { return queue_.size(); }));
+    scraped_.push_back(std::make_unique<ScrapedValue>(
+        "tasker_processor_calls_in_flight", "Calls being performed now.", ScrapedValue::Type::kGauge,
+        std::map<std::string, std::string>{}, [this] { return counters_.in_flight.load(); }));
+  }
   workers_.Start();
   renew_thread_ = std::thread([this] { RenewLoop(); });
 }
@@ -185,7 +221,7 @@ absl::Status Processor::Process(const std::string& id) {
       if (!StillHeld(id)) {
         // Taken over while it waited here (this processor was frozen or
         // stalled past its lease): the new holder performs it.
-        LogInfo("call lost before it was performed", {{"stack_run", id}});
+        LogInfo("call lost before it was performed", {{"stack_run_id", id}});
         Release(id);
         return absl::OkStatus();
       }
@@ -231,7 +267,7 @@ void Processor::PushStored(const std::string& call_id) {
   }
   auto parent = stores_.runs->GetStackRun(call->parent_id());
   if (!parent.ok()) return;
-  LogInfo("call found complete after an unanswered write; result pushed", {{"stack_run", call_id}});
+  LogInfo("call found complete after an unanswered write; result pushed", {});
   if (parent->status() == v1::STACK_RUN_STATUS_RUNNING && !parent->reply_to().empty()) {
     notifier_->DeliverResult(parent->reply_to(), *call);
   } else if (parent->status() == v1::STACK_RUN_STATUS_READY_TO_RESUME) {
@@ -255,6 +291,14 @@ void Processor::PerformTimer(const v1::StackRunRecord& call, v1::CallResponse* r
 }
 
 absl::Status Processor::Perform(const v1::StackRunRecord& call, int64_t token) {
+  // This call's run: on every log line and outgoing call below.
+  ScopedLogContext log_context(RunLogContext(call.task_run_id(), call.id()));
+  if (LogEnabled(LogLevel::kDebug)) {  // no fields built when off: this is the hot path
+    LogDebug("performing call", {{"call_service", call.service()},
+                                 {"call_method", call.method()},
+                                 {"attempt", std::to_string(call.attempt())}});
+  }
+  const absl::Time started = absl::Now();
 
   v1::CallRequest request;
   request.set_service(call.service());
@@ -275,6 +319,7 @@ absl::Status Processor::Perform(const v1::StackRunRecord& call, int64_t token) {
     // A proxy that is restarting is waited for (within the deadline).
     auto context = MakeWaitingContext(config_.call_timeout + absl::Seconds(5));
     rpc = proxy_->Call(context.get(), request, &response);
+    HostCallSeconds().With({call.service()}).Observe(metrics::SecondsSince(started));
   }
 
   v1::ErrorInfo error;
@@ -296,7 +341,7 @@ absl::Status Processor::Perform(const v1::StackRunRecord& call, int64_t token) {
                            rpc.error_code() == grpc::StatusCode::UNKNOWN ||
                            rpc.error_code() == grpc::StatusCode::INTERNAL;
     if (transport) {
-      LogWarning("proxy call failed", {{"stack_run", call.id()}, {"error", rpc.error_message()}});
+      LogWarning("proxy call failed", {{"error", rpc.error_message()}});
       error.set_message(rpc.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                             ? "the wrapped-service proxy did not answer in time"
                             : "the wrapped-service proxy could not be reached");
@@ -325,6 +370,12 @@ absl::Status Processor::Perform(const v1::StackRunRecord& call, int64_t token) {
     auto retried = WhileUnreachable([&] { return stores_.calls->RetryCall(retry); });
     if (retried.ok()) {
       ++counters_.retried;
+      HostCalls().With({call.service(), call.method(), "retry"}).Increment();
+      LogInfo("call retried", {{"call_service", call.service()},
+                               {"call_method", call.method()},
+                               {"attempt", std::to_string(call.attempt())},
+                               {"error_code", error.code()},
+                               {"delay_ms", std::to_string(absl::ToInt64Milliseconds(delay))}});
       Enqueue(call.id(), next);
     }
     return retried.status().code() == absl::StatusCode::kAborted ? absl::OkStatus() : retried.status();
@@ -355,7 +406,7 @@ absl::Status Processor::Perform(const v1::StackRunRecord& call, int64_t token) {
     outcome_unknown = true;
     if (attempt == 1 || attempt % 10 == 0) {
       LogWarning("recording a call result failed; retrying",
-              {{"stack_run", call.id()}, {"attempt", std::to_string(attempt)},
+              {{"attempt", std::to_string(attempt)},
                {"reason", completed.status().ToString()}});
     }
     ProcessorConfig capped = config_;
@@ -392,12 +443,24 @@ absl::Status Processor::Perform(const v1::StackRunRecord& call, int64_t token) {
       // Lease lost or run cancelled: someone else owns it. After a lost
       // answer, FAILED_PRECONDITION may also be our own earlier write.
       LogInfo(outcome_unknown ? "call result already recorded or dropped" : "call result dropped",
-              {{"stack_run", call.id()}, {"reason", completed.status().ToString()}});
+              {{"reason", completed.status().ToString()}});
       return absl::OkStatus();
     }
     return completed.status();
   }
   ok ? ++counters_.succeeded : ++counters_.failed;
+  HostCalls().With({call.service(), call.method(), ok ? "ok" : "error"}).Increment();
+  // Per call: debug when it went well the first time (info would be a line
+  // per host call); a failure or a retried success is worth an info line.
+  if (const LogLevel level = ok && call.attempt() <= 1 ? LogLevel::kDebug : LogLevel::kInfo; LogEnabled(level)) {
+    Log(level, "call completed",
+        {{"call_service", call.service()},
+         {"call_method", call.method()},
+         {"outcome", ok ? "ok" : "error"},
+         {"error_code", ok ? "" : error.code()},
+         {"attempt", std::to_string(call.attempt())},
+         {"ms", std::to_string(absl::ToInt64Milliseconds(absl::Now() - started))}});
+  }
   if (!completed->reply_to().empty()) {
     notifier_->DeliverResult(completed->reply_to(), completed->call());
   } else if (completed->parent_ready()) {

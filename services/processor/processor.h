@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "runtime/common/metrics.h"
 #include "tasker/v1/proxy.grpc.pb.h"
 #include "services/common/notifier.h"
 #include "services/common/work_queue.h"
@@ -128,6 +129,8 @@ class Processor {
   ProcessorCounters counters_;
   WorkQueue queue_{static_cast<size_t>(std::max(1, config_.max_queued))};
   WorkerThreads workers_;
+  // Gauges read at each scrape; declared last, so destroyed first.
+  std::vector<std::unique_ptr<metrics::ScrapedValue>> scraped_;
 };
 
 }  // namespace tasker::services

@@ -14,6 +14,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "tasker/v1/keystore.grpc.pb.h"
 #include "runtime/common/log.h"
 #include "runtime/common/status.h"
 #include "runtime/server/server_flags.h"
@@ -54,7 +55,10 @@ int main(int argc, char** argv) {
   return tasker::services::ServiceMain(
       argc, argv, "wrapped-service-proxy", [](tasker::services::ServiceContext& ctx) -> absl::Status {
         ASSIGN_OR_RETURN(auto keystore_channel, ctx.Channel(absl::GetFlag(FLAGS_keystore), "--keystore"));
-        ctx.DependsOn("keystore", keystore_channel);
+        // Readiness: provider credentials come from the keystore. The
+        // application database is not one: without it only database calls
+        // fail (each with its error), every other provider still works.
+        ctx.DependsOn("keystore", keystore_channel, tasker::v1::Keystore::service_full_name());
         proxy::ProviderConfig providers;
         providers.secrets_namespace = absl::GetFlag(FLAGS_secrets_namespace);
         providers.openai_base_url = absl::GetFlag(FLAGS_openai_base_url);
@@ -108,7 +112,7 @@ int main(int argc, char** argv) {
           }
           for (auto& service : *services) {
             tasker::LogInfo("configured HTTP service",
-                            {{"service", service.name}, {"base_url", service.base_url},
+                            {{"http_service", service.name}, {"base_url", service.base_url},
                              {"methods", std::to_string(service.methods.size())}});
             core->Register(proxy::NewConfiguredHttpProvider(std::move(service), secrets,
                                                             providers.secrets_namespace));

@@ -8,8 +8,8 @@ namespace tasker::proxy {
 CallOutcome Denied(const CallContext& context, const absl::Status& status) {
   LogWarning("audit", {{"event", "permission_denied"},
                        {"identity", context.caller},
-                       {"service", context.service},
-                       {"method", context.method},
+                       {"call_service", context.service},
+                       {"call_method", context.method},
                        {"reason", std::string(status.message())}});
   return CallOutcome::Error("PERMISSION_DENIED",
                             absl::StrCat(context.service, ".", context.method, ": ", status.message()), false);

@@ -112,10 +112,20 @@ absl::StatusOr<v1::CallResponse> ProxyCore::Call(const v1::CallRequest& request)
     error->set_retryable(outcome->retryable);
     if (!outcome->error_details.is_null()) error->set_details_json(DumpJson(outcome->error_details));
   }
-  Log(LogLevel::kDebug, "call",
-      {{"service", request.service()}, {"method", request.method()}, {"run", request.task_run_id()},
-       {"outcome", outcome->ok ? "ok" : outcome->error_code}, {"micros", std::to_string(micros)}});
+  if (LogEnabled(LogLevel::kDebug)) {
+    LogDebug("provider answered", {{"call_service", request.service()},
+                                   {"call_method", request.method()},
+                                   {"outcome", outcome->ok ? "ok" : outcome->error_code},
+                                   {"micros", std::to_string(micros)}});
+  }
   return response;
+}
+
+bool ProxyCore::HasMethod(const std::string& service, const std::string& method) const {
+  auto it = providers_.find(service);
+  if (it == providers_.end()) return false;
+  const auto methods = it->second->methods();
+  return std::find(methods.begin(), methods.end(), method) != methods.end();
 }
 
 v1::ListServicesResponse ProxyCore::ListServices() const {

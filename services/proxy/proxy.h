@@ -23,6 +23,9 @@ class ProxyCore {
   // ones) or malformed args; provider failures are in the response's error.
   absl::StatusOr<v1::CallResponse> Call(const v1::CallRequest& request);
   v1::ListServicesResponse ListServices() const;
+  // Whether `service` is registered and has `method` (metrics label only
+  // known names: task code may name anything).
+  bool HasMethod(const std::string& service, const std::string& method) const;
 
  private:
   std::vector<std::unique_ptr<Provider>> owned_;

@@ -44,6 +44,11 @@ class HandlerPool {
     cv_.notify_one();
     return true;
   }
+  // Jobs waiting for a thread (for metrics).
+  size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return jobs_.size();
+  }
 
  private:
   void Loop() {

@@ -2,6 +2,7 @@
 //
 //   storage-service --database_url=sqlite:///var/lib/tasker/tasks.db --listen=0.0.0.0:50051
 //   TASKER_DATABASE_URL=postgres://tasker:pw@db:5432/tasker storage-service
+//   storage-service --migrate_only ...   (apply the schema migrations, exit; deploy/kubernetes's Job)
 #include <cstdlib>
 
 #include "absl/flags/flag.h"
@@ -31,6 +32,11 @@ ABSL_FLAG(int, max_claim_attempts, 10,
           "Fail a run or call (ATTEMPTS_EXHAUSTED) claimed this many times without its holder making progress "
           "(a poison pill: every holder dies or cannot load, parse or perform it); 0 = no limit.");
 
+ABSL_FLAG(bool, migrate_only, false,
+          "Apply the database's schema migrations, then exit (0) without serving. Serving applies them too; "
+          "running this first (the Kubernetes migrations Job) lets a rollout wait for the schema instead of "
+          "every replica racing to migrate.");
+
 int main(int argc, char** argv) {
   return tasker::services::ServiceMain(
       argc, argv, "storage", [](tasker::services::ServiceContext& ctx) -> absl::Status {
@@ -45,8 +51,15 @@ int main(int argc, char** argv) {
         if (max_claim_attempts < 0) return absl::InvalidArgumentError("--max_claim_attempts: must be >= 0");
         tasker::storage::StoreOptions options;
         options.max_claim_attempts = max_claim_attempts;
+        // Opening the store applies the migrations it does not find (one migrator at a time).
         ASSIGN_OR_RETURN(auto store, tasker::storage::OpenStore(url, options));
-        tasker::LogInfo("database open", {{"backend", url.rfind("sqlite", 0) == 0 ? "sqlite" : "postgres"}});
+        const char* backend = url.rfind("sqlite", 0) == 0 ? "sqlite" : "postgres";
+        if (absl::GetFlag(FLAGS_migrate_only)) {
+          tasker::LogInfo("schema migrated; exiting (--migrate_only)", {{"backend", backend}});
+          ctx.FinishWithoutServing(0);
+          return absl::OkStatus();
+        }
+        tasker::LogInfo("database open", {{"backend", backend}});
         const absl::Duration retention = absl::GetFlag(FLAGS_finished_run_retention);
         const absl::Duration sweep = absl::GetFlag(FLAGS_retention_sweep_interval);
         if (retention < absl::ZeroDuration()) {
@@ -56,6 +69,16 @@ int main(int argc, char** argv) {
           return absl::InvalidArgumentError("--retention_sweep_interval: must be at least 10ms");
         }
         auto* owned = ctx.Own(std::move(store));
+        // Readiness: the database answers a one-row read (a run id that
+        // does not exist: NOT_FOUND is an answer). Postgres down, SQLite's
+        // file unreadable: NOT_SERVING until it answers again.
+        ctx.DependsOn("database", [owned]() -> absl::Status {
+          tasker::v1::GetTaskRunRequest probe;
+          probe.set_id("health-check-probe");
+          auto run = owned->GetTaskRun(probe);
+          if (run.ok() || absl::IsNotFound(run.status())) return absl::OkStatus();
+          return run.status();
+        });
         if (retention > absl::ZeroDuration()) {
           ctx.Own(std::make_unique<tasker::storage::RetentionSweeper>(
               owned, tasker::storage::RetentionConfig{.retention = retention, .interval = sweep}));

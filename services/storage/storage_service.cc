@@ -1,7 +1,10 @@
 #include "services/storage/storage_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "runtime/common/log.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
+#include "runtime/server/observability.h"
 
 namespace tasker::storage {
 
@@ -40,7 +43,20 @@ grpc::ServerUnaryReactor* StorageService::ListFunctions(CallbackServerContext* c
 }
 grpc::ServerUnaryReactor* StorageService::SubmitTaskRun(CallbackServerContext* context, const v1::SubmitTaskRunRequest* r,
                                  v1::SubmitTaskRunResponse* out) {
-  return Run(context, [this, r, out] { return ReplyWith(store_->SubmitRun(*r), out); });
+  // The submitter's trace, when it sent one: linked to the run's own. (Only
+  // here: other requests log nothing per run, and reading every request's
+  // headers would cost each of them.)
+  std::string client_trace_id = LogContextFromMetadata(context->client_metadata()).trace_id;
+  return Run(context, [this, r, out, client_trace_id = std::move(client_trace_id)] {
+    auto submitted = store_->SubmitRun(*r);
+    if (submitted.ok() && submitted->created()) {
+      ScopedLogContext run_context(RunLogContext(submitted->run().id(), submitted->root().id()));
+      LogInfo("run stored", {{"task", r->task_identifier()},
+                             {"number", std::to_string(submitted->run().number())},
+                             {"client_trace_id", client_trace_id}});
+    }
+    return ReplyWith(std::move(submitted), out);
+  });
 }
 grpc::ServerUnaryReactor* StorageService::GetTaskRun(CallbackServerContext* context, const v1::GetTaskRunRequest* r, v1::TaskRunRecord* out) {
   return Run(context, [this, r, out] { return ReplyWith(store_->GetTaskRun(*r), out); });

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "tasker/v1/storage.grpc.pb.h"
+#include "runtime/common/metrics.h"
 #include "services/storage/handler_pool.h"
 #include "storage/store.h"
 
@@ -21,7 +22,11 @@ class StorageService final : public v1::Storage::CallbackService {
 
   // `store` must outlive the service.
   explicit StorageService(Store* store, int threads = 32, size_t max_queued = 100000)
-      : store_(store), pool_(std::make_unique<HandlerPool>(threads, max_queued)) {}
+      : store_(store),
+        pool_(std::make_unique<HandlerPool>(threads, max_queued)),
+        queue_depth_("tasker_work_queue_depth", "Items waiting in a work queue of this process.",
+                     metrics::ScrapedValue::Type::kGauge, {{"queue", "storage_handlers"}},
+                     [pool = pool_.get()] { return static_cast<double>(pool->queued()); }) {}
 
   grpc::ServerUnaryReactor* PublishTaskFunction(grpc::CallbackServerContext*, const v1::PublishTaskFunctionRequest*,
                                    v1::TaskFunction*) override;
@@ -83,6 +88,7 @@ class StorageService final : public v1::Storage::CallbackService {
 
   Store* store_;
   std::unique_ptr<HandlerPool> pool_;
+  metrics::ScrapedValue queue_depth_;  // reads pool_: declared after it
 };
 
 }  // namespace tasker::storage

@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "pqxx/pqxx"
 #include "tasker/v1/storage.grpc.pb.h"
 #include "runtime/client/channel.h"
 #include "runtime/common/json.h"
@@ -248,6 +250,50 @@ TEST(StorageServiceTest, RetentionSweepDeletesFinishedRuns) {
   std::ifstream log(dir + "/storage.log");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("finished runs deleted"), std::string::npos);
+}
+
+// Readiness follows the database: Postgres refusing storage's connections
+// makes storage NOT_SERVING (for "" and tasker.v1.Storage, liveness still
+// SERVING); accepting them again makes it SERVING.
+TEST(StorageServiceTest, HealthIsNotServingWhileTheDatabaseIsUnreachable) {
+  std::string error;
+  auto* postgres = tasker::testing::SharedPostgres(&error);
+  ASSERT_NE(postgres, nullptr) << error;
+  auto url = postgres->CreateDatabase("health_db");
+  ASSERT_TRUE(url.ok()) << url.status();
+  const std::string dir = tasker::testing::MakeTempDir("svchealth");
+  StorageServer server;
+  ASSERT_NO_FATAL_FAILURE(server.Start(*url, dir, {"--dependency_check_interval=100ms"}));
+  auto channel = *MakeChannel({.target = server.target()});
+  auto wait_for = [&](const std::string& service, HealthStatus want) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    absl::StatusOr<HealthStatus> got;
+    while (absl::Now() < deadline) {
+      got = CheckHealth(channel, service, absl::Seconds(2));
+      if (got.ok() && *got == want) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ADD_FAILURE() << "health of '" << service << "': " << (got.ok() ? static_cast<int>(*got) : -1) << " "
+                  << got.status() << ", wanted " << static_cast<int>(want);
+    return false;
+  };
+  ASSERT_TRUE(wait_for("tasker.v1.Storage", HealthStatus::kServing));
+  auto admin = [&](const std::string& sql) {
+    pqxx::connection conn(postgres->Url("postgres"));
+    pqxx::nontransaction tx(conn);
+    tx.exec(sql);
+  };
+  admin("ALTER DATABASE health_db ALLOW_CONNECTIONS false");
+  admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'health_db'");
+  EXPECT_TRUE(wait_for("", HealthStatus::kNotServing));
+  EXPECT_TRUE(wait_for("tasker.v1.Storage", HealthStatus::kNotServing));
+  EXPECT_EQ(*CheckHealth(channel, "liveness", absl::Seconds(2)), HealthStatus::kServing);
+  admin("ALTER DATABASE health_db ALLOW_CONNECTIONS true");
+  EXPECT_TRUE(wait_for("", HealthStatus::kServing));
+  EXPECT_TRUE(wait_for("tasker.v1.Storage", HealthStatus::kServing));
+  std::ifstream log(dir + "/storage.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"dependency\":\"database\""), std::string::npos) << text;
 }
 
 TEST(StorageServiceTest, StartupRefusesABadDatabaseUrl) {

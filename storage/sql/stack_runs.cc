@@ -8,10 +8,22 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "runtime/common/log.h"
+#include "runtime/common/metrics.h"
 #include "runtime/common/status.h"
+#include "runtime/common/trace.h"
 #include "storage/sql/sql_store_internal.h"
 
 namespace tasker::storage {
+namespace {
+
+metrics::Counters& LeaseTakeovers() {
+  static auto* counters = new metrics::Counters(
+      "tasker_lease_takeovers_total",
+      "Claims that took over a lapsed lease (its holder died or froze), by kind: run (a root) or call.", {"kind"});
+  return *counters;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::StackRunRecord> SqlStore::LoadStackRun(Tx& tx, const std::string& id) {
   ASSIGN_OR_RETURN(auto rows, tx.Query(absl::StrCat("SELECT ", kStackRunColumns,
@@ -214,9 +226,11 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
   const bool root_kind = request.kind() != v1::WORK_KIND_PERFORM_CALL;
   v1::ClaimWorkResponse out;
   absl::Status load_error;
+  std::string previous_owner;  // set when the claim takes a lapsed lease over
   RETURN_IF_ERROR(db_->Transact(true, [&](Tx& tx) -> absl::Status {
     out.Clear();
     load_error = absl::OkStatus();
+    previous_owner.clear();
     const int64_t now = NowMicros();
     std::string where = ReadyCondition(request.kind());
     std::vector<Param> params;
@@ -224,12 +238,13 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     params.push_back(now);
     std::string select;
     if (!request.stack_run_id().empty()) {
-      select = absl::StrCat("SELECT id, claims FROM stack_runs WHERE id = ? AND ", where, db_->SkipLocked());
+      select = absl::StrCat("SELECT id, claims, status, lease_owner FROM stack_runs WHERE id = ? AND ", where,
+                            db_->SkipLocked());
       params.insert(params.begin(), request.stack_run_id());
     } else {
       const char* order = request.kind() == v1::WORK_KIND_PERFORM_CALL ? "next_attempt_at, call_index, id"
                                                                         : "updated_at, id";
-      select = absl::StrCat("SELECT id, claims FROM stack_runs WHERE ", where, " ORDER BY ", order,
+      select = absl::StrCat("SELECT id, claims, status, lease_owner FROM stack_runs WHERE ", where, " ORDER BY ", order,
                             " LIMIT 1", db_->SkipLocked());
     }
     // A candidate claimed too often without progress is failed, not handed
@@ -243,7 +258,11 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
       if (over) {
         ASSIGN_OR_RETURN(exhausted, FailIfClaimsExhausted(tx, ids[0].Str(0), now));
       }
-      if (!exhausted) id = ids[0].Str(0);
+      if (!exhausted) {
+        id = ids[0].Str(0);
+        // Ready work is PENDING/READY; RUNNING here means its holder's lease lapsed.
+        if (ids[0].Int(2) == v1::STACK_RUN_STATUS_RUNNING) previous_owner = ids[0].IsNull(3) ? "?" : ids[0].Str(3);
+      }
       if (exhausted && !request.stack_run_id().empty()) return absl::OkStatus();
     }
     if (id.empty()) return absl::OkStatus();
@@ -319,6 +338,15 @@ absl::StatusOr<v1::ClaimWorkResponse> SqlStore::ClaimWork(const v1::ClaimWorkReq
     return absl::OkStatus();
   }));
   if (!load_error.ok()) return load_error;
+  if (!previous_owner.empty() && out.has_stack_run()) {
+    // Its holder died or froze past its lease (docs/observability.md).
+    const bool root = out.stack_run().kind() == v1::STACK_RUN_KIND_ROOT;
+    LeaseTakeovers().With({root ? "run" : "call"}).Increment();
+    ScopedLogContext log_context(RunLogContext(out.stack_run().task_run_id(), out.stack_run().id()));
+    LogInfo("lease taken over", {{"kind", root ? "run" : "call"},
+                                 {"previous_owner", previous_owner},
+                                 {"owner", request.owner()}});
+  }
   return out;
 }
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""deploy/kubernetes/tasker.yaml follows the trust model: no dev mode, every
-server on credentials and mutual TLS, only tasker-api facing outside with the
-public ports alone, NetworkPolicies opening each internal port to exactly the
-roles that call it, each pod holding only its own token and key, secrets
-read-only, and names that match what tools/gen-certs writes."""
+"""deploy/kubernetes/overlays/prod, as `kubectl kustomize` renders it, follows
+the trust model: no dev mode, every server on credentials and mutual TLS,
+only tasker-api facing outside with the public ports alone, NetworkPolicies
+opening each internal port to exactly the roles that call it (and metrics to
+Prometheus), each pod holding only its own token and key, secrets read-only,
+and names that match what tools/gen-certs writes and deploy/kubernetes/secrets
+generates. Also the operations side: per-service ServiceAccounts without
+tokens, probes on each service's health name, disruption budgets, autoscalers
+for executors and processors, and the migrations Job."""
 import os
 import re
 import shutil
@@ -21,15 +25,9 @@ except ImportError:  # tools/setup installs python3-yaml
     sys.exit("manifests_test: python3 cannot import yaml (apt package python3-yaml; run tools/setup)")
 
 
-def _runfile(*parts):
-    srcdir = os.environ.get("TEST_SRCDIR")
-    if srcdir:
-        return os.path.join(srcdir, os.environ.get("TEST_WORKSPACE", "tasker"), *parts)
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", *parts)
+import kustomize  # noqa: E402
 
-
-MANIFEST = _runfile("deploy", "kubernetes", "tasker.yaml")
-GEN_CERTS = _runfile("tools", "gen-certs")
+NAMESPACE = "tasker"
 
 # The pods of each role (their `app` label).
 ROLE_APP = {"executor": "task-executor", "processor": "stack-processor", "proxy": "proxy", "keystore": "keystore",
@@ -45,22 +43,44 @@ EXPECTED_INGRESS = {
     ("task-executor", 50050): {PUBLIC},
     ("task-executor", 8443): {PUBLIC},
 }
+METRICS_PORT = 9090
+for _app in ("storage", "task-executor", "stack-processor", "keystore", "proxy"):
+    EXPECTED_INGRESS[(_app, METRICS_PORT)] = {"prometheus"}
+# The one peer the metrics policy admits: Prometheus's pods in its namespace.
+PROMETHEUS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                   "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
 # Internal Services: name -> (port, headless).
 INTERNAL_SERVICES = {"storage": (50051, False), "task-executor": (50052, True), "keystore": (50053, False),
                      "proxy": (50054, False), "stack-processor": (50055, True)}
 PUBLIC_PORTS = {50050, 8443}
 APPS = ["storage", "task-executor", "stack-processor", "keystore", "proxy"]
 SERVER_FLAGS = ["--credentials_file", "--tls_cert", "--tls_key", "--tls_ca", "--require_client_cert",
-                "--health_listen", "--listen"]
+                "--health_listen", "--listen", "--metrics_port"]
+# The gRPC health name each readiness probe asks for: the service's own,
+# NOT_SERVING while a dependency it needs is down.
+HEALTH_NAME = {"storage": "tasker.v1.Storage", "task-executor": "tasker.v1.TaskService",
+               "stack-processor": "tasker.v1.StackProcessor", "keystore": "tasker.v1.Keystore",
+               "proxy": "tasker.v1.WrappedServiceProxy"}
+AUTOSCALED = {"task-executor", "stack-processor"}
 # Flags naming another Tasker service -> the Service they must name.
 TARGET_FLAGS = {"--storage": "storage", "--keystore": "keystore", "--proxy": "proxy",
                 "--executors": "task-executor", "--processors": "stack-processor"}
 
 
 def load():
-    with open(MANIFEST) as f:
-        text = f.read()
-    return text, [d for d in yaml.safe_load_all(text) if d is not None]
+    """The prod overlay rendered by the kubectl on PATH, and the Secrets that
+    deploy/kubernetes/secrets generates from tools/gen-certs' files."""
+    tree = kustomize.copy_tree()
+    try:
+        kubectl = shutil.which("kubectl")
+        if not kubectl:
+            raise AssertionError("no kubectl on PATH (tools/setup installs Debian's kubernetes-client)")
+        docs = kustomize.render(kubectl, os.path.join(tree, "overlays", "prod"))
+        kustomize.make_secret_files(tree)
+        secrets = kustomize.render(kubectl, os.path.join(tree, "secrets"))
+    finally:
+        shutil.rmtree(os.path.dirname(tree), ignore_errors=True)
+    return docs, secrets
 
 
 def flags(container):
@@ -81,12 +101,20 @@ def selector_matches(selector, labels):
 class ManifestTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.text, cls.docs = load()
+        cls.docs, cls.secret_docs = load()
+        cls.text = yaml.safe_dump_all(cls.docs)
         cls.deployments = {d["metadata"]["name"]: d for d in cls.docs if d["kind"] == "Deployment"}
         cls.services = {d["metadata"]["name"]: d for d in cls.docs if d["kind"] == "Service"}
         cls.policies = [d for d in cls.docs if d["kind"] == "NetworkPolicy"]
+        cls.jobs = {d["metadata"]["name"]: d for d in cls.docs if d["kind"] == "Job"}
+        cls.secrets = {d["metadata"]["name"]: d for d in cls.secret_docs}
+
+    def of_kind(self, kind):
+        return {d["metadata"]["name"]: d for d in self.docs if d["kind"] == kind}
 
     def pod(self, app):
+        if app in self.jobs:
+            return self.jobs[app]["spec"]["template"]
         return self.deployments[app]["spec"]["template"]
 
     def container(self, app):
@@ -126,6 +154,12 @@ class ManifestTest(unittest.TestCase):
             key = (d["kind"], d["metadata"]["name"])
             self.assertNotIn(key, seen)
             seen.add(key)
+            if d["kind"] == "Namespace":
+                self.assertEqual(d["metadata"]["name"], NAMESPACE)
+                # Pod Security Admission: nothing less than `restricted` starts here.
+                self.assertEqual(d["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted")
+                continue
+            self.assertEqual(d["metadata"].get("namespace"), NAMESPACE, key)
         self.assertEqual(sorted(self.deployments), sorted(APPS))
         for app, d in self.deployments.items():
             labels = d["spec"]["template"]["metadata"]["labels"]
@@ -204,6 +238,7 @@ class ManifestTest(unittest.TestCase):
             for flag in ("--listen", "--public_listen", "--http_listen", "--health_listen"):
                 if flag in f:
                     self.assertIn(int(f[flag].rsplit(":", 1)[1]), ports, f"{app} {flag}")
+            self.assertEqual(ports.get(int(f["--metrics_port"])), "metrics", app)
             self.assertEqual(len(ports), len(set(ports.values())), app)
 
     # --- Services ------------------------------------------------------------
@@ -250,7 +285,9 @@ class ManifestTest(unittest.TestCase):
                 if not peers:
                     sources.add(PUBLIC)
                 for peer in peers:
-                    if set(peer) == {"podSelector"} and list(peer["podSelector"]) == ["matchLabels"] and \
+                    if peer == PROMETHEUS_PEER:
+                        sources.add("prometheus")
+                    elif set(peer) == {"podSelector"} and list(peer["podSelector"]) == ["matchLabels"] and \
                             list(peer["podSelector"]["matchLabels"]) == ["app"]:
                         source = peer["podSelector"]["matchLabels"]["app"]
                         sources.add(app_role.get(source, "unknown app " + source))
@@ -260,9 +297,13 @@ class ManifestTest(unittest.TestCase):
 
     def test_ingress_is_denied_by_default(self):
         deny = [p for p in self.policies if p["spec"]["podSelector"] == {} and
-                "Ingress" in p["spec"].get("policyTypes", [])]
+                "Ingress" in p["spec"].get("policyTypes", []) and not p["spec"].get("ingress")]
         self.assertEqual(len(deny), 1)
-        self.assertFalse(deny[0]["spec"].get("ingress"))
+        # The other namespace-wide policy opens the metrics port to Prometheus alone.
+        wide = [p for p in self.policies if p["spec"]["podSelector"] == {} and p not in deny]
+        self.assertEqual([p["metadata"]["name"] for p in wide], ["metrics-ingress"])
+        self.assertEqual(wide[0]["spec"]["ingress"],
+                         [{"from": [PROMETHEUS_PEER], "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}])
 
     def test_each_port_is_open_to_exactly_its_callers(self):
         for app in APPS:
@@ -320,13 +361,13 @@ class ManifestTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
         try:
             out = os.path.join(tmp, "tasker-pki")
-            subprocess.run([GEN_CERTS, out, "--tokens"], check=True, capture_output=True)
+            subprocess.run([kustomize.GEN_CERTS, out, "--tokens"], check=True, capture_output=True)
             files = {"tasker-tls": set(os.listdir(os.path.join(out, "tls"))),
                      "tasker-credentials": set(os.listdir(os.path.join(out, "credentials")))}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         used = {"tasker-tls": set(), "tasker-credentials": set()}
-        for app in APPS:
+        for app in APPS + list(self.jobs):
             for volume in self.pod(app)["spec"].get("volumes", []):
                 secret = volume.get("secret")
                 if secret and secret["secretName"] in used:
@@ -334,10 +375,37 @@ class ManifestTest(unittest.TestCase):
         for name in used:
             self.assertLessEqual(used[name], files[name], name)
         self.assertEqual(used["tasker-tls"], files["tasker-tls"])  # every certificate is used
-        # The header's commands create the Secrets from exactly those directories.
-        self.assertIn("create secret generic tasker-tls --from-file=./tasker-pki/tls\n", self.text)
-        self.assertIn("create secret generic tasker-credentials --from-file=./tasker-pki/credentials\n", self.text)
-        self.assertIn("tools/gen-certs ./tasker-pki --tokens", self.text)
+        # deploy/kubernetes/secrets generates exactly gen-certs' directories.
+        for name in files:
+            self.assertEqual(set(self.secrets[name]["data"]), files[name], name)
+
+    def test_every_secret_a_pod_reads_is_generated(self):
+        """Each Secret key a pod mounts or reads into its environment is in
+        what deploy/kubernetes/secrets generates (the app database's Secret
+        is optional, and made by hand when that provider is used)."""
+        for name, secret in self.secrets.items():
+            self.assertEqual(secret["metadata"].get("namespace"), NAMESPACE, name)
+            self.assertEqual(secret["metadata"]["name"], name)  # no hash suffix: pods name it
+        for app in APPS + list(self.jobs):
+            spec = self.pod(app)["spec"]
+            for volume in spec.get("volumes", []):
+                secret = volume.get("secret")
+                if not secret:
+                    continue
+                self.assertIn(secret["secretName"], self.secrets, app)
+                keys = [i["key"] for i in secret.get("items") or []] or list(self.secrets[secret["secretName"]]["data"])
+                for key in keys:
+                    self.assertIn(key, self.secrets[secret["secretName"]]["data"], f"{app}: {key}")
+            for c in spec["containers"]:
+                for env in c.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if not ref:
+                        continue
+                    if ref.get("optional"):
+                        self.assertNotIn(ref["name"], self.secrets, app)
+                        continue
+                    self.assertIn(ref["key"], self.secrets[ref["name"]]["data"], f"{app}: {ref}")
+        self.assertEqual(sorted(self.secrets), ["tasker-credentials", "tasker-database", "tasker-keys", "tasker-tls"])
 
     # --- pods ----------------------------------------------------------------
 
@@ -345,14 +413,16 @@ class ManifestTest(unittest.TestCase):
         for app in APPS:
             c = self.container(app)
             health = int(flags(c)["--health_listen"].rsplit(":", 1)[1])
-            self.assertEqual(c["readinessProbe"]["grpc"], {"port": health}, app)
+            self.assertEqual(c["readinessProbe"]["grpc"], {"port": health, "service": HEALTH_NAME[app]}, app)
             self.assertEqual(c["livenessProbe"]["grpc"], {"port": health, "service": "liveness"}, app)
 
     def test_pods_run_unprivileged_with_resources(self):
-        for app in APPS:
+        for app in APPS + list(self.jobs):
             spec = self.pod(app)["spec"]
             self.assertIs(spec.get("automountServiceAccountToken"), False, app)
             self.assertIs(spec["securityContext"].get("runAsNonRoot"), True, app)
+            self.assertNotEqual(spec["securityContext"].get("runAsUser"), 0, app)
+            self.assertEqual(spec["securityContext"].get("seccompProfile"), {"type": "RuntimeDefault"}, app)
             self.assertNotIn("hostNetwork", spec, app)
             c = self.container(app)
             sc = c["securityContext"]
@@ -362,6 +432,96 @@ class ManifestTest(unittest.TestCase):
             self.assertIn("cpu", c["resources"]["requests"], app)
             self.assertIn("memory", c["resources"]["requests"], app)
             self.assertIn("memory", c["resources"]["limits"], app)
+
+
+    def test_each_service_has_its_own_tokenless_service_account(self):
+        accounts = self.of_kind("ServiceAccount")
+        for account in accounts.values():
+            self.assertIs(account.get("automountServiceAccountToken"), False, account["metadata"]["name"])
+        used = []
+        for app in APPS + list(self.jobs):
+            name = self.pod(app)["spec"].get("serviceAccountName")
+            self.assertIn(name, accounts, app)
+            used.append(name)
+        self.assertEqual(len(used), len(set(used)), "one ServiceAccount per workload")
+        self.assertEqual(sorted(used), sorted(accounts))
+        # Nothing grants them API access.
+        for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"):
+            self.assertEqual(self.of_kind(kind), {}, kind)
+
+    def test_metrics_are_announced_for_scraping(self):
+        for app in APPS:
+            annotations = self.pod(app)["metadata"].get("annotations") or {}
+            self.assertEqual(annotations.get("prometheus.io/scrape"), "true", app)
+            self.assertEqual(annotations.get("prometheus.io/port"), str(METRICS_PORT), app)
+            self.assertEqual(annotations.get("prometheus.io/path"), "/metrics", app)
+
+    def test_replicated_services_have_disruption_budgets(self):
+        budgets = self.of_kind("PodDisruptionBudget")
+        for app in APPS:
+            selecting = [b for b in budgets.values() if selector_matches(b["spec"]["selector"], {"app": app})]
+            if app == "storage":
+                # One replica: a budget would block every node drain.
+                self.assertEqual(selecting, [], app)
+                self.assertEqual(self.deployments[app]["spec"].get("replicas"), 1)
+                continue
+            self.assertEqual(len(selecting), 1, app)
+            spec = selecting[0]["spec"]
+            self.assertEqual(spec.get("maxUnavailable"), 1, app)
+            self.assertEqual(spec["selector"], {"matchLabels": {"app": app}}, app)
+        for b in budgets.values():
+            self.assertEqual(b["apiVersion"], "policy/v1")
+
+    def test_executors_and_processors_autoscale(self):
+        autoscalers = self.of_kind("HorizontalPodAutoscaler")
+        targets = {}
+        for name, hpa in autoscalers.items():
+            self.assertEqual(hpa["apiVersion"], "autoscaling/v2", name)
+            ref = hpa["spec"]["scaleTargetRef"]
+            self.assertEqual((ref["apiVersion"], ref["kind"]), ("apps/v1", "Deployment"), name)
+            targets[ref["name"]] = hpa["spec"]
+        self.assertEqual(set(targets), AUTOSCALED)
+        for app, spec in targets.items():
+            self.assertGreaterEqual(spec["minReplicas"], 2, app)
+            self.assertGreater(spec["maxReplicas"], spec["minReplicas"], app)
+            cpu = [m for m in spec["metrics"] if m["type"] == "Resource" and m["resource"]["name"] == "cpu"]
+            self.assertEqual(len(cpu), 1, app)
+            # Utilization is a share of the request: there must be one.
+            self.assertIn("cpu", self.container(app)["resources"]["requests"], app)
+            # The autoscaler owns the count: an apply must not reset it.
+            self.assertNotIn("replicas", self.deployments[app]["spec"], app)
+        for app in set(APPS) - AUTOSCALED:
+            self.assertIn("replicas", self.deployments[app]["spec"], app)
+
+    def test_migrations_job_migrates_and_exits(self):
+        self.assertEqual(list(self.jobs), ["tasker-migrate"])
+        job = self.jobs["tasker-migrate"]
+        spec = job["spec"]["template"]["spec"]
+        self.assertIn(spec["restartPolicy"], ("OnFailure", "Never"))
+        self.assertIn("backoffLimit", job["spec"])
+        (c,) = spec["containers"]
+        self.assertEqual(c["command"][0], "/opt/tasker/bin/storage-service")
+        f = flags(c)
+        self.assertIs(f.get("--migrate_only"), True)
+        # It serves nothing: no listener, no TLS, no token; the same database as storage.
+        for flag in ("--listen", "--health_listen", "--token_file", "--tls_key", "--metrics_port"):
+            self.assertNotIn(flag, f)
+        for arg in c["command"] + (c.get("args") or []):
+            self.assertNotIn("insecure", str(arg))
+        self.assertEqual(self.mounted_file("tasker-migrate", f["--credentials_file"]),
+                         ("tasker-credentials", "credentials"))
+        storage_env = {e["name"]: e for e in self.container("storage")["env"]}
+        job_env = {e["name"]: e for e in c["env"]}
+        self.assertEqual(job_env["TASKER_DATABASE_URL"], storage_env["TASKER_DATABASE_URL"])
+        self.assertEqual(c["image"], self.container("storage")["image"])
+        self.assertEqual(c.get("ports"), None)
+
+    def test_every_workload_runs_the_same_pinned_image(self):
+        images = {self.container(app)["image"] for app in APPS + list(self.jobs)}
+        self.assertEqual(len(images), 1, images)
+        image = images.pop()
+        self.assertRegex(image, r"^[^:@]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$")
+        self.assertFalse(image.endswith(":latest"), image)
 
 
 if __name__ == "__main__":

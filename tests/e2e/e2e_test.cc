@@ -5,7 +5,9 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "runtime/client/channel.h"
@@ -151,7 +153,17 @@ TEST_P(EndToEndTest, CancelStopsASuspendedRun) {
   }
   ASSERT_FALSE(child.empty());
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (stack_->Logs().find(absl::StrCat("call result dropped\",\"stack_run\":\"", child)) == std::string::npos) {
+  auto dropped_logged = [&] {
+    // The processor's line about that call (JSON: its stack_run_id comes from the call's log context).
+    for (absl::string_view line : absl::StrSplit(stack_->Logs(), '\n')) {
+      if (absl::StrContains(line, "\"msg\":\"call result dropped\"") &&
+          absl::StrContains(line, absl::StrCat("\"stack_run_id\":\"", child, "\""))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  while (!dropped_logged()) {
     ASSERT_LT(absl::Now(), deadline) << "the processor never finished the cancelled call\n" << stack_->Logs();
     absl::SleepFor(absl::Milliseconds(50));
   }

@@ -399,7 +399,7 @@ TEST_F(SecurityTest, CancelIsAudited) {
   v1::TaskRun cancelled;
   auto context = MakeContext(absl::Seconds(10));
   ASSERT_TRUE(stack_->api()->CancelRun(context.get(), cancel, &cancelled).ok());
-  EXPECT_NE(stack_->Logs().find(absl::StrCat(R"("event":"cancel","identity":"client-1","run":")", *id)),
+  EXPECT_NE(stack_->Logs().find(absl::StrCat(R"("event":"cancel","identity":"client-1","run_id":")", *id)),
             std::string::npos);
 }
 

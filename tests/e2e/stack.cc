@@ -215,6 +215,16 @@ Stack::~Stack() {
   if (google_) google_->Stop();
 }
 
+int Stack::metrics_port(const std::string& name) {
+  int port = 0;
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(testing::ReadFileOrEmpty(dir_ + "/" + name + ".metrics_port")),
+                          &port)
+             ? port
+             : 0;
+}
+
+std::vector<std::string> Stack::components() const { return order_; }
+
 absl::Status Stack::StartComponent(const std::string& name) {
   Component& component = components_[name];
   auto has = [&](const std::string& prefix) {
@@ -237,6 +247,11 @@ absl::Status Stack::StartComponent(const std::string& name) {
   if (std::find(component.args.begin(), component.args.end(), "--shutdown_grace=2s") == component.args.end()) {
     component.args.push_back("--shutdown_grace=2s");
   }
+  if (options_.metrics && !has("--metrics_listen=")) {
+    component.args.push_back("--metrics_listen=127.0.0.1:0");
+    component.args.push_back("--metrics_port_file=" + dir_ + "/" + name + ".metrics_port");
+  }
+  for (const auto& [key, value] : options_.env) component.env.emplace(key, value);
   auto running = testing::StartService(component.binary, name, dir_, component.args, component.env);
   if (!running.ok()) return running.status();
   component.running = std::move(*running);

@@ -6,6 +6,7 @@
 #ifndef TASKER_TESTS_E2E_STACK_H_
 #define TASKER_TESTS_E2E_STACK_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,11 @@ struct StackOptions {
   // the proxy's --app_database_url) before the proxy starts: the tables task
   // code reaches through the `database` provider.
   std::string app_database_sql;
+  // Every component serves Prometheus metrics on a port of its own
+  // (--metrics_listen=127.0.0.1:0; metrics_port() reads it).
+  bool metrics = false;
+  // Environment variables for every component (e.g. TASKER_LOG_LEVEL).
+  std::map<std::string, std::string> env;
 };
 
 class Stack {
@@ -99,6 +105,12 @@ class Stack {
   absl::StatusOr<tasker::v1::TaskRun> Watch(const std::string& run_id, absl::Duration timeout);
   // Every component's log, concatenated.
   std::string Logs();
+  // A component's log file.
+  std::string LogPath(const std::string& name) { return components_[name].running.log; }
+  // The components' names ("storage", "keystore", "proxy", "processor0", ...), in start order.
+  std::vector<std::string> components() const;
+  // A component's metrics port (options.metrics), 0 when none.
+  int metrics_port(const std::string& name);
 
  private:
   static absl::StatusOr<std::unique_ptr<Stack>> StartOnce(const StackOptions& options);
