@@ -68,6 +68,9 @@ constexpr absl::string_view kTasksPrefix = "tasks/";
 }  // namespace
 
 absl::StatusOr<std::string> RunIdFromName(const std::string& name, absl::string_view field) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty (runs/{id}, an id or a run number)"));
+  }
   absl::string_view id = name;
   if (absl::ConsumePrefix(&id, kRunsPrefix) && id.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": '", name, "' names no run (runs/{id})"));
@@ -248,7 +251,7 @@ absl::StatusOr<v1::ListRunsResponse> TaskApi::ListRuns(const v1::ListRunsRequest
 
 absl::StatusOr<std::string> TaskApi::RunIdOf(const std::string& name) {
   ASSIGN_OR_RETURN(std::string id_or_number, RunIdFromName(name));
-  if (id_or_number.empty() || id_or_number.find_first_not_of("0123456789") != std::string::npos) return id_or_number;
+  if ( id_or_number.find_first_not_of("0123456789") != std::string::npos) return id_or_number;
   v1::GetTaskRunRequest get;
   get.set_id(id_or_number);
   ASSIGN_OR_RETURN(v1::TaskRunRecord run, runs_->GetTaskRun(get));

@@ -111,9 +111,9 @@ def main():
     module = sys.argv[2] if len(sys.argv) == 3 else "tasker.v1"
     pb = importlib.import_module(module + ".task_service_pb2")
     pb_grpc = importlib.import_module(module + ".task_service_pb2_grpc")
-    # Request types may live in another generated module (storage_pb2 today): look them up by full name.
-    request = lambda name, **fields: _get_class(  # noqa: E731
-        pb.DESCRIPTOR.pool.FindMessageTypeByName("tasker.v1." + name))(**fields)
+    # Request types looked up by full name (whichever generated module defines them).
+    request = lambda type_name, **fields: _get_class(  # noqa: E731
+        pb.DESCRIPTOR.pool.FindMessageTypeByName("tasker.v1." + type_name))(**fields)
     common = pb.DESCRIPTOR.pool.FindEnumTypeByName("tasker.v1.RunStatus")
 
     with channel(target) as ch:

@@ -67,15 +67,15 @@ IA = "invalid_argument"
 CALLS = [
     # storage (internal: executors, processors, the keystore)
     ("storage", "tasker.v1.Storage/PublishTaskFunction", {}, IA, r"^identifier: "),
-    ("storage", "tasker.v1.Storage/GetTaskFunction", {}, IA, r"^identifier: "),
-    ("storage", "tasker.v1.Storage/ListTaskFunctions", {}, OK, None),
-    ("storage", "tasker.v1.Storage/SubmitRun", {}, IA, r"^task_identifier: "),
+    ("storage", "tasker.v1.Storage/GetFunction", {}, IA, r"^identifier: "),
+    ("storage", "tasker.v1.Storage/ListFunctions", {}, OK, None),
+    ("storage", "tasker.v1.Storage/SubmitTaskRun", {}, IA, r"^task_identifier: "),
     ("storage", "tasker.v1.Storage/GetTaskRun", {}, IA, r"^id: "),
     ("storage", "tasker.v1.Storage/GetTaskRun", {"id": "no-such-run"}, "not_found", r"no-such-run"),
     ("storage", "tasker.v1.Storage/ListTaskRuns", {}, OK, None),
     ("storage", "tasker.v1.Storage/CompleteRun", {}, IA, r"^root_stack_run_id: "),
     ("storage", "tasker.v1.Storage/FailRun", {}, IA, r"^root_stack_run_id: "),
-    ("storage", "tasker.v1.Storage/CancelRun", {}, IA, r"^id: "),
+    ("storage", "tasker.v1.Storage/CancelTaskRun", {}, IA, r"^id: "),
     ("storage", "tasker.v1.Storage/AppendRunLogs", {}, IA, r"^task_run_id: "),
     ("storage", "tasker.v1.Storage/GetStackRun", {}, IA, r"^id: "),
     ("storage", "tasker.v1.Storage/ListStackRuns", {}, OK, None),
@@ -121,10 +121,10 @@ CALLS = [
     ("executor", "tasker.v1.TaskService/GetTaskFunction", {}, IA, r"^identifier: "),
     ("executor", "tasker.v1.TaskService/ListTaskFunctions", {}, OK, None),
     ("executor", "tasker.v1.TaskService/SubmitRun", {}, IA, r"^task_identifier: "),
-    ("executor", "tasker.v1.TaskService/GetRun", {}, IA, r"^id: "),
+    ("executor", "tasker.v1.TaskService/GetRun", {}, IA, r"^name: "),
     ("executor", "tasker.v1.TaskService/ListRuns", {}, OK, None),
-    ("executor", "tasker.v1.TaskService/CancelRun", {}, IA, r"^id: "),
-    ("executor", "tasker.v1.TaskService/WatchRun", {}, IA, r"^id: "),
+    ("executor", "tasker.v1.TaskService/CancelRun", {}, IA, r"^name: "),
+    ("executor", "tasker.v1.TaskService/WatchRun", {}, IA, r"^name: "),
     ("executor", "tasker.v1.Executor/Notify", {}, IA, r"^kind: must be WORK_KIND_"),
     ("executor", "tasker.v1.Executor/DeliverResults", {}, OK, None),
     ("executor", "tasker.v1.Executor/GetExecutorStats", {}, OK, None),
@@ -407,7 +407,7 @@ class GrpcurlTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         run_id = json.loads(out)["run"]["id"]
         # WatchRun streams events until the final one.
-        rc, out, err = buf_curl(f"{api}/WatchRun", data={"id": run_id}, timeout=60)
+        rc, out, err = buf_curl(f"{api}/WatchRun", data={"name": run_id}, timeout=60)
         self.assertEqual(rc, 0, err)
         decoder, events, rest = json.JSONDecoder(), [], out.strip()
         while rest:
@@ -417,14 +417,14 @@ class GrpcurlTest(unittest.TestCase):
         self.assertTrue(events[-1].get("final"), events)
         self.assertEqual(events[-1]["run"]["status"], "RUN_STATUS_COMPLETED", events)
         self.assertEqual(json.loads(events[-1]["run"]["resultJson"]), {"hello": "buf"})
-        rc, out, err = buf_curl(f"{api}/GetRun", data={"id": run_id})
+        rc, out, err = buf_curl(f"{api}/GetRun", data={"name": f"runs/{run_id}"})
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["run"]["id"], run_id)
         rc, out, err = buf_curl(f"{api}/ListRuns", data={})
         self.assertEqual(rc, 0, err)
         self.assertIn(run_id, [r["id"] for r in json.loads(out)["runs"]])
         # Cancelling a finished run: refused, naming its state.
-        rc, out, err = buf_curl(f"{api}/CancelRun", data={"id": run_id})
+        rc, out, err = buf_curl(f"{api}/CancelRun", data={"name": run_id})
         self.assertEqual(error_of(err)["code"], "failed_precondition", err)
 
 
@@ -456,11 +456,11 @@ class TokenTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("tasker.v1.Storage", out.split())
         # -H for the call, --reflect-header '*' to send it with reflection too.
-        code, out, err = buf_curl(f"{target}/tasker.v1.Storage/ListTaskFunctions", "-H", auth, "--reflect-header", "*",
+        code, out, err = buf_curl(f"{target}/tasker.v1.Storage/ListFunctions", "-H", auth, "--reflect-header", "*",
                                   data={})
         self.assertEqual(code, 0, err)
         # A known token without the role: refused naming the role.
-        code, out, err = buf_curl(f"{target}/tasker.v1.Storage/ListTaskFunctions", "-H",
+        code, out, err = buf_curl(f"{target}/tasker.v1.Storage/ListFunctions", "-H",
                                   f"Authorization: Bearer {TOKEN}", "--reflect-header", "*", data={})
         self.assertEqual(error_of(err)["code"], "permission_denied", err)
 

@@ -135,7 +135,7 @@ TEST_F(ObservabilityTest, ARunIsSeenInEveryServicesMetricsAndLogsUnderOneTrace) 
       << proxy;
 
   const std::string& storage = scraped["storage"];
-  EXPECT_EQ(Value(storage, R"(tasker_grpc_server_requests_total{code="OK",method="/tasker.v1.Storage/SubmitRun"})"), 1)
+  EXPECT_EQ(Value(storage, R"(tasker_grpc_server_requests_total{code="OK",method="/tasker.v1.Storage/SubmitTaskRun"})"), 1)
       << storage;
   // The run's steps and call results were written (RecordCalls, CompleteCall,
   // CompleteRun travel in write batches).
