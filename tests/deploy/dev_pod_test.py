@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import junit_runner  # noqa: E402
@@ -163,10 +164,7 @@ class DevPodTest(unittest.TestCase):
             command = [self.localize(a) for a in c["command"]]
             binary = command[0]
             self.assertTrue(binary.startswith(self.bin), binary)
-            known = known_flags(binary)
-            # Until the Prometheus change lands (issue 15), a binary without
-            # --metrics_port runs without it; the manifests already pass it.
-            command = [a for a in command if not a.startswith("--metrics_port=") or "metrics_port" in known]
+            self.assertIn("metrics_port", known_flags(binary), binary)
             self.procs.append((c["name"], self.spawn(c["name"], command)))
 
         deadline = time.monotonic() + 60
@@ -174,18 +172,10 @@ class DevPodTest(unittest.TestCase):
             probe = c["readinessProbe"]["grpc"]
             port = self.port(probe["port"])
             status = None
-            listen = next(a for a in c["command"] if a.startswith("--listen="))
-            main_port = self.port(int(listen.rsplit(":", 1)[1]))
             while time.monotonic() < deadline and proc.poll() is None:
+                # The probe asks the binary's own service name (per-service
+                # health): an unknown name answers NOT_FOUND, never SERVING.
                 status = health_check(port, probe["service"])
-                if status is None and health_check(port, "") is not None:
-                    # The probe port does not know the name. A server that does
-                    # (on its main port) must answer it on the probe port too;
-                    # one that knows no names yet (before per-service health,
-                    # issue 15) is judged by its overall status.
-                    self.assertIsNone(health_check(main_port, probe["service"]),
-                                      f"{name}: {probe['service']} is known on --listen but not on the probe port")
-                    status = health_check(port, "")
                 if status == SERVING:
                     break
                 time.sleep(0.2)
@@ -193,6 +183,10 @@ class DevPodTest(unittest.TestCase):
             self.assertEqual(status, SERVING, f"{name} not ready on {probe}: {self.log_of(name)}")
             live = c["livenessProbe"]["grpc"]
             self.assertEqual(health_check(self.port(live["port"]), live["service"]), SERVING, name)
+            # The metrics port the manifest declares serves Prometheus text.
+            metrics = next(int(a.split("=", 1)[1]) for a in c["command"] if a.startswith("--metrics_port="))
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port(metrics)}/metrics", timeout=5) as r:
+                self.assertIn("# TYPE exposer_scrapes_total counter", r.read().decode(), name)
 
         # The public API answers on the executor's public port; SQLite is on the claim.
         executor = next(c for c in containers if c["name"] == "task-executor")
