@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpc/grpc_security.h"
 #include "openssl/sha.h"
@@ -23,6 +24,25 @@ namespace {
 constexpr absl::string_view kHealthPrefix = "/grpc.health.v1.Health/";
 constexpr absl::string_view kReflectionPrefix = "/grpc.reflection.";
 constexpr char kIdentityProperty[] = "tasker_identity";
+
+// gRPC 1.51's server auth filter hands the processor the connection's auth
+// context, shared by every call on that connection, not a per-call one: adding
+// a property reallocates its array while another call's handler may be
+// iterating it (seen as gRPC's assertion "prop->name != nullptr" killing the
+// keystore under load), and adding one per call grows it without bound. So
+// adds and reads take this lock, and an identity already recorded on the
+// context is not added again.
+absl::Mutex g_identity_mu(absl::kConstInit);
+
+bool HasIdentity(grpc_auth_context* context, const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_identity_mu) {
+  grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(context, kIdentityProperty);
+  while (const grpc_auth_property* property = grpc_auth_property_iterator_next(&it)) {
+    if (property->value_length == name.size() && std::memcmp(property->value, name.data(), name.size()) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
 
 constexpr Role kAllRoles[] = {Role::kClient, Role::kAdmin, Role::kExecutor,
                               Role::kProcessor, Role::kProxy, Role::kKeystore};
@@ -94,7 +114,12 @@ void ProcessMetadata(void* state, grpc_auth_context* context, const grpc_metadat
          std::string(identity.status().message()));
     return;
   }
-  grpc_auth_context_add_cstring_property(context, kIdentityProperty, identity->name.c_str());
+  {
+    absl::MutexLock lock(&g_identity_mu);
+    if (!HasIdentity(context, identity->name)) {
+      grpc_auth_context_add_cstring_property(context, kIdentityProperty, identity->name.c_str());
+    }
+  }
   Done(cb, user_data, GRPC_STATUS_OK, "");
 }
 
@@ -359,6 +384,7 @@ std::shared_ptr<grpc::ServerCredentials> SecureServerCredentials(std::shared_ptr
 std::string CallerOf(const grpc::ServerContext& context) {
   auto auth = context.auth_context();
   if (auth) {
+    absl::MutexLock lock(&g_identity_mu);  // see g_identity_mu
     auto values = auth->FindPropertyValues(kIdentityProperty);
     if (!values.empty()) return std::string(values[0].data(), values[0].size());
   }
