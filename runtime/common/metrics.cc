@@ -43,6 +43,27 @@ prometheus::Labels LabelsOf(const std::vector<std::string>& names, std::initiali
   return labels;
 }
 
+// The series of `values` in a family's cache, added by `add` the first time.
+// Overflowing label sets (beyond `max_series`) are added under "other" and
+// not cached: the cache stays bounded too.
+template <typename Metric, typename Add>
+Metric& FindOrAdd(std::shared_mutex& mu, std::unordered_map<std::string, Metric*>& series, size_t max_series,
+                  const std::vector<std::string>& names, std::initializer_list<absl::string_view> values, Add add) {
+  const std::string& key = SeriesKey(values);
+  {
+    std::shared_lock<std::shared_mutex> lock(mu);
+    auto it = series.find(key);
+    if (it != series.end()) return *it->second;
+  }
+  std::unique_lock<std::shared_mutex> lock(mu);
+  auto it = series.find(key);
+  if (it != series.end()) return *it->second;
+  const bool overflow = series.size() >= max_series;
+  Metric* metric = &add(LabelsOf(names, values, overflow));
+  if (!overflow) series.emplace(key, metric);
+  return *metric;
+}
+
 // The ScrapedValues, collected at each scrape.
 class ScrapedValues : public prometheus::Collectable {
  public:
@@ -122,20 +143,8 @@ Counters::Counters(const std::string& name, const std::string& help, std::vector
       max_series_(max_series) {}
 
 prometheus::Counter& Counters::With(std::initializer_list<absl::string_view> values) {
-  const std::string& key = SeriesKey(values);
-  {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = series_.find(key);
-    if (it != series_.end()) return *it->second;
-  }
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  auto it = series_.find(key);
-  if (it != series_.end()) return *it->second;
-  const bool overflow = series_.size() >= max_series_;
-  prometheus::Counter* counter = &family_->Add(LabelsOf(labels_, values, overflow));
-  // Overflowing label sets are not cached: the cache stays bounded too.
-  if (!overflow) series_.emplace(key, counter);
-  return *counter;
+  return FindOrAdd(mu_, series_, max_series_, labels_, values,
+                   [this](const prometheus::Labels& labels) -> prometheus::Counter& { return family_->Add(labels); });
 }
 
 Histograms::Histograms(const std::string& name, const std::string& help, std::vector<std::string> labels,
@@ -146,19 +155,10 @@ Histograms::Histograms(const std::string& name, const std::string& help, std::ve
       max_series_(max_series) {}
 
 prometheus::Histogram& Histograms::With(std::initializer_list<absl::string_view> values) {
-  const std::string& key = SeriesKey(values);
-  {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = series_.find(key);
-    if (it != series_.end()) return *it->second;
-  }
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  auto it = series_.find(key);
-  if (it != series_.end()) return *it->second;
-  const bool overflow = series_.size() >= max_series_;
-  prometheus::Histogram* histogram = &family_->Add(LabelsOf(labels_, values, overflow), buckets_);
-  if (!overflow) series_.emplace(key, histogram);
-  return *histogram;
+  return FindOrAdd(mu_, series_, max_series_, labels_, values, [this](const prometheus::Labels& labels)
+                                                                  -> prometheus::Histogram& {
+    return family_->Add(labels, buckets_);
+  });
 }
 
 prometheus::Counter& Counter(const std::string& name, const std::string& help) {
